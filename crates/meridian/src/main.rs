@@ -1,0 +1,248 @@
+//! The `meridian` command: run a node (`start`), an embedded demo (`demo`), or the SQL shell
+//! (`sql`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use meridian_server::{Node, NodeConfig};
+use meridian_shell::{OutputFormat, ShellOptions};
+
+/// Meridian's own events at info; the storage engine's and raft-rs's routine chatter only from
+/// warnings up.
+const DEFAULT_LOG: &str = "info,fjall=warn,lsm_tree=warn,raft=warn";
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Meridian: a globally distributed SQL database with TrueTime-ordered transactions.
+#[derive(Parser)]
+#[command(name = "meridian", version, about, propagate_version = true)]
+struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `info,meridian_tablet=debug`.
+    #[arg(long, global = true, env = "MERIDIAN_LOG", default_value = DEFAULT_LOG)]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node in the foreground until SIGINT or SIGTERM.
+    Start(StartArgs),
+    /// Start an embedded node with its data in a temporary directory and open the SQL shell on it.
+    Demo(DemoArgs),
+    /// Open the SQL shell on any PostgreSQL-wire endpoint.
+    Sql(SqlArgs),
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Run a one-node cluster (required until multi-node clusters with --join exist).
+    #[arg(long)]
+    single_node: bool,
+    /// Accept connections without TLS or passwords (required until secure mode exists).
+    #[arg(long)]
+    insecure: bool,
+    /// Directory for the node's data; created if missing, reused on restart.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Address for PostgreSQL wire protocol clients (psql, drivers, `meridian sql`).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26257")]
+    sql_addr: SocketAddr,
+    /// Address for gRPC traffic from other nodes and clients.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+    listen_addr: SocketAddr,
+    /// Address of the HTTP endpoint (`/health`, `/ready`).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Addresses of other nodes to join (multi-node clusters are not available yet).
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    join: Vec<String>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Number of in-process replicas of the data (3 gives a real three-way Raft group).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=7))]
+    nodes: u16,
+    /// Keep data in this directory instead of a temporary one (reused on restart).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Do not open the shell: print the connection URL and serve until interrupted.
+    #[arg(long)]
+    no_shell: bool,
+    /// Address for PostgreSQL wire protocol clients; if the port is taken, a free one is used.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26257")]
+    sql_addr: SocketAddr,
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// Connection URL.
+    #[arg(
+        long,
+        default_value = "postgresql://root@127.0.0.1:26257/defaultdb?sslmode=disable"
+    )]
+    url: String,
+    /// Execute this SQL and exit (repeatable; runs in order, stops at the first error).
+    #[arg(short = 'e', long = "execute", value_name = "SQL")]
+    execute: Vec<String>,
+    /// Execute the statements in FILE and exit.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Output format: table (psql's aligned format), csv or tsv.
+    #[arg(long, value_name = "table|csv|tsv", value_parser = parse_format)]
+    format: Option<OutputFormat>,
+}
+
+fn parse_format(s: &str) -> Result<OutputFormat, String> {
+    s.parse::<OutputFormat>()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(
+        &cli.log,
+        matches!(cli.command, Command::Sql(_) | Command::Demo(_)),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("meridian: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Start(args) => start(args).await.map(|()| 0),
+            Command::Demo(args) => demo(args).await,
+            Command::Sql(args) => sql(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("meridian: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr. Interactive commands log only warnings by default so that the shell
+/// stays readable.
+fn init_logging(filter: &str, quiet: bool) {
+    let filter = if quiet && filter == "info" {
+        "warn"
+    } else {
+        filter
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn start(args: StartArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.join.is_empty() && args.single_node,
+        "multi-node clusters (--join) are not available yet; start with --single-node"
+    );
+    anyhow::ensure!(
+        args.insecure,
+        "secure mode (TLS, passwords) is not available yet; start with --insecure"
+    );
+    let mut config = NodeConfig::new(&args.data_dir);
+    config.sql_addr = args.sql_addr;
+    config.listen_addr = args.listen_addr;
+    config.http_addr = args.http_addr;
+    let node = Node::start(config).await?;
+    eprintln!("meridian node ready");
+    eprintln!("  sql:      {}", node.postgres_url());
+    eprintln!(
+        "  psql:     psql -h {} -p {} -U root defaultdb",
+        node.sql_addr().ip(),
+        node.sql_addr().port()
+    );
+    eprintln!("  grpc:     {}", node.listen_addr());
+    eprintln!("  http:     http://{}/health", node.http_addr());
+    eprintln!("  data dir: {}", args.data_dir.display());
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    let temp;
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("meridian-demo-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let mut config = NodeConfig::new(&data_dir);
+    config.replicas = usize::from(args.nodes);
+    config.sql_addr = args.sql_addr;
+    if std::net::TcpListener::bind(args.sql_addr).is_err() {
+        config.sql_addr = SocketAddr::new(args.sql_addr.ip(), 0);
+    }
+    let node = Node::start(config).await?;
+    let url = node.postgres_url();
+    println!(
+        "# Meridian demo: {} replica(s), data in {}",
+        args.nodes,
+        data_dir.display()
+    );
+    println!("# Connection URL: {url}");
+    println!(
+        "# psql: psql -h {} -p {} -U root defaultdb",
+        node.sql_addr().ip(),
+        node.sql_addr().port()
+    );
+    let code = if args.no_shell {
+        println!("# Serving until interrupted (Ctrl-C).");
+        shutdown_signal().await?;
+        0
+    } else {
+        let opts = ShellOptions {
+            url,
+            ..ShellOptions::default()
+        };
+        meridian_shell::run(opts).await?
+    };
+    node.shutdown().await;
+    Ok(code)
+}
+
+async fn sql(args: SqlArgs) -> anyhow::Result<i32> {
+    let opts = ShellOptions {
+        url: args.url,
+        execute: args.execute,
+        file: args.file,
+        format: args.format,
+        ..ShellOptions::default()
+    };
+    meridian_shell::run(opts).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install a SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! The extended query protocol (Parse, Bind, Describe, Execute, Close, Sync) for statements
+//! without parameters.
+//!
+//! pgwire stores statements and portals; this handler decides what they mean. Parse accepts
+//! exactly one statement without `$n` placeholders. Bind accepts no parameter values. A portal
+//! runs once, at its first Execute or, when the backend cannot describe statements, at its
+//! Describe; its result is kept in [`PortalRuns`] and handed out by Execute in `max_rows`
+//! chunks (`PortalSuspended` between chunks).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{Sink, SinkExt};
+use meridian_sql::{ColumnInfo, StatementResult};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::ExtendedQueryHandler;
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::{Bind, BindComplete, Describe, Execute, PortalSuspended};
+use pgwire::messages::response::EmptyQueryResponse;
+
+use crate::backend::SqlBackend;
+use crate::encode::{column_formats, encode_rows, field_infos, query_response};
+use crate::error::{Error, Severity, pg_error, sql_error};
+use crate::server::Handler;
+use crate::session::{PortalRun, PortalRuns, session_slot};
+use crate::shape;
+
+/// The text of a parsed statement: exactly one statement, without placeholders.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedSql(Arc<str>);
+
+/// Checks statement text at Parse time; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct StatementParser;
+
+#[async_trait::async_trait]
+impl QueryParser for StatementParser {
+    type Statement = PreparedSql;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<PreparedSql>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let shape = shape::scan(sql);
+        if shape.has_placeholders || !types.is_empty() {
+            return Err(user_error(
+                "0A000",
+                "extended query protocol with parameters is not supported yet",
+            ));
+        }
+        match shape.statements {
+            0 => Ok(None),
+            1 => Ok(Some(PreparedSql(sql.into()))),
+            _ => Err(user_error(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )),
+        }
+    }
+
+    fn get_parameter_types(&self, _stmt: &PreparedSql) -> PgWireResult<Vec<Type>> {
+        Ok(Vec::new())
+    }
+
+    fn get_result_schema(
+        &self,
+        _stmt: &PreparedSql,
+        _column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        // Result schemas come from the backend session; the handler's describe methods ask it
+        // and never call this.
+        Err(user_error(
+            "XX000",
+            "internal error: result schema requested from the parser",
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
+    type Statement = PreparedSql;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<StatementParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let statement = client
+            .portal_store()
+            .get_statement(statement_name)
+            .ok_or_else(|| PgWireError::StatementNotFound(statement_name.to_owned()))?;
+        if !message.parameters.is_empty() {
+            let shown = message.statement_name.as_deref().unwrap_or("");
+            return Err(user_error(
+                "08P01",
+                format!(
+                    "bind message supplies {} parameters, but prepared statement \"{shown}\" \
+                     requires 0",
+                    message.parameters.len()
+                ),
+            ));
+        }
+        match statement {
+            Entry::Value(statement) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Entry::Empty => {
+                let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+                client.portal_store().put_empty_portal(portal_name);
+            }
+        }
+        client
+            .send(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // Describing a portal may run it, so it counts as a running statement.
+        let _running = self
+            .state
+            .begin()
+            .map_err(|err| pg_error(err, Severity::Fatal))?;
+        self._on_describe(client, message).await
+    }
+
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // pgwire's default Execute is not used: it reserves memory for `max_rows` rows up
+        // front, which a hostile client can set to 2^31.
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) => portal,
+            Some(Entry::Empty) => {
+                client
+                    .send(PgWireBackendMessage::EmptyQueryResponse(
+                        EmptyQueryResponse::new(),
+                    ))
+                    .await?;
+                return Ok(());
+            }
+            None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+        };
+        let _running = self
+            .state
+            .begin()
+            .map_err(|err| pg_error(err, Severity::Fatal))?;
+        let cell = portal.state();
+        let runs = PortalRuns::of(client);
+        let run = match runs.take(&cell) {
+            Some(run) => run,
+            None => self.run_portal(client, &portal).await?,
+        };
+        let run = send_run(client, run, message.max_rows).await?;
+        runs.put(&cell, run);
+        Ok(())
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        client: &mut C,
+        target: &StoredStatement<PreparedSql>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(columns) = self.describe(client, &target.statement).await? else {
+            return Err(user_error(
+                "0A000",
+                "describing a prepared statement is not supported yet",
+            ));
+        };
+        let formats = vec![FieldFormat::Text; columns.len()];
+        Ok(DescribeStatementResponse::new(
+            Vec::new(),
+            field_infos(&columns, &formats),
+        ))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedSql>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let cell = portal.state();
+        let runs = PortalRuns::of(client);
+        if let Some(fields) = runs.fields(&cell) {
+            return Ok(DescribePortalResponse::new(fields));
+        }
+        if let Some(columns) = self.describe(client, &portal.statement.statement).await? {
+            let formats = column_formats(&portal.result_column_format, columns.len())
+                .map_err(|err| pg_error(err, Severity::Error))?;
+            return Ok(DescribePortalResponse::new(field_infos(&columns, &formats)));
+        }
+        // The backend cannot describe without running: run the portal now and keep the
+        // result for its Execute.
+        let run = self.run_portal(client, portal).await?;
+        let fields = match &run {
+            PortalRun::Rows { fields, .. } => fields.clone(),
+            PortalRun::Command(_) | PortalRun::Empty => Vec::new(),
+        };
+        runs.put(&cell, run);
+        Ok(DescribePortalResponse::new(fields))
+    }
+
+    /// Runs a portal for pgwire's default Execute path, which [`Self::on_execute`] replaces;
+    /// kept consistent with it.
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<PreparedSql>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        Ok(match self.run_portal(client, portal).await? {
+            PortalRun::Rows { fields, rows } => {
+                Response::Query(query_response(fields, rows.into()))
+            }
+            PortalRun::Command(tag) => Response::Execution(Tag::new(&tag)),
+            PortalRun::Empty => Response::EmptyQuery,
+        })
+    }
+}
+
+impl<B: SqlBackend> Handler<B> {
+    /// Asks the backend for the result columns of a statement without running it.
+    async fn describe<C: ClientInfo>(
+        &self,
+        client: &C,
+        statement: &PreparedSql,
+    ) -> PgWireResult<Option<Vec<ColumnInfo>>> {
+        let slot = session_slot::<B::Session, C>(client)?;
+        let mut session = slot.session.lock().await;
+        self.backend
+            .describe(&mut session, &statement.0)
+            .await
+            .map_err(|err| pg_error(err, Severity::Error))
+    }
+
+    /// Runs a portal's statement and encodes its result in the portal's formats.
+    async fn run_portal<C: ClientInfo>(
+        &self,
+        client: &C,
+        portal: &Portal<PreparedSql>,
+    ) -> PgWireResult<PortalRun> {
+        let slot = session_slot::<B::Session, C>(client)?;
+        let results = {
+            let mut session = slot.session.lock().await;
+            self.backend
+                .execute(&mut session, &portal.statement.statement.0)
+                .await
+        };
+        let mut results = results.into_iter();
+        let run = match results.next() {
+            None => PortalRun::Empty,
+            Some(Err(err)) => return Err(pg_error(err, Severity::Error)),
+            Some(Ok(StatementResult::Command { tag })) => PortalRun::Command(tag),
+            Some(Ok(StatementResult::Query { columns, rows })) => {
+                let formats = column_formats(&portal.result_column_format, columns.len())
+                    .map_err(|err| pg_error(err, Severity::Error))?;
+                let data = encode_rows(&columns, &formats, &rows)?;
+                PortalRun::Rows {
+                    fields: field_infos(&columns, &formats),
+                    rows: data.into(),
+                }
+            }
+        };
+        if results.next().is_some() {
+            // Parse admits a single statement, so this is a backend bug.
+            return Err(Error::SeveralResults.into());
+        }
+        Ok(run)
+    }
+}
+
+/// Sends up to `max_rows` rows of a run (all when `max_rows <= 0`), then `PortalSuspended` if
+/// rows remain or the completion otherwise. Returns what is left of the run.
+async fn send_run<C>(client: &mut C, run: PortalRun, max_rows: i32) -> PgWireResult<PortalRun>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    match run {
+        PortalRun::Rows { fields, mut rows } => {
+            let limit = usize::try_from(max_rows)
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or(usize::MAX);
+            let mut sent = 0;
+            while sent < limit {
+                let Some(row) = rows.pop_front() else { break };
+                client.feed(PgWireBackendMessage::DataRow(row)).await?;
+                sent += 1;
+            }
+            let done = if rows.is_empty() {
+                PgWireBackendMessage::CommandComplete(Tag::new("SELECT").with_rows(sent).into())
+            } else {
+                PgWireBackendMessage::PortalSuspended(PortalSuspended::new())
+            };
+            client.send(done).await?;
+            Ok(PortalRun::Rows { fields, rows })
+        }
+        PortalRun::Command(tag) => {
+            client
+                .send(PgWireBackendMessage::CommandComplete(Tag::new(&tag).into()))
+                .await?;
+            Ok(PortalRun::Command(tag))
+        }
+        PortalRun::Empty => {
+            client
+                .send(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            Ok(PortalRun::Empty)
+        }
+    }
+}
+
+fn user_error(code: &'static str, message: impl Into<String>) -> PgWireError {
+    pg_error(sql_error(code, message), Severity::Error)
+}

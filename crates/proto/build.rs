@@ -1,0 +1,18 @@
+//! Compiles `proto/*.proto` with the protoc shipped by `protoc-bin-vendored`, so that building
+//! Meridian needs no system protoc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("PROTOC").is_none() {
+        let protoc = protoc_bin_vendored::protoc_bin_path()?;
+        // SAFETY: build scripts are single-threaded; nothing else reads the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("PROTOC", protoc);
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let file = root.join("meridian.proto");
+    println!("cargo:rerun-if-changed={}", file.display());
+    tonic_prost_build::configure().compile_protos(&[file], &[root])?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! A node's configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use meridian_clock::TrueTimeConfig;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the node keeps its data (one fjall database per in-process replica).
+    pub data_dir: PathBuf,
+    /// PostgreSQL wire protocol address (port 0: pick a free port).
+    pub sql_addr: SocketAddr,
+    /// gRPC address for node-to-node and client API traffic.
+    pub listen_addr: SocketAddr,
+    /// HTTP address for `/health` and `/ready`.
+    pub http_addr: SocketAddr,
+    /// Accept connections without authentication or TLS (the only mode so far).
+    pub insecure: bool,
+    /// Number of replicas of the tablet, all in this process (1: a plain single node; 3: a
+    /// three-replica Raft group replicating through an in-memory transport).
+    pub replicas: usize,
+    /// Clock uncertainty model.
+    pub clock: TrueTimeConfig,
+    /// Length of a Raft tick.
+    pub raft_tick: Duration,
+    /// How often the clock re-synchronises with its local source.
+    pub clock_sync_interval: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for a node storing its data in `data_dir`, listening on loopback ports chosen
+    /// by the operating system.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        NodeConfig {
+            data_dir: data_dir.into(),
+            sql_addr: any,
+            listen_addr: any,
+            http_addr: any,
+            insecure: true,
+            replicas: 1,
+            clock: TrueTimeConfig {
+                // The clock here is the local OS clock; 100 ms is far above what NTP-disciplined
+                // clocks are off by, and bounds the extra wait of a newly elected leader.
+                max_epsilon: Duration::from_millis(100),
+                ..TrueTimeConfig::default()
+            },
+            raft_tick: Duration::from_millis(50),
+            clock_sync_interval: Duration::from_secs(1),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The catalog: table descriptors stored in the keyspace itself.
+//!
+//! ```text
+//!  /sys/catalog/next_table_id        -> u64, big-endian: the next table id to hand out
+//!  /sys/catalog/tables/<name>        -> TableDescriptor (protobuf)
+//! ```
+//!
+//! Names map straight to descriptors, so resolving a table is one point read at the
+//! statement's snapshot; DDL is transactional because it is an ordinary conditional write. The
+//! counter is read and rewritten by every CREATE TABLE with the counter key in the write's read
+//! spans, so two concurrent CREATE TABLEs cannot both take the same id: the second one fails
+//! validation with a write conflict and is retried. Ids are never reused, so a dropped table's
+//! key range is never read again by a new table.
+//!
+//! All system keys start with `/sys/`, which sorts before the `/t/` prefix of table data
+//! (`s` < `t`).
+
+use std::sync::Arc;
+
+use meridian_clock::Timestamp;
+use meridian_proto::v1::{ColumnDescriptor, TableDescriptor};
+use meridian_tablet::KvClient;
+use prost::Message;
+
+use crate::api::SqlType;
+use crate::error::{Error, Result};
+use crate::types::{self, TypeSpec};
+
+/// Prefix of the name -> descriptor keys.
+pub(crate) const TABLES_PREFIX: &[u8] = b"/sys/catalog/tables/";
+/// The table id counter.
+pub(crate) const TABLE_ID_COUNTER_KEY: &[u8] = b"/sys/catalog/next_table_id";
+/// The first id given to a user table; smaller ids are reserved for system tables.
+pub(crate) const FIRST_TABLE_ID: u64 = 100;
+
+/// A column of a table descriptor, with its type resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ColumnDesc {
+    /// Stable column id (never reused within a table).
+    pub id: u32,
+    /// Name (already case-folded as PostgreSQL does).
+    pub name: String,
+    /// Type.
+    pub ty: SqlType,
+    /// Whether NULL is allowed.
+    pub nullable: bool,
+    /// `VARCHAR(n)` limit.
+    pub max_len: Option<u32>,
+    /// SQL text of the DEFAULT expression.
+    pub default_expr: Option<String>,
+    /// A system-added column (`rowid`), not expanded by `*`.
+    pub hidden: bool,
+}
+
+impl ColumnDesc {
+    /// The column's type with its length limit.
+    pub(crate) fn spec(&self) -> TypeSpec {
+        TypeSpec {
+            ty: self.ty,
+            max_len: self.max_len,
+        }
+    }
+}
+
+/// A table descriptor, validated and with derived lookups.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TableDesc {
+    /// Table id: the `<table_id>` of its keys.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Columns in declaration order; rows are vectors in this order.
+    pub columns: Vec<ColumnDesc>,
+    /// Positions of the primary key columns, in key order.
+    pub pk: Vec<usize>,
+    /// Schema version.
+    pub version: u64,
+    /// Positions of the columns stored in the row value (not in the key), in order.
+    pub non_key: Vec<usize>,
+}
+
+impl TableDesc {
+    /// Builds and validates a descriptor.
+    pub(crate) fn new(
+        id: u64,
+        name: String,
+        columns: Vec<ColumnDesc>,
+        pk: Vec<usize>,
+        version: u64,
+    ) -> Result<TableDesc> {
+        if pk.is_empty() || pk.iter().any(|&i| i >= columns.len()) {
+            return Err(Error::Corrupt(format!(
+                "table {name:?}: invalid primary key {pk:?}"
+            )));
+        }
+        let non_key = (0..columns.len()).filter(|i| !pk.contains(i)).collect();
+        Ok(TableDesc {
+            id,
+            name,
+            columns,
+            pk,
+            version,
+            non_key,
+        })
+    }
+
+    /// Decodes a stored descriptor.
+    pub(crate) fn from_proto(p: TableDescriptor) -> Result<TableDesc> {
+        let columns = p
+            .columns
+            .into_iter()
+            .map(|c| {
+                let ty = types::from_proto(c.r#type).ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "column {:?} has unknown type code {}",
+                        c.name, c.r#type
+                    ))
+                })?;
+                Ok(ColumnDesc {
+                    id: c.id,
+                    name: c.name,
+                    ty,
+                    nullable: c.nullable,
+                    max_len: (c.max_length > 0).then_some(c.max_length),
+                    default_expr: (!c.default_expr.is_empty()).then_some(c.default_expr),
+                    hidden: c.hidden,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pk = p.primary_key.iter().map(|&i| i as usize).collect();
+        TableDesc::new(p.id, p.name, columns, pk, p.version)
+    }
+
+    /// The protobuf form stored in the catalog.
+    pub(crate) fn to_proto(&self) -> TableDescriptor {
+        TableDescriptor {
+            id: self.id,
+            name: self.name.clone(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| ColumnDescriptor {
+                    id: c.id,
+                    name: c.name.clone(),
+                    r#type: types::to_proto(c.ty) as i32,
+                    nullable: c.nullable,
+                    max_length: c.max_len.unwrap_or(0),
+                    default_expr: c.default_expr.clone().unwrap_or_default(),
+                    hidden: c.hidden,
+                })
+                .collect(),
+            primary_key: self.pk.iter().map(|&i| i as u32).collect(),
+            version: self.version,
+        }
+    }
+
+    /// True when the primary key is the hidden `rowid` column.
+    pub(crate) fn has_hidden_key(&self) -> bool {
+        self.pk.len() == 1 && self.columns[self.pk[0]].hidden
+    }
+
+    /// Position of the column called `name`.
+    pub(crate) fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// The catalog key holding the descriptor of table `name`.
+pub(crate) fn table_key(name: &str) -> Vec<u8> {
+    let mut k = TABLES_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The table name whose descriptor lives under `key`, if `key` is such a key.
+pub(crate) fn table_name_of_key(key: &[u8]) -> Option<String> {
+    let name = key.strip_prefix(TABLES_PREFIX)?;
+    String::from_utf8(name.to_vec()).ok()
+}
+
+/// Reads the descriptor of `name` as of `ts`.
+pub(crate) async fn get_table(
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<Arc<TableDesc>>> {
+    let Some(bytes) = kv.get(&table_key(name), ts).await.map_err(Error::Read)? else {
+        return Ok(None);
+    };
+    let proto = TableDescriptor::decode(bytes.as_slice())
+        .map_err(|e| Error::Corrupt(format!("descriptor of table {name:?}: {e}")))?;
+    Ok(Some(Arc::new(TableDesc::from_proto(proto)?)))
+}
+
+/// Names of all tables as of `ts`, in name order.
+pub(crate) async fn list_tables(kv: &dyn KvClient, ts: Timestamp) -> Result<Vec<String>> {
+    let end = meridian_storage::keycode::prefix_successor(TABLES_PREFIX)
+        .ok_or_else(|| Error::Internal("catalog prefix has no successor".into()))?;
+    let pairs = kv
+        .scan(TABLES_PREFIX, &end, ts, None)
+        .await
+        .map_err(Error::Read)?;
+    Ok(pairs
+        .iter()
+        .filter_map(|(k, _)| table_name_of_key(k))
+        .collect())
+}
+
+/// The next table id as of `ts` (the value to use for a new table).
+pub(crate) async fn next_table_id(kv: &dyn KvClient, ts: Timestamp) -> Result<u64> {
+    match kv
+        .get(TABLE_ID_COUNTER_KEY, ts)
+        .await
+        .map_err(Error::Read)?
+    {
+        None => Ok(FIRST_TABLE_ID),
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes.as_slice().try_into().map_err(|_| {
+                Error::Corrupt(format!("table id counter has {} bytes, not 8", bytes.len()))
+            })?;
+            Ok(u64::from_be_bytes(arr))
+        }
+    }
+}
+
+/// The stored form of the table id counter.
+pub(crate) fn encode_counter(next: u64) -> Vec<u8> {
+    next.to_be_bytes().to_vec()
+}
+
+/// The stored form of a descriptor.
+pub(crate) fn encode_descriptor(desc: &TableDesc) -> Vec<u8> {
+    desc.to_proto().encode_to_vec()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// `t(a INT4 NOT NULL, b TEXT, c INT8 NOT NULL, PRIMARY KEY (c, a))`.
+    pub(crate) fn sample() -> TableDesc {
+        let col = |id, name: &str, ty, nullable| ColumnDesc {
+            id,
+            name: name.into(),
+            ty,
+            nullable,
+            max_len: None,
+            default_expr: None,
+            hidden: false,
+        };
+        TableDesc::new(
+            100,
+            "t".into(),
+            vec![
+                col(1, "a", SqlType::Int4, false),
+                col(2, "b", SqlType::Text, true),
+                col(3, "c", SqlType::Int8, false),
+            ],
+            vec![2, 0],
+            1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn descriptor_round_trips_through_protobuf() {
+        let mut d = sample();
+        d.columns[1].max_len = Some(12);
+        d.columns[1].default_expr = Some("'x'".into());
+        let bytes = encode_descriptor(&d);
+        let back =
+            TableDesc::from_proto(TableDescriptor::decode(bytes.as_slice()).unwrap()).unwrap();
+        assert_eq!(back, d);
+        assert_eq!(back.non_key, vec![1]);
+    }
+
+    #[test]
+    fn invalid_descriptors_are_rejected() {
+        let mut p = sample().to_proto();
+        p.primary_key = vec![7];
+        assert!(TableDesc::from_proto(p.clone()).is_err());
+        p.primary_key = vec![0];
+        p.columns[0].r#type = 42;
+        assert!(TableDesc::from_proto(p).is_err());
+    }
+
+    #[test]
+    fn system_keys_sort_before_table_data() {
+        assert!(table_key("zzz").as_slice() < crate::keys::TABLE_DATA_PREFIX);
+        assert!(TABLE_ID_COUNTER_KEY < crate::keys::TABLE_DATA_PREFIX);
+        assert_eq!(
+            table_name_of_key(&table_key("Mixed Case")).as_deref(),
+            Some("Mixed Case")
+        );
+        assert_eq!(table_name_of_key(b"/t/abc"), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! Hash aggregation: groups keyed by the memcomparable encoding of their GROUP BY values, in
+//! order of first appearance.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::api::{Datum, SqlError};
+use crate::expr::cmp_datums;
+use crate::plan::{AggCall, AggFunc, AggregatePlan};
+use crate::types::int_out_of_range;
+
+/// The encoding used to compare values for grouping and DISTINCT (it equates `-0` with `0`
+/// and all NaNs, as PostgreSQL's equality does).
+pub(crate) fn hash_key(values: &[Datum]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for v in values {
+        crate::keys::encode_datum(&mut k, v);
+    }
+    k
+}
+
+/// The running state of one aggregate call in one group.
+#[derive(Debug, Clone)]
+enum Acc {
+    Count(i64),
+    SumInt(Option<i64>),
+    SumFloat(Option<f64>),
+    Avg { sum: f64, count: i64 },
+    MinMax(Option<Datum>),
+}
+
+struct Accumulator {
+    acc: Acc,
+    seen: Option<HashSet<Vec<u8>>>,
+}
+
+impl Accumulator {
+    fn new(call: &AggCall) -> Accumulator {
+        let acc = match call.func {
+            AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+            AggFunc::Sum if call.ty == crate::api::SqlType::Float8 => Acc::SumFloat(None),
+            AggFunc::Sum => Acc::SumInt(None),
+            AggFunc::Avg => Acc::Avg { sum: 0.0, count: 0 },
+            AggFunc::Min | AggFunc::Max => Acc::MinMax(None),
+        };
+        Accumulator {
+            acc,
+            seen: call.distinct.then(HashSet::new),
+        }
+    }
+
+    fn add(&mut self, call: &AggCall, row: &[Datum]) -> Result<(), SqlError> {
+        let v = match &call.arg {
+            None => {
+                if let Acc::Count(n) = &mut self.acc {
+                    *n += 1;
+                }
+                return Ok(());
+            }
+            Some(e) => e.eval(row)?,
+        };
+        if v == Datum::Null {
+            return Ok(());
+        }
+        if let Some(seen) = &mut self.seen
+            && !seen.insert(hash_key(std::slice::from_ref(&v)))
+        {
+            return Ok(());
+        }
+        match (&mut self.acc, v) {
+            (Acc::Count(n), _) => *n += 1,
+            (Acc::SumInt(s), Datum::Int(x)) => {
+                let sum = s
+                    .unwrap_or(0)
+                    .checked_add(x)
+                    .ok_or_else(|| int_out_of_range(call.ty))?;
+                *s = Some(sum);
+            }
+            (Acc::SumFloat(s), Datum::Float(x)) => {
+                let prev = s.unwrap_or(0.0);
+                let sum = prev + x;
+                if sum.is_infinite() && prev.is_finite() && x.is_finite() {
+                    return Err(SqlError::out_of_range("value out of range: overflow"));
+                }
+                *s = Some(sum);
+            }
+            (Acc::Avg { sum, count }, Datum::Int(x)) => {
+                *sum += x as f64;
+                *count += 1;
+            }
+            (Acc::Avg { sum, count }, Datum::Float(x)) => {
+                *sum += x;
+                *count += 1;
+            }
+            (Acc::MinMax(best), v) => {
+                let replace = match best {
+                    None => true,
+                    Some(b) => {
+                        let ord = cmp_datums(&v, b).unwrap_or(std::cmp::Ordering::Equal);
+                        if call.func == AggFunc::Min {
+                            ord.is_lt()
+                        } else {
+                            ord.is_gt()
+                        }
+                    }
+                };
+                if replace {
+                    *best = Some(v);
+                }
+            }
+            (acc, v) => {
+                return Err(SqlError::internal(format!(
+                    "aggregate state {acc:?} got {v:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Datum {
+        match self.acc {
+            Acc::Count(n) => Datum::Int(n),
+            Acc::SumInt(s) => s.map_or(Datum::Null, Datum::Int),
+            Acc::SumFloat(s) => s.map_or(Datum::Null, Datum::Float),
+            Acc::Avg { count: 0, .. } => Datum::Null,
+            Acc::Avg { sum, count } => Datum::Float(sum / count as f64),
+            Acc::MinMax(b) => b.unwrap_or(Datum::Null),
+        }
+    }
+}
+
+/// Aggregates `rows` into rows of `[group values..., aggregate values...]`. Without GROUP BY
+/// there is exactly one output row, even for no input.
+pub(crate) fn aggregate(
+    plan: &AggregatePlan,
+    rows: &[Vec<Datum>],
+) -> Result<Vec<Vec<Datum>>, SqlError> {
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut groups: Vec<(Vec<Datum>, Vec<Accumulator>)> = Vec::new();
+    let new_accs = || plan.aggs.iter().map(Accumulator::new).collect::<Vec<_>>();
+    if plan.groups.is_empty() {
+        groups.push((vec![], new_accs()));
+    }
+    for row in rows {
+        let slot = if plan.groups.is_empty() {
+            0
+        } else {
+            let values = plan
+                .groups
+                .iter()
+                .map(|g| g.eval(row))
+                .collect::<Result<Vec<_>, _>>()?;
+            let key = hash_key(&values);
+            match index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    groups.push((values, new_accs()));
+                    index.insert(key, groups.len() - 1);
+                    groups.len() - 1
+                }
+            }
+        };
+        for (acc, call) in groups[slot].1.iter_mut().zip(&plan.aggs) {
+            acc.add(call, row)?;
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(mut values, accs)| {
+            values.extend(accs.into_iter().map(Accumulator::finish));
+            values
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SqlType;
+    use crate::expr::ScalarExpr;
+
+    fn call(func: AggFunc, ty: SqlType, distinct: bool) -> AggCall {
+        let arg = (func != AggFunc::CountStar).then_some(ScalarExpr::Column(1, SqlType::Int4));
+        AggCall {
+            func,
+            arg,
+            distinct,
+            ty,
+        }
+    }
+
+    #[test]
+    fn grouped_aggregates_skip_nulls() {
+        let plan = AggregatePlan {
+            groups: vec![ScalarExpr::Column(0, SqlType::Text)],
+            aggs: vec![
+                call(AggFunc::CountStar, SqlType::Int8, false),
+                call(AggFunc::Count, SqlType::Int8, false),
+                call(AggFunc::Sum, SqlType::Int8, false),
+                call(AggFunc::Avg, SqlType::Float8, false),
+                call(AggFunc::Max, SqlType::Int4, false),
+                call(AggFunc::Count, SqlType::Int8, true),
+            ],
+        };
+        let t = |s: &str| Datum::Text(s.into());
+        let rows = vec![
+            vec![t("a"), Datum::Int(1)],
+            vec![t("b"), Datum::Null],
+            vec![t("a"), Datum::Int(1)],
+            vec![t("a"), Datum::Null],
+            vec![t("a"), Datum::Int(4)],
+        ];
+        let out = aggregate(&plan, &rows).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                vec![
+                    t("a"),
+                    Datum::Int(4),
+                    Datum::Int(3),
+                    Datum::Int(6),
+                    Datum::Float(2.0),
+                    Datum::Int(4),
+                    Datum::Int(2)
+                ],
+                vec![
+                    t("b"),
+                    Datum::Int(1),
+                    Datum::Int(0),
+                    Datum::Null,
+                    Datum::Null,
+                    Datum::Null,
+                    Datum::Int(0)
+                ],
+            ]
+        );
+    }
+
+    #[test]
+    fn no_group_by_gives_one_row_for_empty_input() {
+        let plan = AggregatePlan {
+            groups: vec![],
+            aggs: vec![
+                call(AggFunc::CountStar, SqlType::Int8, false),
+                call(AggFunc::Sum, SqlType::Int8, false),
+            ],
+        };
+        assert_eq!(
+            aggregate(&plan, &[]).unwrap(),
+            vec![vec![Datum::Int(0), Datum::Null]]
+        );
+    }
+
+    #[test]
+    fn integer_sum_overflow_is_an_error() {
+        let plan = AggregatePlan {
+            groups: vec![],
+            aggs: vec![call(AggFunc::Sum, SqlType::Int8, false)],
+        };
+        let rows = vec![
+            vec![Datum::Null, Datum::Int(i64::MAX)],
+            vec![Datum::Null, Datum::Int(1)],
+        ];
+        assert_eq!(aggregate(&plan, &rows).unwrap_err().code, "22003");
+    }
+}

@@ -1,0 +1,220 @@
+//! Aggregate calls (`count`, `sum`, `min`, `max`, `avg`) and GROUP BY.
+//!
+//! An aggregate query produces one row per group, laid out as `[group values..., aggregate
+//! values...]`; the select list, HAVING and ORDER BY of such a query are bound against that
+//! row (see [`super::bind::ExprBinder::agg`]).
+
+use sqlparser::ast::{
+    DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, InTarget,
+};
+
+use super::bind::ExprBinder;
+use crate::api::{SqlError, SqlType};
+use crate::expr::ScalarExpr;
+use crate::types::{is_integer, is_numeric};
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AggFunc {
+    /// `count(*)`: rows.
+    CountStar,
+    /// `count(x)`: non-NULL values.
+    Count,
+    /// `sum(x)`: int8 for integers (PostgreSQL: numeric for int8 input), float8 for floats.
+    Sum,
+    /// `min(x)`.
+    Min,
+    /// `max(x)`.
+    Max,
+    /// `avg(x)`: float8 (PostgreSQL: numeric for integer input).
+    Avg,
+}
+
+impl AggFunc {
+    /// The SQL name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AggFunc::CountStar | AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::Avg => "avg",
+        }
+    }
+}
+
+/// One aggregate call of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AggCall {
+    /// The function.
+    pub func: AggFunc,
+    /// Its argument, bound against the input rows (`None` for `count(*)`).
+    pub arg: Option<ScalarExpr>,
+    /// `DISTINCT`: aggregate each distinct value once.
+    pub distinct: bool,
+    /// Result type.
+    pub ty: SqlType,
+}
+
+/// Aggregation collected while binding an aggregate query.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AggState {
+    /// GROUP BY expressions, bound against the input rows.
+    pub groups: Vec<ScalarExpr>,
+    /// Aggregate calls found so far.
+    pub aggs: Vec<AggCall>,
+}
+
+impl AggState {
+    /// Adds `call` (or finds an identical earlier one) and returns its index.
+    pub(crate) fn add(&mut self, call: AggCall) -> usize {
+        if let Some(i) = self.aggs.iter().position(|c| *c == call) {
+            return i;
+        }
+        self.aggs.push(call);
+        self.aggs.len() - 1
+    }
+}
+
+/// The aggregation step of a query plan.
+#[derive(Debug, Clone)]
+pub(crate) struct AggregatePlan {
+    /// GROUP BY expressions over input rows (empty: one group, even for no input).
+    pub groups: Vec<ScalarExpr>,
+    /// Aggregate calls over input rows.
+    pub aggs: Vec<AggCall>,
+}
+
+/// Whether `name` (folded) is an aggregate function.
+pub(crate) fn is_aggregate(name: &str) -> bool {
+    matches!(name, "count" | "sum" | "min" | "max" | "avg")
+}
+
+/// Binds an aggregate call; `binder` binds its argument against the input rows.
+pub(crate) fn bind_call(
+    name: &str,
+    f: &Function,
+    binder: &mut ExprBinder<'_>,
+) -> Result<AggCall, SqlError> {
+    if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+        return Err(SqlError::unsupported(
+            "window functions and FILTER are not supported yet",
+        ));
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::undefined_function(name, &[]));
+    };
+    if !list.clauses.is_empty() {
+        return Err(SqlError::unsupported(
+            "ORDER BY inside aggregate calls is not supported yet",
+        ));
+    }
+    let distinct = matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" => {
+            if distinct {
+                return Err(SqlError::syntax("syntax error at or near \"*\""));
+            }
+            return Ok(AggCall {
+                func: AggFunc::CountStar,
+                arg: None,
+                distinct: false,
+                ty: SqlType::Int8,
+            });
+        }
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => binder.bind_typed(e)?,
+        [] if name == "count" => {
+            return Err(SqlError::new(
+                "42809",
+                "count(*) must be used to call a parameterless aggregate function",
+            ));
+        }
+        args => {
+            return Err(SqlError::undefined_function(name, &vec!["?"; args.len()]));
+        }
+    };
+    let at = arg.ty();
+    let (func, ty) = match name {
+        "count" => (AggFunc::Count, Some(SqlType::Int8)),
+        "sum" => (
+            AggFunc::Sum,
+            if is_integer(at) {
+                Some(SqlType::Int8)
+            } else {
+                (at == SqlType::Float8).then_some(at)
+            },
+        ),
+        "avg" => (AggFunc::Avg, is_numeric(at).then_some(SqlType::Float8)),
+        "min" => (AggFunc::Min, (at != SqlType::Bool).then_some(at)),
+        _ => (AggFunc::Max, (at != SqlType::Bool).then_some(at)),
+    };
+    let ty = ty.ok_or_else(|| SqlError::undefined_function(name, &[at.pg_name()]))?;
+    Ok(AggCall {
+        func,
+        arg: Some(arg),
+        distinct,
+        ty,
+    })
+}
+
+/// Whether `e` calls an aggregate function outside any nested aggregate's argument.
+pub(crate) fn contains_aggregate(e: &Expr) -> bool {
+    let any = |es: &[&Expr]| es.iter().any(|e| contains_aggregate(e));
+    match e {
+        Expr::Function(f) => {
+            let name = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(super::names::ident)
+                .unwrap_or_default();
+            if is_aggregate(&name) {
+                return true;
+            }
+            match &f.args {
+                FunctionArguments::List(list) => list.args.iter().any(|a| {
+                    matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if contains_aggregate(e))
+                }),
+                _ => false,
+            }
+        }
+        Expr::BinaryOp { left, right, .. } => any(&[left, right]),
+        Expr::UnaryOp { expr, .. }
+        | Expr::Nested(expr)
+        | Expr::Cast { expr, .. }
+        | Expr::IsNull(expr)
+        | Expr::IsNotNull(expr)
+        | Expr::IsTrue(expr)
+        | Expr::IsNotTrue(expr)
+        | Expr::IsFalse(expr)
+        | Expr::IsNotFalse(expr)
+        | Expr::IsUnknown(expr)
+        | Expr::IsNotUnknown(expr) => contains_aggregate(expr),
+        Expr::IsDistinctFrom(l, r) | Expr::IsNotDistinctFrom(l, r) => any(&[l, r]),
+        Expr::In {
+            expr,
+            target: InTarget::List(list),
+            ..
+        } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
+        Expr::Between {
+            expr, low, high, ..
+        } => any(&[expr, low, high]),
+        Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } => {
+            any(&[expr, pattern])
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions
+                    .iter()
+                    .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,403 @@
+//! Planner tests: binding, types, labels and key-range extraction, on hand-made descriptors.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::keyrange::{ByteSpan, KeyRange, KeySpan};
+use super::*;
+use crate::api::{Datum, SqlType};
+use crate::catalog::ColumnDesc;
+use crate::expr::ScalarExpr;
+use crate::keys;
+
+fn col(name: &str, ty: SqlType, nullable: bool) -> ColumnDesc {
+    ColumnDesc {
+        id: 0,
+        name: name.into(),
+        ty,
+        nullable,
+        max_len: None,
+        default_expr: None,
+        hidden: false,
+    }
+}
+
+/// `t(id INT PRIMARY KEY, v TEXT, f FLOAT8)` and `c(a INT, b TEXT, x INT8, PRIMARY KEY (a, b))`
+/// and `fl(k FLOAT8 PRIMARY KEY)`.
+fn tables() -> Tables {
+    let t = TableDesc::new(
+        100,
+        "t".into(),
+        vec![
+            col("id", SqlType::Int4, false),
+            col("v", SqlType::Text, true),
+            col("f", SqlType::Float8, true),
+        ],
+        vec![0],
+        1,
+    )
+    .unwrap();
+    let c = TableDesc::new(
+        101,
+        "c".into(),
+        vec![
+            col("a", SqlType::Int4, false),
+            col("b", SqlType::Text, false),
+            col("x", SqlType::Int8, true),
+        ],
+        vec![0, 1],
+        1,
+    )
+    .unwrap();
+    let fl = TableDesc::new(
+        102,
+        "fl".into(),
+        vec![col("k", SqlType::Float8, false)],
+        vec![0],
+        1,
+    )
+    .unwrap();
+    [("t", t), ("c", c), ("fl", fl)]
+        .into_iter()
+        .map(|(n, d)| (n.to_string(), Some(Arc::new(d))))
+        .collect()
+}
+
+fn plan(sql: &str) -> Result<Plan, SqlError> {
+    let stmts = crate::parse::parse(sql)?;
+    let ctx = BindContext::new(sql, "alice", "db1");
+    plan_statement(&stmts[0], &ctx, &tables())
+}
+
+fn select(sql: &str) -> SelectPlan {
+    match plan(sql) {
+        Ok(Plan::Select(s)) => s,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+fn range(sql: &str) -> KeyRange {
+    select(sql).scan.expect("a table scan").range
+}
+
+fn err(sql: &str) -> SqlError {
+    match plan(sql) {
+        Err(e) => e,
+        Ok(p) => panic!("{sql} planned: {p:?}"),
+    }
+}
+
+fn i(v: i64) -> Datum {
+    Datum::Int(v)
+}
+
+fn t(s: &str) -> Datum {
+    Datum::Text(s.into())
+}
+
+#[test]
+fn equality_on_the_whole_key_is_a_point_lookup() {
+    assert_eq!(
+        range("SELECT * FROM t WHERE id = 1"),
+        KeyRange::Points(vec![vec![i(1)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE 1 = id AND v = 'x'"),
+        KeyRange::Points(vec![vec![i(1)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id = 1 + 1"),
+        KeyRange::Points(vec![vec![i(2)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id IN (3, 1, 3)"),
+        KeyRange::Points(vec![vec![i(1)], vec![i(3)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id = '7'"),
+        KeyRange::Points(vec![vec![i(7)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id::int8 = 5"),
+        KeyRange::Points(vec![vec![i(5)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id = 3000000000"),
+        KeyRange::Points(vec![vec![i(3_000_000_000)]])
+    );
+    assert_eq!(
+        range("SELECT * FROM c WHERE b = 'q' AND a = 2"),
+        KeyRange::Points(vec![vec![i(2), t("q")]])
+    );
+    assert_eq!(
+        range("SELECT * FROM c WHERE a IN (2, 1) AND b IN ('y', 'x')"),
+        KeyRange::Points(vec![
+            vec![i(1), t("x")],
+            vec![i(1), t("y")],
+            vec![i(2), t("x")],
+            vec![i(2), t("y")]
+        ])
+    );
+    // An integer constant compared with a float key is converted to float8 when binding.
+    assert_eq!(
+        range("SELECT * FROM fl WHERE k = 1"),
+        KeyRange::Points(vec![vec![Datum::Float(1.0)]])
+    );
+    // Equality intersected with a range.
+    assert_eq!(
+        range("SELECT * FROM t WHERE id IN (1, 5, 9) AND id > 3"),
+        KeyRange::Points(vec![vec![i(5)], vec![i(9)]])
+    );
+}
+
+#[test]
+fn ranges_and_prefixes() {
+    let span = |prefix: Vec<Datum>, lower, upper| {
+        KeyRange::Spans(vec![KeySpan {
+            prefix,
+            lower,
+            upper,
+        }])
+    };
+    assert_eq!(
+        range("SELECT * FROM t WHERE id > 1 AND id <= 5"),
+        span(vec![], Bound::Excluded(i(1)), Bound::Included(i(5)))
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE id BETWEEN 2 AND 4 AND id >= 3"),
+        span(vec![], Bound::Included(i(3)), Bound::Included(i(4)))
+    );
+    assert_eq!(
+        range("SELECT * FROM t WHERE 10 > id"),
+        span(vec![], Bound::Unbounded, Bound::Excluded(i(10)))
+    );
+    assert_eq!(
+        range("SELECT * FROM c WHERE a = 1"),
+        span(vec![i(1)], Bound::Unbounded, Bound::Unbounded)
+    );
+    assert_eq!(
+        range("SELECT * FROM c WHERE a = 1 AND b >= 'm'"),
+        span(vec![i(1)], Bound::Included(t("m")), Bound::Unbounded)
+    );
+    assert_eq!(
+        range("SELECT * FROM c WHERE a > 1"),
+        span(vec![], Bound::Excluded(i(1)), Bound::Unbounded)
+    );
+}
+
+#[test]
+fn what_cannot_narrow_the_scan() {
+    for sql in [
+        "SELECT * FROM t",
+        "SELECT * FROM t WHERE id = 1 OR id = 2",
+        "SELECT * FROM t WHERE id + 0 = 1",
+        "SELECT * FROM t WHERE id <> 1",
+        "SELECT * FROM t WHERE v = 'x'",
+        "SELECT * FROM t WHERE NOT (id = 1)",
+        "SELECT * FROM c WHERE b = 'x'",
+        "SELECT * FROM t WHERE id::float8 = 1",
+    ] {
+        assert_eq!(range(sql), KeyRange::Full, "{sql}");
+    }
+}
+
+#[test]
+fn contradictions_read_nothing() {
+    for sql in [
+        "SELECT * FROM t WHERE id = 1 AND id = 2",
+        "SELECT * FROM t WHERE id > 5 AND id < 3",
+        "SELECT * FROM t WHERE id > 5 AND id < 5",
+        "SELECT * FROM t WHERE id = NULL",
+        "SELECT * FROM t WHERE id IS NULL",
+        "SELECT * FROM t WHERE id IN (NULL)",
+        "SELECT * FROM t WHERE false",
+        "SELECT * FROM t WHERE id = 1 AND NULL",
+    ] {
+        assert_eq!(range(sql), KeyRange::Empty, "{sql}");
+    }
+    assert_eq!(
+        range("SELECT * FROM t WHERE id >= 5 AND id <= 5"),
+        KeyRange::Spans(vec![KeySpan {
+            prefix: vec![],
+            lower: Bound::Included(i(5)),
+            upper: Bound::Included(i(5)),
+        }])
+    );
+}
+
+#[test]
+fn huge_in_products_fall_back_to_a_prefix_range() {
+    let many: Vec<String> = (0..100).map(|n| n.to_string()).collect();
+    let strs: Vec<String> = (0..20).map(|n| format!("'{n}'")).collect();
+    let sql = format!(
+        "SELECT * FROM c WHERE a IN ({}) AND b IN ({})",
+        many.join(","),
+        strs.join(",")
+    );
+    match range(&sql) {
+        KeyRange::Spans(spans) => {
+            assert_eq!(spans.len(), 100);
+            assert!(
+                spans
+                    .iter()
+                    .all(|s| s.prefix.len() == 1 && s.lower == Bound::Unbounded)
+            );
+        }
+        other => panic!("expected prefix spans, got {other:?}"),
+    }
+}
+
+/// The byte ranges contain exactly the keys whose values satisfy the predicate.
+#[test]
+fn byte_spans_contain_exactly_the_matching_keys() {
+    let tables = tables();
+    let table = tables["t"].clone().unwrap();
+    type Case = (&'static str, fn(i64) -> bool);
+    let cases: &[Case] = &[
+        ("id > -2 AND id <= 3", |v| v > -2 && v <= 3),
+        ("id >= 0", |v| v >= 0),
+        ("id < 0", |v| v < 0),
+        ("id BETWEEN -1 AND 1", |v| (-1..=1).contains(&v)),
+        ("id IN (-3, 4)", |v| v == -3 || v == 4),
+        ("id = 300", |v| v == 300),
+    ];
+    for (pred, matches) in cases {
+        let r = range(&format!("SELECT * FROM t WHERE {pred}"));
+        let spans = r.byte_spans(&table);
+        for v in [-300i64, -256, -3, -2, -1, 0, 1, 2, 3, 4, 255, 256, 300] {
+            let key = keys::pk_key(&table, &[i(v)]);
+            let inside = spans.iter().any(|s| match s {
+                ByteSpan::Point(k) => *k == key,
+                ByteSpan::Range(a, b) => a <= &key && &key < b,
+            });
+            assert_eq!(inside, matches(v), "{pred} at {v}");
+        }
+    }
+}
+
+#[test]
+fn composite_prefix_spans_cover_all_suffixes() {
+    let tables = tables();
+    let table = tables["c"].clone().unwrap();
+    let spans = range("SELECT * FROM c WHERE a = 1 AND b > 'b'").byte_spans(&table);
+    let inside = |a: i64, b: &str| {
+        let key = keys::pk_key(&table, &[i(a), t(b)]);
+        spans
+            .iter()
+            .any(|s| matches!(s, ByteSpan::Range(x, y) if x <= &key && &key < y))
+    };
+    assert!(inside(1, "c") && inside(1, "ba") && inside(1, "zzz"));
+    assert!(!inside(1, "b") && !inside(1, "a") && !inside(0, "z") && !inside(2, "c"));
+}
+
+#[test]
+fn labels() {
+    let s = select(
+        "SELECT id, id + 1, 1::bigint, 'x', true, id::bigint, v AS name, CASE WHEN true THEN 1 END, current_user, version() FROM t",
+    );
+    let names: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "?column?",
+            "int8",
+            "?column?",
+            "bool",
+            "id",
+            "name",
+            "case",
+            "current_user",
+            "version"
+        ]
+    );
+    let types: Vec<SqlType> = s.columns.iter().map(|c| c.ty).collect();
+    use SqlType::*;
+    assert_eq!(
+        types,
+        [Int4, Int4, Int8, Text, Bool, Int8, Text, Int4, Text, Text]
+    );
+    let s = select("SELECT count(*), sum(id), avg(id), min(v), max(f), sum(f), count(v) FROM t");
+    let types: Vec<SqlType> = s.columns.iter().map(|c| c.ty).collect();
+    assert_eq!(types, [Int8, Int8, Float8, Text, Float8, Float8, Int8]);
+    assert_eq!(s.columns[0].name, "count");
+}
+
+#[test]
+fn session_functions_are_constants() {
+    let s = select("SELECT current_user, current_database(), current_schema");
+    let lit = |s: &str| ScalarExpr::Literal(t(s), SqlType::Text);
+    assert_eq!(s.projection, [lit("alice"), lit("db1"), lit("public")]);
+}
+
+#[test]
+fn binder_errors_carry_sqlstate_and_position() {
+    let e = err("SELECT nosuch FROM t");
+    assert_eq!((e.code, e.position), ("42703", Some(8)));
+    let e = err("SELECT id FROM nosuch");
+    assert_eq!((e.code, e.position), ("42P01", Some(16)));
+    let e = err("SELECT id FROM t WHERE id = 'abc'");
+    assert_eq!((e.code, e.position), ("22P02", Some(29)));
+    assert_eq!(err("SELECT id + v FROM t").code, "42883");
+    assert_eq!(err("SELECT id FROM t WHERE id").code, "42804");
+    assert_eq!(err("SELECT v, count(*) FROM t").code, "42803");
+    assert_eq!(err("SELECT id FROM t WHERE count(*) > 0").code, "42803");
+    assert_eq!(err("SELECT * FROM t, c").code, "0A000");
+    assert_eq!(err("INSERT INTO t VALUES (1, 2, 3, 4)").code, "42601");
+    assert_eq!(err("INSERT INTO t (id) VALUES (true)").code, "42804");
+    assert_eq!(err("UPDATE t SET nosuch = 1").code, "42703");
+    assert_eq!(err("CREATE TABLE x (a INT, a INT)").code, "42701");
+    assert_eq!(err("CREATE TABLE x (a nosuchtype)").code, "42704");
+    assert_eq!(err("DROP TABLE nosuch").code, "42P01");
+}
+
+#[test]
+fn create_table_without_primary_key_gets_hidden_rowid() {
+    let Ok(Plan::CreateTable(p)) = plan("CREATE TABLE x (a INT NOT NULL, rowid TEXT)") else {
+        panic!()
+    };
+    assert_eq!(p.columns.len(), 3);
+    let key = &p.columns[p.pk[0]];
+    assert_eq!(
+        (key.name.as_str(), key.ty, key.hidden, key.nullable),
+        ("rowid_1", SqlType::Int8, true, false)
+    );
+    let ids: Vec<u32> = p.columns.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [1, 2, 3]);
+    let Ok(Plan::CreateTable(p)) =
+        plan("CREATE TABLE y (a INT, b VARCHAR(4) DEFAULT 'x', PRIMARY KEY (b, a))")
+    else {
+        panic!()
+    };
+    assert_eq!(p.pk, vec![1, 0]);
+    assert!(
+        p.columns.iter().all(|c| !c.nullable),
+        "key columns become NOT NULL"
+    );
+    assert_eq!(p.columns[1].max_len, Some(4));
+    assert_eq!(p.columns[1].default_expr.as_deref(), Some("'x'"));
+    assert_eq!(err("CREATE TABLE z (a INT DEFAULT 'nope')").code, "22P02");
+    assert_eq!(
+        err("CREATE TABLE z (a INT NULL, PRIMARY KEY (a))").code,
+        "42601"
+    );
+}
+
+#[test]
+fn order_by_resolves_positions_aliases_and_hidden_keys() {
+    let s = select("SELECT id AS k, v FROM t ORDER BY 2 DESC, k, f");
+    assert_eq!(s.columns.len(), 2);
+    assert_eq!(s.projection.len(), 3, "f is projected as a hidden sort key");
+    let keys: Vec<(usize, bool, bool)> = s
+        .order_by
+        .iter()
+        .map(|k| (k.column, k.desc, k.nulls_first))
+        .collect();
+    assert_eq!(
+        keys,
+        [(1, true, true), (0, false, false), (2, false, false)]
+    );
+    assert_eq!(s.scan_stop_after(), None);
+    let s = select("SELECT id FROM t LIMIT 3 OFFSET 2");
+    assert_eq!(s.scan_stop_after(), Some(5));
+}

@@ -1,0 +1,348 @@
+//! The engine and its sessions: statement dispatch, autocommit retries and session commands.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use meridian_tablet::KvClient;
+use sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, UnaryOperator, Value};
+
+use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
+use crate::catalog;
+use crate::error::{Error, Result};
+use crate::exec::{self, ExecContext, RowIdGen};
+use crate::parse;
+use crate::plan::{self, BindContext, Tables};
+use crate::vars::SessionVars;
+
+/// How often an autocommit statement is attempted before a retryable error (a write conflict,
+/// a moved leader) is reported to the client.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// The SQL engine of a node: shared by all its sessions, cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    kv: Arc<dyn KvClient>,
+    next_session: AtomicU64,
+}
+
+impl Engine {
+    /// An engine storing its catalog and tables in `kv`.
+    pub fn new(kv: Arc<dyn KvClient>) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                kv,
+                next_session: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// A new session for `user` connected to `database`. The database name is accepted as
+    /// given: until CREATE DATABASE exists, all databases share one namespace.
+    pub fn session(&self, user: &str, database: &str) -> Session {
+        let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
+        Session {
+            engine: self.clone(),
+            id,
+            user: user.to_string(),
+            database: database.to_string(),
+            vars: SessionVars::default(),
+            rowids: RowIdGen::new(id),
+            backoff_seed: id,
+        }
+    }
+}
+
+/// One client's connection state. Every statement runs in its own implicit transaction
+/// (autocommit); explicit transactions are not supported yet.
+pub struct Session {
+    engine: Engine,
+    id: u64,
+    user: String,
+    database: String,
+    vars: SessionVars,
+    rowids: RowIdGen,
+    backoff_seed: u64,
+}
+
+impl Session {
+    /// Executes every statement of `sql` in order (a simple-query string may hold several
+    /// statements separated by `;`), stopping after the first error, which is the last element.
+    /// A syntax error anywhere in the string yields a single 42601 error and runs nothing.
+    pub async fn execute(&mut self, sql: &str) -> Vec<Result<StatementResult, SqlError>> {
+        let stmts = match parse::parse(sql) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::with_capacity(stmts.len());
+        for stmt in &stmts {
+            let r = self.execute_statement(stmt, sql).await;
+            let failed = r.is_err();
+            out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The session's number within its engine.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    async fn execute_statement(
+        &mut self,
+        stmt: &Statement,
+        sql: &str,
+    ) -> Result<StatementResult, SqlError> {
+        let command = |tag: &str| {
+            Ok(StatementResult::Command {
+                tag: tag.to_string(),
+            })
+        };
+        match stmt {
+            Statement::StartTransaction { .. } => Err(SqlError::unsupported(
+                "multi-statement transactions are not supported yet; every statement commits on its own",
+            )),
+            // Outside a transaction block PostgreSQL accepts COMMIT (and its alias END) and
+            // ROLLBACK with a warning; the AND CHAIN forms are errors there.
+            Statement::Commit { chain: false, .. } => command("COMMIT"),
+            Statement::Rollback {
+                chain: false,
+                savepoint: None,
+            } => command("ROLLBACK"),
+            Statement::Commit { chain: true, .. } | Statement::Rollback { chain: true, .. } => Err(
+                SqlError::new("25P01", "AND CHAIN can only be used in transaction blocks"),
+            ),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Err(SqlError::new(
+                "25P01",
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
+            )),
+            Statement::Savepoint { .. } => Err(SqlError::new(
+                "25P01",
+                "SAVEPOINT can only be used in transaction blocks",
+            )),
+            Statement::Set(set) => self.set(set).and_then(|()| command("SET")),
+            Statement::Reset(r) => {
+                match &r.reset {
+                    Reset::ALL => self.vars.reset_all(),
+                    Reset::ConfigurationParameter(name) => self.vars.reset(&var_name(name))?,
+                    Reset::SessionAuthorization => {}
+                }
+                command("RESET")
+            }
+            Statement::ShowVariable { variable } => self.show(variable),
+            Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
+            _ => self.retrying(Work::Statement(stmt, sql)).await,
+        }
+    }
+
+    /// Runs `work` until it succeeds, fails with a non-retryable error, or `MAX_ATTEMPTS`
+    /// are used up; waits with jittered exponential backoff in between. Each attempt starts
+    /// over from a fresh read timestamp (catalog lookups and planning included).
+    async fn retrying(&mut self, work: Work<'_>) -> Result<StatementResult, SqlError> {
+        let mut n = 0;
+        loop {
+            n += 1;
+            let r = match work {
+                Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
+                Work::ShowTables => self.show_tables().await,
+            };
+            match r {
+                Err(e) if e.is_retryable() && n < MAX_ATTEMPTS => {
+                    tracing::debug!(session = self.id, attempt = n, error = %e, "retrying statement");
+                    tokio::time::sleep(self.backoff(n)).await;
+                }
+                r => return r.map_err(Error::into_sql),
+            }
+        }
+    }
+
+    /// Backoff before attempt `n + 1`: exponential from 1 ms, capped at 100 ms, with ±50%
+    /// jitter from a per-session sequence (so concurrent sessions spread out).
+    fn backoff(&mut self, n: u32) -> Duration {
+        self.backoff_seed = splitmix64(self.backoff_seed);
+        let base = 1_000u64 << n.min(7); // microseconds
+        let base = base.min(100_000);
+        let jitter = self.backoff_seed % base;
+        Duration::from_micros(base / 2 + jitter)
+    }
+
+    /// One attempt of a statement: read timestamp, catalog, plan, execute.
+    async fn run_once(&mut self, stmt: &Statement, sql: &str) -> Result<StatementResult> {
+        let kv = self.engine.inner.kv.clone();
+        let ts = kv.read_ts().await.map_err(Error::Read)?;
+        let mut tables = Tables::new();
+        for name in plan::referenced_tables(stmt) {
+            let folded = plan::table_name(name)?;
+            if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(folded) {
+                let desc = catalog::get_table(kv.as_ref(), slot.key(), ts).await?;
+                slot.insert(desc);
+            }
+        }
+        let planned = {
+            let ctx = BindContext::new(sql, &self.user, &self.database);
+            plan::plan_statement(stmt, &ctx, &tables)?
+        };
+        let mut cx = ExecContext {
+            kv: kv.as_ref(),
+            read_ts: ts,
+            rowids: &mut self.rowids,
+        };
+        exec::execute(&mut cx, &planned).await
+    }
+
+    async fn show_tables(&mut self) -> Result<StatementResult> {
+        let kv = self.engine.inner.kv.clone();
+        let ts = kv.read_ts().await.map_err(Error::Read)?;
+        let names = catalog::list_tables(kv.as_ref(), ts).await?;
+        Ok(StatementResult::Query {
+            columns: vec![ColumnInfo {
+                name: "table_name".to_string(),
+                ty: SqlType::Text,
+            }],
+            rows: names.into_iter().map(|n| vec![Datum::Text(n)]).collect(),
+        })
+    }
+
+    fn set(&mut self, set: &Set) -> Result<(), SqlError> {
+        match set {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
+                let name = var_name(variable);
+                match values.as_slice() {
+                    [Expr::Identifier(id)]
+                        if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default") =>
+                    {
+                        self.vars.reset(&name)
+                    }
+                    _ => {
+                        let quote = name.eq_ignore_ascii_case("search_path");
+                        let rendered: Vec<String> =
+                            values.iter().map(|v| render_value(v, quote)).collect();
+                        self.vars.set(&name, rendered.join(", "))
+                    }
+                }
+            }
+            Set::MultipleAssignments { assignments } => {
+                for a in assignments {
+                    self.vars
+                        .set(&var_name(&a.name), render_value(&a.value, false))?;
+                }
+                Ok(())
+            }
+            Set::SetTimeZone { value, .. } => match value {
+                Expr::Identifier(id)
+                    if id.value.eq_ignore_ascii_case("local")
+                        || id.value.eq_ignore_ascii_case("default") =>
+                {
+                    self.vars.reset("TimeZone")
+                }
+                v => self.vars.set("TimeZone", render_value(v, false)),
+            },
+            Set::SetNames { charset_name, .. } => {
+                self.vars.set("client_encoding", charset_name.value.clone())
+            }
+            // Every statement is already serializable; SET TRANSACTION outside a transaction
+            // block has no effect in PostgreSQL either.
+            Set::SetTransaction { .. } => Ok(()),
+            other => Err(SqlError::unsupported(format!(
+                "this form of SET is not supported: {other}"
+            ))),
+        }
+    }
+
+    fn show(&self, variable: &[sqlparser::ast::Ident]) -> Result<StatementResult, SqlError> {
+        let parts: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
+        // Multi-word names (`SHOW TIME ZONE`) and dotted custom names arrive as separate
+        // identifiers.
+        let spaced = parts.join(" ");
+        let name = match spaced.to_ascii_lowercase().as_str() {
+            "all" | "time zone" | "transaction isolation level" => spaced,
+            _ => parts.join("."),
+        };
+        let text_col = |n: &str| ColumnInfo {
+            name: n.to_string(),
+            ty: SqlType::Text,
+        };
+        if name.eq_ignore_ascii_case("all") {
+            let rows = self
+                .vars
+                .all()
+                .into_iter()
+                .map(|(k, v)| vec![Datum::Text(k), Datum::Text(v)])
+                .collect();
+            return Ok(StatementResult::Query {
+                columns: vec![text_col("name"), text_col("setting")],
+                rows,
+            });
+        }
+        let name = match name.to_ascii_lowercase().as_str() {
+            "time zone" => "TimeZone".to_string(),
+            "transaction isolation level" => "transaction_isolation".to_string(),
+            _ => name,
+        };
+        let (label, value) = self.vars.show(&name, &self.user)?;
+        Ok(StatementResult::Query {
+            columns: vec![text_col(&label)],
+            rows: vec![vec![Datum::Text(value)]],
+        })
+    }
+}
+
+/// Work retried as a unit.
+#[derive(Clone, Copy)]
+enum Work<'q> {
+    /// A statement (with the text it was parsed from, for error positions).
+    Statement(&'q Statement, &'q str),
+    /// `SHOW TABLES`.
+    ShowTables,
+}
+
+/// The name of a setting as written (`a.b` for custom settings).
+fn var_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.to_string().trim_matches('"').to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The text stored for a SET value: strings without quotes, unquoted identifiers folded to
+/// lower case, booleans as on/off.
+fn render_value(e: &Expr, quote_idents: bool) -> String {
+    match e {
+        Expr::Identifier(id) if id.quote_style.is_some() && quote_idents => {
+            format!("\"{}\"", id.value)
+        }
+        Expr::Identifier(id) if id.quote_style.is_some() => id.value.clone(),
+        Expr::Identifier(id) => id.value.to_ascii_lowercase(),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => s.clone(),
+            Value::Number(n, _) => n.clone(),
+            Value::Boolean(b) => if *b { "on" } else { "off" }.to_string(),
+            other => other.to_string(),
+        },
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => format!("-{}", render_value(expr, quote_idents)),
+        other => other.to_string(),
+    }
+}
+
+/// One step of the splitmix64 sequence.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

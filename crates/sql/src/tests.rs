@@ -1,0 +1,364 @@
+//! End-to-end tests of sessions over the in-memory keyspace: retries, error mapping, what the
+//! executor reads and writes, and concurrency.
+
+use std::sync::Arc;
+
+use crate::testing::MemKv;
+use crate::{ColumnInfo, Datum, Engine, Session, SqlError, SqlType, StatementResult};
+
+fn setup() -> (Arc<MemKv>, Engine) {
+    let kv = Arc::new(MemKv::new());
+    let engine = Engine::new(kv.clone());
+    (kv, engine)
+}
+
+/// Runs `sql`, expecting every statement to succeed; returns the last result.
+async fn ok(s: &mut Session, sql: &str) -> StatementResult {
+    let mut out = s.execute(sql).await;
+    let last = out.pop().expect("at least one statement");
+    for r in out {
+        r.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    last.unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn fail(s: &mut Session, sql: &str) -> SqlError {
+    match s.execute(sql).await.pop() {
+        Some(Err(e)) => e,
+        other => panic!("{sql} should fail, got {other:?}"),
+    }
+}
+
+async fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Datum>> {
+    match ok(s, sql).await {
+        StatementResult::Query { rows, .. } => rows,
+        other => panic!("{sql}: not a query: {other:?}"),
+    }
+}
+
+fn tag(r: StatementResult) -> String {
+    match r {
+        StatementResult::Command { tag } => tag,
+        other => panic!("not a command: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn command_tags_and_result_columns() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    assert_eq!(
+        tag(ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await),
+        "CREATE TABLE"
+    );
+    assert_eq!(
+        tag(ok(&mut s, "INSERT INTO t VALUES (1, 'a'), (2, 'b')").await),
+        "INSERT 0 2"
+    );
+    assert_eq!(tag(ok(&mut s, "UPDATE t SET v = 'c'").await), "UPDATE 2");
+    assert_eq!(
+        tag(ok(&mut s, "DELETE FROM t WHERE id = 1").await),
+        "DELETE 1"
+    );
+    assert_eq!(tag(ok(&mut s, "SET application_name = 'x'").await), "SET");
+    assert_eq!(tag(ok(&mut s, "COMMIT").await), "COMMIT");
+    assert_eq!(tag(ok(&mut s, "ROLLBACK").await), "ROLLBACK");
+    let r = ok(
+        &mut s,
+        "SELECT id, v, id + 1, count(*) FROM t GROUP BY id, v",
+    )
+    .await;
+    let StatementResult::Query { columns, rows } = r else {
+        panic!()
+    };
+    let col = |n: &str, ty| ColumnInfo { name: n.into(), ty };
+    assert_eq!(
+        columns,
+        [
+            col("id", SqlType::Int4),
+            col("v", SqlType::Text),
+            col("?column?", SqlType::Int4),
+            col("count", SqlType::Int8)
+        ]
+    );
+    assert_eq!(
+        rows,
+        [[
+            Datum::Int(2),
+            Datum::Text("c".into()),
+            Datum::Int(3),
+            Datum::Int(1)
+        ]]
+    );
+    let StatementResult::Query { columns, .. } = ok(&mut s, "SHOW DateStyle").await else {
+        panic!()
+    };
+    assert_eq!(columns, [col("DateStyle", SqlType::Text)]);
+    assert_eq!(tag(ok(&mut s, "DROP TABLE t").await), "DROP TABLE");
+}
+
+#[tokio::test]
+async fn statement_strings_stop_at_the_first_error() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    assert!(s.execute("").await.is_empty());
+    assert!(s.execute(" ; ").await.len() <= 1);
+    let out = s.execute("CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)").await;
+    assert_eq!(out.len(), 3);
+    assert!(out[0].is_ok() && out[1].is_ok());
+    assert_eq!(out[2].as_ref().unwrap_err().code, "23505");
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t").await,
+        [[Datum::Int(1)]]
+    );
+    // A syntax error anywhere runs nothing.
+    let out = s.execute("INSERT INTO t VALUES (5); SELEC").await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_ref().unwrap_err().code, "42601");
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t").await,
+        [[Datum::Int(1)]]
+    );
+}
+
+#[tokio::test]
+async fn duplicate_key_error_names_constraint_and_key() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(
+        &mut s,
+        "CREATE TABLE c (a INT, b TEXT, PRIMARY KEY (a, b)); INSERT INTO c VALUES (1, 'x')",
+    )
+    .await;
+    let e = fail(&mut s, "INSERT INTO c VALUES (1, 'x')").await;
+    assert_eq!(e.code, "23505");
+    assert_eq!(
+        e.message,
+        "duplicate key value violates unique constraint \"c_pkey\""
+    );
+    assert_eq!(
+        e.detail.as_deref(),
+        Some("Key (a, b)=(1, x) already exists.")
+    );
+    let e = fail(&mut s, "INSERT INTO c VALUES (2, 'y'), (2, 'y')").await;
+    assert_eq!(
+        e.detail.as_deref(),
+        Some("Key (a, b)=(2, y) already exists.")
+    );
+    let e = fail(&mut s, "INSERT INTO c (a) VALUES (3)").await;
+    assert_eq!(e.code, "23502");
+    assert_eq!(e.detail.as_deref(), Some("Failing row contains (3, null)."));
+}
+
+#[tokio::test]
+async fn write_conflicts_are_retried_then_reported() {
+    let (kv, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY, n INT); INSERT INTO t VALUES (1, 0)",
+    )
+    .await;
+
+    let before = kv.write_attempts();
+    kv.inject_write_conflicts(3);
+    ok(&mut s, "UPDATE t SET n = n + 1 WHERE id = 1").await;
+    assert_eq!(
+        kv.write_attempts() - before,
+        4,
+        "three conflicts, then success"
+    );
+    assert_eq!(rows(&mut s, "SELECT n FROM t").await, [[Datum::Int(1)]]);
+
+    let before = kv.write_attempts();
+    kv.inject_write_conflicts(1000);
+    let e = fail(&mut s, "UPDATE t SET n = n + 1 WHERE id = 1").await;
+    assert_eq!(e.code, "40001");
+    assert_eq!(kv.write_attempts() - before, 10);
+    kv.inject_write_conflicts(0);
+    assert_eq!(rows(&mut s, "SELECT n FROM t").await, [[Datum::Int(1)]]);
+}
+
+/// A write whose outcome is unknown must not be replayed (it may have committed).
+#[tokio::test]
+async fn ambiguous_writes_are_not_retried() {
+    let (kv, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let before = kv.write_attempts();
+    kv.inject_unavailable(1);
+    let e = fail(&mut s, "INSERT INTO t VALUES (1)").await;
+    assert_eq!(e.code, "40003");
+    assert_eq!(kv.write_attempts() - before, 1);
+}
+
+#[tokio::test]
+async fn point_lookups_do_not_scan() {
+    let (kv, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    ok(&mut s, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')").await;
+    let (gets, scans) = kv.reads();
+    assert_eq!(
+        rows(&mut s, "SELECT v FROM t WHERE id = 2").await,
+        [[Datum::Text("b".into())]]
+    );
+    let (gets2, scans2) = kv.reads();
+    assert_eq!(scans2, scans, "a point lookup must not scan");
+    assert_eq!(gets2 - gets, 2, "one catalog read and one row read");
+    ok(&mut s, "UPDATE t SET v = 'z' WHERE id IN (1, 3)").await;
+    assert_eq!(kv.reads().1, scans, "point updates do not scan either");
+    assert_eq!(rows(&mut s, "SELECT v FROM t WHERE id > 1").await.len(), 2);
+    assert_eq!(kv.reads().1, scans + 1);
+}
+
+#[tokio::test]
+async fn drop_table_removes_every_key() {
+    let (kv, engine) = setup();
+    let mut s = engine.session("root", "db");
+    let baseline = kv.live_keys().len();
+    ok(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY); CREATE TABLE u (v TEXT)",
+    )
+    .await;
+    ok(
+        &mut s,
+        "INSERT INTO t VALUES (1), (2), (3); INSERT INTO u VALUES ('a'), ('b')",
+    )
+    .await;
+    ok(&mut s, "DROP TABLE t, u").await;
+    let left: Vec<Vec<u8>> = kv.live_keys();
+    // Only the table id counter remains (it was created by the first CREATE TABLE).
+    assert_eq!(left.len(), baseline + 1, "{left:?}");
+    assert_eq!(left[0], crate::catalog::TABLE_ID_COUNTER_KEY);
+}
+
+/// No lost updates: every increment that reported success is in the final value. Under
+/// contention an increment may give up with 40001 after its retries; it must then have
+/// changed nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_increments_are_serializable() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(
+        &mut s,
+        "CREATE TABLE c (id INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0)",
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut s = engine.session("root", "db");
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0i64;
+            for _ in 0..25 {
+                match s
+                    .execute("UPDATE c SET n = n + 1 WHERE id = 1")
+                    .await
+                    .pop()
+                    .unwrap()
+                {
+                    Ok(_) => done += 1,
+                    Err(e) => assert_eq!(e.code, "40001", "{e}"),
+                }
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert!(total > 0);
+    assert_eq!(rows(&mut s, "SELECT n FROM c").await, [[Datum::Int(total)]]);
+}
+
+/// Concurrent CREATE TABLEs never share a table id (which would mix their rows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_get_distinct_ids() {
+    let (_, engine) = setup();
+    let mut tasks = Vec::new();
+    for i in 0..6i64 {
+        let mut s = engine.session("root", "db");
+        tasks.push(tokio::spawn(async move {
+            match s
+                .execute(&format!("CREATE TABLE t{i} (id INT PRIMARY KEY)"))
+                .await
+                .pop()
+                .unwrap()
+            {
+                Ok(_) => {
+                    let values: Vec<String> = (0..=i).map(|v| format!("({v})")).collect();
+                    ok(
+                        &mut s,
+                        &format!("INSERT INTO t{i} VALUES {}", values.join(", ")),
+                    )
+                    .await;
+                    true
+                }
+                Err(e) => {
+                    assert_eq!(e.code, "40001", "{e}");
+                    false
+                }
+            }
+        }));
+    }
+    let mut created = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        if t.await.unwrap() {
+            created.push(i as i64);
+        }
+    }
+    assert!(!created.is_empty());
+    let mut s = engine.session("root", "db");
+    for i in created {
+        assert_eq!(
+            rows(&mut s, &format!("SELECT count(*) FROM t{i}")).await,
+            [[Datum::Int(i + 1)]],
+            "table t{i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creates_of_one_name_yield_one_table() {
+    let (_, engine) = setup();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut s = engine.session("root", "db");
+        tasks.push(tokio::spawn(async move {
+            s.execute("CREATE TABLE same (id INT PRIMARY KEY)")
+                .await
+                .pop()
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(e) => assert!(e.code == "42P07" || e.code == "40001", "{e}"),
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+#[test]
+fn execute_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    let fut = s.execute("SELECT 1");
+    assert_send(&fut);
+}
+
+#[tokio::test]
+async fn positions_point_into_the_statement() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let e = fail(&mut s, "SELECT id,\n  nosuch FROM t").await;
+    assert_eq!((e.code, e.position), ("42703", Some(14)));
+    let e = fail(&mut s, "SELECT 1; SELECT * FROM nosuch").await;
+    assert_eq!((e.code, e.position), ("42P01", Some(25)));
+}

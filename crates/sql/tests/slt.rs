@@ -1,0 +1,210 @@
+//! Runs every `*.slt` file under the repository's top-level `sql/` directory with the
+//! `sqllogictest` crate, each against a fresh engine (one isolated database per file), and
+//! fails listing every failing file.
+//!
+//! Values are compared in PostgreSQL's text format, NULL as `NULL` and the empty string as
+//! `(empty)`. `statement error <regex>` matches against `ERROR: <message> (SQLSTATE <code>)`,
+//! so `statement error 23505` works, and `statement error (23505)` compares the SQLSTATE.
+//!
+//! `SLT_FILTER=substring` runs only the files whose path contains it.
+//! Each file runs on its own single-replica tablet (the real Raft replica, MVCC apply and fjall
+//! storage); `MERIDIAN_SLT_KV=memory` runs on the in-memory test keyspace instead, which is
+//! faster for iterating on a file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_clock::{SystemClock, TrueTime, TrueTimeConfig};
+use meridian_sql::{Datum, Engine, Session, SqlError, SqlType, StatementResult};
+use meridian_tablet::{KvClient, LocalGroup, ReplicaConfig};
+use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
+
+/// One sqllogictest connection: a session of the file's engine.
+struct Conn {
+    session: Session,
+}
+
+fn column_type(ty: SqlType) -> DefaultColumnType {
+    match ty {
+        SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => DefaultColumnType::Integer,
+        SqlType::Float8 => DefaultColumnType::FloatingPoint,
+        SqlType::Text => DefaultColumnType::Text,
+        SqlType::Bool | SqlType::Timestamp => DefaultColumnType::Any,
+    }
+}
+
+fn format_value(d: &Datum) -> String {
+    match d.to_pg_text() {
+        None => "NULL".to_string(),
+        Some(s) if s.is_empty() => "(empty)".to_string(),
+        Some(s) => s,
+    }
+}
+
+/// The affected-row count in a command tag (`INSERT 0 3` -> 3).
+fn tag_count(tag: &str) -> u64 {
+    tag.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl AsyncDB for Conn {
+    type Error = SqlError;
+    type ColumnType = DefaultColumnType;
+
+    async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SqlError> {
+        let mut last = None;
+        for r in self.session.execute(sql).await {
+            last = Some(r?);
+        }
+        Ok(match last {
+            None => DBOutput::StatementComplete(0),
+            Some(StatementResult::Command { tag }) => DBOutput::StatementComplete(tag_count(&tag)),
+            Some(StatementResult::Query { columns, rows }) => DBOutput::Rows {
+                types: columns.iter().map(|c| column_type(c.ty)).collect(),
+                rows: rows
+                    .iter()
+                    .map(|r| r.iter().map(format_value).collect())
+                    .collect(),
+            },
+        })
+    }
+
+    async fn shutdown(&mut self) {}
+
+    fn engine_name(&self) -> &str {
+        "meridian"
+    }
+
+    async fn sleep(dur: std::time::Duration) {
+        tokio::time::sleep(dur).await;
+    }
+
+    fn error_sql_state(err: &SqlError) -> Option<String> {
+        Some(err.code.to_string())
+    }
+}
+
+fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            slt_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "slt") {
+            out.push(p);
+        }
+    }
+}
+
+/// The keyspace one file runs against.
+struct Backend {
+    kv: Arc<dyn KvClient>,
+    group: Option<Arc<LocalGroup>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    /// A single-replica tablet (Raft, MVCC apply, fjall storage) in a temporary directory,
+    /// or the in-memory test keyspace when `MERIDIAN_SLT_KV=memory`.
+    async fn start() -> Backend {
+        if std::env::var("MERIDIAN_SLT_KV").as_deref() == Ok("memory") {
+            return Backend {
+                kv: Arc::new(meridian_sql::testing::MemKv::new()),
+                group: None,
+                _dir: None,
+            };
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let max_epsilon = Duration::from_millis(20);
+        let clock = Arc::new(TrueTime::new(
+            Arc::new(SystemClock),
+            TrueTimeConfig {
+                max_epsilon,
+                ..TrueTimeConfig::default()
+            },
+        ));
+        let config = ReplicaConfig {
+            tick_interval: Duration::from_millis(10),
+            ..ReplicaConfig::single(1, max_epsilon)
+        };
+        let group = Arc::new(
+            LocalGroup::open_single(dir.path(), clock, config).expect("single-replica tablet"),
+        );
+        group
+            .wait_for_leader()
+            .await
+            .expect("the tablet elects itself");
+        Backend {
+            kv: group.clone(),
+            group: Some(group),
+            _dir: Some(dir),
+        }
+    }
+
+    async fn stop(self) {
+        if let Some(g) = self.group {
+            g.shutdown().await;
+        }
+    }
+}
+
+async fn run_file(path: &Path) -> Result<(), String> {
+    let backend = Backend::start().await;
+    let engine = Engine::new(backend.kv.clone());
+    let mut runner = Runner::new(move || {
+        let engine = engine.clone();
+        async move {
+            Ok::<_, SqlError>(Conn {
+                session: engine.session("root", "defaultdb"),
+            })
+        }
+    });
+    runner.add_label("meridian");
+    let result = runner
+        .run_file_async(path)
+        .await
+        .map_err(|e| e.display(false).to_string());
+    drop(runner);
+    backend.stop().await;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql");
+    let mut files = Vec::new();
+    slt_files(&root, &mut files);
+    files.sort();
+    let filter = std::env::var("SLT_FILTER").unwrap_or_default();
+    files.retain(|f| f.to_string_lossy().contains(&filter));
+    assert!(
+        !files.is_empty(),
+        "no .slt files under {} matching {filter:?}",
+        root.display()
+    );
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f.strip_prefix(&root).unwrap_or(f).display().to_string();
+        match run_file(f).await {
+            Ok(()) => eprintln!("ok    {name}"),
+            Err(e) => {
+                eprintln!("FAIL  {name}\n{e}\n");
+                failures.push(name);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} sqllogictest files failed: {}",
+        failures.len(),
+        files.len(),
+        failures.join(", ")
+    );
+}

@@ -1,0 +1,237 @@
+//! Multi-version storage of user keys in the [`Space::Data`] space.
+//!
+//! Every write creates a version `(user key, timestamp)`; reads at timestamp `t` see, per
+//! key, the newest version at or below `t`. Layout:
+//!
+//! ```text
+//! storage key = escape(user key) ++ 00 01 ++ be64(u64::MAX - ts)    versions newest first
+//! value       = 01 ++ bytes   (live)
+//!             | 00            (tombstone: the key was deleted at ts)
+//! ```
+//!
+//! The escaped user key is order preserving and self-delimiting (see [`crate::keycode`]), so
+//! storage key order is user key order first, then newest version first, and no key's
+//! versions interleave with another's, even when one key is a prefix of the other.
+
+mod batch;
+mod gc;
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use meridian_clock::Timestamp;
+
+pub use batch::MvccBatch;
+pub use gc::GcStats;
+
+use crate::engine::{KeyRange, KvEngine, ScanOrder, Space};
+use crate::error::{Error, Result};
+use crate::keycode::{Decoder, escape_into};
+
+const LIVE: u8 = 0x01;
+const TOMBSTONE: u8 = 0x00;
+
+/// The MVCC view of an engine's [`Space::Data`] space. Cheap to clone.
+#[derive(Clone)]
+pub struct Mvcc {
+    engine: Arc<dyn KvEngine>,
+}
+
+impl Mvcc {
+    /// MVCC over `engine`.
+    pub fn new(engine: Arc<dyn KvEngine>) -> Self {
+        Mvcc { engine }
+    }
+
+    /// The underlying engine.
+    pub fn engine(&self) -> &Arc<dyn KvEngine> {
+        &self.engine
+    }
+
+    /// The value of `key` as of `read_ts`: the newest version at or below `read_ts`, or `None`
+    /// if there is none or it is a tombstone.
+    pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        let prefix = user_key_prefix(key);
+        let range = KeyRange {
+            start: Bound::Included(with_ts(&prefix, read_ts)),
+            end: Bound::Included(with_ts(&prefix, Timestamp::ZERO)),
+        };
+        match self.engine.first(Space::Data, range, ScanOrder::Forward)? {
+            Some((_, value)) => Ok(decode_value(&value)?.map(<[u8]>::to_vec)),
+            None => Ok(None),
+        }
+    }
+
+    /// The visible `(key, value)` pairs of user keys in `[start, end)` as of `read_ts`, in key
+    /// order, at most `limit` of them. An empty `end` means no upper bound. Deleted keys are
+    /// skipped (they do not count against `limit`).
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        // The prefix (escaped user key) of the key whose visible version was already decided.
+        let mut decided: Option<Vec<u8>> = None;
+        for pair in self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
+        {
+            let (storage_key, value) = pair?;
+            let (prefix, ts) = split_storage_key(&storage_key)?;
+            if ts > read_ts || decided.as_deref() == Some(prefix) {
+                continue;
+            }
+            decided = Some(prefix.to_vec());
+            if let Some(v) = decode_value(&value)? {
+                out.push((unescape_prefix(prefix)?, v.to_vec()));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest version of `key` at any timestamp: its timestamp and whether it is live
+    /// (`false` for a tombstone).
+    pub fn newest_version(&self, key: &[u8]) -> Result<Option<(Timestamp, bool)>> {
+        let prefix = user_key_prefix(key);
+        let range = KeyRange::prefix(&prefix);
+        match self.engine.first(Space::Data, range, ScanOrder::Forward)? {
+            Some((storage_key, value)) => {
+                let (_, ts) = split_storage_key(&storage_key)?;
+                Ok(Some((ts, decode_value(&value)?.is_some())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The largest timestamp of any version (tombstones included) of any key in
+    /// `[start, end)` (empty `end`: unbounded). Optimistic transactions use it to detect a
+    /// write that happened after they read the range.
+    pub fn max_version_ts(&self, start: &[u8], end: &[u8]) -> Result<Option<Timestamp>> {
+        let mut max = None;
+        for pair in self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
+        {
+            let (storage_key, _) = pair?;
+            let (_, ts) = split_storage_key(&storage_key)?;
+            max = max.max(Some(ts));
+        }
+        Ok(max)
+    }
+
+    /// Writes one version of `key` (not synced; use [`Mvcc::batch`] to choose).
+    pub fn put(&self, key: &[u8], ts: Timestamp, value: &[u8]) -> Result<()> {
+        let mut b = self.batch();
+        b.put(key, ts, value);
+        b.commit(crate::engine::Durability::NoSync)
+    }
+
+    /// Writes a tombstone for `key` at `ts` (not synced; use [`Mvcc::batch`] to choose).
+    pub fn delete(&self, key: &[u8], ts: Timestamp) -> Result<()> {
+        let mut b = self.batch();
+        b.delete(key, ts);
+        b.commit(crate::engine::Durability::NoSync)
+    }
+}
+
+/// The escaped form of `key` that starts every storage key of its versions.
+pub fn user_key_prefix(key: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(key.len() + 10);
+    escape_into(&mut buf, key);
+    buf
+}
+
+/// The storage key of version `ts` of `key`.
+pub fn encode_version_key(key: &[u8], ts: Timestamp) -> Vec<u8> {
+    with_ts(&user_key_prefix(key), ts)
+}
+
+/// Splits a storage key into its user key and timestamp.
+pub fn decode_version_key(storage_key: &[u8]) -> Result<(Vec<u8>, Timestamp)> {
+    let (prefix, ts) = split_storage_key(storage_key)?;
+    Ok((unescape_prefix(prefix)?, ts))
+}
+
+/// The storage-key range holding every version of every user key in `[start, end)`
+/// (empty `end`: unbounded).
+pub fn data_range(start: &[u8], end: &[u8]) -> KeyRange {
+    KeyRange {
+        start: Bound::Included(user_key_prefix(start)),
+        end: if end.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(user_key_prefix(end))
+        },
+    }
+}
+
+fn with_ts(prefix: &[u8], ts: Timestamp) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + 8);
+    key.extend_from_slice(prefix);
+    key.extend_from_slice(&(u64::MAX - ts.as_nanos()).to_be_bytes());
+    key
+}
+
+/// Splits a storage key into the escaped user key and the timestamp, without unescaping.
+fn split_storage_key(storage_key: &[u8]) -> Result<(&[u8], Timestamp)> {
+    let Some(split) = storage_key.len().checked_sub(8) else {
+        return Err(Error::corrupt(format!(
+            "mvcc: storage key of {} bytes has no timestamp",
+            storage_key.len()
+        )));
+    };
+    let (prefix, ts) = storage_key.split_at(split);
+    let mut inverted = [0; 8];
+    inverted.copy_from_slice(ts);
+    Ok((
+        prefix,
+        Timestamp::from_nanos(u64::MAX - u64::from_be_bytes(inverted)),
+    ))
+}
+
+fn unescape_prefix(prefix: &[u8]) -> Result<Vec<u8>> {
+    let mut d = Decoder::new(prefix);
+    let key = d.unescape(0)?;
+    if !d.is_empty() {
+        return Err(Error::corrupt("mvcc: trailing bytes after user key"));
+    }
+    Ok(key)
+}
+
+/// Encodes a version's value.
+fn encode_value(value: Option<&[u8]>) -> Vec<u8> {
+    match value {
+        Some(v) => {
+            let mut out = Vec::with_capacity(v.len() + 1);
+            out.push(LIVE);
+            out.extend_from_slice(v);
+            out
+        }
+        None => vec![TOMBSTONE],
+    }
+}
+
+/// Decodes a version's value: `None` for a tombstone.
+fn decode_value(value: &[u8]) -> Result<Option<&[u8]>> {
+    match value.split_first() {
+        Some((&LIVE, v)) => Ok(Some(v)),
+        Some((&TOMBSTONE, [])) => Ok(None),
+        _ => Err(Error::corrupt(format!(
+            "mvcc: bad version value tag {:?}",
+            value.first()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! Errors of the tablet layer.
+
+use meridian_clock::Timestamp;
+
+/// Result alias of the tablet layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong reading from or writing to a tablet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A write's precondition did not hold at apply time; nothing was written.
+    #[error("condition failed on key {key:?}: {kind}")]
+    ConditionFailed {
+        /// The key whose condition failed.
+        key: Vec<u8>,
+        /// Which condition (for example "key exists").
+        kind: ConditionFailure,
+    },
+    /// A key the writer read at `read_ts` was overwritten by a later commit before this write
+    /// applied; nothing was written and the whole operation may be retried.
+    #[error("write conflict: data read at {read_ts} changed before commit")]
+    WriteConflict {
+        /// The snapshot the writer read at.
+        read_ts: Timestamp,
+    },
+    /// This replica is not the leader of its group.
+    #[error("replica {replica} of tablet {tablet} is not the leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// Tablet id.
+        tablet: u64,
+        /// This replica's id.
+        replica: u64,
+        /// The leader this replica believes in, if any.
+        leader: Option<u64>,
+    },
+    /// The tablet could not serve the request in time (no leader, no quorum, shutting down).
+    #[error("tablet {tablet} unavailable: {reason}")]
+    Unavailable {
+        /// Tablet id.
+        tablet: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A write was proposed but its outcome is unknown (leadership changed or the request
+    /// timed out after proposing): it may or may not have committed. Not safe to retry blindly.
+    #[error(
+        "result of the write to tablet {tablet} is ambiguous: it may or may not have committed"
+    )]
+    Ambiguous {
+        /// Tablet id.
+        tablet: u64,
+    },
+    /// The node's clock is outside its uncertainty bound; it must not assign timestamps.
+    #[error(transparent)]
+    Clock(#[from] meridian_clock::ClockError),
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] meridian_storage::Error),
+    /// Raft reported an error.
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// A broken invariant: a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Which write precondition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// The key had to be absent but exists.
+    Exists,
+    /// The key had to exist but is absent.
+    Missing,
+}
+
+impl std::fmt::Display for ConditionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConditionFailure::Exists => "key already exists",
+            ConditionFailure::Missing => "key does not exist",
+        })
+    }
+}
+
+impl Error {
+    /// True when retrying the same operation (with a fresh read timestamp) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::WriteConflict { .. } | Error::NotLeader { .. } | Error::Unavailable { .. }
+        )
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Meridian needs beyond a Rust toolchain. Idempotent.
+# protoc is not needed: the build uses the one vendored by the protoc-bin-vendored crate.
+set -euo pipefail
+
+need=()
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+
+if ((${#need[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "install-deps: missing ${need[*]}; run as root or install them with apt-get" >&2
+        exit 1
+    fi
+    echo "install-deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: cargo not found; install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi

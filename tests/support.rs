@@ -1,0 +1,116 @@
+//! Helpers for tests that run `meridian` as a real process.
+
+#![allow(dead_code, clippy::disallowed_methods)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound and released; good enough for tests on one machine).
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr")
+}
+
+/// A `meridian start` process.
+pub struct NodeProcess {
+    pub child: Child,
+    pub sql_addr: SocketAddr,
+}
+
+impl NodeProcess {
+    /// Starts `meridian start --single-node` on `data_dir` and waits until it accepts SQL.
+    pub async fn start(data_dir: &Path, sql_addr: SocketAddr) -> NodeProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["start", "--single-node", "--insecure", "--data-dir"])
+            .arg(data_dir)
+            .args(["--sql-addr", &sql_addr.to_string()])
+            .args(["--listen-addr", &free_addr().to_string()])
+            .args(["--http-addr", &free_addr().to_string()])
+            .env("MERIDIAN_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn meridian");
+        let node = NodeProcess { child, sql_addr };
+        node.wait_ready().await;
+        node
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(client) = self.try_connect().await
+                && client.simple_query("SELECT 1").await.is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node on {} did not become ready",
+                self.sql_addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn try_connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let url = format!(
+            "host={} port={} user=root dbname=defaultdb",
+            self.sql_addr.ip(),
+            self.sql_addr.port()
+        );
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// A connected client.
+    pub async fn connect(&self) -> tokio_postgres::Client {
+        self.try_connect().await.expect("connect to node")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill node");
+        self.child.wait().expect("reap node");
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let status = self.child.wait().expect("reap node");
+        assert!(status.success(), "node exited with {status}");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Rows of a simple query, as text.
+pub async fn query_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .expect("query")
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
