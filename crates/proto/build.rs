@@ -11,8 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let file = root.join("meridian.proto");
-    println!("cargo:rerun-if-changed={}", file.display());
-    tonic_prost_build::configure().compile_protos(&[file], &[root])?;
+    let files = ["meridian.proto", "catalog.proto"].map(|f| root.join(f));
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    tonic_prost_build::configure().compile_protos(&files, &[root])?;
     Ok(())
 }
