@@ -22,23 +22,35 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `meridian start --single-node` on `data_dir` and waits until it accepts SQL.
     pub async fn start(data_dir: &Path, sql_addr: SocketAddr) -> NodeProcess {
+        let node = Self::spawn(data_dir, sql_addr, free_addr(), &["--single-node"]);
+        node.wait_ready().await;
+        node
+    }
+
+    /// Starts `meridian start` with `extra` arguments, without waiting for anything.
+    pub fn spawn(
+        data_dir: &Path,
+        sql_addr: SocketAddr,
+        listen_addr: SocketAddr,
+        extra: &[&str],
+    ) -> NodeProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(["start", "--single-node", "--insecure", "--data-dir"])
+            .args(["start", "--insecure", "--data-dir"])
             .arg(data_dir)
             .args(["--sql-addr", &sql_addr.to_string()])
-            .args(["--listen-addr", &free_addr().to_string()])
+            .args(["--listen-addr", &listen_addr.to_string()])
             .args(["--http-addr", &free_addr().to_string()])
+            .args(extra)
             .env("MERIDIAN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .expect("spawn meridian");
-        let node = NodeProcess { child, sql_addr };
-        node.wait_ready().await;
-        node
+        NodeProcess { child, sql_addr }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until the node answers SQL.
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(client) = self.try_connect().await

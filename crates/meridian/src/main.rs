@@ -32,6 +32,11 @@ struct Cli {
 enum Command {
     /// Run a node in the foreground until SIGINT or SIGTERM.
     Start(StartArgs),
+    /// Initialise a cluster of nodes started with --join (run once, against any node).
+    Init(InitArgs),
+    /// Inspect nodes.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Start an embedded node with its data in a temporary directory and open the SQL shell on it.
     Demo(DemoArgs),
     /// Open the SQL shell on any PostgreSQL-wire endpoint.
@@ -40,8 +45,8 @@ enum Command {
 
 #[derive(Args)]
 struct StartArgs {
-    /// Run a one-node cluster (required until multi-node clusters with --join exist).
-    #[arg(long)]
+    /// Run a one-node cluster that needs no `meridian init` (instead of --join).
+    #[arg(long, conflicts_with = "join")]
     single_node: bool,
     /// Accept connections without TLS or passwords (required until secure mode exists).
     #[arg(long)]
@@ -58,9 +63,39 @@ struct StartArgs {
     /// Address of the HTTP endpoint (`/health`, `/ready`).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
-    /// Addresses of other nodes to join (multi-node clusters are not available yet).
+    /// Listen addresses of the cluster's nodes (this one may be among them); then run
+    /// `meridian init` once against any of them.
     #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
     join: Vec<String>,
+    /// This node's region (locality), e.g. `us-east1`.
+    #[arg(long, default_value = "")]
+    region: String,
+    /// This node's zone within its region, e.g. `us-east1-b`.
+    #[arg(long, default_value = "")]
+    zone: String,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// Accept connections without TLS or passwords (required until secure mode exists).
+    #[arg(long)]
+    insecure: bool,
+    /// The listen (gRPC) address of any node started with --join.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+    host: String,
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Show a node's identity, clock and replicas.
+    Status {
+        /// Accept connections without TLS (required until secure mode exists).
+        #[arg(long)]
+        insecure: bool,
+        /// The listen (gRPC) address of the node.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+        host: String,
+    },
 }
 
 #[derive(Args)]
@@ -121,6 +156,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Start(args) => start(args).await.map(|()| 0),
+            Command::Init(args) => init(args).await.map(|()| 0),
+            Command::Node(NodeCommand::Status { insecure, host }) => {
+                node_status(insecure, &host).await.map(|()| 0)
+            }
             Command::Demo(args) => demo(args).await,
             Command::Sql(args) => sql(args).await,
         }
@@ -152,8 +191,9 @@ fn init_logging(filter: &str, quiet: bool) {
 
 async fn start(args: StartArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.join.is_empty() && args.single_node,
-        "multi-node clusters (--join) are not available yet; start with --single-node"
+        args.single_node || !args.join.is_empty(),
+        "say how this node forms a cluster: --single-node, or --join HOST:PORT,... followed by \
+         `meridian init`"
     );
     anyhow::ensure!(
         args.insecure,
@@ -163,8 +203,19 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.sql_addr = args.sql_addr;
     config.listen_addr = args.listen_addr;
     config.http_addr = args.http_addr;
+    config.join = args.join.clone();
+    config.region = args.region;
+    config.zone = args.zone;
     let node = Node::start(config).await?;
-    eprintln!("meridian node ready");
+    if args.single_node {
+        eprintln!("meridian node ready");
+    } else {
+        eprintln!("meridian node started; it serves SQL once the cluster is initialised");
+        eprintln!(
+            "  init:     meridian init --insecure --host {}",
+            node.listen_addr()
+        );
+    }
     eprintln!("  sql:      {}", node.postgres_url());
     eprintln!(
         "  psql:     psql -h {} -p {} -U root defaultdb",
@@ -234,6 +285,53 @@ async fn sql(args: SqlArgs) -> anyhow::Result<i32> {
         ..ShellOptions::default()
     };
     meridian_shell::run(opts).await
+}
+
+async fn init(args: InitArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.insecure,
+        "secure mode is not available yet; pass --insecure"
+    );
+    let desc = meridian_server::init_cluster(&args.host).await?;
+    println!(
+        "Cluster {} initialised with {} node(s):",
+        desc.cluster_id,
+        desc.members.len()
+    );
+    for m in &desc.members {
+        println!(
+            "  node {}  listen {}  sql {}",
+            m.node_id, m.listen_addr, m.sql_addr
+        );
+    }
+    Ok(())
+}
+
+async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        insecure,
+        "secure mode is not available yet; pass --insecure"
+    );
+    let s = meridian_server::node_status(host).await?;
+    let earliest = meridian_clock::Timestamp::from_nanos(s.tt_earliest);
+    let latest = meridian_clock::Timestamp::from_nanos(s.tt_latest);
+    println!("node {} (version {})", s.node_id, s.version);
+    println!("  listen {}  sql {}", s.listen_addr, s.sql_addr);
+    println!(
+        "  clock  [{earliest}, {latest}]  epsilon {:?}",
+        latest.duration_since(earliest) / 2
+    );
+    println!(
+        "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10}",
+        "tablet", "replica", "leader", "term", "commit", "applied"
+    );
+    for t in &s.tablets {
+        println!(
+            "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10}",
+            t.tablet_id, t.replica_id, t.leader_id, t.term, t.commit_index, t.applied_index
+        );
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -19,8 +19,15 @@ pub struct NodeConfig {
     pub http_addr: SocketAddr,
     /// Accept connections without authentication or TLS (the only mode so far).
     pub insecure: bool,
-    /// Number of replicas of the tablet, all in this process (1: a plain single node; 3: a
-    /// three-replica Raft group replicating through an in-memory transport).
+    /// Listen addresses of the nodes to form a cluster with. Empty: a single node that is its
+    /// own cluster (no `meridian init` needed).
+    pub join: Vec<String>,
+    /// Locality: region.
+    pub region: String,
+    /// Locality: zone.
+    pub zone: String,
+    /// Single node only: number of replicas of the tablet, all in this process (1: a plain
+    /// single node; 3: a three-replica Raft group replicating through an in-memory transport).
     pub replicas: usize,
     /// Clock uncertainty model.
     pub clock: TrueTimeConfig,
@@ -28,6 +35,8 @@ pub struct NodeConfig {
     pub raft_tick: Duration,
     /// How often the clock re-synchronises with its local source.
     pub clock_sync_interval: Duration,
+    /// How long a request keeps retrying through elections and unreachable replicas.
+    pub request_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -41,6 +50,9 @@ impl NodeConfig {
             listen_addr: any,
             http_addr: any,
             insecure: true,
+            join: Vec::new(),
+            region: String::new(),
+            zone: String::new(),
             replicas: 1,
             clock: TrueTimeConfig {
                 // The clock here is the local OS clock; 100 ms is far above what NTP-disciplined
@@ -50,6 +62,7 @@ impl NodeConfig {
             },
             raft_tick: Duration::from_millis(50),
             clock_sync_interval: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -1,36 +1,51 @@
-//! The node's gRPC service (`meridian.v1.Node`): status and time.
+//! The node's gRPC service (`meridian.v1.Node`): status and time, Raft transport, key-value
+//! access to local replicas for gateways on other nodes, and cluster bootstrap.
 
 use std::sync::Arc;
 
-use meridian_clock::TrueTime;
+use meridian_clock::Timestamp;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::Node;
-use meridian_tablet::LocalGroup;
+use meridian_tablet::{Error as TabletError, Replica, ReplicaEndpoint};
 use tonic::{Request, Response, Status};
+
+use crate::remote::error_to_proto;
+use crate::state::{Mode, NodeState};
+use crate::{cluster, transport};
 
 /// Serves `meridian.v1.Node` for one node.
 pub(crate) struct NodeService {
-    pub node_id: u64,
-    pub sql_addr: String,
-    pub listen_addr: String,
-    pub clock: Arc<TrueTime>,
-    pub tablet: Arc<LocalGroup>,
+    pub state: Arc<NodeState>,
 }
 
 fn clock_status(e: meridian_clock::ClockError) -> Status {
     Status::unavailable(format!("clock unusable: {e}"))
 }
 
+impl NodeService {
+    /// The local replica of `tablet`, or the error a gateway reacts to by trying elsewhere.
+    fn replica(&self, tablet: u64) -> Result<Replica, TabletError> {
+        self.state
+            .replica(tablet)
+            .ok_or_else(|| TabletError::Unavailable {
+                tablet,
+                reason: format!("node {} hosts no replica of it", self.state.info().node_id),
+            })
+    }
+}
+
+type GrpcResult<T> = Result<Response<T>, Status>;
+
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn status(
         &self,
         _req: Request<pb::NodeStatusRequest>,
-    ) -> Result<Response<pb::NodeStatusResponse>, Status> {
-        let now = self.clock.now().map_err(clock_status)?;
+    ) -> GrpcResult<pb::NodeStatusResponse> {
+        let now = self.state.clock.now().map_err(clock_status)?;
         let tablets = self
-            .tablet
-            .replicas()
+            .state
+            .all_replicas()
             .iter()
             .map(|r| {
                 let s = r.status();
@@ -44,10 +59,11 @@ impl Node for NodeService {
                 }
             })
             .collect();
+        let info = self.state.info();
         Ok(Response::new(pb::NodeStatusResponse {
-            node_id: self.node_id,
-            sql_addr: self.sql_addr.clone(),
-            listen_addr: self.listen_addr.clone(),
+            node_id: info.node_id,
+            sql_addr: info.sql_addr,
+            listen_addr: info.listen_addr,
             version: env!("CARGO_PKG_VERSION").to_string(),
             tt_earliest: now.earliest.as_nanos(),
             tt_latest: now.latest.as_nanos(),
@@ -55,14 +71,153 @@ impl Node for NodeService {
         }))
     }
 
-    async fn time(
-        &self,
-        _req: Request<pb::TimeRequest>,
-    ) -> Result<Response<pb::TimeResponse>, Status> {
-        let now = self.clock.now().map_err(clock_status)?;
+    async fn time(&self, _req: Request<pb::TimeRequest>) -> GrpcResult<pb::TimeResponse> {
+        let now = self.state.clock.now().map_err(clock_status)?;
         Ok(Response::new(pb::TimeResponse {
             earliest: now.earliest.as_nanos(),
             latest: now.latest.as_nanos(),
         }))
+    }
+
+    async fn raft(&self, req: Request<pb::RaftMessageBatch>) -> GrpcResult<pb::RaftAck> {
+        let batch = req.into_inner();
+        match self.state.cluster_id.get() {
+            Some(id) if *id == batch.cluster_id => {}
+            _ => {
+                return Err(Status::failed_precondition(format!(
+                    "raft messages for cluster {:?} reached a node of another cluster",
+                    batch.cluster_id
+                )));
+            }
+        }
+        for m in batch.messages {
+            let Some(msg) = transport::decode(&m.message) else {
+                return Err(Status::invalid_argument("undecodable raft message"));
+            };
+            if let Some(replica) = self.state.replica(m.tablet_id) {
+                replica.deliver(msg);
+            }
+        }
+        Ok(Response::new(pb::RaftAck {}))
+    }
+
+    async fn kv_read_ts(
+        &self,
+        req: Request<pb::KvReadTsRequest>,
+    ) -> GrpcResult<pb::KvReadTsResponse> {
+        let tablet = req.into_inner().tablet_id;
+        let result = match self.replica(tablet) {
+            Ok(r) => r.read_ts().await,
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(ts) => pb::KvReadTsResponse {
+                ts: ts.as_nanos(),
+                error: None,
+            },
+            Err(e) => pb::KvReadTsResponse {
+                ts: 0,
+                error: Some(error_to_proto(&e)),
+            },
+        }))
+    }
+
+    async fn kv_get(&self, req: Request<pb::KvGetRequest>) -> GrpcResult<pb::KvGetResponse> {
+        let req = req.into_inner();
+        let ts = Timestamp::from_nanos(req.ts);
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => ReplicaEndpoint::get(&r, &req.key, ts).await,
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(v) => pb::KvGetResponse {
+                found: v.is_some(),
+                value: v.unwrap_or_default(),
+                error: None,
+            },
+            Err(e) => pb::KvGetResponse {
+                error: Some(error_to_proto(&e)),
+                ..Default::default()
+            },
+        }))
+    }
+
+    async fn kv_scan(&self, req: Request<pb::KvScanRequest>) -> GrpcResult<pb::KvScanResponse> {
+        let req = req.into_inner();
+        let ts = Timestamp::from_nanos(req.ts);
+        let limit = (req.limit != 0).then(|| usize::try_from(req.limit).unwrap_or(usize::MAX));
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => ReplicaEndpoint::scan(&r, &req.start, &req.end, ts, limit).await,
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(pairs) => pb::KvScanResponse {
+                pairs: pairs
+                    .into_iter()
+                    .map(|(key, value)| pb::KvPair { key, value })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => pb::KvScanResponse {
+                pairs: Vec::new(),
+                error: Some(error_to_proto(&e)),
+            },
+        }))
+    }
+
+    async fn kv_write(&self, req: Request<pb::KvWriteRequest>) -> GrpcResult<pb::KvWriteResponse> {
+        let req = req.into_inner();
+        let write = req
+            .write
+            .ok_or_else(|| Status::invalid_argument("write request without a write"))?;
+        let result = match (
+            self.replica(req.tablet_id),
+            meridian_tablet::write_from_proto(write),
+        ) {
+            (Ok(r), Ok(w)) => r.write(w).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(ts) => pb::KvWriteResponse {
+                commit_ts: ts.as_nanos(),
+                error: None,
+            },
+            Err(e) => pb::KvWriteResponse {
+                commit_ts: 0,
+                error: Some(error_to_proto(&e)),
+            },
+        }))
+    }
+
+    async fn node_info(
+        &self,
+        _req: Request<pb::NodeInfoRequest>,
+    ) -> GrpcResult<pb::NodeInfoResponse> {
+        Ok(Response::new(self.state.info()))
+    }
+
+    async fn init(&self, _req: Request<pb::InitRequest>) -> GrpcResult<pb::InitResponse> {
+        let Mode::Cluster(cluster) = &self.state.mode else {
+            return Err(Status::failed_precondition(
+                "this node runs with --single-node and needs no init",
+            ));
+        };
+        let desc = cluster::init(&self.state, cluster).await?;
+        Ok(Response::new(pb::InitResponse {
+            cluster: Some(desc),
+        }))
+    }
+
+    async fn bootstrap(
+        &self,
+        req: Request<pb::BootstrapRequest>,
+    ) -> GrpcResult<pb::BootstrapResponse> {
+        let Mode::Cluster(cluster) = &self.state.mode else {
+            return Err(Status::failed_precondition(
+                "this node runs with --single-node",
+            ));
+        };
+        cluster::bootstrap(&self.state, cluster, req.into_inner())?;
+        Ok(Response::new(pb::BootstrapResponse {}))
     }
 }

@@ -1,5 +1,6 @@
 //! The node's HTTP endpoint: `/health` (the process is up) and `/ready` (it can serve SQL:
-//! its tablet has a leader and the clock is usable).
+//! it belongs to an initialised cluster, a leader of its tablet is known, and the clock is
+//! usable).
 
 use std::sync::Arc;
 
@@ -7,35 +8,40 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use meridian_clock::TrueTime;
-use meridian_tablet::LocalGroup;
 
-#[derive(Clone)]
-struct HttpState {
-    clock: Arc<TrueTime>,
-    tablet: Arc<LocalGroup>,
-}
+use crate::state::NodeState;
 
-pub(crate) fn router(clock: Arc<TrueTime>, tablet: Arc<LocalGroup>) -> Router {
+pub(crate) fn router(state: Arc<NodeState>) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .with_state(HttpState { clock, tablet })
+        .with_state(state)
 }
 
-async fn ready(State(state): State<HttpState>) -> (StatusCode, String) {
+async fn ready(State(state): State<Arc<NodeState>>) -> (StatusCode, String) {
     if let Err(e) = state.clock.now() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("clock unusable: {e}\n"),
         );
     }
-    if state.tablet.replicas().iter().any(|r| r.status().is_leader) {
+    if state.node_id.get().is_none() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for `meridian init`\n".into(),
+        );
+    }
+    if state
+        .all_replicas()
+        .iter()
+        .any(|r| r.status().leader_id != 0)
+        || state.all_replicas().is_empty()
+    {
         (StatusCode::OK, "ready\n".into())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "no tablet leader yet\n".into(),
+            "no tablet leader known yet\n".into(),
         )
     }
 }

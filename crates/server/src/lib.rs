@@ -2,18 +2,49 @@
 //! PostgreSQL wire (SQL), gRPC (node API) and HTTP (`/health`, `/ready`) listeners, wired
 //! together with one shutdown path.
 //!
-//! Start with `node.rs` ([`Node::start`]); `config.rs` lists every setting.
+//! Start with `node.rs` ([`Node::start`]); `config.rs` lists every setting. A node is either
+//! a single node (its replicas in-process) or a cluster member: `cluster.rs` forms the
+//! cluster, `transport.rs` carries Raft messages between nodes, `remote.rs` forwards key-value
+//! requests to replicas on other nodes, `grpc.rs` serves both.
 //!
 //! ```text
 //!  psql ──pgwire──▶ meridian-pgwire ──▶ meridian-sql Engine ──KvClient──▶ LocalGroup (tablet)
-//!  peers ──gRPC──▶ NodeService (status, time)                              │ raft replicas
+//!  peers ──gRPC──▶ NodeService (raft, kv, init, status, time)              │ raft replicas
 //!  probes ──HTTP──▶ /health /ready                                         ▼ fjall (MVCC + log)
 //! ```
 
+mod cluster;
 mod config;
 mod grpc;
 mod http;
 mod node;
+mod remote;
+mod state;
+mod transport;
 
 pub use config::NodeConfig;
 pub use node::{Node, ROOT_TABLET};
+
+/// Asks the node listening (gRPC) at `host` to initialise its cluster; returns the cluster.
+pub async fn init_cluster(host: &str) -> anyhow::Result<meridian_proto::v1::ClusterDescriptor> {
+    let ch = remote::channel(host, std::time::Duration::from_secs(30))?;
+    let mut client = meridian_proto::v1::node_client::NodeClient::new(ch);
+    let resp = client
+        .init(meridian_proto::v1::InitRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("init via {host} failed: {}", s.message()))?;
+    resp.into_inner()
+        .cluster
+        .ok_or_else(|| anyhow::anyhow!("init answered without a cluster"))
+}
+
+/// The status of the node listening (gRPC) at `host`.
+pub async fn node_status(host: &str) -> anyhow::Result<meridian_proto::v1::NodeStatusResponse> {
+    let ch = remote::channel(host, std::time::Duration::from_secs(10))?;
+    let mut client = meridian_proto::v1::node_client::NodeClient::new(ch);
+    let resp = client
+        .status(meridian_proto::v1::NodeStatusRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("cannot reach node at {host}: {}", s.message()))?;
+    Ok(resp.into_inner())
+}

@@ -136,7 +136,7 @@ async fn three_replica_node_replicates_every_write() {
         values(&client, "SELECT v FROM t ORDER BY id").await,
         ["a", "b"]
     );
-    let tablet = node.tablet().clone();
+    let tablet = node.local_group().unwrap().clone();
     let applied: Vec<u64> = tablet
         .replicas()
         .iter()

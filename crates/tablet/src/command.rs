@@ -7,10 +7,10 @@ use prost::Message;
 use crate::kv::{Condition, Mutation, Span, WriteRequest};
 use crate::{Error, Result};
 
-/// Builds the log entry payload for a write proposed with commit timestamp `commit_ts`.
-pub(crate) fn encode_write(proposal_id: u64, commit_ts: Timestamp, req: &WriteRequest) -> Vec<u8> {
-    let write = pb::WriteCommand {
-        commit_ts: commit_ts.as_nanos(),
+/// The protobuf form of a write request, with `commit_ts` left 0 (the leader assigns it).
+pub fn write_to_proto(req: &WriteRequest) -> pb::WriteCommand {
+    pb::WriteCommand {
+        commit_ts: 0,
         read_ts: req.read_ts.map_or(0, Timestamp::as_nanos),
         read_spans: req
             .read_spans
@@ -50,6 +50,54 @@ pub(crate) fn encode_write(proposal_id: u64, commit_ts: Timestamp, req: &WriteRe
                 },
             })
             .collect(),
+    }
+}
+
+/// The write request a protobuf write carries (its `commit_ts` is ignored). Unknown enum values
+/// (from a newer or corrupt peer) are an error, never a guess.
+pub fn write_from_proto(cmd: pb::WriteCommand) -> Result<WriteRequest> {
+    let bad = |what: &str, v: i32| Error::Internal(format!("unknown {what} kind {v} in a write"));
+    let conditions = cmd
+        .conditions
+        .into_iter()
+        .map(|c| match pb::condition::Kind::try_from(c.kind) {
+            Ok(pb::condition::Kind::NotExists) => Ok(Condition::NotExists(c.key)),
+            Ok(pb::condition::Kind::Exists) => Ok(Condition::Exists(c.key)),
+            Err(_) => Err(bad("condition", c.kind)),
+        })
+        .collect::<Result<_>>()?;
+    let mutations = cmd
+        .mutations
+        .into_iter()
+        .map(|m| match pb::mutation::Kind::try_from(m.kind) {
+            Ok(pb::mutation::Kind::Put) => Ok(Mutation::Put {
+                key: m.key,
+                value: m.value,
+            }),
+            Ok(pb::mutation::Kind::Delete) => Ok(Mutation::Delete { key: m.key }),
+            Err(_) => Err(bad("mutation", m.kind)),
+        })
+        .collect::<Result<_>>()?;
+    Ok(WriteRequest {
+        read_ts: (cmd.read_ts != 0).then(|| Timestamp::from_nanos(cmd.read_ts)),
+        read_spans: cmd
+            .read_spans
+            .into_iter()
+            .map(|s| Span {
+                start: s.start,
+                end: (!s.end.is_empty()).then_some(s.end),
+            })
+            .collect(),
+        conditions,
+        mutations,
+    })
+}
+
+/// Builds the log entry payload for a write proposed with commit timestamp `commit_ts`.
+pub(crate) fn encode_write(proposal_id: u64, commit_ts: Timestamp, req: &WriteRequest) -> Vec<u8> {
+    let write = pb::WriteCommand {
+        commit_ts: commit_ts.as_nanos(),
+        ..write_to_proto(req)
     };
     pb::TabletCommand {
         proposal_id,
@@ -139,6 +187,10 @@ mod tests {
         assert_eq!(view.read_ts, Some(Timestamp::from_nanos(5)));
         assert_eq!(view.spans().collect::<Vec<_>>(), req.read_spans);
         assert_eq!(w.mutations.len(), 2);
+        assert_eq!(write_from_proto(w.clone()).unwrap(), req);
+        let mut bad = w.clone();
+        bad.mutations[0].kind = 42;
+        assert!(write_from_proto(bad).is_err());
         assert!(decode(b"\xff\xff\xff").is_err());
     }
 }

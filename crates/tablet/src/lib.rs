@@ -8,7 +8,8 @@
 //! ```text
 //!  KvClient (kv.rs) ◀── SQL layer
 //!      │
-//!  LocalGroup (group.rs): route to the leader, retry through elections
+//!  Router (router.rs): route to the leader, retry through elections; LocalGroup (group.rs)
+//!  runs all replicas of a tablet in this process behind a Router
 //!      │
 //!  Replica (replica.rs): RawNode + Ready loop ── Transport (transport.rs) ── other replicas
 //!      │        │
@@ -28,11 +29,14 @@ mod group;
 mod kv;
 mod logger;
 mod replica;
+mod router;
 mod transport;
 mod tsoracle;
 
+pub use command::{write_from_proto, write_to_proto};
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
 pub use replica::{Replica, ReplicaConfig, ReplicaStatus};
+pub use router::{ReplicaEndpoint, Router};
 pub use transport::{LocalTransport, Transport};

@@ -1,0 +1,263 @@
+//! Tablet replicas on other nodes, reached over gRPC, and the one place where tablet errors
+//! cross the wire in each direction.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_clock::Timestamp;
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::node_client::NodeClient;
+use meridian_tablet::{ConditionFailure, Error, KvPair, ReplicaEndpoint, Result, WriteRequest};
+use tonic::transport::{Channel, Endpoint};
+
+/// A lazily connected gRPC channel to a node's listen address.
+pub(crate) fn channel(listen_addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(format!("http://{listen_addr}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// The replica of `tablet_id` hosted by another node (its replica id is that node's id).
+pub(crate) struct RemoteReplica {
+    pub tablet_id: u64,
+    pub node_id: u64,
+    pub client: NodeClient<Channel>,
+}
+
+impl RemoteReplica {
+    fn transport_error(&self, status: tonic::Status) -> Error {
+        Error::Unavailable {
+            tablet: self.tablet_id,
+            reason: format!("node {} unreachable: {}", self.node_id, status.message()),
+        }
+    }
+}
+
+#[async_trait]
+impl ReplicaEndpoint for RemoteReplica {
+    fn replica_id(&self) -> u64 {
+        self.node_id
+    }
+
+    fn leading_term(&self) -> Option<u64> {
+        None
+    }
+
+    fn local_safe_ts(&self) -> Option<Timestamp> {
+        None
+    }
+
+    async fn read_ts(&self) -> Result<Timestamp> {
+        let req = pb::KvReadTsRequest {
+            tablet_id: self.tablet_id,
+        };
+        let resp = self.client.clone().kv_read_ts(req).await;
+        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        check(resp.error)?;
+        Ok(Timestamp::from_nanos(resp.ts))
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        let req = pb::KvWriteRequest {
+            tablet_id: self.tablet_id,
+            write: Some(meridian_tablet::write_to_proto(&req)),
+        };
+        // Once the request may have reached the leader, a lost answer leaves the outcome unknown.
+        let resp = self
+            .client
+            .clone()
+            .kv_write(req)
+            .await
+            .map_err(|s| match s.code() {
+                tonic::Code::Unavailable if s.message().contains("connect") => {
+                    self.transport_error(s)
+                }
+                _ => Error::Ambiguous {
+                    tablet: self.tablet_id,
+                },
+            })?;
+        let resp = resp.into_inner();
+        check(resp.error)?;
+        Ok(Timestamp::from_nanos(resp.commit_ts))
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        let req = pb::KvGetRequest {
+            tablet_id: self.tablet_id,
+            key: key.to_vec(),
+            ts: ts.as_nanos(),
+        };
+        let resp = self.client.clone().kv_get(req).await;
+        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        check(resp.error)?;
+        Ok(resp.found.then_some(resp.value))
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        let req = pb::KvScanRequest {
+            tablet_id: self.tablet_id,
+            start: start.to_vec(),
+            end: end.to_vec(),
+            ts: ts.as_nanos(),
+            limit: limit.map_or(0, |l| l as u64),
+        };
+        let resp = self.client.clone().kv_scan(req).await;
+        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        check(resp.error)?;
+        Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())
+    }
+}
+
+fn check(error: Option<pb::KvError>) -> Result<()> {
+    match error {
+        None => Ok(()),
+        Some(e) => Err(error_from_proto(e)),
+    }
+}
+
+/// A tablet error as it travels to the gateway that asked.
+pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
+    use pb::kv_error::Code;
+    let mut out = pb::KvError {
+        message: e.to_string(),
+        ..Default::default()
+    };
+    match e {
+        Error::NotLeader { tablet, leader, .. } => {
+            out.code = Code::NotLeader as i32;
+            out.tablet_id = *tablet;
+            out.leader_hint = leader.unwrap_or(0);
+        }
+        Error::Unavailable { tablet, .. } => {
+            out.code = Code::Unavailable as i32;
+            out.tablet_id = *tablet;
+        }
+        Error::ConditionFailed { key, kind } => {
+            out.code = Code::ConditionFailed as i32;
+            out.key = key.clone();
+            out.key_exists = *kind == ConditionFailure::Exists;
+        }
+        Error::WriteConflict { read_ts } => {
+            out.code = Code::WriteConflict as i32;
+            out.read_ts = read_ts.as_nanos();
+        }
+        Error::Ambiguous { tablet } => {
+            out.code = Code::Ambiguous as i32;
+            out.tablet_id = *tablet;
+        }
+        Error::Clock(_) => out.code = Code::Clock as i32,
+        Error::Storage(_) | Error::Raft(_) | Error::Internal(_) => out.code = Code::Internal as i32,
+    }
+    out
+}
+
+/// The inverse of [`error_to_proto`]. Clock and internal errors keep only their message.
+pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
+    use pb::kv_error::Code;
+    match Code::try_from(e.code) {
+        Ok(Code::NotLeader) => Error::NotLeader {
+            tablet: e.tablet_id,
+            replica: 0,
+            leader: (e.leader_hint != 0).then_some(e.leader_hint),
+        },
+        Ok(Code::Unavailable) => Error::Unavailable {
+            tablet: e.tablet_id,
+            reason: e.message,
+        },
+        Ok(Code::ConditionFailed) => Error::ConditionFailed {
+            key: e.key,
+            kind: if e.key_exists {
+                ConditionFailure::Exists
+            } else {
+                ConditionFailure::Missing
+            },
+        },
+        Ok(Code::WriteConflict) => Error::WriteConflict {
+            read_ts: Timestamp::from_nanos(e.read_ts),
+        },
+        Ok(Code::Ambiguous) => Error::Ambiguous {
+            tablet: e.tablet_id,
+        },
+        Ok(Code::Clock) => Error::Internal(format!("remote clock: {}", e.message)),
+        Ok(Code::Internal) | Err(_) => Error::Internal(format!("remote: {}", e.message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_through_the_wire_form() {
+        let cases = vec![
+            Error::NotLeader {
+                tablet: 1,
+                replica: 2,
+                leader: Some(3),
+            },
+            Error::NotLeader {
+                tablet: 1,
+                replica: 2,
+                leader: None,
+            },
+            Error::Unavailable {
+                tablet: 4,
+                reason: "down".into(),
+            },
+            Error::ConditionFailed {
+                key: b"k".to_vec(),
+                kind: ConditionFailure::Exists,
+            },
+            Error::ConditionFailed {
+                key: b"k".to_vec(),
+                kind: ConditionFailure::Missing,
+            },
+            Error::WriteConflict {
+                read_ts: Timestamp::from_nanos(77),
+            },
+            Error::Ambiguous { tablet: 5 },
+        ];
+        for e in cases {
+            let back = error_from_proto(error_to_proto(&e));
+            match (&e, &back) {
+                (Error::NotLeader { leader: a, .. }, Error::NotLeader { leader: b, .. }) => {
+                    assert_eq!(a, b)
+                }
+                (
+                    Error::Unavailable {
+                        reason: _,
+                        tablet: a,
+                    },
+                    Error::Unavailable { tablet: b, .. },
+                ) => {
+                    assert_eq!(a, b)
+                }
+                (
+                    Error::ConditionFailed { key: k1, kind: c1 },
+                    Error::ConditionFailed { key: k2, kind: c2 },
+                ) => assert_eq!((k1, c1), (k2, c2)),
+                (Error::WriteConflict { read_ts: a }, Error::WriteConflict { read_ts: b }) => {
+                    assert_eq!(a, b)
+                }
+                (Error::Ambiguous { tablet: a }, Error::Ambiguous { tablet: b }) => {
+                    assert_eq!(a, b)
+                }
+                _ => panic!("{e:?} came back as {back:?}"),
+            }
+        }
+        let unknown = pb::KvError {
+            code: 99,
+            message: "x".into(),
+            ..Default::default()
+        };
+        assert!(matches!(error_from_proto(unknown), Error::Internal(_)));
+    }
+}

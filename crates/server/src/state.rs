@@ -1,0 +1,80 @@
+//! What the gRPC and HTTP handlers of a node see: its identity, its local replicas, and, in a
+//! cluster, the bootstrap state.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use meridian_clock::TrueTime;
+use meridian_proto::v1 as pb;
+use meridian_storage::KvEngine;
+use meridian_tablet::Replica;
+use tokio::sync::watch;
+
+/// How this node came to be.
+pub(crate) enum Mode {
+    /// `--single-node` (or the demo): the node is its own cluster, always initialised.
+    Single,
+    /// A member of a multi-node cluster, initialised by `meridian init`.
+    Cluster(ClusterMode),
+}
+
+/// Cluster bootstrap state.
+pub(crate) struct ClusterMode {
+    /// The node's store, where the cluster descriptor is kept.
+    pub engine: Arc<dyn KvEngine>,
+    /// The `--join` addresses.
+    pub join: Vec<String>,
+    /// Set once: the descriptor and this node's id, when bootstrapped (or loaded on restart).
+    pub joined: watch::Sender<Option<(pb::ClusterDescriptor, u64)>>,
+}
+
+/// Shared node state.
+pub(crate) struct NodeState {
+    pub clock: Arc<TrueTime>,
+    pub listen_addr: String,
+    pub sql_addr: String,
+    pub region: String,
+    pub zone: String,
+    pub mode: Mode,
+    /// This node's id (1 for a single node); unset until a cluster member is bootstrapped.
+    pub node_id: OnceLock<u64>,
+    /// The cluster id; unset until bootstrapped (single nodes have none).
+    pub cluster_id: OnceLock<String>,
+    /// Replicas hosted here.
+    pub replicas: RwLock<Vec<Replica>>,
+}
+
+impl NodeState {
+    /// The local replica of `tablet`, if this node hosts one.
+    pub(crate) fn replica(&self, tablet: u64) -> Option<Replica> {
+        let replicas = self.replicas.read().unwrap_or_else(|e| e.into_inner());
+        replicas.iter().find(|r| r.tablet_id() == tablet).cloned()
+    }
+
+    /// Every local replica.
+    pub(crate) fn all_replicas(&self) -> Vec<Replica> {
+        self.replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds a replica this node now hosts.
+    pub(crate) fn add_replica(&self, replica: Replica) {
+        self.replicas
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(replica);
+    }
+
+    /// What `NodeInfo` answers.
+    pub(crate) fn info(&self) -> pb::NodeInfoResponse {
+        pb::NodeInfoResponse {
+            cluster_id: self.cluster_id.get().cloned().unwrap_or_default(),
+            node_id: self.node_id.get().copied().unwrap_or(0),
+            listen_addr: self.listen_addr.clone(),
+            sql_addr: self.sql_addr.clone(),
+            region: self.region.clone(),
+            zone: self.zone.clone(),
+        }
+    }
+}

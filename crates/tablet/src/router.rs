@@ -1,0 +1,250 @@
+//! Routing requests for one tablet to its leader.
+//!
+//! A [`Router`] holds one [`ReplicaEndpoint`] per replica of a tablet. An endpoint is either a
+//! replica in this process ([`Replica`]) or a stub that forwards over the network (the server
+//! crate's gRPC endpoint). The router sends writes and read-timestamp requests to the leader,
+//! follows `NotLeader` hints, rides out elections until a deadline, and serves reads at a
+//! timestamp from any replica whose safe time covers it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_clock::Timestamp;
+
+use crate::kv::{KvClient, KvPair, WriteRequest};
+use crate::replica::Replica;
+use crate::{Error, Result};
+
+/// How long to back off before retrying while a group has no reachable leader.
+pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+
+/// One replica of a tablet, as seen by a router.
+#[async_trait]
+pub trait ReplicaEndpoint: Send + Sync + 'static {
+    /// The replica's id within its group.
+    fn replica_id(&self) -> u64;
+
+    /// `Some(term)` when this replica is known, locally, to believe it leads in `term`;
+    /// `None` when unknown (remote replicas).
+    fn leading_term(&self) -> Option<u64>;
+
+    /// The replica's safe time when known locally (`None` for remote replicas).
+    fn local_safe_ts(&self) -> Option<Timestamp>;
+
+    /// A read timestamp (leader only); see [`KvClient::read_ts`].
+    async fn read_ts(&self) -> Result<Timestamp>;
+
+    /// Proposes a write (leader only).
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
+
+    /// Reads `key` at `ts` if this replica's snapshot at `ts` is complete (a leader makes it so).
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
+
+    /// Scans at `ts` under the same rule as [`ReplicaEndpoint::get`].
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>>;
+}
+
+impl Replica {
+    /// Ensures this replica's engine holds the complete snapshot at `ts`, asking the Raft group
+    /// for a read timestamp (which only a leader grants) if its safe time is behind.
+    async fn ensure_safe(&self, ts: Timestamp) -> Result<()> {
+        if self.safe_ts() >= ts {
+            return Ok(());
+        }
+        let granted = self.read_ts().await?;
+        if granted >= ts {
+            Ok(())
+        } else {
+            Err(Error::Unavailable {
+                tablet: self.tablet_id(),
+                reason: format!("read timestamp {ts} is in the future"),
+            })
+        }
+    }
+}
+
+#[async_trait]
+impl ReplicaEndpoint for Replica {
+    fn replica_id(&self) -> u64 {
+        Replica::replica_id(self)
+    }
+
+    fn leading_term(&self) -> Option<u64> {
+        let s = self.status();
+        s.is_leader.then_some(s.term)
+    }
+
+    fn local_safe_ts(&self) -> Option<Timestamp> {
+        Some(self.safe_ts())
+    }
+
+    async fn read_ts(&self) -> Result<Timestamp> {
+        Replica::read_ts(self).await
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        Replica::write(self, req).await
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.ensure_safe(ts).await?;
+        Ok(self.mvcc().get(key, ts)?)
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        self.ensure_safe(ts).await?;
+        Ok(self.mvcc().scan(start, end, ts, limit)?)
+    }
+}
+
+/// Routes a tablet's requests to its leader. A [`KvClient`].
+pub struct Router {
+    tablet_id: u64,
+    endpoints: Vec<Arc<dyn ReplicaEndpoint>>,
+    /// Index into `endpoints` of the replica believed to lead.
+    leader_hint: AtomicUsize,
+    /// How long a request keeps retrying through elections and unreachable replicas.
+    deadline: Duration,
+}
+
+impl Router {
+    /// A router over `endpoints` (at least one).
+    pub fn new(
+        tablet_id: u64,
+        endpoints: Vec<Arc<dyn ReplicaEndpoint>>,
+        deadline: Duration,
+    ) -> Self {
+        assert!(!endpoints.is_empty(), "a tablet has at least one replica");
+        Router {
+            tablet_id,
+            endpoints,
+            leader_hint: AtomicUsize::new(0),
+            deadline,
+        }
+    }
+
+    /// The endpoints, in the order given.
+    pub fn endpoints(&self) -> &[Arc<dyn ReplicaEndpoint>] {
+        &self.endpoints
+    }
+
+    fn no_leader(&self) -> Error {
+        Error::Unavailable {
+            tablet: self.tablet_id,
+            reason: "no leader reachable in time".into(),
+        }
+    }
+
+    /// The endpoint most likely to lead: among local replicas that believe they lead (a
+    /// deposed leader may not know it yet), the one with the highest term; otherwise the last
+    /// known leader.
+    fn likely_leader(&self) -> usize {
+        self.endpoints
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.leading_term().map(|t| (i, t)))
+            .max_by_key(|(_, term)| *term)
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| self.leader_hint.load(Ordering::Relaxed) % self.endpoints.len())
+    }
+
+    /// Runs `op` against the leader, following hints and retrying while there is none or it
+    /// cannot be reached. Only errors raised before anything was proposed are retried here.
+    pub async fn with_leader<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: Fn(Arc<dyn ReplicaEndpoint>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let n = self.endpoints.len();
+        let attempts = async {
+            let mut i = self.likely_leader();
+            loop {
+                match op(self.endpoints[i].clone()).await {
+                    Ok(v) => {
+                        self.leader_hint.store(i, Ordering::Relaxed);
+                        return Ok(v);
+                    }
+                    Err(Error::NotLeader { leader, .. }) => {
+                        let hinted = leader.and_then(|id| {
+                            self.endpoints.iter().position(|e| e.replica_id() == id)
+                        });
+                        i = match hinted {
+                            Some(h) if h != i => h,
+                            _ => {
+                                tokio::time::sleep(RETRY_BACKOFF).await;
+                                (i + 1) % n
+                            }
+                        };
+                    }
+                    Err(Error::Unavailable { .. }) => {
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                        i = (i + 1) % n;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::time::timeout(self.deadline, attempts)
+            .await
+            .map_err(|_| self.no_leader())?
+    }
+
+    /// A local endpoint whose safe time already covers `ts`, if any.
+    fn local_reader(&self, ts: Timestamp) -> Option<Arc<dyn ReplicaEndpoint>> {
+        self.endpoints
+            .iter()
+            .find(|e| e.local_safe_ts().is_some_and(|safe| safe >= ts))
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl KvClient for Router {
+    async fn read_ts(&self) -> Result<Timestamp> {
+        self.with_leader(|e| async move { e.read_ts().await }).await
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        if let Some(e) = self.local_reader(ts) {
+            return e.get(key, ts).await;
+        }
+        self.with_leader(|e| async move { e.get(key, ts).await })
+            .await
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        if let Some(e) = self.local_reader(ts) {
+            return e.scan(start, end, ts, limit).await;
+        }
+        self.with_leader(|e| async move { e.scan(start, end, ts, limit).await })
+            .await
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        self.with_leader(|e| {
+            let req = req.clone();
+            async move { e.write(req).await }
+        })
+        .await
+    }
+}
