@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, inspects and stops a local three-node Meridian cluster, one process per node on
 # 127.0.0.1, 127.0.0.2 and 127.0.0.3 (all loopback), with data under $MERIDIAN_CLUSTER_DIR
-# (default /tmp/meridian-cluster).
+# (default /tmp/meridian-cluster). Node 1 is the time master the others synchronise with.
 #
 #   ops/cluster.sh start    build if needed, start three nodes, initialise the cluster
 #   ops/cluster.sh status   show each node's replicas
@@ -22,7 +22,7 @@ start_node() {
     mkdir -p "$dir/node$n"
     "$bin" start --insecure --data-dir "$dir/node$n" \
         --sql-addr "$host:26257" --listen-addr "$host:26258" --http-addr "$host:8080" \
-        --join "$join" --region local --zone "zone-$n" \
+        --join "$join" --time-masters 127.0.0.1:26258 --region local --zone "zone-$n" \
         >>"$dir/node$n.log" 2>&1 &
     echo $! >"$dir/node$n.pid"
     echo "node $n: pid $(cat "$dir/node$n.pid"), sql $host:26257, log $dir/node$n.log"

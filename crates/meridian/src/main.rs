@@ -67,6 +67,10 @@ struct StartArgs {
     /// `meridian init` once against any of them.
     #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
     join: Vec<String>,
+    /// Listen addresses of time masters to synchronise the clock with (Marzullo's algorithm
+    /// over their answers). A node that lists itself, or none, trusts its local clock.
+    #[arg(long, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    time_masters: Vec<String>,
     /// This node's region (locality), e.g. `us-east1`.
     #[arg(long, default_value = "")]
     region: String,
@@ -204,6 +208,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.listen_addr = args.listen_addr;
     config.http_addr = args.http_addr;
     config.join = args.join.clone();
+    config.time_masters = args.time_masters;
     config.region = args.region;
     config.zone = args.zone;
     let node = Node::start(config).await?;

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meridian_clock::TrueTimeConfig;
+use std::sync::Arc;
+
+use meridian_clock::{PhysicalClock, SystemClock, TrueTimeConfig};
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -31,9 +33,14 @@ pub struct NodeConfig {
     pub replicas: usize,
     /// Clock uncertainty model.
     pub clock: TrueTimeConfig,
+    /// The physical clock TrueTime reads (the system clock; tests inject skewed ones).
+    pub physical_clock: Arc<dyn PhysicalClock>,
+    /// Listen addresses of the time masters this node polls. Empty, or naming this node:
+    /// trust the local source.
+    pub time_masters: Vec<String>,
     /// Length of a Raft tick.
     pub raft_tick: Duration,
-    /// How often the clock re-synchronises with its local source.
+    /// How often the clock re-synchronises (with its time masters or its local source).
     pub clock_sync_interval: Duration,
     /// How long a request keeps retrying through elections and unreachable replicas.
     pub request_timeout: Duration,
@@ -60,6 +67,8 @@ impl NodeConfig {
                 max_epsilon: Duration::from_millis(100),
                 ..TrueTimeConfig::default()
             },
+            physical_clock: Arc::new(SystemClock),
+            time_masters: Vec::new(),
             raft_tick: Duration::from_millis(50),
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),

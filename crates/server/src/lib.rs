@@ -20,6 +20,7 @@ mod http;
 mod node;
 mod remote;
 mod state;
+mod timesync;
 mod transport;
 
 pub use config::NodeConfig;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context;
-use meridian_clock::{SystemClock, TrueTime};
+use meridian_clock::TrueTime;
 use meridian_pgwire::{PgServerConfig, SqlBackend};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
@@ -28,6 +28,7 @@ use crate::grpc::NodeService;
 use crate::http;
 use crate::remote::{RemoteReplica, channel};
 use crate::state::{ClusterMode, Mode, NodeState};
+use crate::timesync;
 use crate::transport::GrpcTransport;
 
 /// The id of the single tablet that holds the whole keyspace until tablets split.
@@ -81,7 +82,10 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!("cannot create data directory {}", config.data_dir.display())
         })?;
-        let clock = Arc::new(TrueTime::new(Arc::new(SystemClock), config.clock.clone()));
+        let clock = Arc::new(TrueTime::new(
+            config.physical_clock.clone(),
+            config.clock.clone(),
+        ));
         clock.now().context("the local clock is unusable")?;
 
         let sql_listener = bind(config.sql_addr, "SQL").await?;
@@ -186,22 +190,23 @@ impl Node {
         }));
     }
 
-    /// With only the local source, re-syncing resets the drift term of epsilon; time-master
-    /// polling replaces this when clusters sync their clocks.
+    /// Keeps the clock synchronised (see `timesync.rs`). A node listed among its own time
+    /// masters is a master: it trusts its local source.
     fn spawn_clock_sync(&mut self, config: &NodeConfig, rx: watch::Receiver<bool>) {
+        let me = self.listen_addr.to_string();
+        let masters: Vec<String> = if config.time_masters.contains(&me) {
+            Vec::new()
+        } else {
+            config.time_masters.clone()
+        };
         let clock = self.state.clock.clone();
         let interval = config.clock_sync_interval;
-        self.tasks.push(tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            let stop = wait(rx);
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => break,
-                    _ = ticker.tick() => clock.sync_local(),
-                }
-            }
-        }));
+        self.tasks.push(tokio::spawn(timesync::run(
+            clock,
+            masters,
+            interval,
+            wait(rx),
+        )));
     }
 
     fn spawn_sql(

@@ -1,0 +1,129 @@
+//! Clock synchronisation: a node polls its time masters over gRPC and intersects their
+//! answers with Marzullo's algorithm (see `meridian_clock::TrueTime::record_marzullo`); a node
+//! with no masters, or that is a master itself, trusts its local source (the operating
+//! system's disciplined clock).
+//!
+//! A node whose masters disagree with no majority fences its clock: `TrueTime::now()` fails, so
+//! it assigns no timestamps (no writes, no strong reads) and says why in its log and in
+//! `/ready`, until a later round agrees again. A node that reaches no master keeps its last
+//! sync; its epsilon grows with the drift bound until it passes `max_epsilon`, and then it stops
+//! assigning timestamps the same way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_clock::{ClockError, SyncSample, Timestamp, TrueTime, TtInterval};
+use meridian_proto::v1 as pb;
+use meridian_proto::v1::node_client::NodeClient;
+use tonic::transport::Channel;
+
+use crate::remote::channel;
+
+/// The reason a fence set by this module carries, so it only lifts its own fences.
+const FENCE_PREFIX: &str = "time masters disagree";
+
+/// Polls `masters` every `interval` until `stop` resolves.
+pub(crate) async fn run(
+    clock: Arc<TrueTime>,
+    masters: Vec<String>,
+    interval: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let clients: Vec<(String, NodeClient<Channel>)> = masters
+        .iter()
+        .filter_map(|addr| match channel(addr, interval.max(Duration::from_millis(200))) {
+            Ok(ch) => Some((addr.clone(), NodeClient::new(ch))),
+            Err(e) => {
+                tracing::error!(master = %addr, error = %e, "ignoring unusable time master address");
+                None
+            }
+        })
+        .collect();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    let mut was_usable = true;
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticker.tick() => {}
+        }
+        if clients.is_empty() {
+            clock.sync_local();
+        } else {
+            sync_round(&clock, &clients).await;
+        }
+        // Say so once when the clock becomes unusable, and once when it recovers.
+        match clock.now() {
+            Err(e) if was_usable => {
+                tracing::error!(error = %e, "clock unusable: this node assigns no timestamps");
+                was_usable = false;
+            }
+            Ok(_) if !was_usable => {
+                tracing::info!("clock usable again");
+                was_usable = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Asks every master for its interval and records what a majority agrees on.
+async fn sync_round(clock: &TrueTime, clients: &[(String, NodeClient<Channel>)]) {
+    let mut samples = Vec::new();
+    let mut names = Vec::new();
+    for (addr, client) in clients {
+        let local_send = clock.physical_clock().now();
+        match client.clone().time(pb::TimeRequest {}).await {
+            Ok(resp) => {
+                let local_receive = clock.physical_clock().now();
+                let r = resp.into_inner();
+                let source = TtInterval {
+                    earliest: Timestamp::from_nanos(r.earliest),
+                    latest: Timestamp::from_nanos(r.latest),
+                };
+                samples.push(SyncSample {
+                    local_send,
+                    local_receive,
+                    source,
+                });
+                names.push(addr.as_str());
+            }
+            Err(status) => {
+                tracing::debug!(master = %addr, error = %status.message(), "time master unreachable");
+            }
+        }
+    }
+    if samples.is_empty() {
+        tracing::warn!(epsilon = ?clock.status().epsilon, "no time master reachable; keeping the last sync");
+        return;
+    }
+    match clock.record_marzullo(&samples) {
+        Ok(outcome) => {
+            if !outcome.rejected.is_empty() {
+                let liars: Vec<&str> = outcome.rejected.iter().map(|&i| names[i]).collect();
+                tracing::warn!(
+                    ?liars,
+                    "time masters disagreeing with the majority were ignored"
+                );
+            }
+            if clock
+                .status()
+                .fenced
+                .as_deref()
+                .is_some_and(|r| r.starts_with(FENCE_PREFIX))
+            {
+                clock.unfence();
+            }
+        }
+        Err(ClockError::NoMajority { agreeing, sources }) => {
+            let reason = format!(
+                "{FENCE_PREFIX}: at most {agreeing} of {sources} agree, no majority ({})",
+                names.join(", ")
+            );
+            tracing::error!(%reason, "fencing the clock");
+            clock.fence(reason);
+        }
+        Err(e) => tracing::warn!(error = %e, "time sync round rejected"),
+    }
+}
