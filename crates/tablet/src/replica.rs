@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::apply::ApplyBatch;
 use crate::command;
 use crate::kv::WriteRequest;
+use crate::lease::LeaseState;
 use crate::logger::raft_logger;
 use crate::transport::Transport;
 use crate::tsoracle::TsOracle;
@@ -87,6 +88,10 @@ pub struct ReplicaStatus {
     pub applied_index: u64,
     /// Whether this replica is the leader.
     pub is_leader: bool,
+    /// While leading: when its current lease ends (see `lease.rs`).
+    pub lease_end: Option<Timestamp>,
+    /// While leading: `TT.now().earliest` when it became leader.
+    pub leader_since: Option<Timestamp>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -182,6 +187,11 @@ impl Replica {
             shared: shared.clone(),
             request_timeout: config.request_timeout,
         };
+        let lease = LeaseState::new(
+            config.tick_interval,
+            config.election_ticks,
+            clock.config().drift_bound_ppm,
+        );
         let driver = Driver {
             raw,
             store,
@@ -198,6 +208,11 @@ impl Replica {
             reads_awaiting_apply: Vec::new(),
             applied_max_ts: Timestamp::ZERO,
             was_leader: false,
+            lease,
+            writes_awaiting_lease: Vec::new(),
+            ticks: 0,
+            heartbeat_ticks: config.heartbeat_ticks.max(1) as u64,
+            leader_since: None,
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -338,6 +353,12 @@ struct Driver {
     /// Largest commit timestamp applied by this replica since it started.
     applied_max_ts: Timestamp,
     was_leader: bool,
+    lease: LeaseState,
+    /// Writes that reached the leader before it held a lease.
+    writes_awaiting_lease: Vec<(WriteRequest, Reply<Timestamp>)>,
+    ticks: u64,
+    heartbeat_ticks: u64,
+    leader_since: Option<Timestamp>,
 }
 
 impl Driver {
@@ -363,16 +384,25 @@ impl Driver {
                         break;
                     }
                 }
-                _ = ticker.tick() => {
-                    self.raw.tick();
+                _ = ticker.tick() => self.on_tick(),
+            }
+            // Handling a Ready can create work that needs another (deferred writes, renewals).
+            let mut failed = None;
+            for _ in 0..4 {
+                if let Err(e) = self.on_ready() {
+                    failed = Some(e);
+                    break;
+                }
+                self.after_ready();
+                if !self.raw.has_ready() {
+                    break;
                 }
             }
-            if let Err(e) = self.on_ready() {
+            if let Some(e) = failed {
                 tracing::error!(tablet = self.shared.tablet_id, replica = self.shared.replica_id,
                     error = %e, "replica stopped: storage failure while handling raft ready");
                 break;
             }
-            self.after_ready();
         }
         let tablet = self.shared.tablet_id;
         self.fail_all(|| Error::Unavailable {
@@ -384,6 +414,13 @@ impl Driver {
     /// Handles one mailbox message; false means stop.
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
+            Msg::Raft(m) if self.lease.suppress_vote(m.get_msg_type()) => {
+                tracing::debug!(
+                    tablet = self.shared.tablet_id,
+                    from = m.from,
+                    "vote request ignored: this replica just started and may have promised a lease"
+                );
+            }
             Msg::Raft(m) => {
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!(tablet = self.shared.tablet_id, error = %e, "dropped raft message");
@@ -424,6 +461,25 @@ impl Driver {
         Ok(self.clock.now()?)
     }
 
+    fn on_tick(&mut self) {
+        self.raw.tick();
+        self.lease.on_tick();
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(self.heartbeat_ticks) {
+            self.renew_lease();
+        }
+    }
+
+    /// Starts a lease renewal round (see `lease.rs`).
+    fn renew_lease(&mut self) {
+        if !self.is_leader() || !self.raw.raft.commit_to_current_term() {
+            return;
+        }
+        if let Ok(now) = self.clock.now() {
+            self.raw.read_index(LeaseState::renewal_ctx(now.earliest));
+        }
+    }
+
     fn propose_write(&mut self, req: WriteRequest, reply: Reply<Timestamp>) {
         let now = match self.leader_now() {
             Ok(now) => now,
@@ -432,6 +488,12 @@ impl Driver {
                 return;
             }
         };
+        if !self.lease.valid(now) {
+            // A leader assigns timestamps only under a lease; it gets one within a heartbeat
+            // round, or steps down and fails these with NotLeader.
+            self.writes_awaiting_lease.push((req, reply));
+            return;
+        }
         let ts = self.oracle.assign_write(now.latest);
         let id = self.next_id();
         let data = command::encode_write(id, ts, &req);
@@ -472,6 +534,16 @@ impl Driver {
             }
         };
         let read_ts = self.oracle.assign_read(now.latest);
+        if self.lease.valid(now) {
+            // Under a lease no other leader exists: the committed index is the latest.
+            let index = self.raw.raft.raft_log.committed;
+            self.reads_awaiting_apply.push(ReadAwaitingApply {
+                read_ts,
+                index,
+                reply,
+            });
+            return;
+        }
         let id = self.next_id();
         self.reads_awaiting_index.insert(id, (read_ts, reply));
         self.raw.read_index(id.to_be_bytes().to_vec());
@@ -534,6 +606,10 @@ impl Driver {
     }
 
     fn on_read_state(&mut self, ctx: &[u8], index: u64) {
+        if let Some(sent) = LeaseState::parse_renewal(ctx) {
+            self.lease.renewed(sent);
+            return;
+        }
         let Ok(bytes) = <[u8; 8]>::try_from(ctx) else {
             return;
         };
@@ -643,8 +719,11 @@ impl Driver {
                 term = self.raw.raft.term,
                 "became leader"
             );
+            self.leader_since = self.clock.now().ok().map(|now| now.earliest);
         } else if !leader && self.was_leader {
             self.oracle.step_down();
+            self.lease.clear();
+            self.leader_since = None;
             let (tablet, replica) = (self.shared.tablet_id, self.shared.replica_id);
             self.fail_all(|| Error::NotLeader {
                 tablet,
@@ -653,10 +732,18 @@ impl Driver {
             });
         }
         self.was_leader = self.is_leader();
-        if leader && self.raw.raft.commit_to_current_term() && !self.reads_awaiting_term.is_empty()
-        {
+        if leader && self.raw.raft.commit_to_current_term() {
+            if self.lease.end().is_none() {
+                self.renew_lease();
+            }
             for reply in std::mem::take(&mut self.reads_awaiting_term) {
                 self.start_read(reply);
+            }
+            let lease_valid = self.clock.now().is_ok_and(|now| self.lease.valid(now));
+            if lease_valid {
+                for (req, reply) in std::mem::take(&mut self.writes_awaiting_lease) {
+                    self.propose_write(req, reply);
+                }
             }
         }
         let applied = self.raw.raft.raft_log.applied;
@@ -678,6 +765,8 @@ impl Driver {
         status.commit_index = self.raw.raft.raft_log.committed;
         status.applied_index = applied;
         status.is_leader = leader;
+        status.lease_end = if leader { self.lease.end() } else { None };
+        status.leader_since = self.leader_since;
     }
 
     /// Fails every waiting caller, on step-down and on stop. Proposed writes may still commit
@@ -695,6 +784,9 @@ impl Driver {
         }
         for read in self.reads_awaiting_apply.drain(..) {
             let _ = read.reply.send(Err(read_err()));
+        }
+        for (_, reply) in self.writes_awaiting_lease.drain(..) {
+            let _ = reply.send(Err(read_err()));
         }
     }
 }

@@ -256,3 +256,74 @@ async fn stale_reads_conflict_with_newer_writes() {
     );
     group.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_never_overlap_and_a_partitioned_leader_stops_serving() {
+    let engines = engines(3);
+    let group = LocalGroup::start(config(), dyn_engines(&engines), clock()).unwrap();
+    let first = group.wait_for_leader().await.unwrap();
+    group.write(put("k", "v")).await.unwrap();
+    let old = group.replicas()[first].clone();
+    assert!(
+        old.status().lease_end.is_some(),
+        "a serving leader holds a lease"
+    );
+
+    // Cut the leader off and watch its lease until it steps down.
+    group.transport().isolate(old.replica_id());
+    let mut old_lease_end = Timestamp::ZERO;
+    let watch = async {
+        loop {
+            let s = old.status();
+            if !s.is_leader {
+                return;
+            }
+            old_lease_end = old_lease_end.max(s.lease_end.unwrap_or(Timestamp::ZERO));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("isolated leader steps down");
+    assert!(old_lease_end > Timestamp::ZERO);
+
+    // Once deposed it serves neither reads nor writes.
+    assert!(old.read_ts().await.is_err());
+    assert!(old.write(put("k", "stale")).await.is_err());
+
+    // The new leader took office only after the old lease had certainly ended.
+    let elected = async {
+        loop {
+            if let Some(r) = group
+                .replicas()
+                .iter()
+                .find(|r| r.replica_id() != old.replica_id() && r.status().is_leader)
+            {
+                return r.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let new = tokio::time::timeout(Duration::from_secs(10), elected)
+        .await
+        .expect("new leader");
+    let since = new
+        .status()
+        .leader_since
+        .expect("a leader knows when it took office");
+    assert!(
+        since > old_lease_end,
+        "leases overlap: new leader since {since}, old lease until {old_lease_end}"
+    );
+    let ts = group.write(put("k", "new")).await.unwrap();
+    assert_eq!(
+        group
+            .get(b"k", group.read_ts().await.unwrap())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"new"[..])
+    );
+    assert!(ts > old_lease_end);
+    group.shutdown().await;
+}
