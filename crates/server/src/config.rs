@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use meridian_clock::{PhysicalClock, SystemClock, TrueTimeConfig};
 
+use crate::netsim::NetworkSim;
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -38,6 +40,9 @@ pub struct NodeConfig {
     /// Listen addresses of the time masters this node polls. Empty, or naming this node:
     /// trust the local source.
     pub time_masters: Vec<String>,
+    /// Faults and latency applied to this node's traffic to other nodes (none by default;
+    /// tests and the simulated-region demo share one between their nodes).
+    pub network: Arc<NetworkSim>,
     /// Length of a Raft tick.
     pub raft_tick: Duration,
     /// How often the clock re-synchronises (with its time masters or its local source).
@@ -69,6 +74,7 @@ impl NodeConfig {
             },
             physical_clock: Arc::new(SystemClock),
             time_masters: Vec::new(),
+            network: Arc::new(NetworkSim::new()),
             raft_tick: Duration::from_millis(50),
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),

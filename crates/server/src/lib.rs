@@ -17,13 +17,16 @@ mod cluster;
 mod config;
 mod grpc;
 mod http;
+mod netsim;
 mod node;
 mod remote;
 mod state;
+pub mod testing;
 mod timesync;
 mod transport;
 
 pub use config::NodeConfig;
+pub use netsim::{Link, NetworkSim};
 pub use node::{Node, ROOT_TABLET};
 
 /// Asks the node listening (gRPC) at `host` to initialise its cluster; returns the cluster.

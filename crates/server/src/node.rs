@@ -356,6 +356,7 @@ fn activate(
         node_id,
         desc.cluster_id.clone(),
         peers,
+        config.network.clone(),
     ));
     let mut endpoints: Vec<Arc<dyn ReplicaEndpoint>> = Vec::new();
     for &id in &desc.root_replicas {
@@ -370,6 +371,8 @@ fn activate(
                 tablet_id: ROOT_TABLET,
                 node_id: id,
                 client: client.clone(),
+                from_node: node_id,
+                net: config.network.clone(),
             }));
         }
     }

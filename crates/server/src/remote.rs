@@ -1,6 +1,7 @@
 //! Tablet replicas on other nodes, reached over gRPC, and the one place where tablet errors
 //! cross the wire in each direction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +10,8 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_tablet::{ConditionFailure, Error, KvPair, ReplicaEndpoint, Result, WriteRequest};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::netsim::NetworkSim;
 
 /// A lazily connected gRPC channel to a node's listen address.
 pub(crate) fn channel(listen_addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
@@ -24,9 +27,24 @@ pub(crate) struct RemoteReplica {
     pub tablet_id: u64,
     pub node_id: u64,
     pub client: NodeClient<Channel>,
+    /// This (the calling) node's id and its network, for injected faults.
+    pub from_node: u64,
+    pub net: Arc<NetworkSim>,
 }
 
 impl RemoteReplica {
+    /// A client for one call, or `Unavailable` when the simulated link is down.
+    async fn call(&self) -> Result<NodeClient<Channel>> {
+        if self.net.traverse(self.from_node, self.node_id).await {
+            Ok(self.client.clone())
+        } else {
+            Err(Error::Unavailable {
+                tablet: self.tablet_id,
+                reason: format!("node {} unreachable: link down", self.node_id),
+            })
+        }
+    }
+
     fn transport_error(&self, status: tonic::Status) -> Error {
         Error::Unavailable {
             tablet: self.tablet_id,
@@ -53,7 +71,7 @@ impl ReplicaEndpoint for RemoteReplica {
         let req = pb::KvReadTsRequest {
             tablet_id: self.tablet_id,
         };
-        let resp = self.client.clone().kv_read_ts(req).await;
+        let resp = self.call().await?.kv_read_ts(req).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.ts))
@@ -66,8 +84,8 @@ impl ReplicaEndpoint for RemoteReplica {
         };
         // Once the request may have reached the leader, a lost answer leaves the outcome unknown.
         let resp = self
-            .client
-            .clone()
+            .call()
+            .await?
             .kv_write(req)
             .await
             .map_err(|s| match s.code() {
@@ -89,7 +107,7 @@ impl ReplicaEndpoint for RemoteReplica {
             key: key.to_vec(),
             ts: ts.as_nanos(),
         };
-        let resp = self.client.clone().kv_get(req).await;
+        let resp = self.call().await?.kv_get(req).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.found.then_some(resp.value))
@@ -109,7 +127,7 @@ impl ReplicaEndpoint for RemoteReplica {
             ts: ts.as_nanos(),
             limit: limit.map_or(0, |l| l as u64),
         };
-        let resp = self.client.clone().kv_scan(req).await;
+        let resp = self.call().await?.kv_scan(req).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())

@@ -6,6 +6,7 @@
 //! Raft retransmits what matters.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_proto::v1 as pb;
@@ -15,6 +16,8 @@ use protobuf::Message as _;
 use raft::prelude::Message;
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
+
+use crate::netsim::NetworkSim;
 
 /// Messages queued per peer before new ones are dropped.
 const QUEUE_LIMIT: usize = 8192;
@@ -28,22 +31,22 @@ pub(crate) struct GrpcTransport {
 
 impl GrpcTransport {
     /// Starts one sender task per peer (`(node id, client)`), each stopping when the transport
-    /// is dropped.
+    /// is dropped. Batches cross `net` from `from_node` to the peer.
     pub(crate) fn start(
         from_node: u64,
         cluster_id: String,
         peers: Vec<(u64, NodeClient<Channel>)>,
+        net: Arc<NetworkSim>,
     ) -> GrpcTransport {
         let mut senders = HashMap::new();
         for (node_id, client) in peers {
             let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
-            tokio::spawn(send_loop(
+            let link = PeerLink {
                 from_node,
-                cluster_id.clone(),
-                node_id,
-                client,
-                rx,
-            ));
+                to_node: node_id,
+                cluster_id: cluster_id.clone(),
+            };
+            tokio::spawn(send_loop(link, client, rx, net.clone()));
             senders.insert(node_id, tx);
         }
         GrpcTransport { peers: senders }
@@ -73,13 +76,24 @@ impl Transport for GrpcTransport {
     }
 }
 
-async fn send_loop(
+/// The two ends of a sender task.
+struct PeerLink {
     from_node: u64,
-    cluster_id: String,
     to_node: u64,
+    cluster_id: String,
+}
+
+async fn send_loop(
+    link: PeerLink,
     mut client: NodeClient<Channel>,
     mut rx: mpsc::Receiver<pb::RaftMessage>,
+    net: Arc<NetworkSim>,
 ) {
+    let PeerLink {
+        from_node,
+        to_node,
+        cluster_id,
+    } = link;
     let mut failures: u32 = 0;
     while let Some(first) = rx.recv().await {
         let mut messages = vec![first];
@@ -88,6 +102,9 @@ async fn send_loop(
                 Ok(m) => messages.push(m),
                 Err(_) => break,
             }
+        }
+        if !net.traverse(from_node, to_node).await {
+            continue;
         }
         let batch = pb::RaftMessageBatch {
             from_node,
