@@ -7,12 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use meridian_server::{Node, NodeConfig};
+use meridian_server::{LocalCluster, Node, NodeConfig};
 use meridian_shell::{OutputFormat, ShellOptions};
 
 /// Meridian's own events at info; the storage engine's and raft-rs's routine chatter only from
 /// warnings up.
 const DEFAULT_LOG: &str = "info,fjall=warn,lsm_tree=warn,raft=warn";
+
+/// What interactive commands log unless told otherwise: problems only.
+const QUIET_LOG: &str = "warn,fjall=error,lsm_tree=error";
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -104,9 +107,14 @@ enum NodeCommand {
 
 #[derive(Args)]
 struct DemoArgs {
-    /// Number of in-process replicas of the data (3 gives a real three-way Raft group).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=7))]
+    /// Number of nodes, all in this process, talking gRPC over loopback (the data is
+    /// replicated on up to five of them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
     nodes: u16,
+    /// Put the nodes in three simulated regions with realistic latency between them (node to
+    /// node traffic only, as `cockroach demo --global`).
+    #[arg(long)]
+    global: bool,
     /// Keep data in this directory instead of a temporary one (reused on restart).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -180,8 +188,8 @@ fn main() -> ExitCode {
 /// Logs go to stderr. Interactive commands log only warnings by default so that the shell
 /// stays readable.
 fn init_logging(filter: &str, quiet: bool) {
-    let filter = if quiet && filter == "info" {
-        "warn"
+    let filter = if quiet && filter == DEFAULT_LOG {
+        QUIET_LOG
     } else {
         filter
     };
@@ -237,6 +245,10 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
+    anyhow::ensure!(
+        !args.global || args.nodes >= 3,
+        "--global needs --nodes 3 or more"
+    );
     let temp;
     let data_dir = match args.data_dir {
         Some(dir) => dir,
@@ -247,38 +259,103 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
             temp.path().to_path_buf()
         }
     };
-    let mut config = NodeConfig::new(&data_dir);
-    config.replicas = usize::from(args.nodes);
-    config.sql_addr = args.sql_addr;
-    if std::net::TcpListener::bind(args.sql_addr).is_err() {
-        config.sql_addr = SocketAddr::new(args.sql_addr.ip(), 0);
+    let mut sql_addr = args.sql_addr;
+    if std::net::TcpListener::bind(sql_addr).is_err() {
+        sql_addr = SocketAddr::new(sql_addr.ip(), 0);
     }
-    let node = Node::start(config).await?;
-    let url = node.postgres_url();
-    println!(
-        "# Meridian demo: {} replica(s), data in {}",
-        args.nodes,
-        data_dir.display()
-    );
+    let nodes = usize::from(args.nodes);
+    let (url, running) = if nodes == 1 {
+        let mut config = NodeConfig::new(&data_dir);
+        config.sql_addr = sql_addr;
+        config.listen_addr = SocketAddr::new(sql_addr.ip(), 0);
+        config.http_addr = SocketAddr::new(sql_addr.ip(), 0);
+        let node = Node::start(config).await?;
+        (node.postgres_url(), Demo::Single(node))
+    } else {
+        let cluster = start_demo_cluster(&data_dir, nodes, sql_addr, args.global).await?;
+        (cluster.node(0).postgres_url(), Demo::Cluster(cluster))
+    };
+    let shape = match (nodes, args.global) {
+        (1, _) => "1 node".to_string(),
+        (n, false) => format!("{n} nodes"),
+        (n, true) => format!("{n} nodes in 3 simulated regions ({})", REGIONS.join(", ")),
+    };
+    println!("# Meridian demo: {shape}, data in {}", data_dir.display());
     println!("# Connection URL: {url}");
-    println!(
-        "# psql: psql -h {} -p {} -U root defaultdb",
-        node.sql_addr().ip(),
-        node.sql_addr().port()
-    );
+    if let Demo::Cluster(c) = &running {
+        for i in 1..c.len() {
+            println!("#   node {}: {}", i + 1, c.node(i).postgres_url());
+        }
+    }
     let code = if args.no_shell {
         println!("# Serving until interrupted (Ctrl-C).");
         shutdown_signal().await?;
         0
     } else {
-        let opts = ShellOptions {
+        meridian_shell::run(ShellOptions {
             url,
             ..ShellOptions::default()
-        };
-        meridian_shell::run(opts).await?
+        })
+        .await?
     };
-    node.shutdown().await;
+    match running {
+        Demo::Single(node) => node.shutdown().await,
+        Demo::Cluster(cluster) => cluster.shutdown().await,
+    }
     Ok(code)
+}
+
+/// What `meridian demo` runs.
+enum Demo {
+    Single(Node),
+    Cluster(LocalCluster),
+}
+
+/// Regions of `meridian demo --global`, assigned round-robin, and the one-way latency between
+/// them (about half of typical cloud round trips).
+const REGIONS: [&str; 3] = ["us-east1", "us-west1", "europe-west1"];
+
+fn region_latency(a: &str, b: &str) -> Option<std::time::Duration> {
+    let ms = match (a.min(b), a.max(b)) {
+        ("us-east1", "us-west1") => 33,
+        ("europe-west1", "us-east1") => 40,
+        ("europe-west1", "us-west1") => 70,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(ms))
+}
+
+/// Nodes of a multi-node demo: node i listens on consecutive ports after the SQL port (so a
+/// reused --data-dir finds its peers again), SQL connections are never delayed.
+async fn start_demo_cluster(
+    data_dir: &std::path::Path,
+    nodes: usize,
+    sql_addr: SocketAddr,
+    global: bool,
+) -> anyhow::Result<LocalCluster> {
+    let ip = sql_addr.ip();
+    let base = sql_addr.port();
+    let cluster = LocalCluster::start(data_dir, nodes, |i, c| {
+        if base != 0 {
+            let port = |offset: usize| base.saturating_add(u16::try_from(offset).unwrap_or(0));
+            c.sql_addr = SocketAddr::new(ip, port(i));
+            c.listen_addr = SocketAddr::new(ip, port(100 + i));
+        }
+        c.http_addr = SocketAddr::new(ip, 0);
+        if global {
+            c.region = REGIONS[i % REGIONS.len()].to_string();
+            c.zone = format!(
+                "{}-{}",
+                c.region,
+                (b'a' + (i / REGIONS.len()) as u8) as char
+            );
+        }
+    })
+    .await?;
+    if global {
+        cluster.set_region_latency(region_latency);
+    }
+    Ok(cluster)
 }
 
 async fn sql(args: SqlArgs) -> anyhow::Result<i32> {

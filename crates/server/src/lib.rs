@@ -17,15 +17,16 @@ mod cluster;
 mod config;
 mod grpc;
 mod http;
+mod local_cluster;
 mod netsim;
 mod node;
 mod remote;
 mod state;
-pub mod testing;
 mod timesync;
 mod transport;
 
 pub use config::NodeConfig;
+pub use local_cluster::LocalCluster;
 pub use netsim::{Link, NetworkSim};
 pub use node::{Node, ROOT_TABLET};
 

@@ -115,9 +115,12 @@ async fn send_loop(
             Ok(_) => failures = 0,
             Err(status) => {
                 failures = failures.saturating_add(1);
-                if failures == 1 || failures.is_power_of_two() {
+                // A peer restarting or shutting down misses a few rounds; say so when it lasts.
+                if failures >= 4 && failures.is_power_of_two() {
                     tracing::warn!(to_node, error = %status.message(), failures,
                         "raft messages to node dropped");
+                } else {
+                    tracing::debug!(to_node, error = %status.message(), "raft messages dropped");
                 }
                 // Do not spin on a dead peer; Raft retransmits after the pause.
                 tokio::time::sleep(Duration::from_millis(50.min(10 * u64::from(failures)))).await;

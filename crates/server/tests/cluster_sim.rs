@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use meridian_server::testing::TestCluster;
+use meridian_server::LocalCluster;
 
 async fn connect(addr: std::net::SocketAddr) -> tokio_postgres::Client {
     let url = format!(
@@ -36,7 +36,7 @@ async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_survive_an_isolated_leader() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = TestCluster::start(dir.path(), 5, |_, _| {}).await.unwrap();
+    let cluster = LocalCluster::start(dir.path(), 5, |_, _| {}).await.unwrap();
     let c0 = connect(cluster.node(0).sql_addr()).await;
     c0.batch_execute("CREATE TABLE t (id INT PRIMARY KEY)")
         .await

@@ -1,6 +1,7 @@
-//! An in-process cluster harness for tests: N real nodes in one process, talking gRPC over
-//! loopback, sharing one [`NetworkSim`] so tests can partition or delay links between chosen
-//! nodes, each with its own injectable physical clock (through [`NodeConfig`]).
+//! A cluster of N real nodes in one process, talking gRPC over loopback and sharing one
+//! [`NetworkSim`], so links between chosen nodes can be cut or delayed; each node has its own
+//! injectable physical clock (through [`NodeConfig`]). Tests use it as their cluster harness,
+//! and `meridian demo --nodes N [--global]` runs one, with simulated inter-region latency.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use anyhow::Context;
 use crate::{NetworkSim, Node, NodeConfig, init_cluster};
 
 /// A cluster of in-process nodes.
-pub struct TestCluster {
+pub struct LocalCluster {
     configs: Vec<NodeConfig>,
     nodes: Vec<Option<Node>>,
     /// The network between the nodes.
@@ -24,14 +25,15 @@ fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-impl TestCluster {
+impl LocalCluster {
     /// Starts `n` nodes with data under `base` (`node-1`, ...), forms the cluster and waits
-    /// until every node serves. `tune` adjusts each node's configuration (clocks, timings).
+    /// until every node serves. `tune` adjusts each node's configuration (addresses, clocks,
+    /// timings, localities) before it starts; nodes restarted on an existing `base` rejoin.
     pub async fn start(
         base: &Path,
         n: usize,
         tune: impl Fn(usize, &mut NodeConfig),
-    ) -> anyhow::Result<TestCluster> {
+    ) -> anyhow::Result<LocalCluster> {
         let net = Arc::new(NetworkSim::new());
         let mut configs = Vec::new();
         for i in 0..n {
@@ -44,17 +46,20 @@ impl TestCluster {
             c.network = net.clone();
             configs.push(c);
         }
-        let join: Vec<String> = configs.iter().map(|c| c.listen_addr.to_string()).collect();
         for (i, c) in configs.iter_mut().enumerate() {
-            c.join = join.clone();
             tune(i, c);
+        }
+        let join: Vec<String> = configs.iter().map(|c| c.listen_addr.to_string()).collect();
+        for c in &mut configs {
+            c.join = join.clone();
         }
         let mut nodes = Vec::new();
         for c in &configs {
             nodes.push(Some(Node::start(c.clone()).await?));
         }
+        // Idempotent: on restart the nodes already share a descriptor and init re-sends it.
         init_cluster(&join[0]).await.context("init")?;
-        let cluster = TestCluster {
+        let cluster = LocalCluster {
             configs,
             nodes,
             net,
@@ -100,6 +105,20 @@ impl TestCluster {
                 .as_ref()
                 .is_some_and(|n| n.replicas().iter().any(|r| r.status().is_leader))
         })
+    }
+
+    /// Delays every link between nodes of different regions by `delay(region_a, region_b)`
+    /// (one way), as `cockroach demo --global` does; SQL connections are not delayed.
+    pub fn set_region_latency(&self, delay: impl Fn(&str, &str) -> Option<Duration>) {
+        for a in 0..self.len() {
+            for b in (a + 1)..self.len() {
+                let (ra, rb) = (&self.configs[a].region, &self.configs[b].region);
+                if let Some(d) = (ra != rb).then(|| delay(ra, rb)).flatten() {
+                    self.net
+                        .set(self.node_id(a), self.node_id(b), crate::Link::Delay(d));
+                }
+            }
+        }
     }
 
     /// The data directory of position `i`.
