@@ -264,16 +264,21 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
         sql_addr = SocketAddr::new(sql_addr.ip(), 0);
     }
     let nodes = usize::from(args.nodes);
-    let (url, running) = if nodes == 1 {
+    let (url, first_sql, running) = if nodes == 1 {
         let mut config = NodeConfig::new(&data_dir);
         config.sql_addr = sql_addr;
         config.listen_addr = SocketAddr::new(sql_addr.ip(), 0);
         config.http_addr = SocketAddr::new(sql_addr.ip(), 0);
         let node = Node::start(config).await?;
-        (node.postgres_url(), Demo::Single(node))
+        (node.postgres_url(), node.sql_addr(), Demo::Single(node))
     } else {
         let cluster = start_demo_cluster(&data_dir, nodes, sql_addr, args.global).await?;
-        (cluster.node(0).postgres_url(), Demo::Cluster(cluster))
+        let first = cluster.node(0);
+        (
+            first.postgres_url(),
+            first.sql_addr(),
+            Demo::Cluster(cluster),
+        )
     };
     let shape = match (nodes, args.global) {
         (1, _) => "1 node".to_string(),
@@ -282,6 +287,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<i32> {
     };
     println!("# Meridian demo: {shape}, data in {}", data_dir.display());
     println!("# Connection URL: {url}");
+    println!(
+        "# psql: psql -h {} -p {} -U root defaultdb",
+        first_sql.ip(),
+        first_sql.port()
+    );
     if let Demo::Cluster(c) = &running {
         for i in 1..c.len() {
             println!("#   node {}: {}", i + 1, c.node(i).postgres_url());
