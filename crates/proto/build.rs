@@ -11,10 +11,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = ["meridian.proto", "catalog.proto"].map(|f| root.join(f));
-    for file in &files {
-        println!("cargo:rerun-if-changed={}", file.display());
+    let names = ["meridian.proto", "catalog.proto"];
+    // Relative to this package, so that checkouts at other paths sharing one target directory
+    // (cargo's artifact hashes do not depend on the checkout's path) watch their own files.
+    for name in names {
+        println!("cargo:rerun-if-changed=../../proto/{name}");
     }
+    let files = names.map(|f| root.join(f));
     tonic_prost_build::configure().compile_protos(&files, &[root])?;
     Ok(())
 }

@@ -44,6 +44,9 @@ enum Command {
     Demo(DemoArgs),
     /// Open the SQL shell on any PostgreSQL-wire endpoint.
     Sql(SqlArgs),
+    /// Create a local certificate authority and node/client certificates (for TLS).
+    #[command(subcommand)]
+    Cert(meridian_security::CertCommand),
 }
 
 #[derive(Args)]
@@ -140,9 +143,13 @@ struct SqlArgs {
     /// Execute the statements in FILE and exit.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<PathBuf>,
-    /// Output format: table (psql's aligned format), csv or tsv.
-    #[arg(long, value_name = "table|csv|tsv", value_parser = parse_format)]
+    /// Output format: table (psql's aligned format), csv, tsv or json.
+    #[arg(long, value_name = "table|csv|tsv|json", value_parser = parse_format)]
     format: Option<OutputFormat>,
+    /// CA certificate to verify the server with when the URL asks for TLS (`sslmode=require`);
+    /// defaults to `$PGSSLROOTCERT`.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -174,6 +181,7 @@ fn main() -> ExitCode {
             }
             Command::Demo(args) => demo(args).await,
             Command::Sql(args) => sql(args).await,
+            Command::Cert(cmd) => meridian_security::run(cmd).map(|()| 0),
         }
     });
     match result {
@@ -374,6 +382,7 @@ async fn sql(args: SqlArgs) -> anyhow::Result<i32> {
         execute: args.execute,
         file: args.file,
         format: args.format,
+        ca_cert: args.ca_cert,
         ..ShellOptions::default()
     };
     meridian_shell::run(opts).await

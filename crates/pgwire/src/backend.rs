@@ -1,6 +1,14 @@
 //! The interface between the wire protocol server and a SQL engine.
 
 use meridian_sql::{ColumnInfo, SqlError, StatementResult};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::sql_error;
+
+/// The error of a statement stopped by a cancel request: SQLSTATE `57014`, as in PostgreSQL.
+pub fn query_canceled() -> SqlError {
+    sql_error("57014", "canceling statement due to user request")
+}
 
 /// A SQL engine the wire protocol server runs statements on.
 ///
@@ -23,6 +31,28 @@ pub trait SqlBackend: Send + Sync + 'static {
         session: &mut Self::Session,
         sql: &str,
     ) -> Vec<Result<StatementResult, SqlError>>;
+
+    /// [`SqlBackend::execute`], stopping when `cancel` is cancelled (a client's
+    /// CancelRequest for this connection); the server always calls this one.
+    ///
+    /// The default runs `execute` and, if `cancel` fires first, drops its future and answers
+    /// [`query_canceled`] alone (results of statements of the string that had completed are
+    /// not reported). That is right for a backend whose `execute` can be abandoned at any
+    /// await point without harm; a backend with points where it must not stop (a write
+    /// proposed but not yet acknowledged) overrides this and checks `cancel` where stopping is
+    /// safe, returning [`query_canceled`] as the error of the statement it stopped.
+    async fn execute_cancellable(
+        &self,
+        session: &mut Self::Session,
+        sql: &str,
+        cancel: CancellationToken,
+    ) -> Vec<Result<StatementResult, SqlError>> {
+        tokio::select! {
+            biased;
+            results = self.execute(session, sql) => results,
+            () = cancel.cancelled() => vec![Err(query_canceled())],
+        }
+    }
 
     /// The result columns of the single statement `sql`, without running it: `Some(columns)`
     /// (empty for statements that return no rows), or `None` when the backend cannot tell

@@ -6,13 +6,10 @@ use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_ERROR, SEVERITY_FATAL};
 /// Errors of the wire protocol server.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// [`crate::PgServerConfig::insecure`] was `false`, but TLS and passwords are not
-    /// implemented yet.
-    #[error(
-        "the PostgreSQL server supports only insecure mode for now (no TLS, no passwords): \
-         set `insecure`"
-    )]
-    SecureModeUnsupported,
+    /// [`crate::PgServerConfig::insecure`] was `false`, but the configuration lacks what
+    /// secure mode needs.
+    #[error("secure mode (`insecure: false`) needs {0}")]
+    SecureModeIncomplete(&'static str),
     /// The backend returned a row whose width differs from its column list.
     #[error("result row has {actual} values but the result has {expected} columns")]
     RowWidthMismatch {
@@ -47,7 +44,7 @@ impl From<Error> for std::io::Error {
     fn from(err: Error) -> Self {
         match err {
             Error::Io(err) => err,
-            Error::SecureModeUnsupported => {
+            Error::SecureModeIncomplete(_) => {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, err)
             }
             other => std::io::Error::other(other),
@@ -56,7 +53,7 @@ impl From<Error> for std::io::Error {
 }
 
 impl Error {
-    /// The error as reported to a client. Every variant but `SecureModeUnsupported` and `Io`
+    /// The error as reported to a client. Every variant but `SecureModeIncomplete` and `Io`
     /// is a bug in the server or the backend, and says so.
     pub(crate) fn to_sql_error(&self) -> SqlError {
         sql_error("XX000", format!("internal error: {self}"))

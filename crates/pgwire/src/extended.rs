@@ -26,6 +26,7 @@ use pgwire::messages::extendedquery::{Bind, BindComplete, Describe, Execute, Por
 use pgwire::messages::response::EmptyQueryResponse;
 
 use crate::backend::SqlBackend;
+use crate::cancel::StatementCancel;
 use crate::encode::{column_formats, encode_rows, field_infos, query_response};
 use crate::error::{Error, Severity, pg_error, sql_error};
 use crate::server::Handler;
@@ -292,8 +293,9 @@ impl<B: SqlBackend> Handler<B> {
         let slot = session_slot::<B::Session, C>(client)?;
         let results = {
             let mut session = slot.session.lock().await;
+            let cancel = StatementCancel::start(client);
             self.backend
-                .execute(&mut session, &portal.statement.statement.0)
+                .execute_cancellable(&mut session, &portal.statement.statement.0, cancel.token())
                 .await
         };
         let mut results = results.into_iter();

@@ -7,22 +7,31 @@
 //! back into protocol messages.
 //!
 //! ```text
-//!  client ──TCP──▶ serve() ──one task per connection──▶ pgwire::tokio::process_socket
-//!                                                          │
-//!                  startup.rs  (any user, ParameterStatus) │  Startup
-//!                  simple.rs   (Query)                     ├─▶ SqlBackend::execute
-//!                  extended.rs (Parse/Bind/Describe/Execute)┘    SqlBackend::describe
+//!  client ──TCP──▶ serve() ──one task per connection──▶ conn.rs: SSLRequest → TLS (rustls)
+//!                                                        │ frames.rs + layout.rs: size, version,
+//!                                                        │   layout and UTF-8 checks
+//!                                                        ▼ pgwire's decoder
+//!                  startup.rs  (TLS requirement, trust or SCRAM via auth.rs) Startup
+//!                  simple.rs   (Query)                     ─▶ SqlBackend::execute_cancellable
+//!                  extended.rs (Parse/Bind/Describe/Execute)   SqlBackend::describe
+//!                  cancel.rs   (CancelRequest → the running statement's CancellationToken)
 //!                  encode.rs   (rows → RowDescription/DataRow), error.rs (SqlError → ErrorResponse)
 //! ```
 //!
 //! Read first: `backend.rs` ([`SqlBackend`], the trait the server runs on), then `server.rs`
-//! ([`serve`]), then `simple.rs` and `extended.rs`.
+//! ([`serve`]) and `conn.rs` (one connection), then `startup.rs`, `simple.rs` and `extended.rs`.
 //!
 //! # What works
-//! - Startup without TLS or passwords: SSL and GSS encryption requests are refused (`N`), every
-//!   user and database is accepted and handed to [`SqlBackend::open_session`]. The usual
-//!   `ParameterStatus` values are reported (`server_version` from [`PgServerConfig`],
-//!   `server_encoding`/`client_encoding` UTF8, `DateStyle` `ISO, MDY`, `TimeZone` UTC, ...).
+//! - Startup. With [`PgServerConfig::tls`] set, an SSLRequest is answered `S` and the
+//!   connection continues over TLS (a direct TLS handshake with ALPN `postgresql` works too);
+//!   without it, `N`. GSS encryption is refused. Insecure mode ([`PgServerConfig::insecure`])
+//!   trusts every user; secure mode refuses connections without TLS (FATAL `28000`) and
+//!   authenticates with SCRAM-SHA-256 against a [`UserStore`] (no channel binding). A wrong
+//!   password, an unknown user and a malformed SCRAM message all end in FATAL `28P01`
+//!   `password authentication failed for user "..."` and a closed connection. The session is
+//!   opened with [`SqlBackend::open_session`]; the usual `ParameterStatus` values are reported
+//!   (`server_version` from [`PgServerConfig`], `server_encoding`/`client_encoding` UTF8,
+//!   `DateStyle` `ISO, MDY`, `TimeZone` UTC, ...).
 //! - The simple query protocol, including several statements per query string, empty queries,
 //!   NULLs, and errors carrying SQLSTATE, detail, hint and position.
 //! - The extended query protocol for statements **without parameters**: Parse, Bind, Describe,
@@ -31,23 +40,39 @@
 //!   that cannot describe answers it with SQLSTATE `0A000`. Describe of a *portal* uses
 //!   `describe` when available and otherwise runs the portal at that point and keeps its result
 //!   for the following Execute (the statement runs exactly once either way).
+//! - Cancel requests: the right (pid, secret key) cancels the [`CancellationToken`] passed to
+//!   [`SqlBackend::execute_cancellable`] for the statement running on that connection; the
+//!   default implementation abandons `execute` and answers `57014`.
+//! - Robustness: messages longer than [`PgServerConfig::max_message_size`] (64 MiB by
+//!   default), protocol versions other than 3.x, malformed messages and invalid UTF-8 (in
+//!   startup parameters and every string of a message) are answered with a FATAL error
+//!   (`08P01`, `0A000`, `22021`) and the connection is closed; other connections are not
+//!   affected. [`fuzzing::decode_frontend`] is the decoder's fuzzing entry point, run by the
+//!   bounded randomized test `tests/it/decoder.rs` and by the cargo-fuzz target in `fuzz/`
+//!   (`cd crates/pgwire/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run decode_frontend --
+//!   -max_total_time=60`).
 //! - Graceful shutdown: [`serve`] stops accepting, lets running statements finish within
 //!   [`PgServerConfig::shutdown_grace`], then closes every connection.
 //!
 //! # Not supported yet
-//! - TLS and password authentication ([`PgServerConfig::insecure`] must be `true`).
 //! - Statements with parameters (`$1`) in the extended protocol: rejected at Parse with
 //!   SQLSTATE `0A000` "extended query protocol with parameters is not supported yet".
 //! - Transactions: ReadyForQuery always reports idle (`I`).
-//! - COPY, cancel requests (accepted and ignored), LISTEN/NOTIFY.
+//! - COPY, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`), client certificates.
 //! - A row-returning statement always completes with the tag `SELECT n` (the backend's
 //!   [`StatementResult::Query`] carries no tag, so `INSERT ... RETURNING` also says `SELECT n`).
 
+mod auth;
 mod backend;
+mod cancel;
 mod config;
+mod conn;
 mod encode;
 mod error;
 mod extended;
+mod frames;
+pub mod fuzzing;
+mod layout;
 mod server;
 mod session;
 mod shape;
@@ -55,8 +80,11 @@ mod simple;
 mod startup;
 mod state;
 
-pub use backend::SqlBackend;
-pub use config::PgServerConfig;
+pub use auth::{StaticUsers, UserStore};
+pub use backend::{SqlBackend, query_canceled};
+pub use config::{DEFAULT_MAX_MESSAGE_SIZE, PgServerConfig};
 pub use error::{Error, Result};
+pub use meridian_security::ScramCredentials;
 pub use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 pub use server::serve;
+pub use tokio_util::sync::CancellationToken;

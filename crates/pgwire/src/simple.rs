@@ -13,6 +13,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::simplequery::Query;
 
 use crate::backend::SqlBackend;
+use crate::cancel::StatementCancel;
 use crate::encode::{encode_rows, field_infos, query_response};
 use crate::error::{Severity, error_info, pg_error};
 use crate::server::Handler;
@@ -51,7 +52,10 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
         let slot = session_slot::<B::Session, C>(client)?;
         let results = {
             let mut session = slot.session.lock().await;
-            self.backend.execute(&mut session, query).await
+            let cancel = StatementCancel::start(client);
+            self.backend
+                .execute_cancellable(&mut session, query, cancel.token())
+                .await
         };
         if results.is_empty() {
             return Ok(vec![Response::EmptyQuery]);

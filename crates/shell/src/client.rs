@@ -3,9 +3,11 @@
 //! tokio-postgres parses the connection URL, but its `simple_query` drops what a psql-like
 //! display needs: command tags (`INSERT 0 1`, `CREATE TABLE`) and result column types (psql
 //! right-aligns numeric columns). This client speaks the protocol itself with the message
-//! codecs and SCRAM/MD5 helpers of `postgres-protocol`, without TLS.
+//! codecs and SCRAM/MD5 helpers of `postgres-protocol`, over TCP, TLS (`tls.rs`) or a Unix
+//! socket.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -103,9 +105,6 @@ struct Target {
 impl Target {
     fn parse(url: &str) -> Result<Target> {
         let config: Config = url.parse().map_err(Error::InvalidUrl)?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err(Error::Unsupported("sslmode=require (TLS)"));
-        }
         let user = match config.get_user() {
             Some(user) => user.to_owned(),
             None => std::env::var("PGUSER")
@@ -158,24 +157,49 @@ impl Target {
     }
 }
 
-async fn open_socket(host: &Host, port: u16) -> std::io::Result<Box<dyn Socket>> {
+/// Opens a socket to `host`, over TLS when `tls` is set (TCP only, as in libpq).
+async fn open_socket(
+    shown: &str,
+    host: &Host,
+    port: u16,
+    tls: Option<Option<&Path>>,
+) -> Result<Box<dyn Socket>> {
+    let connect_error = |source| Error::Connect {
+        target: shown.to_owned(),
+        source,
+    };
     Ok(match host {
         Host::Tcp(name) => {
-            let stream = tokio::net::TcpStream::connect((name.as_str(), port)).await?;
-            stream.set_nodelay(true)?;
-            Box::new(stream)
+            let stream = tokio::net::TcpStream::connect((name.as_str(), port))
+                .await
+                .map_err(connect_error)?;
+            stream.set_nodelay(true).map_err(connect_error)?;
+            match tls {
+                Some(ca_cert) => Box::new(crate::tls::start_tls(stream, name, ca_cert).await?),
+                None => Box::new(stream),
+            }
         }
-        Host::Unix(dir) => {
-            Box::new(tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?)
+        Host::Unix(_) if tls.is_some() => {
+            return Err(Error::Tls(
+                "sslmode=require needs a TCP host, not a Unix socket".to_owned(),
+            ));
         }
+        Host::Unix(dir) => Box::new(
+            tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}")))
+                .await
+                .map_err(connect_error)?,
+        ),
     })
 }
 
 impl Connection {
     /// Connects to the first host of `url` that accepts, and starts a session.
-    /// `url` is a `postgresql://` URL or a `key=value` connection string.
-    pub async fn connect(url: &str) -> Result<Connection> {
+    /// `url` is a `postgresql://` URL or a `key=value` connection string; with
+    /// `sslmode=require` the connection uses TLS, verified against `ca_cert` (or
+    /// `$PGSSLROOTCERT`) when given (see `tls.rs`).
+    pub async fn connect(url: &str, ca_cert: Option<&Path>) -> Result<Connection> {
         let target = Target::parse(url)?;
+        let tls = (target.config.get_ssl_mode() == SslMode::Require).then_some(ca_cert);
         let timeout = target
             .config
             .get_connect_timeout()
@@ -184,12 +208,7 @@ impl Connection {
         let mut last_error = None;
         for (shown, host, port) in target.endpoints() {
             let attempt = async {
-                let socket = open_socket(&host, port)
-                    .await
-                    .map_err(|source| Error::Connect {
-                        target: shown.clone(),
-                        source,
-                    })?;
+                let socket = open_socket(&shown, &host, port, tls).await?;
                 Connection::start(socket, &target).await
             };
             match tokio::time::timeout(timeout, attempt).await {

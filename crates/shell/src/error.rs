@@ -30,6 +30,9 @@ pub enum Error {
     /// The server refused the session (bad database, authentication failure, ...).
     #[error("{}: {} (SQLSTATE {})", .0.severity, .0.message, .0.code)]
     Refused(Box<ServerError>),
+    /// TLS could not be set up (the server refused it, or the handshake failed).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The server wants a password and none was given.
     #[error("the server requires a password: put it in the URL or in PGPASSWORD")]
     PasswordRequired,

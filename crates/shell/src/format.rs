@@ -18,6 +18,8 @@ pub enum OutputFormat {
     /// Tab-separated values with a header line; tab, newline, carriage return and backslash in
     /// values are written `\t`, `\n`, `\r` and `\\`; NULL is an empty field.
     Tsv,
+    /// A JSON array of objects, one per row, keyed by column name (see `json.rs`).
+    Json,
 }
 
 impl std::str::FromStr for OutputFormat {
@@ -28,8 +30,9 @@ impl std::str::FromStr for OutputFormat {
             "table" | "aligned" => Ok(OutputFormat::Table),
             "csv" => Ok(OutputFormat::Csv),
             "tsv" => Ok(OutputFormat::Tsv),
+            "json" => Ok(OutputFormat::Json),
             other => Err(format!(
-                "unknown output format {other:?} (expected table, csv or tsv)"
+                "unknown output format {other:?} (expected table, csv, tsv or json)"
             )),
         }
     }
@@ -42,7 +45,20 @@ pub fn render(set: &ResultSet, format: OutputFormat, expanded: bool) -> String {
         OutputFormat::Table => aligned_table(set),
         OutputFormat::Csv => csv(set),
         OutputFormat::Tsv => tsv(set),
+        OutputFormat::Json => crate::json::render(set),
     }
+}
+
+/// [`render`] with a title, which the aligned table centres above itself as psql does
+/// (`List of relations`); other formats leave it out.
+pub fn render_titled(set: &ResultSet, title: &str, format: OutputFormat, expanded: bool) -> String {
+    let body = render(set, format, expanded);
+    if format != OutputFormat::Table || expanded {
+        return body;
+    }
+    let table_width = body.lines().nth(1).map_or(0, width);
+    let pad = table_width.saturating_sub(width(title)) / 2;
+    format!("{}{title}\n{body}", " ".repeat(pad))
 }
 
 /// Type OIDs psql right-aligns: int2, int4, int8, float4, float8, numeric, oid, xid, xid8,
@@ -494,6 +510,32 @@ mod tests {
     fn formats_parse_from_their_names() {
         assert_eq!("CSV".parse::<OutputFormat>(), Ok(OutputFormat::Csv));
         assert_eq!("table".parse::<OutputFormat>(), Ok(OutputFormat::Table));
-        assert!("json".parse::<OutputFormat>().is_err());
+        assert_eq!("json".parse::<OutputFormat>(), Ok(OutputFormat::Json));
+        assert!("xml".parse::<OutputFormat>().is_err());
+    }
+
+    #[test]
+    fn titles_are_centred_like_psql() {
+        let s = set(
+            &[
+                ("Schema", TEXT),
+                ("Name", TEXT),
+                ("Type", TEXT),
+                ("Owner", TEXT),
+            ],
+            &[&[Some("public"), Some("t"), Some("table"), Some("postgres")]],
+        );
+        assert_eq!(
+            render_titled(&s, "List of relations", OutputFormat::Table, false),
+            "        List of relations\n \
+             Schema | Name | Type  |  Owner   \n\
+             --------+------+-------+----------\n \
+             public | t    | table | postgres\n\
+             (1 row)\n\n"
+        );
+        assert_eq!(
+            render_titled(&s, "List of relations", OutputFormat::Csv, false),
+            render(&s, OutputFormat::Csv, false)
+        );
     }
 }

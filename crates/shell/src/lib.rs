@@ -2,20 +2,21 @@
 //!
 //! ```text
 //!  -e / -f / stdin / rustyline ──lines──▶ input.rs (LineHandler: statements, \meta)
-//!                                              │ Action
+//!    (complete.rs: Tab)                        │ Action
 //!                                              ▼
-//!                                  shell.rs (run, print, exit code) ──▶ client.rs ──▶ server
-//!                                              │
-//!                                  format.rs (psql table, \x, csv, tsv)
+//!              vars.rs (:var) ──▶ shell.rs (run, print, \i, \o, exit code) ──▶ client.rs ──▶ server
+//!                                              │          describe.rs (\d: psql's catalog queries)
+//!                                  format.rs (psql table, \x, csv, tsv), json.rs
 //! ```
 //!
 //! Read first: [`run`] and [`ShellOptions`] here, then `shell.rs`, then `input.rs` (all line
 //! handling, as pure functions) and `splitter.rs` (statement boundaries).
 //!
 //! # What it does
-//! - Connects without TLS to the URL (`postgresql://user:password@host:port/db` or a
-//!   `key=value` string; `PGPASSWORD` is honoured) with cleartext, MD5 or SCRAM-SHA-256
-//!   passwords, and runs each statement with the simple query protocol. The protocol client is
+//! - Connects to the URL (`postgresql://user:password@host:port/db` or a `key=value` string;
+//!   `PGPASSWORD` is honoured) with cleartext, MD5 or SCRAM-SHA-256 passwords, over TLS with
+//!   `sslmode=require` (verified against [`ShellOptions::ca_cert`] or `$PGSSLROOTCERT` when
+//!   given), and runs each statement with the simple query protocol. The protocol client is
 //!   its own (`client.rs`) because tokio-postgres's `simple_query` drops command tags and
 //!   column types, which psql-like output needs.
 //! - Non-interactive modes (`-e`, `-f`, or stdin not a terminal) stop at the first error and
@@ -24,23 +25,40 @@
 //! - Interactive mode: persistent history (`$MERIDIAN_SQL_HISTORY`, else
 //!   `$HOME/.meridian_sql_history`), statements over several lines up to a `;` outside quotes
 //!   and comments (prompt `defaultdb> `, then `        -> `), Ctrl-C clears the pending
-//!   statement, Ctrl-D or `\q` leaves. Meta-commands: `\q`, `\?`, `\timing`, `\x`.
+//!   statement, Ctrl-D or `\q` leaves, Tab completes SQL keywords, meta-commands and table
+//!   names (from `information_schema.tables`, read at start; keywords only when the server
+//!   cannot answer that query).
+//! - Meta-commands: `\q`, `\?`, `\timing`, `\x`, `\i FILE`, `\o [FILE]`, `\set [NAME
+//!   [VALUE]]`, `\unset`, `\echo`, and `\d [NAME]`, `\dt`, `\di`, `\dn`, `\l` (with psql
+//!   patterns), which send the catalog queries psql 15 sends; a server without those catalogs
+//!   answers with an error, which is printed. Against PostgreSQL 15 the output is psql's,
+//!   byte for byte, except that `\d NAME` prints the column table without psql's index and
+//!   constraint sections and `+` adds no columns.
+//!   Variables are substituted as `:NAME`, `:'NAME'` and `:"NAME"` in statements and
+//!   meta-command arguments.
 //! - Output as psql's aligned table (`(N rows)` footer, numbers right-aligned), expanded
-//!   records (`\x`), CSV or TSV.
+//!   records (`\x`), CSV, TSV or JSON (an array of objects per result).
+//! - `meridian-sql` (`src/bin`) runs the shell on its own.
 //!
 //! # Not supported yet
-//! - `\d`, `\dt`, `\l` and the other describe commands (they need catalog views), `\c`, `\i`,
-//!   `\set` and psql variables; they answer "not supported yet".
-//! - TLS (`sslmode=require` is refused), COPY FROM STDIN, interactive password prompts, and
+//! - `\c`, `\copy`, `\pset`, `\g`, `\watch` and the describe commands other than those
+//!   above; they answer "not supported yet".
+//! - `sslmode=prefer` (the default) does not try TLS; client certificates; COPY FROM STDIN,
+//!   interactive password prompts, and
 //!   cancelling a running statement (Ctrl-C while a statement runs ends the shell).
 //! - `-e` and `-f` together run all `-e` strings first, then the file.
 
 mod client;
+mod complete;
+mod describe;
 mod error;
 mod format;
 mod input;
+mod json;
 mod shell;
 mod splitter;
+mod tls;
+mod vars;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -66,6 +84,10 @@ pub struct ShellOptions {
     pub format: Option<OutputFormat>,
     /// Print each statement before running it.
     pub echo: bool,
+    /// The CA certificate (`ca.crt`) to verify the server with when the URL says
+    /// `sslmode=require`; `None` falls back to `$PGSSLROOTCERT`, and without either the
+    /// connection is encrypted but the server is not verified (as libpq does).
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Runs the shell with the process's standard input, output and error, and returns the exit
@@ -87,7 +109,7 @@ pub async fn run_with_io(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> anyhow::Result<i32> {
-    let conn = match Connection::connect(&opts.url).await {
+    let conn = match Connection::connect(&opts.url, opts.ca_cert.as_deref()).await {
         Ok(conn) => conn,
         Err(e) => {
             writeln!(err, "meridian sql: {e}")?;
@@ -150,7 +172,11 @@ async fn repl(shell: &mut Shell<'_>) -> Result<Flow> {
     use rustyline::error::ReadlineError;
 
     let history = history_path();
-    let mut editor = rustyline::DefaultEditor::new()?;
+    let mut editor =
+        rustyline::Editor::<complete::SqlHelper, rustyline::history::DefaultHistory>::new()?;
+    let mut helper = complete::SqlHelper::default();
+    helper.set_tables(shell.table_names().await);
+    editor.set_helper(Some(helper));
     if let Some(path) = &history {
         // A missing history file is normal on first use.
         let _ = editor.load_history(path);

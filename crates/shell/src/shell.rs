@@ -3,10 +3,15 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::client::{Connection, ServerError, StatementOutput};
+use crate::client::{Column, Connection, ResultSet, ServerError, StatementOutput};
+use crate::describe::{Plan, columns_query, plan};
 use crate::error::{Error, Result};
-use crate::format::{OutputFormat, render};
-use crate::input::{Action, HELP, LineHandler, MetaCommand};
+use crate::format::{OutputFormat, render, render_titled};
+use crate::input::{Action, Arg, DescribeKind, HELP, LineHandler, MetaCommand};
+use crate::vars::Variables;
+
+/// How deeply `\i` may nest (a file that includes itself stops here).
+const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Display settings, changed by options and meta-commands.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,6 +39,12 @@ pub(crate) struct Shell<'a> {
     interactive: bool,
     out: &'a mut (dyn Write + Send),
     err: &'a mut (dyn Write + Send),
+    /// `\set` variables.
+    vars: Variables,
+    /// Where query results go after `\o FILE`.
+    redirect: Option<std::fs::File>,
+    /// How many `\i` files are being run.
+    include_depth: usize,
 }
 
 impl<'a> Shell<'a> {
@@ -50,6 +61,43 @@ impl<'a> Shell<'a> {
             interactive,
             out,
             err,
+            vars: Variables::default(),
+            redirect: None,
+            include_depth: 0,
+        }
+    }
+
+    /// Where query results are written: the `\o` file, or standard output.
+    fn results(&mut self) -> &mut dyn Write {
+        match &mut self.redirect {
+            Some(file) => file,
+            None => self.out,
+        }
+    }
+
+    /// A meta-command argument with variables substituted (unless it was single-quoted).
+    fn resolve(&self, arg: &Arg) -> String {
+        if arg.literal {
+            arg.text.clone()
+        } else {
+            self.vars.interpolate_arg(&arg.text)
+        }
+    }
+
+    /// The table names to offer for completion; empty when the server cannot list them.
+    pub(crate) async fn table_names(&mut self) -> Vec<String> {
+        match self.conn.query(crate::complete::TABLES_QUERY).await {
+            Ok(response) if response.error.is_none() => response
+                .outputs
+                .into_iter()
+                .filter_map(|o| match o {
+                    StatementOutput::Rows(set, _) => Some(set.rows),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|row| row.into_iter().next().flatten())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -84,10 +132,16 @@ impl<'a> Shell<'a> {
 
     pub(crate) async fn perform(&mut self, action: Action) -> Result<Flow> {
         let flow = match action {
-            Action::Run(sql) => self.run_sql(&sql).await?,
-            Action::Meta(command) => self.meta(command)?,
+            Action::Run(sql) => {
+                let sql = self.vars.interpolate_sql(&sql);
+                self.run_sql(&sql).await?
+            }
+            Action::Meta(command) => self.meta(command).await?,
         };
         self.out.flush()?;
+        if let Some(file) = &mut self.redirect {
+            file.flush()?;
+        }
         Ok(flow)
     }
 
@@ -110,19 +164,20 @@ impl<'a> Shell<'a> {
         for notice in &response.notices {
             writeln!(self.err, "{}:  {}", notice.severity, notice.message)?;
         }
+        let (format, expanded) = (self.settings.format, self.settings.expanded);
         for output in &response.outputs {
+            let results = self.results();
             match output {
                 StatementOutput::Rows(set, _) => {
-                    let text = render(set, self.settings.format, self.settings.expanded);
-                    self.out.write_all(text.as_bytes())?;
+                    results.write_all(render(set, format, expanded).as_bytes())?;
                 }
-                StatementOutput::Command(tag) => writeln!(self.out, "{tag}")?,
-                StatementOutput::CopyOut(data) => self.out.write_all(data)?,
+                StatementOutput::Command(tag) => writeln!(results, "{tag}")?,
+                StatementOutput::CopyOut(data) => results.write_all(data)?,
                 StatementOutput::Empty => {}
             }
         }
         if let Some(error) = &response.error {
-            self.out.flush()?;
+            self.results().flush()?;
             write_error(self.err, error)?;
         }
         if self.settings.timing {
@@ -134,8 +189,23 @@ impl<'a> Shell<'a> {
         })
     }
 
-    fn meta(&mut self, command: MetaCommand) -> Result<Flow> {
+    async fn meta(&mut self, command: MetaCommand) -> Result<Flow> {
         match command {
+            MetaCommand::Include(file) => return self.include(&file).await,
+            MetaCommand::Output(file) => return self.output(file.as_ref()),
+            MetaCommand::Set(args) => return self.set(&args),
+            MetaCommand::Unset(name) => {
+                let name = self.resolve(&name);
+                self.vars.unset(&name);
+            }
+            MetaCommand::Echo(args) => {
+                let words: Vec<String> = args.iter().map(|a| self.resolve(a)).collect();
+                writeln!(self.out, "{}", words.join(" "))?;
+            }
+            MetaCommand::Describe { kind, pattern, .. } => {
+                let pattern = pattern.map(|p| self.resolve(&p));
+                return self.describe(kind, pattern.as_deref()).await;
+            }
             MetaCommand::Quit => return Ok(Flow::Quit),
             MetaCommand::Help => self.out.write_all(HELP.as_bytes())?,
             MetaCommand::Timing(value) => {
@@ -162,12 +232,200 @@ impl<'a> Shell<'a> {
         Ok(Flow::Continue)
     }
 
+    /// `\i FILE`: runs the file as a script, in the current mode.
+    async fn include(&mut self, file: &Arg) -> Result<Flow> {
+        let path = self.resolve(file);
+        if self.include_depth >= MAX_INCLUDE_DEPTH {
+            writeln!(
+                self.err,
+                "{path}: \\i nested more than {MAX_INCLUDE_DEPTH} deep"
+            )?;
+            return Ok(self.after_error());
+        }
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(text) => text,
+            Err(e) => {
+                writeln!(self.err, "{path}: {e}")?;
+                return Ok(self.after_error());
+            }
+        };
+        self.include_depth += 1;
+        let flow = Box::pin(self.run_script(&text)).await;
+        self.include_depth -= 1;
+        flow
+    }
+
+    /// `\o [FILE]`: results to a file (truncated first), or back to standard output.
+    fn output(&mut self, file: Option<&Arg>) -> Result<Flow> {
+        if let Some(old) = &mut self.redirect {
+            old.flush()?;
+        }
+        self.redirect = None;
+        let Some(file) = file else {
+            return Ok(Flow::Continue);
+        };
+        let path = self.resolve(file);
+        match std::fs::File::create(&path) {
+            Ok(f) => {
+                self.redirect = Some(f);
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                writeln!(self.err, "{path}: {e}")?;
+                Ok(self.after_error())
+            }
+        }
+    }
+
+    /// `\set`: lists the variables, or sets one to its arguments joined (as psql does).
+    fn set(&mut self, args: &[Arg]) -> Result<Flow> {
+        let Some((name, values)) = args.split_first() else {
+            let listing = self.vars.listing();
+            self.out.write_all(listing.as_bytes())?;
+            return Ok(Flow::Continue);
+        };
+        let name = self.resolve(name);
+        if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            writeln!(self.err, "\\set: invalid variable name: \"{name}\"")?;
+            return Ok(self.after_error());
+        }
+        let value: String = values.iter().map(|v| self.resolve(v)).collect();
+        self.vars.set(&name, &value);
+        Ok(Flow::Continue)
+    }
+
+    /// Runs a catalog query: its rows, or the flow after the error it printed.
+    async fn catalog_query(&mut self, sql: &str) -> Result<std::result::Result<ResultSet, Flow>> {
+        let response = match self.conn.query(sql).await {
+            Ok(response) => response,
+            Err(Error::ConnectionLost) => {
+                writeln!(self.err, "meridian sql: connection to server was lost")?;
+                return Ok(Err(Flow::Exit(2)));
+            }
+            Err(err) => return Err(err),
+        };
+        if let Some(error) = &response.error {
+            write_error(self.err, error)?;
+            return Ok(Err(self.after_error()));
+        }
+        let set = response
+            .outputs
+            .into_iter()
+            .find_map(|o| match o {
+                StatementOutput::Rows(set, _) => Some(set),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Ok(set))
+    }
+
+    /// `\d` and friends, with psql's catalog queries (see `describe.rs`).
+    async fn describe(&mut self, kind: DescribeKind, pattern: Option<&str>) -> Result<Flow> {
+        let (format, expanded) = (self.settings.format, self.settings.expanded);
+        match plan(kind, pattern) {
+            Plan::Listing {
+                sql,
+                title,
+                if_empty,
+            } => {
+                let set = match self.catalog_query(&sql).await? {
+                    Ok(set) => set,
+                    Err(flow) => return Ok(flow),
+                };
+                match if_empty {
+                    Some(message) if set.rows.is_empty() => writeln!(self.err, "{message}")?,
+                    _ => {
+                        let text = render_titled(&set, title, format, expanded);
+                        self.results().write_all(text.as_bytes())?;
+                    }
+                }
+            }
+            Plan::Relation { lookup, pattern } => {
+                let found = match self.catalog_query(&lookup).await? {
+                    Ok(set) => set,
+                    Err(flow) => return Ok(flow),
+                };
+                if found.rows.is_empty() {
+                    writeln!(self.err, "Did not find any relation named \"{pattern}\".")?;
+                    return Ok(self.after_error());
+                }
+                for row in found.rows {
+                    let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+                    let (oid, schema, name) = (cell(0), cell(1), cell(2));
+                    let columns = match self.catalog_query(&columns_query(&oid)).await? {
+                        Ok(set) => set,
+                        Err(flow) => return Ok(flow),
+                    };
+                    let title = format!("Table \"{schema}.{name}\"");
+                    let mut text = render_titled(&column_table(columns), &title, format, expanded);
+                    if format == OutputFormat::Table && !expanded {
+                        // psql's description of a relation has no "(N rows)" footer.
+                        text = drop_footer(&text);
+                    }
+                    self.results().write_all(text.as_bytes())?;
+                }
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
     fn after_error(&self) -> Flow {
         if self.interactive {
             Flow::Continue
         } else {
             Flow::Exit(1)
         }
+    }
+}
+
+/// psql's column table of `\d NAME` from the rows of the column query: (name, type,
+/// default, not null, collation, identity, generated).
+fn column_table(columns: ResultSet) -> ResultSet {
+    const TEXT: u32 = 25;
+    let header = ["Column", "Type", "Collation", "Nullable", "Default"];
+    let rows = columns
+        .rows
+        .into_iter()
+        .map(|r| {
+            let cell = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+            let default = match (cell(5).as_str(), cell(6).as_str()) {
+                ("a", _) => "generated always as identity".to_owned(),
+                ("d", _) => "generated by default as identity".to_owned(),
+                (_, "s") => format!("generated always as ({}) stored", cell(2)),
+                _ => cell(2),
+            };
+            let not_null = matches!(cell(3).as_str(), "t" | "true");
+            vec![
+                Some(cell(0)),
+                Some(cell(1)),
+                Some(cell(4)),
+                Some(if not_null {
+                    "not null".to_owned()
+                } else {
+                    String::new()
+                }),
+                Some(default),
+            ]
+        })
+        .collect();
+    ResultSet {
+        columns: header
+            .iter()
+            .map(|name| Column {
+                name: (*name).to_owned(),
+                type_oid: TEXT,
+            })
+            .collect(),
+        rows,
+    }
+}
+
+/// An aligned table without its `(N rows)` line (the blank line after it stays).
+fn drop_footer(table: &str) -> String {
+    let body = table.trim_end_matches('\n');
+    match body.rfind('\n') {
+        Some(at) if body[at + 1..].starts_with('(') => format!("{}\n\n", &body[..at]),
+        _ => table.to_owned(),
     }
 }
 
@@ -234,6 +492,12 @@ mod tests {
             format_timing(Duration::from_secs(86_400 + 5)),
             "86405000.000 ms (1 d 00:00:05.000)"
         );
+    }
+
+    #[test]
+    fn relation_tables_lose_their_footer() {
+        assert_eq!(drop_footer(" a \n---\n 1\n(1 row)\n\n"), " a \n---\n 1\n\n");
+        assert_eq!(drop_footer("x\n"), "x\n");
     }
 
     #[test]

@@ -225,15 +225,20 @@ impl TestServer {
     }
 
     pub async fn start_with(fake: Fake, shutdown_grace: Duration) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let fake = Arc::new(fake);
-        let (tx, rx) = oneshot::channel::<()>();
         let config = PgServerConfig {
             insecure: true,
             server_version: "15.0 (Meridian test)".to_owned(),
             shutdown_grace,
+            ..PgServerConfig::default()
         };
+        Self::start_config(fake, config).await
+    }
+
+    pub async fn start_config(fake: Fake, config: PgServerConfig) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fake = Arc::new(fake);
+        let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(meridian_pgwire::serve(
             listener,
             Arc::clone(&fake),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use postgres_protocol::IsNull;
 use postgres_protocol::message::frontend;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -58,33 +58,36 @@ impl Msg {
     }
 }
 
+/// A byte stream to a server: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 pub struct Raw {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: BytesMut,
+    /// The (pid, secret key) of the last BackendKeyData received.
+    pub backend_key: Option<(i32, Vec<u8>)>,
 }
 
 impl Raw {
     /// Connects and completes startup as `anyone` on `defaultdb`; returns the startup messages.
     pub async fn connect(addr: SocketAddr) -> (Raw, Vec<Msg>) {
         let stream = TcpStream::connect(addr).await.unwrap();
-        let mut raw = Raw {
-            stream,
-            buf: BytesMut::new(),
-        };
-        raw.send(|b| {
-            frontend::startup_message(
-                [
-                    ("user", "anyone"),
-                    ("database", "defaultdb"),
-                    ("application_name", "raw-test"),
-                ],
-                b,
-            )
-            .unwrap()
-        })
+        let mut raw = Raw::from_stream(stream);
+        raw.startup(&[
+            ("user", "anyone"),
+            ("database", "defaultdb"),
+            ("application_name", "raw-test"),
+        ])
         .await;
         let messages = raw.until_ready().await;
         (raw, messages)
+    }
+
+    /// Sends a startup packet with these parameters.
+    pub async fn startup(&mut self, params: &[(&str, &str)]) {
+        self.send(|b| frontend::startup_message(params.iter().copied(), b).unwrap())
+            .await;
     }
 
     pub async fn send(&mut self, build: impl FnOnce(&mut BytesMut)) {
@@ -147,6 +150,27 @@ impl Raw {
             .expect("connection open")
     }
 
+    /// The data of the next authentication message (SASLContinue or SASLFinal).
+    pub async fn recv_auth_data(&mut self) -> Vec<u8> {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                if self.buf.len() >= 9 {
+                    let len = i32::from_be_bytes(self.buf[1..5].try_into().unwrap()) as usize;
+                    if self.buf.len() > len {
+                        assert_eq!(self.buf[0], b'R', "not an authentication message");
+                        let mut body = self.buf.split_to(len + 1);
+                        body.advance(9);
+                        return body.to_vec();
+                    }
+                }
+                let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+                assert!(n > 0, "connection closed");
+            }
+        })
+        .await
+        .expect("an authentication message within the deadline")
+    }
+
     /// Messages up to and including the next ReadyForQuery.
     pub async fn until_ready(&mut self) -> Vec<Msg> {
         let mut out = Vec::new();
@@ -182,6 +206,10 @@ impl Raw {
                     let tag = self.buf[0];
                     self.buf.advance(5);
                     let body = self.buf.split_to(len - 4);
+                    if tag == b'K' && body.len() >= 4 {
+                        let pid = i32::from_be_bytes(body[..4].try_into().unwrap());
+                        self.backend_key = Some((pid, body[4..].to_vec()));
+                    }
                     return Some(decode(tag, body));
                 }
             }
@@ -256,10 +284,11 @@ fn decode(tag: u8, mut body: BytesMut) -> Msg {
 
 impl Raw {
     /// Wraps an already connected stream, without startup.
-    pub fn from_stream(stream: TcpStream) -> Raw {
+    pub fn from_stream(stream: impl Stream + 'static) -> Raw {
         Raw {
-            stream,
+            stream: Box::new(stream),
             buf: BytesMut::new(),
+            backend_key: None,
         }
     }
 

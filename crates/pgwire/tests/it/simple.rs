@@ -204,17 +204,3 @@ async fn a_session_the_backend_refuses_is_a_fatal_startup_error() {
     assert_eq!(err.code(), Some(&SqlState::INVALID_CATALOG_NAME));
     assert_eq!(err.as_db_error().unwrap().severity(), "FATAL");
 }
-
-#[tokio::test]
-async fn serve_refuses_secure_mode_until_it_exists() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = meridian_pgwire::PgServerConfig {
-        insecure: false,
-        ..Default::default()
-    };
-    let backend = std::sync::Arc::new(Fake::new(false));
-    let err = meridian_pgwire::serve(listener, backend, config, std::future::pending())
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-}

@@ -1,0 +1,107 @@
+//! rustls configurations built from a certificates directory, on the `ring` crypto provider.
+//!
+//! - [`server_config`]: a node serving SQL clients (its `node.crt`; clients authenticate with
+//!   passwords, so no client certificate is asked for).
+//! - [`mutual_server_config`]: a node serving other nodes (its `node.crt`, and the peer must
+//!   present a certificate signed by `ca.crt`).
+//! - [`client_config`]: a client that trusts `ca.crt`, optionally presenting a certificate
+//!   (`client.<user>.crt`, or `node.crt` when a node connects to another node).
+//!
+//! The configurations leave ALPN empty; callers set the protocol they speak (`postgresql`,
+//! `h2`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::certs::CertsDir;
+use crate::error::{Error, Result};
+
+/// The certificate a client presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientIdentity {
+    /// None: the server authenticates the client some other way (a password).
+    Anonymous,
+    /// `client.<user>.crt` and its key.
+    User(String),
+    /// `node.crt` and its key, for node-to-node connections.
+    Node,
+}
+
+/// The crypto provider every configuration of this crate uses (`ring`).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file, in order (a certificate, then its chain).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let invalid = |reason: String| Error::InvalidFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(invalid("holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// The private key in a PEM file (PKCS#8, SEC1 or PKCS#1).
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| Error::InvalidFile {
+        path: path.to_owned(),
+        reason: format!("not a PEM private key: {e}"),
+    })
+}
+
+/// The trust store holding the certificates of `ca.crt`.
+pub fn load_roots(path: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(|e| Error::InvalidFile {
+            path: path.to_owned(),
+            reason: format!("not a usable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// A server presenting `node.crt`, asking clients for no certificate.
+pub fn server_config(dir: &CertsDir) -> Result<ServerConfig> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth();
+    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+}
+
+/// A server presenting `node.crt` and requiring a client certificate signed by `ca.crt`.
+pub fn mutual_server_config(dir: &CertsDir) -> Result<ServerConfig> {
+    let roots = Arc::new(load_roots(&dir.ca_cert())?);
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider()).build()?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier);
+    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+}
+
+/// A client trusting `ca.crt` and presenting `identity`.
+pub fn client_config(dir: &CertsDir, identity: &ClientIdentity) -> Result<ClientConfig> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(load_roots(&dir.ca_cert())?);
+    let (cert, key) = match identity {
+        ClientIdentity::Anonymous => return Ok(builder.with_no_client_auth()),
+        ClientIdentity::User(user) => (dir.client_cert(user), dir.client_key(user)),
+        ClientIdentity::Node => (dir.node_cert(), dir.node_key()),
+    };
+    Ok(builder.with_client_auth_cert(load_certs(&cert)?, load_key(&key)?)?)
+}
