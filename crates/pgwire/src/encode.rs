@@ -146,7 +146,7 @@ fn type_size(ty: SqlType) -> i16 {
         SqlType::Int2 => 2,
         SqlType::Int4 => 4,
         SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp => 8,
-        SqlType::Text => -1,
+        SqlType::Text | SqlType::Numeric => -1,
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use meridian_storage::keycode::Decimal;
+
 /// SQL data types supported by Meridian, with their PostgreSQL OIDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SqlType {
@@ -20,6 +22,8 @@ pub enum SqlType {
     Text,
     /// TIMESTAMP without time zone (oid 1114).
     Timestamp,
+    /// NUMERIC / DECIMAL, exact (oid 1700).
+    Numeric,
 }
 
 impl SqlType {
@@ -33,6 +37,7 @@ impl SqlType {
             SqlType::Float8 => 701,
             SqlType::Text => 25,
             SqlType::Timestamp => 1114,
+            SqlType::Numeric => 1700,
         }
     }
 
@@ -46,6 +51,7 @@ impl SqlType {
             SqlType::Float8 => "double precision",
             SqlType::Text => "text",
             SqlType::Timestamp => "timestamp without time zone",
+            SqlType::Numeric => "numeric",
         }
     }
 }
@@ -65,12 +71,15 @@ pub enum Datum {
     Text(String),
     /// TIMESTAMP: microseconds since 1970-01-01 00:00:00 (no time zone).
     Timestamp(i64),
+    /// NUMERIC: the exact value and its display scale (the number of fraction digits it prints
+    /// with: `1.50` is `(1.5, 2)`).
+    Numeric(Decimal, u16),
 }
 
 impl Datum {
     /// The value in PostgreSQL's text output format (`None` for NULL), exactly as psql shows it:
     /// booleans `t`/`f`, floats in shortest round-trip form (`Infinity`, `NaN`), timestamps
-    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`, numerics with their display scale.
     pub fn to_pg_text(&self) -> Option<String> {
         crate::datum_text::to_pg_text(self)
     }

@@ -2,8 +2,15 @@
 //!
 //! ```text
 //!  /sys/catalog/next_table_id        -> u64, big-endian: the next table id to hand out
-//!  /sys/catalog/tables/<name>        -> TableDescriptor (protobuf)
+//!  /sys/catalog/tables/<name>        -> TableDescriptor (protobuf): a table or a view
+//!  /sys/catalog/indexes/<name>       -> name of the table owning index <name>
+//!  /sys/catalog/sequences/<name>     -> SequenceDescriptor (protobuf)
+//!  /sys/sequence_values/<name>       -> i64, big-endian: the sequence's last value
 //! ```
+//!
+//! Indexes are part of their table's descriptor; the index name keys make index names unique
+//! among all relations (as in PostgreSQL, where tables, views and indexes share a namespace)
+//! and let `DROP INDEX` find the table.
 //!
 //! Names map straight to descriptors, so resolving a table is one point read at the
 //! statement's snapshot; DDL is transactional because it is an ordinary conditional write. The
@@ -18,7 +25,9 @@
 use std::sync::Arc;
 
 use meridian_clock::Timestamp;
-use meridian_proto::v1::{ColumnDescriptor, TableDescriptor};
+use meridian_proto::v1::{
+    CheckConstraint, ColumnDescriptor, IndexDescriptor, SequenceDescriptor, TableDescriptor,
+};
 use meridian_tablet::KvClient;
 use prost::Message;
 
@@ -50,6 +59,10 @@ pub(crate) struct ColumnDesc {
     pub default_expr: Option<String>,
     /// A system-added column (`rowid`), not expanded by `*`.
     pub hidden: bool,
+    /// The sequence of a SERIAL column, dropped with the table.
+    pub owned_sequence: Option<String>,
+    /// `NUMERIC(precision, scale)`.
+    pub numeric: Option<(u16, u16)>,
 }
 
 impl ColumnDesc {
@@ -58,8 +71,43 @@ impl ColumnDesc {
         TypeSpec {
             ty: self.ty,
             max_len: self.max_len,
+            numeric: self.numeric,
         }
     }
+}
+
+/// A secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct IndexDesc {
+    /// The `<index_id>` of its keys (the primary index is 1).
+    pub id: u32,
+    /// Name (unique among all relations).
+    pub name: String,
+    /// Rejects two rows with equal, non-NULL key columns.
+    pub unique: bool,
+    /// Key columns (positions into the table's columns) and whether each is DESC.
+    pub columns: Vec<(usize, bool)>,
+    /// INCLUDE / STORING columns kept in the entry's value.
+    pub stored: Vec<usize>,
+}
+
+impl IndexDesc {
+    /// Whether an entry holds column `c` (as a key column, a primary key column or a stored
+    /// column of `table`).
+    pub(crate) fn holds(&self, table: &TableDesc, c: usize) -> bool {
+        self.columns.iter().any(|(k, _)| *k == c)
+            || table.pk.contains(&c)
+            || self.stored.contains(&c)
+    }
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CheckDesc {
+    /// Constraint name (`<table>_<column>_check` unless named).
+    pub name: String,
+    /// SQL text of the condition.
+    pub expr: String,
 }
 
 /// A table descriptor, validated and with derived lookups.
@@ -77,6 +125,14 @@ pub(crate) struct TableDesc {
     pub version: u64,
     /// Positions of the columns stored in the row value (not in the key), in order.
     pub non_key: Vec<usize>,
+    /// Secondary indexes.
+    pub indexes: Vec<IndexDesc>,
+    /// The id the next index gets.
+    pub next_index_id: u32,
+    /// For a view: the SQL text of its query.
+    pub view: Option<String>,
+    /// CHECK constraints.
+    pub checks: Vec<CheckDesc>,
 }
 
 impl TableDesc {
@@ -101,7 +157,23 @@ impl TableDesc {
             pk,
             version,
             non_key,
+            indexes: Vec::new(),
+            next_index_id: 2,
+            view: None,
+            checks: Vec::new(),
         })
+    }
+
+    /// Recomputes the derived lookups after the columns or primary key changed.
+    pub(crate) fn rebuild(mut t: TableDesc) -> Result<TableDesc> {
+        if t.pk.is_empty() || t.pk.iter().any(|&i| i >= t.columns.len()) {
+            return Err(Error::Corrupt(format!(
+                "table {:?}: invalid primary key {:?}",
+                t.name, t.pk
+            )));
+        }
+        t.non_key = (0..t.columns.len()).filter(|i| !t.pk.contains(i)).collect();
+        Ok(t)
     }
 
     /// Decodes a stored descriptor.
@@ -124,11 +196,70 @@ impl TableDesc {
                     max_len: (c.max_length > 0).then_some(c.max_length),
                     default_expr: (!c.default_expr.is_empty()).then_some(c.default_expr),
                     hidden: c.hidden,
+                    owned_sequence: (!c.owned_sequence.is_empty()).then_some(c.owned_sequence),
+                    numeric: (c.numeric_precision > 0)
+                        .then_some((c.numeric_precision as u16, c.numeric_scale as u16)),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let pk = p.primary_key.iter().map(|&i| i as usize).collect();
-        TableDesc::new(p.id, p.name, columns, pk, p.version)
+        let width = columns.len();
+        let mut t = if p.view_query.is_empty() {
+            TableDesc::new(p.id, p.name, columns, pk, p.version)?
+        } else {
+            let mut t = TableDesc::new(p.id, p.name, columns, vec![0], p.version)?;
+            t.pk.clear();
+            t.non_key.clear();
+            t.view = Some(p.view_query);
+            t
+        };
+        let in_range = |i: u32| {
+            let i = i as usize;
+            if i < width {
+                Ok(i)
+            } else {
+                Err(Error::Corrupt(format!(
+                    "table {:?}: index column {i} out of range",
+                    t.name
+                )))
+            }
+        };
+        for ix in p.indexes {
+            if ix.columns.len() != ix.descending.len() || ix.columns.is_empty() {
+                return Err(Error::Corrupt(format!(
+                    "table {:?}: index {:?} is malformed",
+                    t.name, ix.name
+                )));
+            }
+            let columns = ix
+                .columns
+                .iter()
+                .zip(&ix.descending)
+                .map(|(&c, &d)| Ok((in_range(c)?, d)))
+                .collect::<Result<Vec<_>>>()?;
+            let stored = ix
+                .stored
+                .iter()
+                .map(|&c| in_range(c))
+                .collect::<Result<Vec<_>>>()?;
+            t.indexes.push(IndexDesc {
+                id: ix.id,
+                name: ix.name,
+                unique: ix.unique,
+                columns,
+                stored,
+            });
+        }
+        t.next_index_id = p.next_index_id.max(2);
+        t.checks = p
+            .checks
+            .into_iter()
+            .map(|c| CheckDesc {
+                name: c.name,
+                expr: c.expr,
+            })
+            .collect();
+        Ok(t)
     }
 
     /// The protobuf form stored in the catalog.
@@ -147,11 +278,46 @@ impl TableDesc {
                     max_length: c.max_len.unwrap_or(0),
                     default_expr: c.default_expr.clone().unwrap_or_default(),
                     hidden: c.hidden,
+                    owned_sequence: c.owned_sequence.clone().unwrap_or_default(),
+                    numeric_precision: c.numeric.map_or(0, |(p, _)| u32::from(p)),
+                    numeric_scale: c.numeric.map_or(0, |(_, s)| u32::from(s)),
                 })
                 .collect(),
             primary_key: self.pk.iter().map(|&i| i as u32).collect(),
             version: self.version,
+            indexes: self
+                .indexes
+                .iter()
+                .map(|ix| IndexDescriptor {
+                    id: ix.id,
+                    name: ix.name.clone(),
+                    unique: ix.unique,
+                    columns: ix.columns.iter().map(|(c, _)| *c as u32).collect(),
+                    descending: ix.columns.iter().map(|(_, d)| *d).collect(),
+                    stored: ix.stored.iter().map(|&c| c as u32).collect(),
+                })
+                .collect(),
+            next_index_id: self.next_index_id,
+            view_query: self.view.clone().unwrap_or_default(),
+            checks: self
+                .checks
+                .iter()
+                .map(|c| CheckConstraint {
+                    name: c.name.clone(),
+                    expr: c.expr.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// Whether this is a view.
+    pub(crate) fn is_view(&self) -> bool {
+        self.view.is_some()
+    }
+
+    /// The index called `name`.
+    pub(crate) fn index_named(&self, name: &str) -> Option<usize> {
+        self.indexes.iter().position(|i| i.name == name)
     }
 
     /// True when the primary key is the hidden `rowid` column.
@@ -159,10 +325,109 @@ impl TableDesc {
         self.pk.len() == 1 && self.columns[self.pk[0]].hidden
     }
 
+    /// The name of the primary key constraint (`<table>_pkey`).
+    pub(crate) fn pkey_name(&self) -> String {
+        format!("{}_pkey", self.name)
+    }
+
     /// Position of the column called `name`.
     pub(crate) fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
+}
+
+/// Prefix of the sequence descriptors (sequence names share the namespace of tables).
+pub(crate) const SEQUENCES_PREFIX: &[u8] = b"/sys/catalog/sequences/";
+/// Prefix of sequence values: the last value handed out, 8 bytes big-endian.
+pub(crate) const SEQUENCE_VALUES_PREFIX: &[u8] = b"/sys/sequence_values/";
+
+/// A sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SequenceDesc {
+    pub name: String,
+    pub start: i64,
+    pub increment: i64,
+    pub min: i64,
+    pub max: i64,
+    pub cycle: bool,
+}
+
+impl SequenceDesc {
+    fn to_proto(&self) -> SequenceDescriptor {
+        SequenceDescriptor {
+            id: 0,
+            name: self.name.clone(),
+            start: self.start,
+            increment: self.increment,
+            min_value: self.min,
+            max_value: self.max,
+            cycle: self.cycle,
+        }
+    }
+}
+
+/// The catalog key of sequence `name`.
+pub(crate) fn sequence_key(name: &str) -> Vec<u8> {
+    let mut k = SEQUENCES_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The key holding sequence `name`'s last value.
+pub(crate) fn sequence_value_key(name: &str) -> Vec<u8> {
+    let mut k = SEQUENCE_VALUES_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The stored form of a sequence descriptor.
+pub(crate) fn encode_sequence(s: &SequenceDesc) -> Vec<u8> {
+    s.to_proto().encode_to_vec()
+}
+
+/// Sequence `name` as of `ts`.
+pub(crate) async fn get_sequence(
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<SequenceDesc>> {
+    let Some(bytes) = kv.get(&sequence_key(name), ts).await.map_err(Error::Read)? else {
+        return Ok(None);
+    };
+    let p = SequenceDescriptor::decode(bytes.as_slice())
+        .map_err(|e| Error::Corrupt(format!("descriptor of sequence {name:?}: {e}")))?;
+    Ok(Some(SequenceDesc {
+        name: p.name,
+        start: p.start,
+        increment: p.increment,
+        min: p.min_value,
+        max: p.max_value,
+        cycle: p.cycle,
+    }))
+}
+
+/// Prefix of the index name -> table name keys (index names share the namespace of tables).
+pub(crate) const INDEXES_PREFIX: &[u8] = b"/sys/catalog/indexes/";
+
+/// The catalog key naming the table that owns index `name`.
+pub(crate) fn index_key(name: &str) -> Vec<u8> {
+    let mut k = INDEXES_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The table owning index `name` as of `ts`.
+pub(crate) async fn index_owner(
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<String>> {
+    let Some(bytes) = kv.get(&index_key(name), ts).await.map_err(Error::Read)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::Corrupt(format!("owner of index {name:?} is not UTF-8")))
 }
 
 /// The catalog key holding the descriptor of table `name`.
@@ -247,6 +512,8 @@ pub(crate) mod tests {
             max_len: None,
             default_expr: None,
             hidden: false,
+            owned_sequence: None,
+            numeric: None,
         };
         TableDesc::new(
             100,

@@ -15,6 +15,7 @@ pub(crate) fn to_pg_text(d: &Datum) -> Option<String> {
         Datum::Float(v) => format_float8(*v),
         Datum::Text(s) => s.clone(),
         Datum::Timestamp(micros) => format_timestamp(*micros),
+        Datum::Numeric(v, scale) => crate::expr::numeric_text(v, *scale),
     })
 }
 

@@ -142,6 +142,12 @@ fn condition_failed(key: &[u8], kind: ConditionFailure, table: Option<&TableDesc
         if let Some(name) = catalog::table_name_of_key(key) {
             return SqlError::duplicate_table(&name);
         }
+        if let Some(name) = key
+            .strip_prefix(catalog::INDEXES_PREFIX)
+            .or_else(|| key.strip_prefix(catalog::SEQUENCES_PREFIX))
+        {
+            return SqlError::duplicate_table(&String::from_utf8_lossy(name));
+        }
         if let Some(t) = table
             && keys::is_row_key_of(t, key)
         {
@@ -149,6 +155,11 @@ fn condition_failed(key: &[u8], kind: ConditionFailure, table: Option<&TableDesc
                 Ok(values) => SqlError::unique_violation(t, &values),
                 Err(e) => SqlError::internal(format!("undecodable duplicate key: {e}")),
             };
+        }
+        if let Some(t) = table
+            && let Some((ix, values)) = keys::index_of_key(t, key)
+        {
+            return SqlError::unique_index_violation(t, ix, &values);
         }
     }
     SqlError::internal(format!(
@@ -291,6 +302,45 @@ impl SqlError {
         .with_detail(format!("Failing row contains {row_text}."))
     }
 
+    /// 23505 unique_violation on the unique index `ix` of `table`, whose key columns hold
+    /// `values`.
+    pub(crate) fn unique_index_violation(
+        table: &TableDesc,
+        ix: &crate::catalog::IndexDesc,
+        values: &[crate::Datum],
+    ) -> SqlError {
+        let cols: Vec<&str> = ix
+            .columns
+            .iter()
+            .map(|(c, _)| table.columns[*c].name.as_str())
+            .collect();
+        let vals: Vec<String> = values
+            .iter()
+            .map(|d| d.to_pg_text().unwrap_or_else(|| "null".to_string()))
+            .collect();
+        SqlError::new(
+            "23505",
+            format!(
+                "duplicate key value violates unique constraint \"{}\"",
+                ix.name
+            ),
+        )
+        .with_detail(format!(
+            "Key ({})=({}) already exists.",
+            cols.join(", "),
+            vals.join(", ")
+        ))
+    }
+
+    /// 23514 check_violation, with PostgreSQL's "Failing row contains" detail.
+    pub(crate) fn check_violation(table: &str, constraint: &str, row_text: &str) -> SqlError {
+        SqlError::new(
+            "23514",
+            format!("new row for relation \"{table}\" violates check constraint \"{constraint}\""),
+        )
+        .with_detail(format!("Failing row contains {row_text}."))
+    }
+
     /// 23505 unique_violation on the primary key of `table`, whose key columns hold `values`.
     pub(crate) fn unique_violation(table: &TableDesc, values: &[crate::Datum]) -> SqlError {
         let cols: Vec<&str> = table
@@ -305,8 +355,8 @@ impl SqlError {
         SqlError::new(
             "23505",
             format!(
-                "duplicate key value violates unique constraint \"{}_pkey\"",
-                table.name
+                "duplicate key value violates unique constraint \"{}\"",
+                table.pkey_name()
             ),
         )
         .with_detail(format!(

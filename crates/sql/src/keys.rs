@@ -5,6 +5,9 @@
 //!  value = enc(non-key column 1) .. enc(non-key column m)          (declaration order)
 //! ```
 //!
+//! Secondary index entries live next to the rows, under their own index id (see
+//! [`index_entry`]).
+//!
 //! `enc` is the ascending memcomparable encoding of `meridian_storage::keycode`: it preserves
 //! order and is self-delimiting, so a primary key range is a byte range and a row value is a
 //! plain concatenation that decodes column by column. All integer widths share one encoding, so
@@ -15,7 +18,7 @@
 use meridian_storage::keycode::{self, Decoder, Direction};
 
 use crate::api::{Datum, SqlType};
-use crate::catalog::TableDesc;
+use crate::catalog::{IndexDesc, TableDesc};
 use crate::error::{Error, Result};
 
 /// Prefix of all table data.
@@ -55,33 +58,175 @@ pub(crate) fn successor(prefix: &[u8]) -> Vec<u8> {
 
 /// Appends the ascending encoding of `d`.
 pub(crate) fn encode_datum(buf: &mut Vec<u8>, d: &Datum) {
+    encode_datum_dir(buf, d, ASC);
+}
+
+/// Appends the encoding of `d` in direction `dir`.
+pub(crate) fn encode_datum_dir(buf: &mut Vec<u8>, d: &Datum, dir: Direction) {
     match d {
-        Datum::Null => keycode::encode_null(buf, ASC),
-        Datum::Bool(b) => keycode::encode_bool(buf, *b, ASC),
-        Datum::Int(v) => keycode::encode_i64(buf, *v, ASC),
-        Datum::Float(v) => keycode::encode_f64(buf, *v, ASC),
-        Datum::Text(s) => keycode::encode_string(buf, s, ASC),
-        Datum::Timestamp(v) => keycode::encode_timestamp(buf, *v, ASC),
+        Datum::Null => keycode::encode_null(buf, dir),
+        Datum::Bool(b) => keycode::encode_bool(buf, *b, dir),
+        Datum::Int(v) => keycode::encode_i64(buf, *v, dir),
+        Datum::Float(v) => keycode::encode_f64(buf, *v, dir),
+        Datum::Text(s) => keycode::encode_string(buf, s, dir),
+        Datum::Timestamp(v) => keycode::encode_timestamp(buf, *v, dir),
+        Datum::Numeric(v, _) => keycode::encode_decimal(buf, v, dir),
     }
+}
+
+/// The direction of a key column.
+pub(crate) fn direction(desc: bool) -> Direction {
+    if desc { Direction::Desc } else { ASC }
+}
+
+/// The encoding used to compare values for grouping, DISTINCT, set operations, hash joins and
+/// `IN` lists: equal values (by SQL equality) encode equally. It equates `-0` with `0` and all
+/// NaNs, as PostgreSQL's equality does. NULLs encode too (they group together).
+pub(crate) fn hash_key(values: &[Datum]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for v in values {
+        encode_datum(&mut k, v);
+    }
+    k
 }
 
 /// Decodes one value of type `ty` (or NULL).
 fn decode_datum(dec: &mut Decoder<'_>, ty: SqlType) -> Result<Datum> {
-    if dec.decode_null(ASC)? {
+    decode_datum_dir(dec, ty, ASC)
+}
+
+/// Decodes one value of type `ty` (or NULL) encoded in direction `dir`.
+fn decode_datum_dir(dec: &mut Decoder<'_>, ty: SqlType, dir: Direction) -> Result<Datum> {
+    if dec.decode_null(dir)? {
         return Ok(Datum::Null);
     }
     Ok(match ty {
-        SqlType::Bool => Datum::Bool(dec.decode_bool(ASC)?),
-        SqlType::Int2 => Datum::Int(i64::from(dec.decode_i16(ASC)?)),
-        SqlType::Int4 => Datum::Int(i64::from(dec.decode_i32(ASC)?)),
-        SqlType::Int8 => Datum::Int(dec.decode_i64(ASC)?),
-        SqlType::Float8 => Datum::Float(dec.decode_f64(ASC)?),
-        SqlType::Text => Datum::Text(dec.decode_string(ASC)?),
-        SqlType::Timestamp => Datum::Timestamp(dec.decode_timestamp(ASC)?),
+        SqlType::Bool => Datum::Bool(dec.decode_bool(dir)?),
+        SqlType::Int2 => Datum::Int(i64::from(dec.decode_i16(dir)?)),
+        SqlType::Int4 => Datum::Int(i64::from(dec.decode_i32(dir)?)),
+        SqlType::Int8 => Datum::Int(dec.decode_i64(dir)?),
+        SqlType::Float8 => Datum::Float(dec.decode_f64(dir)?),
+        SqlType::Text => Datum::Text(dec.decode_string(dir)?),
+        SqlType::Timestamp => Datum::Timestamp(dec.decode_timestamp(dir)?),
+        SqlType::Numeric => {
+            let v = dec.decode_decimal(dir)?;
+            let scale = v.fraction_digits().min(u32::from(u16::MAX)) as u16;
+            Datum::Numeric(v, scale)
+        }
+    })
+}
+
+/// The prefix of all entries of index `index_id` of table `table_id`.
+pub(crate) fn index_prefix(table_id: u64, index_id: u32) -> Vec<u8> {
+    let mut k = table_prefix(table_id);
+    keycode::encode_i64(&mut k, i64::from(index_id), ASC);
+    k
+}
+
+/// Whether `row`'s entry in `index` uses the unique form (key columns only, the primary key
+/// in the value): a unique index whose key columns are all non-NULL.
+fn unique_form(index: &IndexDesc, row: &[Datum]) -> bool {
+    index.unique && index.columns.iter().all(|(c, _)| row[*c] != Datum::Null)
+}
+
+/// The key and value of `row`'s entry in `index`.
+///
+/// ```text
+///  unique form:  /t/<table>/<index>/<key columns>              -> <pk columns><stored columns>
+///  otherwise:    /t/<table>/<index>/<key columns>/<pk columns> -> <stored columns>
+/// ```
+///
+/// Key columns use their declared direction; everything else is ascending. Two rows with the
+/// same unique-form key are a unique violation, detected by a NotExists condition on the key.
+pub(crate) fn index_entry(
+    table: &TableDesc,
+    index: &IndexDesc,
+    row: &[Datum],
+) -> (Vec<u8>, Vec<u8>) {
+    let mut key = index_prefix(table.id, index.id);
+    for (c, desc) in &index.columns {
+        encode_datum_dir(&mut key, &row[*c], direction(*desc));
+    }
+    let mut value = Vec::new();
+    let pk_buf = if unique_form(index, row) {
+        &mut value
+    } else {
+        &mut key
+    };
+    for &c in &table.pk {
+        encode_datum(pk_buf, &row[c]);
+    }
+    for &c in &index.stored {
+        encode_value_datum(&mut value, &row[c]);
+    }
+    (key, value)
+}
+
+/// Whether `row`'s entry in `index` must not already exist (its key is a unique-form key).
+pub(crate) fn index_entry_is_unique(index: &IndexDesc, row: &[Datum]) -> bool {
+    unique_form(index, row)
+}
+
+/// Decodes an index entry into a row of `table` in which the index's key columns, the primary
+/// key and the stored columns are set and every other column is NULL.
+pub(crate) fn decode_index_entry(
+    table: &TableDesc,
+    index: &IndexDesc,
+    key: &[u8],
+    value: &[u8],
+) -> Result<Vec<Datum>> {
+    let prefix = index_prefix(table.id, index.id);
+    let rest = key
+        .strip_prefix(prefix.as_slice())
+        .ok_or_else(|| Error::Corrupt(format!("key {key:?} is not in index {:?}", index.name)))?;
+    let mut row = vec![Datum::Null; table.columns.len()];
+    let mut dec = Decoder::new(rest);
+    for (c, desc) in &index.columns {
+        row[*c] = decode_datum_dir(&mut dec, table.columns[*c].ty, direction(*desc))?;
+    }
+    let mut vdec = Decoder::new(value);
+    let pk_dec = if unique_form(index, &row) {
+        &mut vdec
+    } else {
+        &mut dec
+    };
+    for &c in &table.pk {
+        row[c] = decode_datum(pk_dec, table.columns[c].ty)?;
+    }
+    if !dec.is_empty() {
+        return Err(Error::Corrupt(format!(
+            "trailing bytes in key {key:?} of index {:?}",
+            index.name
+        )));
+    }
+    for &c in &index.stored {
+        if vdec.is_empty() {
+            break;
+        }
+        row[c] = decode_value_datum(&mut vdec, &table.columns[c])?;
+    }
+    Ok(row)
+}
+
+/// The index of `table` whose entries `key` belongs to, and the values of its key columns.
+pub(crate) fn index_of_key<'t>(
+    table: &'t TableDesc,
+    key: &[u8],
+) -> Option<(&'t IndexDesc, Vec<Datum>)> {
+    table.indexes.iter().find_map(|ix| {
+        let rest = key.strip_prefix(index_prefix(table.id, ix.id).as_slice())?;
+        let mut dec = Decoder::new(rest);
+        let values = ix
+            .columns
+            .iter()
+            .map(|(c, d)| decode_datum_dir(&mut dec, table.columns[*c].ty, direction(*d)).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some((ix, values))
     })
 }
 
 /// The key of the row whose primary key columns hold `pk_values` (in key order).
+#[cfg(test)]
 pub(crate) fn pk_key(table: &TableDesc, pk_values: &[Datum]) -> Vec<u8> {
     let mut k = primary_prefix(table.id);
     for d in pk_values {
@@ -103,9 +248,30 @@ pub(crate) fn row_key(table: &TableDesc, row: &[Datum]) -> Vec<u8> {
 pub(crate) fn row_value(table: &TableDesc, row: &[Datum]) -> Vec<u8> {
     let mut v = Vec::new();
     for &i in &table.non_key {
-        encode_datum(&mut v, &row[i]);
+        encode_value_datum(&mut v, &row[i]);
     }
     v
+}
+
+/// Appends `d` as a value (not a key): like its key encoding, plus what keys drop (the display
+/// scale of a numeric).
+fn encode_value_datum(buf: &mut Vec<u8>, d: &Datum) {
+    encode_datum(buf, d);
+    if let Datum::Numeric(_, scale) = d {
+        keycode::encode_i64(buf, i64::from(*scale), ASC);
+    }
+}
+
+/// Decodes a value written by [`encode_value_datum`] for column `col`.
+fn decode_value_datum(dec: &mut Decoder<'_>, col: &crate::catalog::ColumnDesc) -> Result<Datum> {
+    let d = decode_datum(dec, col.ty)?;
+    Ok(match d {
+        Datum::Numeric(v, _) => {
+            let scale = dec.decode_i64(ASC)?;
+            Datum::Numeric(v, u16::try_from(scale).unwrap_or(0))
+        }
+        other => other,
+    })
 }
 
 /// True when `key` is a row key of `table`'s primary index.
@@ -147,7 +313,13 @@ pub(crate) fn decode_row(table: &TableDesc, key: &[u8], value: &[u8]) -> Result<
         if dec.is_empty() {
             break; // Columns added after this row was written read as NULL.
         }
-        row[i] = decode_datum(&mut dec, table.columns[i].ty)?;
+        row[i] = decode_value_datum(&mut dec, &table.columns[i])?;
+    }
+    // Key columns of a NUMERIC(p, s) type print with the type's scale.
+    for &i in &table.pk {
+        if let (Datum::Numeric(v, _), Some((_, s))) = (&row[i], table.columns[i].numeric) {
+            row[i] = Datum::Numeric(v.clone(), s);
+        }
     }
     Ok(row)
 }

@@ -12,13 +12,89 @@ use crate::plan::BindContext;
 /// stack).
 const RECURSION_LIMIT: usize = 200;
 
-/// Parses every statement of `sql`.
+/// Parses every statement of `sql`. `UPSERT INTO t ...` (CockroachDB's statement, which
+/// sqlparser does not know) parses as `INSERT INTO t ...` marked with [`upsert_marker`].
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    let (text, upserts) = rewrite_upserts(sql);
     let parser = Parser::new(&PostgreSqlDialect {}).with_recursion_limit(RECURSION_LIMIT);
-    parser
-        .try_with_sql(sql)
+    let mut stmts = parser
+        .try_with_sql(&text)
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| syntax_error(sql, e))
+        .map_err(|e| syntax_error(sql, e))?;
+    for i in upserts {
+        if let Some(Statement::Insert(ins)) = stmts.get_mut(i) {
+            if ins.on.is_some() {
+                return Err(SqlError::syntax("UPSERT does not take ON CONFLICT"));
+            }
+            ins.on = Some(upsert_marker());
+        }
+    }
+    Ok(stmts)
+}
+
+/// The ON CONFLICT clause that marks an UPSERT: DO UPDATE with no target and no assignments,
+/// which SQL itself cannot express. The planner turns it into "on a primary key conflict, set
+/// every inserted column".
+pub(crate) fn upsert_marker() -> sqlparser::ast::OnInsert {
+    sqlparser::ast::OnInsert::OnConflict(sqlparser::ast::OnConflict {
+        conflict_target: None,
+        action: sqlparser::ast::OnConflictAction::DoUpdate(sqlparser::ast::DoUpdate {
+            assignments: vec![],
+            selection: None,
+        }),
+    })
+}
+
+/// Replaces a leading `UPSERT` keyword of each statement by `INSERT` (same length, so
+/// positions stay right); returns the new text and the indexes of the rewritten statements.
+fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.to_ascii_lowercase().contains("upsert") {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    };
+    let mut out = sql.to_string();
+    let mut upserts = Vec::new();
+    let mut statement = 0;
+    let mut at_start = true;
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::SemiColon => {
+                statement += 1;
+                at_start = true;
+                continue;
+            }
+            Token::Word(w)
+                if at_start
+                    && w.quote_style.is_none()
+                    && w.value.eq_ignore_ascii_case("upsert") =>
+            {
+                let loc = t.span.start;
+                let line = usize::try_from(loc.line).unwrap_or(0);
+                let col = usize::try_from(loc.column).unwrap_or(0);
+                if let Some(start) = line_starts.get(line.wrapping_sub(1)) {
+                    // Columns count characters; the keyword is ASCII, find its byte offset.
+                    let byte = sql[*start..]
+                        .char_indices()
+                        .nth(col.saturating_sub(1))
+                        .map(|(b, _)| start + b);
+                    if let Some(b) = byte.filter(|b| sql.get(*b..b + 6).is_some()) {
+                        out.replace_range(b..b + 6, "INSERT");
+                        upserts.push(statement);
+                    }
+                }
+            }
+            _ => {}
+        }
+        at_start = false;
+    }
+    (std::borrow::Cow::Owned(out), upserts)
 }
 
 /// Converts a parser error. sqlparser reports `... at Line: L, Column: C`; the position is
@@ -60,7 +136,8 @@ fn location(sql: &str, loc: &str) -> Option<u32> {
         line: line.trim().parse().ok()?,
         column: col.trim().parse().ok()?,
     };
-    BindContext::new(sql, "", "").position(loc)
+    let tables = crate::plan::Tables::new();
+    BindContext::new(sql, "", "", &tables).position(loc)
 }
 
 #[cfg(test)]

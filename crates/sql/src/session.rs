@@ -1,7 +1,8 @@
 //! The engine and its sessions: statement dispatch, autocommit retries and session commands.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_tablet::KvClient;
@@ -10,9 +11,10 @@ use sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, UnaryOperator, Val
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::exec::{self, ExecContext, RowIdGen};
+use crate::exec::{self, ExecContext, SessionState};
 use crate::parse;
 use crate::plan::{self, BindContext, Tables};
+use crate::prepared::CachedPlan;
 use crate::vars::SessionVars;
 
 /// How often an autocommit statement is attempted before a retryable error (a write conflict,
@@ -22,11 +24,11 @@ const MAX_ATTEMPTS: u32 = 10;
 /// The SQL engine of a node: shared by all its sessions, cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<EngineInner>,
+    pub(crate) inner: Arc<EngineInner>,
 }
 
-struct EngineInner {
-    kv: Arc<dyn KvClient>,
+pub(crate) struct EngineInner {
+    pub(crate) kv: Arc<dyn KvClient>,
     next_session: AtomicU64,
 }
 
@@ -51,8 +53,9 @@ impl Engine {
             user: user.to_string(),
             database: database.to_string(),
             vars: SessionVars::default(),
-            rowids: RowIdGen::new(id),
+            state: Arc::new(Mutex::new(SessionState::new(id))),
             backoff_seed: id,
+            plans: HashMap::new(),
         }
     }
 }
@@ -60,13 +63,15 @@ impl Engine {
 /// One client's connection state. Every statement runs in its own implicit transaction
 /// (autocommit); explicit transactions are not supported yet.
 pub struct Session {
-    engine: Engine,
+    pub(crate) engine: Engine,
     id: u64,
-    user: String,
-    database: String,
+    pub(crate) user: String,
+    pub(crate) database: String,
     vars: SessionVars,
-    rowids: RowIdGen,
+    pub(crate) state: Arc<Mutex<SessionState>>,
     backoff_seed: u64,
+    /// Plans of prepared statements, by statement text and parameter types.
+    pub(crate) plans: HashMap<String, CachedPlan>,
 }
 
 impl Session {
@@ -95,7 +100,7 @@ impl Session {
         self.id
     }
 
-    async fn execute_statement(
+    pub(crate) async fn execute_statement(
         &mut self,
         stmt: &Statement,
         sql: &str,
@@ -147,13 +152,14 @@ impl Session {
     /// Runs `work` until it succeeds, fails with a non-retryable error, or `MAX_ATTEMPTS`
     /// are used up; waits with jittered exponential backoff in between. Each attempt starts
     /// over from a fresh read timestamp (catalog lookups and planning included).
-    async fn retrying(&mut self, work: Work<'_>) -> Result<StatementResult, SqlError> {
+    pub(crate) async fn retrying(&mut self, work: Work<'_>) -> Result<StatementResult, SqlError> {
         let mut n = 0;
         loop {
             n += 1;
             let r = match work {
                 Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
                 Work::ShowTables => self.show_tables().await,
+                Work::Prepared(p, params) => self.run_prepared(p, params).await,
             };
             match r {
                 Err(e) if e.is_retryable() && n < MAX_ATTEMPTS => {
@@ -179,22 +185,13 @@ impl Session {
     async fn run_once(&mut self, stmt: &Statement, sql: &str) -> Result<StatementResult> {
         let kv = self.engine.inner.kv.clone();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
-        let mut tables = Tables::new();
-        for name in plan::referenced_tables(stmt) {
-            let folded = plan::table_name(name)?;
-            if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(folded) {
-                let desc = catalog::get_table(kv.as_ref(), slot.key(), ts).await?;
-                slot.insert(desc);
-            }
-        }
-        let planned = {
-            let ctx = BindContext::new(sql, &self.user, &self.database);
-            plan::plan_statement(stmt, &ctx, &tables)?
-        };
+        let (planned, _) =
+            plan_with_catalog(kv.as_ref(), ts, stmt, sql, &self.user, &self.database, &[]).await?;
         let mut cx = ExecContext {
             kv: kv.as_ref(),
             read_ts: ts,
-            rowids: &mut self.rowids,
+            state: &self.state,
+            params: &[],
         };
         exec::execute(&mut cx, &planned).await
     }
@@ -298,13 +295,56 @@ impl Session {
     }
 }
 
+/// Plans `stmt` against the catalog as of `ts`: loads the descriptors its top level names,
+/// plans, and when planning needed more (subqueries, views, CTE bodies name other tables),
+/// loads those and plans again. `params` are the parameter types the client gave. Returns the
+/// plan, the descriptors it was planned with and the parameter types.
+pub(crate) async fn plan_with_catalog(
+    kv: &dyn KvClient,
+    ts: meridian_clock::Timestamp,
+    stmt: &Statement,
+    sql: &str,
+    user: &str,
+    database: &str,
+    params: &[Option<SqlType>],
+) -> Result<(plan::Plan, Tables)> {
+    let mut tables = Tables::new();
+    let mut wanted: Vec<String> = plan::referenced_tables(stmt)
+        .into_iter()
+        .filter_map(|n| plan::table_name(n).ok())
+        .collect();
+    loop {
+        for name in wanted.drain(..) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(name) {
+                let desc = catalog::get_table(kv, slot.key(), ts).await?;
+                slot.insert(desc);
+            }
+        }
+        let (planned, missing) = {
+            let ctx = BindContext::new(sql, user, database, &tables);
+            *ctx.params.borrow_mut() = params.to_vec();
+            let r = plan::plan_statement(stmt, &ctx);
+            (r, ctx.missing.into_inner())
+        };
+        wanted = missing
+            .into_iter()
+            .filter(|n| !tables.contains_key(n))
+            .collect();
+        if wanted.is_empty() {
+            return planned.map(|p| (p, tables)).map_err(Error::Sql);
+        }
+    }
+}
+
 /// Work retried as a unit.
 #[derive(Clone, Copy)]
-enum Work<'q> {
+pub(crate) enum Work<'q> {
     /// A statement (with the text it was parsed from, for error positions).
     Statement(&'q Statement, &'q str),
     /// `SHOW TABLES`.
     ShowTables,
+    /// A prepared statement with its parameter values.
+    Prepared(&'q crate::prepared::Prepared, &'q [Datum]),
 }
 
 /// The name of a setting as written (`a.b` for custom settings).

@@ -2,7 +2,7 @@
 //! codes, and per-type facts (integer ranges, PostgreSQL's internal names).
 
 use meridian_proto::v1::ColumnType;
-use sqlparser::ast::{CharacterLength, DataType, ObjectNamePart, TimezoneInfo};
+use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, ObjectNamePart, TimezoneInfo};
 
 use crate::api::{SqlError, SqlType};
 
@@ -13,12 +13,51 @@ pub(crate) struct TypeSpec {
     pub ty: SqlType,
     /// Maximum length in characters (`VARCHAR(n)`), if any.
     pub max_len: Option<u32>,
+    /// Precision and scale of `NUMERIC(p, s)`, if given.
+    pub numeric: Option<(u16, u16)>,
 }
 
 impl TypeSpec {
     pub(crate) fn plain(ty: SqlType) -> TypeSpec {
-        TypeSpec { ty, max_len: None }
+        TypeSpec {
+            ty,
+            max_len: None,
+            numeric: None,
+        }
     }
+}
+
+/// `NUMERIC`, `NUMERIC(p)` or `NUMERIC(p, s)`.
+fn numeric_spec(info: &ExactNumberInfo) -> Result<TypeSpec, SqlError> {
+    let check = |p: u64, s: u64| -> Result<(u16, u16), SqlError> {
+        if !(1..=1000).contains(&p) {
+            return Err(SqlError::new(
+                "22023",
+                format!("NUMERIC precision {p} must be between 1 and 1000"),
+            ));
+        }
+        if s > p {
+            return Err(SqlError::new(
+                "22023",
+                format!("NUMERIC scale {s} must be between 0 and precision {p}"),
+            ));
+        }
+        Ok((p as u16, s as u16))
+    };
+    let numeric = match info {
+        ExactNumberInfo::None => None,
+        ExactNumberInfo::Precision(p) => Some(check(*p, 0)?),
+        ExactNumberInfo::PrecisionAndScale(p, s) => {
+            let s = u64::try_from(*s)
+                .map_err(|_| SqlError::unsupported("negative NUMERIC scales are not supported"))?;
+            Some(check(*p, s)?)
+        }
+    };
+    Ok(TypeSpec {
+        ty: SqlType::Numeric,
+        max_len: None,
+        numeric,
+    })
 }
 
 /// Resolves a type written in a statement. Unknown names fail with 42704, types PostgreSQL
@@ -58,10 +97,17 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
                 }
                 Some(CharacterLength::Max) => return Err(SqlError::undefined_type("max")),
             };
-            Ok(TypeSpec { ty: Text, max_len })
+            Ok(TypeSpec {
+                ty: Text,
+                max_len,
+                numeric: None,
+            })
         }
         DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
             plain(Timestamp)
+        }
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
+            numeric_spec(info)
         }
         DataType::Custom(name, modifiers) if modifiers.is_empty() && name.0.len() == 1 => {
             let ObjectNamePart::Identifier(ident) = &name.0[0] else {
@@ -75,6 +121,7 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
                 "bool" => plain(Bool),
                 "text" | "string" | "varchar" => plain(Text),
                 "timestamp" => plain(Timestamp),
+                "numeric" | "decimal" => plain(Numeric),
                 other => Err(unsupported_or_unknown(other)),
             }
         }
@@ -88,8 +135,6 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
 /// know either.
 fn unsupported_or_unknown(name: &str) -> SqlError {
     const KNOWN: &[&str] = &[
-        "numeric",
-        "decimal",
         "date",
         "time",
         "timestamptz",
@@ -129,6 +174,7 @@ pub(crate) fn to_proto(ty: SqlType) -> ColumnType {
         SqlType::Float8 => ColumnType::Float8,
         SqlType::Text => ColumnType::Text,
         SqlType::Timestamp => ColumnType::Timestamp,
+        SqlType::Numeric => ColumnType::Numeric,
     }
 }
 
@@ -142,6 +188,7 @@ pub(crate) fn from_proto(code: i32) -> Option<SqlType> {
         ColumnType::Float8 => SqlType::Float8,
         ColumnType::Text => SqlType::Text,
         ColumnType::Timestamp => SqlType::Timestamp,
+        ColumnType::Numeric => SqlType::Numeric,
         ColumnType::Unspecified => return None,
     })
 }
@@ -158,14 +205,16 @@ pub(crate) fn internal_name(spec: TypeSpec) -> &'static str {
         SqlType::Text if spec.max_len.is_some() => "varchar",
         SqlType::Text => "text",
         SqlType::Timestamp => "timestamp",
+        SqlType::Numeric => "numeric",
     }
 }
 
 /// The name of a type as PostgreSQL prints it in error messages (`character varying(10)`).
 pub(crate) fn display_name(spec: TypeSpec) -> String {
-    match (spec.ty, spec.max_len) {
-        (SqlType::Text, Some(n)) => format!("character varying({n})"),
-        (ty, _) => ty.pg_name().to_string(),
+    match (spec.ty, spec.max_len, spec.numeric) {
+        (SqlType::Text, Some(n), _) => format!("character varying({n})"),
+        (SqlType::Numeric, _, Some((p, s))) => format!("numeric({p},{s})"),
+        (ty, _, _) => ty.pg_name().to_string(),
     }
 }
 
@@ -174,9 +223,9 @@ pub(crate) fn is_integer(ty: SqlType) -> bool {
     matches!(ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8)
 }
 
-/// True for the integer and floating-point types.
+/// True for the integer, numeric and floating-point types.
 pub(crate) fn is_numeric(ty: SqlType) -> bool {
-    is_integer(ty) || ty == SqlType::Float8
+    is_integer(ty) || ty == SqlType::Float8 || ty == SqlType::Numeric
 }
 
 /// Checks that `v` fits the integer type `ty`, failing with PostgreSQL's 22003 message.
@@ -232,7 +281,8 @@ mod tests {
             v,
             TypeSpec {
                 ty: SqlType::Text,
-                max_len: Some(10)
+                max_len: Some(10),
+                numeric: None,
             }
         );
         assert_eq!(display_name(v), "character varying(10)");
@@ -254,6 +304,7 @@ mod tests {
             SqlType::Float8,
             SqlType::Text,
             SqlType::Timestamp,
+            SqlType::Numeric,
         ] {
             assert_eq!(from_proto(to_proto(ty) as i32), Some(ty));
         }

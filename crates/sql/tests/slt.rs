@@ -29,7 +29,7 @@ struct Conn {
 fn column_type(ty: SqlType) -> DefaultColumnType {
     match ty {
         SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => DefaultColumnType::Integer,
-        SqlType::Float8 => DefaultColumnType::FloatingPoint,
+        SqlType::Float8 | SqlType::Numeric => DefaultColumnType::FloatingPoint,
         SqlType::Text => DefaultColumnType::Text,
         SqlType::Bool | SqlType::Timestamp => DefaultColumnType::Any,
     }

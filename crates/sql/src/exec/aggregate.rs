@@ -3,20 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::api::{Datum, SqlError};
-use crate::expr::cmp_datums;
+use meridian_storage::keycode::Decimal;
+
+use crate::api::{Datum, SqlError, SqlType};
+use crate::expr::{Env, cmp_datums, is_true};
+use crate::keys::hash_key;
 use crate::plan::{AggCall, AggFunc, AggregatePlan};
 use crate::types::int_out_of_range;
-
-/// The encoding used to compare values for grouping and DISTINCT (it equates `-0` with `0`
-/// and all NaNs, as PostgreSQL's equality does).
-pub(crate) fn hash_key(values: &[Datum]) -> Vec<u8> {
-    let mut k = Vec::new();
-    for v in values {
-        crate::keys::encode_datum(&mut k, v);
-    }
-    k
-}
 
 /// The running state of one aggregate call in one group.
 #[derive(Debug, Clone)]
@@ -24,21 +17,39 @@ enum Acc {
     Count(i64),
     SumInt(Option<i64>),
     SumFloat(Option<f64>),
-    Avg { sum: f64, count: i64 },
+    /// Exact sum and the largest display scale seen.
+    SumNumeric(Option<(Decimal, u16)>),
+    Avg {
+        sum: f64,
+        count: i64,
+    },
+    AvgNumeric {
+        sum: Decimal,
+        scale: u16,
+        count: i64,
+    },
     MinMax(Option<Datum>),
 }
 
-struct Accumulator {
+/// The running state of one aggregate call.
+pub(crate) struct Accumulator {
     acc: Acc,
     seen: Option<HashSet<Vec<u8>>>,
 }
 
 impl Accumulator {
-    fn new(call: &AggCall) -> Accumulator {
+    /// A fresh state for `call`.
+    pub(crate) fn new(call: &AggCall) -> Accumulator {
         let acc = match call.func {
             AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
-            AggFunc::Sum if call.ty == crate::api::SqlType::Float8 => Acc::SumFloat(None),
+            AggFunc::Sum if call.ty == SqlType::Float8 => Acc::SumFloat(None),
+            AggFunc::Sum if call.ty == SqlType::Numeric => Acc::SumNumeric(None),
             AggFunc::Sum => Acc::SumInt(None),
+            AggFunc::Avg if call.ty == SqlType::Numeric => Acc::AvgNumeric {
+                sum: Decimal::ZERO,
+                scale: 0,
+                count: 0,
+            },
             AggFunc::Avg => Acc::Avg { sum: 0.0, count: 0 },
             AggFunc::Min | AggFunc::Max => Acc::MinMax(None),
         };
@@ -48,7 +59,18 @@ impl Accumulator {
         }
     }
 
-    fn add(&mut self, call: &AggCall, row: &[Datum]) -> Result<(), SqlError> {
+    /// Adds `row` (a row of the aggregate's input).
+    pub(crate) fn add(
+        &mut self,
+        call: &AggCall,
+        row: &[Datum],
+        env: &Env<'_>,
+    ) -> Result<(), SqlError> {
+        if let Some(f) = &call.filter
+            && !is_true(&f.eval(row, env)?)
+        {
+            return Ok(());
+        }
         let v = match &call.arg {
             None => {
                 if let Acc::Count(n) = &mut self.acc {
@@ -56,7 +78,7 @@ impl Accumulator {
                 }
                 return Ok(());
             }
-            Some(e) => e.eval(row)?,
+            Some(e) => e.eval(row, env)?,
         };
         if v == Datum::Null {
             return Ok(());
@@ -82,6 +104,22 @@ impl Accumulator {
                     return Err(SqlError::out_of_range("value out of range: overflow"));
                 }
                 *s = Some(sum);
+            }
+            (Acc::SumNumeric(s), v @ (Datum::Int(_) | Datum::Numeric(..))) => {
+                let (x, xs) = numeric_operand(v);
+                let (prev, ps) = s.take().unwrap_or((Decimal::ZERO, 0));
+                let sum = prev
+                    .checked_add(&x)
+                    .ok_or_else(|| SqlError::out_of_range("value overflows numeric format"))?;
+                *s = Some((sum, ps.max(xs)));
+            }
+            (Acc::AvgNumeric { sum, scale, count }, v @ (Datum::Int(_) | Datum::Numeric(..))) => {
+                let (x, xs) = numeric_operand(v);
+                *sum = sum
+                    .checked_add(&x)
+                    .ok_or_else(|| SqlError::out_of_range("value overflows numeric format"))?;
+                *scale = (*scale).max(xs);
+                *count += 1;
             }
             (Acc::Avg { sum, count }, Datum::Int(x)) => {
                 *sum += x as f64;
@@ -116,15 +154,36 @@ impl Accumulator {
         Ok(())
     }
 
-    fn finish(self) -> Datum {
-        match self.acc {
-            Acc::Count(n) => Datum::Int(n),
+    /// The aggregate's value over the rows added so far.
+    pub(crate) fn value(&self) -> Datum {
+        match &self.acc {
+            Acc::Count(n) => Datum::Int(*n),
             Acc::SumInt(s) => s.map_or(Datum::Null, Datum::Int),
             Acc::SumFloat(s) => s.map_or(Datum::Null, Datum::Float),
-            Acc::Avg { count: 0, .. } => Datum::Null,
-            Acc::Avg { sum, count } => Datum::Float(sum / count as f64),
-            Acc::MinMax(b) => b.unwrap_or(Datum::Null),
+            Acc::SumNumeric(s) => s
+                .as_ref()
+                .map_or(Datum::Null, |(v, sc)| Datum::Numeric(v.clone(), *sc)),
+            Acc::Avg { count: 0, .. } | Acc::AvgNumeric { count: 0, .. } => Datum::Null,
+            Acc::Avg { sum, count } => Datum::Float(sum / *count as f64),
+            Acc::AvgNumeric { sum, scale, count } => {
+                let n = Decimal::from(*count);
+                let rscale = crate::expr::numeric::div_scale(sum, *scale, &n, 0);
+                match sum.checked_div(&n, rscale, false) {
+                    Some(q) => crate::expr::numeric::datum(q, rscale),
+                    None => Datum::Null,
+                }
+            }
+            Acc::MinMax(b) => b.clone().unwrap_or(Datum::Null),
         }
+    }
+}
+
+/// A summand of a numeric sum: integers are exact numerics of scale 0.
+fn numeric_operand(v: Datum) -> (Decimal, u16) {
+    match v {
+        Datum::Numeric(x, s) => (x, s),
+        Datum::Int(i) => (Decimal::from(i), 0),
+        _ => (Decimal::ZERO, 0),
     }
 }
 
@@ -133,6 +192,7 @@ impl Accumulator {
 pub(crate) fn aggregate(
     plan: &AggregatePlan,
     rows: &[Vec<Datum>],
+    env: &Env<'_>,
 ) -> Result<Vec<Vec<Datum>>, SqlError> {
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut groups: Vec<(Vec<Datum>, Vec<Accumulator>)> = Vec::new();
@@ -147,7 +207,7 @@ pub(crate) fn aggregate(
             let values = plan
                 .groups
                 .iter()
-                .map(|g| g.eval(row))
+                .map(|g| g.eval(row, env))
                 .collect::<Result<Vec<_>, _>>()?;
             let key = hash_key(&values);
             match index.get(&key) {
@@ -160,13 +220,13 @@ pub(crate) fn aggregate(
             }
         };
         for (acc, call) in groups[slot].1.iter_mut().zip(&plan.aggs) {
-            acc.add(call, row)?;
+            acc.add(call, row, env)?;
         }
     }
     Ok(groups
         .into_iter()
         .map(|(mut values, accs)| {
-            values.extend(accs.into_iter().map(Accumulator::finish));
+            values.extend(accs.iter().map(Accumulator::value));
             values
         })
         .collect())
@@ -184,6 +244,7 @@ mod tests {
             func,
             arg,
             distinct,
+            filter: None,
             ty,
         }
     }
@@ -209,7 +270,7 @@ mod tests {
             vec![t("a"), Datum::Null],
             vec![t("a"), Datum::Int(4)],
         ];
-        let out = aggregate(&plan, &rows).unwrap();
+        let out = aggregate(&plan, &rows, &Env::EMPTY).unwrap();
         assert_eq!(
             out,
             vec![
@@ -245,7 +306,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            aggregate(&plan, &[]).unwrap(),
+            aggregate(&plan, &[], &Env::EMPTY).unwrap(),
             vec![vec![Datum::Int(0), Datum::Null]]
         );
     }
@@ -260,6 +321,9 @@ mod tests {
             vec![Datum::Null, Datum::Int(i64::MAX)],
             vec![Datum::Null, Datum::Int(1)],
         ];
-        assert_eq!(aggregate(&plan, &rows).unwrap_err().code, "22003");
+        assert_eq!(
+            aggregate(&plan, &rows, &Env::EMPTY).unwrap_err().code,
+            "22003"
+        );
     }
 }

@@ -1,26 +1,25 @@
-//! INSERT, UPDATE and DELETE: compute the mutations, then commit them in one conditional,
-//! validated write.
+//! INSERT, UPDATE and DELETE: compute the row changes, then commit them with their index
+//! entries in one conditional, validated write (see `index.rs`).
 //!
 //! Every write carries the statement's read timestamp and read spans: the table descriptor's
-//! catalog key (so a concurrent DROP TABLE conflicts) and, for UPDATE and DELETE, the key
-//! ranges or points the statement scanned (so a concurrent change of any row it looked at,
-//! matching or not, conflicts and the statement is retried). New primary keys carry a
-//! NotExists condition, which turns a duplicate into 23505.
+//! catalog key (so a concurrent schema change conflicts) and everything the statement read
+//! (the target rows' ranges or keys, subqueries, ON CONFLICT probes), so a concurrent change of
+//! anything it looked at conflicts and the statement is retried.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use meridian_tablet::{Condition, Mutation, Span, WriteRequest};
+use meridian_tablet::Span;
 
-use super::ExecContext;
-use super::query::run_select;
-use super::scan::scan_rows;
+use super::index::{WriteSet, index_violation};
+use super::{ExecContext, Executor, Row};
 use crate::api::{Datum, SqlError, StatementResult};
 use crate::catalog::{self, TableDesc};
 use crate::error::{Error, Result};
-use crate::expr::{CastContext, cast_datum};
+use crate::expr::{CastContext, Env, ScalarExpr, cast_datum};
 use crate::keys;
-use crate::plan::{DeletePlan, InsertPlan, InsertSource, Projection, UpdatePlan};
+use crate::plan::{Access, DeletePlan, InsertPlan, InsertSource, Projection, UpdatePlan};
+use crate::plan::{ConflictAction, OnConflictPlan};
 
 /// The point span of `table`'s descriptor.
 fn descriptor_span(table: &TableDesc) -> Span {
@@ -30,21 +29,40 @@ fn descriptor_span(table: &TableDesc) -> Span {
     }
 }
 
-/// Rejects NULL in NOT NULL columns with PostgreSQL's message and "Failing row" detail.
-fn check_not_null(table: &TableDesc, row: &[Datum]) -> Result<(), SqlError> {
+/// The text PostgreSQL shows for a row in "Failing row contains" details.
+fn row_text(table: &TableDesc, row: &[Datum]) -> String {
+    let shown: Vec<String> = table
+        .columns
+        .iter()
+        .zip(row)
+        .filter(|(c, _)| !c.hidden)
+        .map(|(_, v)| v.to_pg_text().unwrap_or_else(|| "null".to_string()))
+        .collect();
+    format!("({})", shown.join(", "))
+}
+
+/// Rejects NULL in NOT NULL columns and rows failing a CHECK constraint.
+fn check_row(
+    table: &TableDesc,
+    row: &[Datum],
+    checks: &[(String, ScalarExpr)],
+    env: &Env<'_>,
+) -> Result<(), SqlError> {
     for (c, v) in table.columns.iter().zip(row) {
         if !c.nullable && *v == Datum::Null {
-            let shown: Vec<String> = table
-                .columns
-                .iter()
-                .zip(row)
-                .filter(|(c, _)| !c.hidden)
-                .map(|(_, v)| v.to_pg_text().unwrap_or_else(|| "null".to_string()))
-                .collect();
             return Err(SqlError::not_null_violation(
                 &c.name,
                 &table.name,
-                &format!("({})", shown.join(", ")),
+                &row_text(table, row),
+            ));
+        }
+    }
+    for (name, cond) in checks {
+        if cond.eval(row, env)? == Datum::Bool(false) {
+            return Err(SqlError::check_violation(
+                &table.name,
+                name,
+                &row_text(table, row),
             ));
         }
     }
@@ -52,22 +70,19 @@ fn check_not_null(table: &TableDesc, row: &[Datum]) -> Result<(), SqlError> {
 }
 
 /// The statement result: RETURNING rows, or the command tag.
-fn result(
+async fn result(
+    ex: &mut Executor<'_>,
     returning: &Option<Projection>,
-    rows: &[Vec<Datum>],
+    rows: &[Row],
     tag: String,
 ) -> Result<StatementResult> {
     let Some(p) = returning else {
         return Ok(StatementResult::Command { tag });
     };
+    let env = ex.env();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        out.push(
-            p.exprs
-                .iter()
-                .map(|e| e.eval(r))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        out.push(ex.eval_all(&p.exprs, r, env).await?);
     }
     Ok(StatementResult::Query {
         columns: p.columns.clone(),
@@ -75,10 +90,17 @@ fn result(
     })
 }
 
-async fn commit(cx: &mut ExecContext<'_>, table: &Arc<TableDesc>, req: WriteRequest) -> Result<()> {
-    if req.mutations.is_empty() {
+async fn commit(
+    cx: &mut ExecContext<'_>,
+    table: &Arc<TableDesc>,
+    writes: WriteSet,
+    mut spans: Vec<Span>,
+) -> Result<()> {
+    if writes.is_empty() {
         return Ok(());
     }
+    spans.push(descriptor_span(table));
+    let req = writes.into_request(cx.read_ts, spans);
     cx.kv
         .write(req)
         .await
@@ -89,39 +111,38 @@ async fn commit(cx: &mut ExecContext<'_>, table: &Arc<TableDesc>, req: WriteRequ
         })
 }
 
-/// Executes an INSERT.
-pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Result<StatementResult> {
+/// The rows an INSERT proposes, before conflicts are handled.
+async fn proposed_rows(ex: &mut Executor<'_>, plan: &InsertPlan) -> Result<Vec<Row>> {
     let table = &plan.table;
-    let mut read_spans = vec![descriptor_span(table)];
-    let rows: Vec<Vec<Datum>> = match &plan.source {
+    let env = ex.env();
+    match &plan.source {
         InsertSource::Values(rows) => {
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 let mut row = Vec::with_capacity(r.len());
                 for e in r {
                     row.push(match e {
-                        Some(e) => e.eval(&[])?,
-                        None => Datum::Int(cx.rowids.next(cx.read_ts)),
+                        Some(e) => ex.eval(e, &[], env).await?,
+                        None => Datum::Int(ex.next_rowid()),
                     });
                 }
                 out.push(row);
             }
-            out
+            Ok(out)
         }
         InsertSource::Query {
             plan: q,
             targets,
             defaults,
         } => {
-            let (source, spans) = run_select(cx.kv, cx.read_ts, q).await?;
-            read_spans.extend(spans);
+            let source = ex.query(&q.rel).await?;
             let mut out = Vec::with_capacity(source.len());
             for src in source {
                 let mut row = Vec::with_capacity(defaults.len());
                 for d in defaults {
                     row.push(match d {
-                        Some(e) => e.eval(&[])?,
-                        None => Datum::Int(cx.rowids.next(cx.read_ts)),
+                        Some(e) => ex.eval(e, &[], env).await?,
+                        None => Datum::Int(ex.next_rowid()),
                     });
                 }
                 for ((v, &col), info) in src.into_iter().zip(targets).zip(&q.columns) {
@@ -134,95 +155,232 @@ pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Resul
                 }
                 out.push(row);
             }
-            out
+            Ok(out)
         }
-    };
-    let mut seen = HashSet::with_capacity(rows.len());
-    let mut req = WriteRequest {
-        read_ts: Some(cx.read_ts),
-        read_spans,
-        ..Default::default()
-    };
-    for row in &rows {
-        check_not_null(table, row)?;
-        let key = keys::row_key(table, row);
-        if !seen.insert(key.clone()) {
-            let pk: Vec<Datum> = table.pk.iter().map(|&i| row[i].clone()).collect();
-            return Err(SqlError::unique_violation(table, &pk).into());
-        }
-        req.conditions.push(Condition::NotExists(key.clone()));
-        req.mutations.push(Mutation::Put {
-            key,
-            value: keys::row_value(table, row),
-        });
     }
-    commit(cx, table, req).await?;
-    result(&plan.returning, &rows, format!("INSERT 0 {}", rows.len()))
 }
 
-/// Executes an UPDATE. Changing a primary key deletes the old key and writes the new one
-/// (with a NotExists condition unless this statement itself deletes that key).
+/// Executes an INSERT.
+pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Result<StatementResult> {
+    let table = &plan.table;
+    let mut ex = Executor::new(cx);
+    let rows = proposed_rows(&mut ex, plan).await?;
+    let env = ex.env();
+    let mut writes = WriteSet::new(table.clone());
+    let mut written = Vec::with_capacity(rows.len());
+    match &plan.on_conflict {
+        None => {
+            for row in rows {
+                check_row(table, &row, &plan.checks, &env)?;
+                writes.put(&row)?;
+                written.push(row);
+            }
+        }
+        Some(oc) => {
+            let mut claimed: HashSet<Vec<u8>> = HashSet::new();
+            for row in rows {
+                check_row(table, &row, &plan.checks, &env)?;
+                match conflict(&mut ex, table, oc, &row, &claimed).await? {
+                    Conflict::None => {
+                        claim(table, oc, &row, &mut claimed);
+                        writes.put(&row)?;
+                        written.push(row);
+                    }
+                    Conflict::InStatement => match oc.action {
+                        ConflictAction::Nothing => {}
+                        ConflictAction::Update { .. } => {
+                            return Err(SqlError::new(
+                                "21000",
+                                "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                            )
+                            .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values.")
+                            .into());
+                        }
+                    },
+                    Conflict::Existing(old) => match &oc.action {
+                        ConflictAction::Nothing => {}
+                        ConflictAction::Update {
+                            assignments,
+                            filter,
+                        } => {
+                            let mut both = old.clone();
+                            both.extend(row.iter().cloned());
+                            if let Some(f) = filter
+                                && !crate::expr::is_true(&ex.eval(f, &both, env).await?)
+                            {
+                                continue;
+                            }
+                            let mut new = old.clone();
+                            for (col, e) in assignments {
+                                new[*col] = ex.eval(e, &both, env).await?;
+                            }
+                            check_row(table, &new, &plan.checks, &env)?;
+                            claim(table, oc, &old, &mut claimed);
+                            claim(table, oc, &new, &mut claimed);
+                            writes.delete(&old);
+                            writes.put(&new)?;
+                            written.push(new);
+                        }
+                    },
+                }
+            }
+        }
+    }
+    let spans = std::mem::take(&mut ex.spans);
+    commit(cx, table, writes, spans).await?;
+    let n = written.len();
+    result(&mut ex, &plan.returning, &written, format!("INSERT 0 {n}")).await
+}
+
+/// What an INSERT ... ON CONFLICT row runs into.
+enum Conflict {
+    None,
+    /// A row this statement inserted or updated.
+    InStatement,
+    /// A row of the table (as of the snapshot).
+    Existing(Row),
+}
+
+/// The keys by which `row` would conflict under `oc`'s arbiters.
+fn arbiter_keys(table: &TableDesc, oc: &OnConflictPlan, row: &[Datum]) -> Vec<(Access, Vec<u8>)> {
+    let mut out = Vec::new();
+    let all = oc.arbiters.is_empty();
+    if (all && !table.has_hidden_key()) || oc.arbiters.contains(&Access::Primary) {
+        out.push((Access::Primary, keys::row_key(table, row)));
+    }
+    for (i, ix) in table.indexes.iter().enumerate() {
+        let chosen = if all {
+            ix.unique
+        } else {
+            oc.arbiters.contains(&Access::Index(i))
+        };
+        if chosen && keys::index_entry_is_unique(ix, row) {
+            out.push((Access::Index(i), keys::index_entry(table, ix, row).0));
+        }
+    }
+    out
+}
+
+fn claim(table: &TableDesc, oc: &OnConflictPlan, row: &[Datum], claimed: &mut HashSet<Vec<u8>>) {
+    for (_, k) in arbiter_keys(table, oc, row) {
+        claimed.insert(k);
+    }
+}
+
+/// Finds the row `row` conflicts with under `oc`, reading (and recording) the arbiter keys.
+async fn conflict(
+    ex: &mut Executor<'_>,
+    table: &Arc<TableDesc>,
+    oc: &OnConflictPlan,
+    row: &[Datum],
+    claimed: &HashSet<Vec<u8>>,
+) -> Result<Conflict> {
+    for (access, key) in arbiter_keys(table, oc, row) {
+        if claimed.contains(&key) {
+            return Ok(Conflict::InStatement);
+        }
+        let value = ex.kv.get(&key, ex.ts).await.map_err(Error::Read)?;
+        ex.spans.push(Span {
+            start: key.clone(),
+            end: None,
+        });
+        let Some(value) = value else { continue };
+        let existing = match access {
+            Access::Primary => Some(keys::decode_row(table, &key, &value)?),
+            Access::Index(i) => {
+                let partial = keys::decode_index_entry(table, &table.indexes[i], &key, &value)?;
+                ex.fetch_row(table, &partial).await?
+            }
+        };
+        if let Some(r) = existing {
+            return Ok(Conflict::Existing(r));
+        }
+    }
+    Ok(Conflict::None)
+}
+
+/// Executes an UPDATE. A target row matched by several FROM rows is updated once (by the
+/// first), as in PostgreSQL.
 pub(crate) async fn update(cx: &mut ExecContext<'_>, plan: &UpdatePlan) -> Result<StatementResult> {
-    let table = &plan.scan.table;
-    let scanned = scan_rows(cx.kv, cx.read_ts, &plan.scan, None).await?;
-    let mut new_rows = Vec::with_capacity(scanned.rows.len());
-    let mut old_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut new_keys: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut puts = Vec::with_capacity(scanned.rows.len());
-    for s in &scanned.rows {
-        let mut row = s.row.clone();
+    let table = &plan.table;
+    let width = table.columns.len();
+    let mut ex = Executor::new(cx);
+    let env = ex.env();
+    let source = ex.query(&plan.source).await?;
+    let mut seen: HashMap<Vec<u8>, ()> = HashMap::with_capacity(source.len());
+    let mut writes = WriteSet::new(table.clone());
+    let mut old_rows = Vec::with_capacity(source.len());
+    let mut new_rows = Vec::with_capacity(source.len());
+    for src in source {
+        let old = &src[..width];
+        if seen.insert(keys::row_key(table, old), ()).is_some() {
+            continue;
+        }
+        let mut new = src.clone();
         for (col, e) in &plan.assignments {
-            row[*col] = e.eval(&s.row)?;
+            new[*col] = ex.eval(e, &src, env).await?;
         }
-        check_not_null(table, &row)?;
-        let key = keys::row_key(table, &row);
-        if !new_keys.insert(key.clone()) {
-            let pk: Vec<Datum> = table.pk.iter().map(|&i| row[i].clone()).collect();
-            return Err(SqlError::unique_violation(table, &pk).into());
-        }
-        old_keys.insert(s.key.clone());
-        puts.push((key, keys::row_value(table, &row)));
-        new_rows.push(row);
+        check_row(table, &new[..width], &plan.checks, &env)?;
+        old_rows.push(old.to_vec());
+        new_rows.push(new);
     }
-    let mut req = WriteRequest {
-        read_ts: Some(cx.read_ts),
-        ..Default::default()
-    };
-    req.read_spans.push(descriptor_span(table));
-    req.read_spans.extend(scanned.spans);
-    for k in old_keys.iter().filter(|k| !new_keys.contains(*k)) {
-        req.mutations.push(Mutation::Delete { key: k.clone() });
+    for old in &old_rows {
+        writes.delete(old);
     }
-    for (key, value) in puts {
-        if !old_keys.contains(&key) {
-            req.conditions.push(Condition::NotExists(key.clone()));
-        }
-        req.mutations.push(Mutation::Put { key, value });
+    for new in &new_rows {
+        writes.put(&new[..width])?;
     }
-    commit(cx, table, req).await?;
-    result(
-        &plan.returning,
-        &new_rows,
-        format!("UPDATE {}", new_rows.len()),
-    )
+    let spans = std::mem::take(&mut ex.spans);
+    commit(cx, table, writes, spans).await?;
+    let n = new_rows.len();
+    result(&mut ex, &plan.returning, &new_rows, format!("UPDATE {n}")).await
 }
 
 /// Executes a DELETE.
 pub(crate) async fn delete(cx: &mut ExecContext<'_>, plan: &DeletePlan) -> Result<StatementResult> {
-    let table = &plan.scan.table;
-    let scanned = scan_rows(cx.kv, cx.read_ts, &plan.scan, None).await?;
-    let mut req = WriteRequest {
-        read_ts: Some(cx.read_ts),
-        ..Default::default()
-    };
-    req.read_spans.push(descriptor_span(table));
-    req.read_spans.extend(scanned.spans);
-    req.mutations = scanned
-        .rows
-        .iter()
-        .map(|r| Mutation::Delete { key: r.key.clone() })
-        .collect();
-    commit(cx, table, req).await?;
-    let rows: Vec<Vec<Datum>> = scanned.rows.into_iter().map(|r| r.row).collect();
-    result(&plan.returning, &rows, format!("DELETE {}", rows.len()))
+    let table = &plan.table;
+    let width = table.columns.len();
+    let mut ex = Executor::new(cx);
+    let source = ex.query(&plan.source).await?;
+    let mut seen = HashSet::with_capacity(source.len());
+    let mut writes = WriteSet::new(table.clone());
+    let mut deleted = Vec::with_capacity(source.len());
+    for src in source {
+        if !seen.insert(keys::row_key(table, &src[..width])) {
+            continue;
+        }
+        writes.delete(&src[..width]);
+        deleted.push(src);
+    }
+    let spans = std::mem::take(&mut ex.spans);
+    commit(cx, table, writes, spans).await?;
+    let n = deleted.len();
+    result(&mut ex, &plan.returning, &deleted, format!("DELETE {n}")).await
+}
+
+/// Backfill support: the index entries of every row of `rows` for `ix`, checking uniqueness.
+pub(crate) fn backfill_entries(
+    table: &TableDesc,
+    ix: &crate::catalog::IndexDesc,
+    rows: &[Row],
+) -> Result<Vec<meridian_tablet::KvPair>, SqlError> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (k, v) = keys::index_entry(table, ix, row);
+        if keys::index_entry_is_unique(ix, row) && !seen.insert(k.clone()) {
+            let e = index_violation(table, ix, row);
+            return Err(SqlError::new(
+                "23505",
+                format!("could not create unique index \"{}\"", ix.name),
+            )
+            .with_detail(
+                e.detail
+                    .unwrap_or_default()
+                    .replace("already exists.", "is duplicated."),
+            ));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
 }

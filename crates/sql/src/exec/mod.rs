@@ -1,23 +1,78 @@
 //! Execution of plans over a [`KvClient`] at one read timestamp.
 //!
-//! Execution is row-at-a-time over vectors of [`crate::Datum`] rows for now; Arrow record
-//! batches come with the distributed SQL engine.
+//! Execution is row-at-a-time over vectors of [`crate::Datum`] rows: each operator of a
+//! [`Rel`] tree materializes its result (`run.rs`). Expressions are evaluated synchronously;
+//! the subqueries they contain are computed first by the [`Executor`] (`eval.rs`). Every key
+//! range or key a statement reads is recorded in [`Executor::spans`], so a write can carry them
+//! for validation.
+//!
+//! * `run.rs`: the operators; `scan.rs`: table and index reads; `join.rs`: hash, nested-loop
+//!   and lookup joins; `setop.rs`, `window.rs`, `aggregate.rs`;
+//! * `dml.rs`, `ddl.rs`, `index.rs` (index maintenance and backfill): writes.
 
 mod aggregate;
+mod alter;
 mod ddl;
 mod dml;
-mod query;
+mod eval;
+mod index;
+mod join;
 mod rowid;
+mod run;
 mod scan;
+mod sequence;
+mod setop;
+mod window;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use meridian_clock::Timestamp;
-use meridian_tablet::KvClient;
+use meridian_tablet::{KvClient, KvPair, Span};
 
 pub(crate) use rowid::RowIdGen;
 
-use crate::api::{ColumnInfo, Datum, SqlType, StatementResult};
+use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 use crate::error::Result;
-use crate::plan::Plan;
+use crate::expr::{Env, SubqueryValue};
+use crate::plan::{Plan, Rel};
+
+/// A boxed future, for the executor's recursion over plan trees.
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A row.
+pub(crate) type Row = Vec<Datum>;
+
+/// `[start, end)` of keys.
+type ByteRange = (Vec<u8>, Vec<u8>);
+
+/// Rows an operator may hold before the statement fails with 53200 (out of memory): a guard
+/// against runaway joins until memory accounting arrives.
+const MAX_ROWS: usize = 20_000_000;
+
+/// Per-session state statements read and change.
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    /// Values of hidden `rowid` keys and `unique_rowid()`.
+    pub rowids: RowIdGen,
+    /// The value `nextval` last returned in this session, per sequence (for `currval`).
+    pub currvals: HashMap<String, i64>,
+    /// State of `random()` (splitmix64).
+    pub random: u64,
+}
+
+impl SessionState {
+    /// The state of session number `id`.
+    pub(crate) fn new(id: u64) -> SessionState {
+        SessionState {
+            rowids: RowIdGen::new(id),
+            currvals: HashMap::new(),
+            random: id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        }
+    }
+}
 
 /// Everything a statement's execution needs.
 pub(crate) struct ExecContext<'a> {
@@ -25,17 +80,77 @@ pub(crate) struct ExecContext<'a> {
     pub kv: &'a dyn KvClient,
     /// The snapshot all reads of the statement use; writes are validated against it.
     pub read_ts: Timestamp,
-    /// The session's rowid generator.
-    pub rowids: &'a mut RowIdGen,
+    /// The session's state that statements change (rowids, sequence values).
+    pub state: &'a Arc<Mutex<SessionState>>,
+    /// Values of `$1`, `$2`, ...
+    pub params: &'a [Datum],
+}
+
+/// Reads of one statement: at one timestamp, with the caches that make repeated subqueries
+/// cheap, recording what was read.
+pub(crate) struct Executor<'a> {
+    pub kv: &'a dyn KvClient,
+    pub ts: Timestamp,
+    pub params: &'a [Datum],
+    pub state: Arc<Mutex<SessionState>>,
+    /// Every key and range read so far.
+    pub spans: Vec<Span>,
+    /// Values of uncorrelated subqueries, and of correlated ones by their outer values.
+    subqueries: HashMap<(usize, Vec<u8>), SubqueryValue>,
+    /// Ranges already read by this statement (the snapshot does not change).
+    ranges: HashMap<ByteRange, Arc<Vec<KvPair>>>,
+}
+
+impl<'a> Executor<'a> {
+    pub(crate) fn new(cx: &ExecContext<'a>) -> Executor<'a> {
+        Executor {
+            kv: cx.kv,
+            ts: cx.read_ts,
+            params: cx.params,
+            state: cx.state.clone(),
+            spans: Vec::new(),
+            subqueries: HashMap::new(),
+            ranges: HashMap::new(),
+        }
+    }
+
+    /// The environment of the statement's top level.
+    pub(crate) fn env(&self) -> Env<'a> {
+        Env {
+            params: self.params,
+            outer: &[],
+            subqueries: None,
+        }
+    }
+
+    /// Runs `rel` at the top level of the statement.
+    pub(crate) async fn query(&mut self, rel: &Rel) -> Result<Vec<Row>> {
+        let env = self.env();
+        self.run(rel, env, None).await
+    }
+}
+
+/// Fails with 53200 when an operator's rows exceed the limit.
+pub(crate) fn check_rows(n: usize) -> Result<(), SqlError> {
+    if n > MAX_ROWS {
+        return Err(SqlError::new(
+            "53200",
+            format!(
+                "out of memory: an operator of this statement produced more than {MAX_ROWS} rows"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Executes `plan`.
 pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<StatementResult> {
     match plan {
-        Plan::Select(s) => {
-            let (rows, _) = query::run_select(cx.kv, cx.read_ts, s).await?;
+        Plan::Query(q) => {
+            let mut ex = Executor::new(cx);
+            let rows = ex.query(&q.rel).await?;
             Ok(StatementResult::Query {
-                columns: s.columns.clone(),
+                columns: q.columns.clone(),
                 rows,
             })
         }
@@ -43,7 +158,15 @@ pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Sta
         Plan::Update(p) => dml::update(cx, p).await,
         Plan::Delete(p) => dml::delete(cx, p).await,
         Plan::CreateTable(p) => ddl::create_table(cx, p).await,
-        Plan::DropTable(p) => ddl::drop_table(cx, p).await,
+        Plan::CreateIndex(p) => ddl::create_index(cx, p).await,
+        Plan::CreateView(p) => ddl::create_view(cx, p).await,
+        Plan::CreateSequence(p) => ddl::create_sequence(cx, p).await,
+        Plan::Drop(p) => ddl::drop(cx, p).await,
+        Plan::Alter(None) => Ok(StatementResult::Command {
+            tag: "ALTER TABLE".to_string(),
+        }),
+        Plan::Alter(Some(p)) => alter::alter(cx, p).await,
+        Plan::Truncate(p) => alter::truncate(cx, p).await,
         Plan::Explain(lines) => Ok(StatementResult::Query {
             columns: vec![ColumnInfo {
                 name: "QUERY PLAN".to_string(),

@@ -1,107 +1,217 @@
-//! Reading rows of a table: point gets for point lookups, paged scans for ranges, with the
-//! WHERE condition applied to every decoded row.
+//! Reading tables: point gets and paged range scans of the primary index or a secondary
+//! index, with the scan's condition applied to every row.
+//!
+//! A secondary index entry decodes into a partial row (its key, primary key and stored
+//! columns). A covering scan uses it as is; otherwise the row is fetched from the primary index
+//! by its key. Every key and range read is recorded in [`Executor::spans`]; ranges read in full
+//! are cached for the rest of the statement (correlated subqueries read the same ranges over
+//! and over).
 
-use meridian_clock::Timestamp;
-use meridian_tablet::{KvClient, Span};
+use std::borrow::Cow;
+use std::sync::Arc;
 
+use meridian_tablet::{KvPair, Span};
+
+use super::{Executor, Row, check_rows};
 use crate::api::Datum;
+use crate::catalog::TableDesc;
 use crate::error::{Error, Result};
-use crate::expr::is_true;
+use crate::expr::{Env, ScalarExpr, is_true};
 use crate::keys;
-use crate::plan::ScanPlan;
-use crate::plan::keyrange::ByteSpan;
+use crate::plan::keyrange::{ByteSpan, KeyRange, extract_for, key_columns};
+use crate::plan::{Access, ScanPlan};
 
 /// Rows fetched per scan request.
 const PAGE_SIZE: usize = 1024;
 
-/// A row read from storage, with its key.
-#[derive(Debug, Clone)]
-pub(crate) struct ScannedRow {
-    pub key: Vec<u8>,
-    pub row: Vec<Datum>,
-}
+impl Executor<'_> {
+    /// The rows of `plan` matching its condition, stopping after `stop_after` of them.
+    pub(crate) async fn scan(
+        &mut self,
+        plan: &ScanPlan,
+        env: Env<'_>,
+        stop_after: Option<usize>,
+    ) -> Result<Vec<Row>> {
+        let (range, filter): (Cow<'_, KeyRange>, Option<Cow<'_, ScalarExpr>>) = if plan.dynamic {
+            let f = match &plan.filter {
+                Some(f) => Some(f.substitute_runtime(&env)?),
+                None => None,
+            };
+            let key: Vec<usize> = key_columns(&plan.table, plan.access)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            let range = extract_for(&plan.table, &key, f.as_ref());
+            (Cow::Owned(range), f.map(Cow::Owned))
+        } else {
+            (
+                Cow::Borrowed(&plan.range),
+                plan.filter.as_ref().map(Cow::Borrowed),
+            )
+        };
+        let spans = range.byte_spans_for(&plan.table, plan.access);
+        self.read_spans(plan, &spans, filter.as_deref(), env, stop_after)
+            .await
+    }
 
-/// What a scan returned and what it read (for write validation).
-#[derive(Debug, Default)]
-pub(crate) struct ScanOutput {
-    pub rows: Vec<ScannedRow>,
-    pub spans: Vec<Span>,
-}
-
-/// Reads the rows of `plan` matching its filter as of `ts`, stopping after `stop_after`
-/// matches if given. The returned spans cover everything that was (or would have been) read.
-pub(crate) async fn scan_rows(
-    kv: &dyn KvClient,
-    ts: Timestamp,
-    plan: &ScanPlan,
-    stop_after: Option<usize>,
-) -> Result<ScanOutput> {
-    let mut out = ScanOutput::default();
-    let table = &plan.table;
-    let keep = |row: &[Datum]| -> Result<bool> {
-        match &plan.filter {
-            Some(f) => Ok(is_true(&f.eval(row)?)),
-            None => Ok(true),
-        }
-    };
-    let done = |out: &ScanOutput| stop_after.is_some_and(|n| out.rows.len() >= n);
-    for span in plan.range.byte_spans(table) {
-        if done(&out) {
-            break;
-        }
-        match span {
-            ByteSpan::Point(key) => {
-                if let Some(value) = kv.get(&key, ts).await.map_err(Error::Read)? {
-                    let row = keys::decode_row(table, &key, &value)?;
-                    if keep(&row)? {
-                        out.rows.push(ScannedRow {
-                            key: key.clone(),
-                            row,
-                        });
-                    }
-                }
-                out.spans.push(Span {
-                    start: key,
-                    end: None,
-                });
+    /// Reads `spans` of `plan`'s index, keeping rows that satisfy `filter`.
+    pub(crate) async fn read_spans(
+        &mut self,
+        plan: &ScanPlan,
+        spans: &[ByteSpan],
+        filter: Option<&ScalarExpr>,
+        env: Env<'_>,
+        stop_after: Option<usize>,
+    ) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        let done = |out: &Vec<Row>| stop_after.is_some_and(|n| out.len() >= n);
+        for span in spans {
+            if done(&out) {
+                break;
             }
-            ByteSpan::Range(start, end) => {
-                let mut from = start.clone();
-                loop {
-                    let page = kv
-                        .scan(&from, &end, ts, Some(PAGE_SIZE))
-                        .await
-                        .map_err(Error::Read)?;
-                    let full = page.len() == PAGE_SIZE;
-                    let mut last = None;
-                    for (key, value) in page {
-                        let row = keys::decode_row(table, &key, &value)?;
-                        if keep(&row)? {
-                            out.rows.push(ScannedRow {
-                                key: key.clone(),
-                                row,
-                            });
-                        }
-                        last = Some(key);
-                        if done(&out) {
-                            break;
-                        }
-                    }
-                    match last {
-                        Some(mut k) if full && !done(&out) => {
-                            // The smallest key after `k`.
-                            k.push(0);
-                            from = k;
-                        }
-                        _ => break,
+            match span {
+                ByteSpan::Point(key) => {
+                    let value = self.kv.get(key, self.ts).await.map_err(Error::Read)?;
+                    self.spans.push(Span {
+                        start: key.clone(),
+                        end: None,
+                    });
+                    if let Some(value) = value
+                        && let Some(row) = self.entry_row(plan, key, &value).await?
+                        && keep(filter, &row, &env)?
+                    {
+                        out.push(row);
                     }
                 }
-                out.spans.push(Span {
-                    start,
-                    end: Some(end),
-                });
+                ByteSpan::Range(start, end) => {
+                    let pairs = self.read_range(start, end, stop_after.is_none()).await?;
+                    self.spans.push(Span {
+                        start: start.clone(),
+                        end: Some(end.clone()),
+                    });
+                    for (key, value) in pairs.iter() {
+                        if let Some(row) = self.entry_row(plan, key, value).await?
+                            && keep(filter, &row, &env)?
+                        {
+                            out.push(row);
+                            if done(&out) {
+                                break;
+                            }
+                        }
+                    }
+                    check_rows(out.len())?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every pair of `[start, end)`; cached when `cache` (a scan that will not stop early).
+    async fn read_range(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        cache: bool,
+    ) -> Result<Arc<Vec<KvPair>>> {
+        let cache_key = (start.to_vec(), end.to_vec());
+        if let Some(hit) = self.ranges.get(&cache_key) {
+            return Ok(hit.clone());
+        }
+        let mut all = Vec::new();
+        let mut from = start.to_vec();
+        loop {
+            let page = self
+                .kv
+                .scan(&from, end, self.ts, Some(PAGE_SIZE))
+                .await
+                .map_err(Error::Read)?;
+            let full = page.len() == PAGE_SIZE;
+            let last = page.last().map(|(k, _)| k.clone());
+            all.extend(page);
+            check_rows(all.len())?;
+            match last {
+                Some(mut k) if full => {
+                    // The smallest key after `k`.
+                    k.push(0);
+                    from = k;
+                }
+                _ => break,
+            }
+        }
+        let all = Arc::new(all);
+        if cache {
+            self.ranges.insert(cache_key, all.clone());
+        }
+        Ok(all)
+    }
+
+    /// The table row of an entry of `plan`'s index (`None`: a secondary entry whose row is
+    /// gone, which a consistent snapshot never shows).
+    async fn entry_row(
+        &mut self,
+        plan: &ScanPlan,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<Row>> {
+        let table = &plan.table;
+        match plan.access {
+            Access::Primary => Ok(Some(keys::decode_row(table, key, value)?)),
+            Access::Index(i) => {
+                let partial = keys::decode_index_entry(table, &table.indexes[i], key, value)?;
+                if plan.covering {
+                    return Ok(Some(partial));
+                }
+                self.fetch_row(table, &partial).await
             }
         }
     }
-    Ok(out)
+
+    /// The full row with the primary key of `partial`, read from the primary index.
+    pub(crate) async fn fetch_row(
+        &mut self,
+        table: &TableDesc,
+        partial: &[Datum],
+    ) -> Result<Option<Row>> {
+        let key = keys::row_key(table, partial);
+        let value = self.kv.get(&key, self.ts).await.map_err(Error::Read)?;
+        self.spans.push(Span {
+            start: key.clone(),
+            end: None,
+        });
+        match value {
+            Some(v) => Ok(Some(keys::decode_row(table, &key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The rows of `plan`'s table whose `access` key columns equal `values` (a lookup join's
+    /// probe), with the scan's own condition applied.
+    pub(crate) async fn lookup(
+        &mut self,
+        plan: &ScanPlan,
+        access: Access,
+        values: Vec<Datum>,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let probe = ScanPlan {
+            access,
+            covering: false,
+            ..plan.clone()
+        };
+        let spans = KeyRange::Points(vec![values]).byte_spans_for(&plan.table, access);
+        let filter = match &plan.filter {
+            Some(f) if f.has_runtime_values() => Some(f.substitute_runtime(&env)?),
+            Some(f) => Some(f.clone()),
+            None => None,
+        };
+        self.read_spans(&probe, &spans, filter.as_ref(), env, None)
+            .await
+    }
+}
+
+fn keep(filter: Option<&ScalarExpr>, row: &[Datum], env: &Env<'_>) -> Result<bool> {
+    match filter {
+        Some(f) => Ok(is_true(&f.eval(row, env)?)),
+        None => Ok(true),
+    }
 }

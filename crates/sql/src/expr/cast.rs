@@ -3,6 +3,7 @@
 
 use chrono::{NaiveDate, NaiveTime};
 
+use super::numeric;
 use crate::api::{Datum, SqlError, SqlType};
 use crate::datum_text::{format_float8, format_timestamp};
 use crate::types::{
@@ -29,6 +30,8 @@ pub(crate) fn can_cast(from: SqlType, to: SqlType, ctx: CastContext) -> bool {
     let needed = match (from, to) {
         (Int2, Int4 | Int8) | (Int4, Int8) => CastContext::Implicit,
         (f, Float8) if is_integer(f) => CastContext::Implicit,
+        (f, Numeric) if is_integer(f) => CastContext::Implicit,
+        (Numeric, Float8) => CastContext::Implicit,
         (f, t) if is_numeric(f) && is_numeric(t) => CastContext::Assignment,
         (_, Text) => CastContext::Assignment,
         (Text, _) => CastContext::Explicit,
@@ -56,6 +59,22 @@ pub(crate) fn cast_datum(
         (Datum::Float(v), SqlType::Float8) => Datum::Float(v),
         (Datum::Int(v), SqlType::Bool) => Datum::Bool(v != 0),
         (Datum::Bool(b), t) if is_integer(t) => Datum::Int(i64::from(b)),
+        (Datum::Int(v), SqlType::Numeric) => numeric::from_i64(v),
+        (Datum::Float(v), SqlType::Numeric) => numeric::from_f64(v)?,
+        (d @ Datum::Numeric(..), SqlType::Numeric) => d,
+        (Datum::Numeric(v, _), SqlType::Float8) => {
+            let f = v.to_f64();
+            if f.is_infinite() {
+                return Err(SqlError::out_of_range(
+                    "value out of range for type double precision",
+                ));
+            }
+            Datum::Float(f)
+        }
+        (Datum::Numeric(v, _), t) if is_integer(t) => {
+            let i = numeric::to_i64(&v, || int_out_of_range(t))?;
+            Datum::Int(check_int_range(i, t)?)
+        }
         (d @ Datum::Bool(_), SqlType::Bool) | (d @ Datum::Timestamp(_), SqlType::Timestamp) => d,
         (d, _) => {
             return Err(SqlError::new(
@@ -65,9 +84,10 @@ pub(crate) fn cast_datum(
             .with_detail(format!("value {d:?}")));
         }
     };
-    match (out, to.max_len) {
-        (Datum::Text(s), Some(n)) => fit_varchar(s, n, ctx).map(Datum::Text),
-        (out, _) => Ok(out),
+    match (out, to.max_len, to.numeric) {
+        (Datum::Text(s), Some(n), _) => fit_varchar(s, n, ctx).map(Datum::Text),
+        (Datum::Numeric(v, _), _, Some((p, s))) => numeric::apply_typmod(&v, p, s),
+        (out, _, _) => Ok(out),
     }
 }
 
@@ -80,6 +100,7 @@ fn to_text(d: &Datum) -> String {
         Datum::Float(v) => format_float8(*v),
         Datum::Text(s) => s.clone(),
         Datum::Timestamp(v) => format_timestamp(*v),
+        Datum::Numeric(v, s) => numeric::to_text(v, *s),
         Datum::Null => String::new(),
     }
 }
@@ -100,7 +121,8 @@ fn fit_varchar(s: String, n: u32, ctx: CastContext) -> Result<String, SqlError> 
             "value too long for type {}",
             display_name(TypeSpec {
                 ty: SqlType::Text,
-                max_len: Some(n as u32)
+                max_len: Some(n as u32),
+                numeric: None,
             })
         ),
     ))
@@ -124,6 +146,7 @@ pub(crate) fn parse_text(s: &str, ty: SqlType) -> Result<Datum, SqlError> {
         SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => Datum::Int(parse_int(s, ty)?),
         SqlType::Float8 => Datum::Float(parse_float(s)?),
         SqlType::Timestamp => Datum::Timestamp(parse_timestamp(s)?),
+        SqlType::Numeric => numeric::parse(s)?,
     })
 }
 
@@ -369,6 +392,7 @@ mod tests {
         let to = TypeSpec {
             ty: SqlType::Text,
             max_len: Some(3),
+            numeric: None,
         };
         let t = |s: &str| Datum::Text(s.into());
         assert_eq!(

@@ -6,13 +6,21 @@
 //! slice of [`Datum`]s and [`ScalarExpr::Column`] indexes into it.
 
 mod cast;
+mod eval;
 mod func;
 mod like;
+pub(crate) mod numeric;
 mod ops;
+mod subquery;
+mod volatile;
 
 pub(crate) use cast::{CastContext, can_cast, cast_datum, parse_text};
+pub(crate) use eval::Env;
 pub(crate) use func::Func;
+pub(crate) use numeric::to_text as numeric_text;
 pub(crate) use ops::{ArithOp, CmpOp, cmp_datums, cmp_for_sort};
+pub(crate) use subquery::{SubqueryExpr, SubqueryKind, SubqueryValue, SubqueryValues, ValueList};
+pub(crate) use volatile::{VolatileCall, VolatileFunc};
 
 use crate::api::{Datum, SqlError, SqlType};
 use crate::types::TypeSpec;
@@ -24,6 +32,15 @@ pub(crate) enum ScalarExpr {
     Literal(Datum, SqlType),
     /// The value at a position of the input row.
     Column(usize, SqlType),
+    /// Statement parameter `$n` (0-based here), fixed for one execution.
+    Param(usize, SqlType),
+    /// A value of the enclosing query's current row, handed to a correlated subquery when it
+    /// runs (position in the subquery's capture list).
+    Outer(usize, SqlType),
+    /// A subquery; the executor computes its value before the expression is evaluated.
+    Subquery(Box<SubqueryExpr>),
+    /// A volatile function call; computed by the executor like a subquery.
+    Volatile(Box<VolatileCall>),
     /// Boolean NOT.
     Not(Box<ScalarExpr>),
     /// Arithmetic negation.
@@ -104,7 +121,12 @@ impl ScalarExpr {
     /// The result type.
     pub(crate) fn ty(&self) -> SqlType {
         match self {
-            ScalarExpr::Literal(_, ty) | ScalarExpr::Column(_, ty) => *ty,
+            ScalarExpr::Literal(_, ty)
+            | ScalarExpr::Column(_, ty)
+            | ScalarExpr::Param(_, ty)
+            | ScalarExpr::Outer(_, ty) => *ty,
+            ScalarExpr::Subquery(s) => s.ty,
+            ScalarExpr::Volatile(v) => v.ty,
             ScalarExpr::Neg(e) => e.ty(),
             ScalarExpr::Arith { ty, .. }
             | ScalarExpr::Case { ty, .. }
@@ -128,18 +150,17 @@ impl ScalarExpr {
         ScalarExpr::Literal(Datum::Null, ty)
     }
 
-    /// The direct children of this node.
-    fn children(&self) -> Vec<&ScalarExpr> {
+    /// The direct children of this node: operands, and for a subquery the values it takes
+    /// from the enclosing row (never the subquery's own plan).
+    pub(crate) fn children(&self) -> Vec<&ScalarExpr> {
         use ScalarExpr::*;
         match self {
-            Literal(..) | Column(..) => vec![],
+            Literal(..) | Column(..) | Param(..) | Outer(..) => vec![],
             Not(e)
             | Neg(e)
             | IsNull { expr: e, .. }
             | IsBool { expr: e, .. }
-            | Cast { expr: e, .. } => {
-                vec![e]
-            }
+            | Cast { expr: e, .. } => vec![e],
             Arith { left, right, .. }
             | Compare { left, right, .. }
             | IsDistinct { left, right, .. }
@@ -165,12 +186,146 @@ impl ScalarExpr {
                 v
             }
             Func { args, .. } => args.iter().collect(),
+            Volatile(v) => v.args.iter().collect(),
+            Subquery(s) => s.children(),
         }
     }
 
-    /// True when the expression reads no column (its value is the same for every row).
+    /// Calls `f` on every direct child, mutably (see [`ScalarExpr::children`]).
+    pub(crate) fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut ScalarExpr)) {
+        use ScalarExpr::*;
+        match self {
+            Literal(..) | Column(..) | Param(..) | Outer(..) => {}
+            Not(e)
+            | Neg(e)
+            | IsNull { expr: e, .. }
+            | IsBool { expr: e, .. }
+            | Cast { expr: e, .. } => f(e),
+            Arith { left, right, .. }
+            | Compare { left, right, .. }
+            | IsDistinct { left, right, .. }
+            | And(left, right)
+            | Or(left, right)
+            | Concat(left, right) => {
+                f(left);
+                f(right);
+            }
+            InList { expr, list, .. } => {
+                f(expr);
+                list.iter_mut().for_each(f);
+            }
+            Like {
+                expr,
+                pattern,
+                escape,
+                ..
+            } => {
+                f(expr);
+                f(pattern);
+                if let Some(e) = escape {
+                    f(e);
+                }
+            }
+            Case {
+                whens, otherwise, ..
+            } => {
+                for (c, r) in whens {
+                    f(c);
+                    f(r);
+                }
+                if let Some(o) = otherwise {
+                    f(o);
+                }
+            }
+            Func { args, .. } => args.iter_mut().for_each(f),
+            Volatile(v) => v.args.iter_mut().for_each(f),
+            Subquery(s) => s.for_each_child_mut(f),
+        }
+    }
+
+    /// True when some node of the tree satisfies `pred`.
+    pub(crate) fn any(&self, pred: &dyn Fn(&ScalarExpr) -> bool) -> bool {
+        pred(self) || self.children().iter().any(|c| c.any(pred))
+    }
+
+    /// True when the expression reads no column, parameter, outer value or subquery (its
+    /// value is known when planning).
     pub(crate) fn is_constant(&self) -> bool {
-        !matches!(self, ScalarExpr::Column(..)) && self.children().iter().all(|c| c.is_constant())
+        !self.any(&|e| {
+            matches!(
+                e,
+                ScalarExpr::Column(..)
+                    | ScalarExpr::Param(..)
+                    | ScalarExpr::Outer(..)
+                    | ScalarExpr::Subquery(_)
+                    | ScalarExpr::Volatile(_)
+            )
+        })
+    }
+
+    /// True when the expression contains a subquery or a volatile call, and so needs the
+    /// executor to evaluate it.
+    pub(crate) fn has_subquery(&self) -> bool {
+        self.any(&|e| matches!(e, ScalarExpr::Subquery(_) | ScalarExpr::Volatile(_)))
+    }
+
+    /// True when the expression reads parameters or outer values, which are fixed for one
+    /// execution but unknown when planning.
+    pub(crate) fn has_runtime_values(&self) -> bool {
+        self.any(&|e| matches!(e, ScalarExpr::Param(..) | ScalarExpr::Outer(..)))
+    }
+
+    /// Whether the expression reads no input column (constants, parameters, outer values).
+    pub(crate) fn is_row_independent(&self) -> bool {
+        !self.any(&|e| {
+            matches!(
+                e,
+                ScalarExpr::Column(..) | ScalarExpr::Subquery(_) | ScalarExpr::Volatile(_)
+            )
+        })
+    }
+
+    /// Renumbers input columns with `f` (subquery captures included).
+    pub(crate) fn remap_columns(&mut self, f: &dyn Fn(usize) -> usize) {
+        if let ScalarExpr::Column(i, _) = self {
+            *i = f(*i);
+            return;
+        }
+        self.for_each_child_mut(&mut |c| c.remap_columns(f));
+    }
+
+    /// The input columns the expression reads, in order of first use.
+    pub(crate) fn columns(&self, out: &mut Vec<usize>) {
+        if let ScalarExpr::Column(i, _) = self {
+            if !out.contains(i) {
+                out.push(*i);
+            }
+            return;
+        }
+        for c in self.children() {
+            c.columns(out);
+        }
+    }
+
+    /// Replaces parameters and outer values by their values in `env`.
+    pub(crate) fn substitute_runtime(&self, env: &Env<'_>) -> Result<ScalarExpr, SqlError> {
+        let mut out = self.clone();
+        let mut err = None;
+        out.substitute_in_place(env, &mut err);
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn substitute_in_place(&mut self, env: &Env<'_>, err: &mut Option<SqlError>) {
+        match self {
+            ScalarExpr::Param(..) | ScalarExpr::Outer(..) => match self.eval(&[], env) {
+                Ok(d) => *self = ScalarExpr::Literal(d, self.ty()),
+                Err(e) => *err = Some(e),
+            },
+            _ => self.for_each_child_mut(&mut |c| c.substitute_in_place(env, err)),
+        }
     }
 
     /// Replaces a constant expression by its value. Expressions whose evaluation fails are left
@@ -180,7 +335,7 @@ impl ScalarExpr {
         if matches!(self, ScalarExpr::Literal(..)) || !self.is_constant() {
             return self;
         }
-        match self.eval(&[]) {
+        match self.eval(&[], &Env::EMPTY) {
             Ok(d) => {
                 let ty = self.ty();
                 ScalarExpr::Literal(d, ty)
@@ -189,160 +344,10 @@ impl ScalarExpr {
         }
     }
 
-    /// Evaluates the expression over `row`.
-    pub(crate) fn eval(&self, row: &[Datum]) -> Result<Datum, SqlError> {
-        use ScalarExpr::*;
-        Ok(match self {
-            Literal(d, _) => d.clone(),
-            Column(i, _) => row.get(*i).cloned().ok_or_else(|| {
-                SqlError::internal(format!("column {i} outside a row of {}", row.len()))
-            })?,
-            Not(e) => match e.eval(row)? {
-                Datum::Bool(b) => Datum::Bool(!b),
-                _ => Datum::Null,
-            },
-            Neg(e) => ops::negate(e.eval(row)?, e.ty())?,
-            Arith {
-                op,
-                left,
-                right,
-                ty,
-            } => ops::arith(*op, left.eval(row)?, right.eval(row)?, *ty)?,
-            Compare { op, left, right } => {
-                let (l, r) = (left.eval(row)?, right.eval(row)?);
-                match cmp_datums(&l, &r) {
-                    Some(ord) => Datum::Bool(op.holds(ord)),
-                    None => Datum::Null,
-                }
-            }
-            And(l, r) => {
-                let a = l.eval(row)?;
-                if a == Datum::Bool(false) {
-                    return Ok(a);
-                }
-                match (a, r.eval(row)?) {
-                    (_, Datum::Bool(false)) => Datum::Bool(false),
-                    (Datum::Bool(true), Datum::Bool(true)) => Datum::Bool(true),
-                    _ => Datum::Null,
-                }
-            }
-            Or(l, r) => {
-                let a = l.eval(row)?;
-                if a == Datum::Bool(true) {
-                    return Ok(a);
-                }
-                match (a, r.eval(row)?) {
-                    (_, Datum::Bool(true)) => Datum::Bool(true),
-                    (Datum::Bool(false), Datum::Bool(false)) => Datum::Bool(false),
-                    _ => Datum::Null,
-                }
-            }
-            Concat(l, r) => match (l.eval(row)?, r.eval(row)?) {
-                (Datum::Text(mut a), Datum::Text(b)) => {
-                    a.push_str(&b);
-                    Datum::Text(a)
-                }
-                _ => Datum::Null,
-            },
-            IsNull { expr, negated } => Datum::Bool((expr.eval(row)? == Datum::Null) != *negated),
-            IsBool {
-                expr,
-                value,
-                negated,
-            } => Datum::Bool((expr.eval(row)? == Datum::Bool(*value)) != *negated),
-            IsDistinct {
-                left,
-                right,
-                negated,
-            } => {
-                let (l, r) = (left.eval(row)?, right.eval(row)?);
-                let distinct = match (&l, &r) {
-                    (Datum::Null, Datum::Null) => false,
-                    (Datum::Null, _) | (_, Datum::Null) => true,
-                    _ => cmp_datums(&l, &r) != Some(std::cmp::Ordering::Equal),
-                };
-                Datum::Bool(distinct != *negated)
-            }
-            InList {
-                expr,
-                list,
-                negated,
-            } => eval_in_list(expr.eval(row)?, list, *negated, row)?,
-            Like {
-                expr,
-                pattern,
-                escape,
-                negated,
-                case_insensitive,
-            } => {
-                let escape = match escape {
-                    Some(e) => match e.eval(row)? {
-                        Datum::Null => return Ok(Datum::Null),
-                        Datum::Text(s) => Some(s),
-                        _ => None,
-                    },
-                    None => None,
-                };
-                match (expr.eval(row)?, pattern.eval(row)?) {
-                    (Datum::Text(s), Datum::Text(p)) => {
-                        let m = like::like(&s, &p, escape.as_deref(), *case_insensitive)?;
-                        Datum::Bool(m != *negated)
-                    }
-                    _ => Datum::Null,
-                }
-            }
-            Cast { expr, to, explicit } => {
-                let from = expr.ty();
-                let ctx = if *explicit {
-                    CastContext::Explicit
-                } else {
-                    CastContext::Assignment
-                };
-                cast_datum(expr.eval(row)?, from, *to, ctx)?
-            }
-            Case {
-                whens, otherwise, ..
-            } => {
-                for (cond, result) in whens {
-                    if cond.eval(row)? == Datum::Bool(true) {
-                        return result.eval(row);
-                    }
-                }
-                match otherwise {
-                    Some(e) => e.eval(row)?,
-                    None => Datum::Null,
-                }
-            }
-            Func { func, args, .. } => func.eval(args, row)?,
-        })
+    /// Evaluates a constant expression.
+    pub(crate) fn eval_const(&self) -> Result<Datum, SqlError> {
+        self.eval(&[], &Env::EMPTY)
     }
-}
-
-/// `v IN (list)` with SQL's three-valued logic: true if some element equals `v`, otherwise
-/// NULL if `v` or some element is NULL, otherwise false.
-fn eval_in_list(
-    v: Datum,
-    list: &[ScalarExpr],
-    negated: bool,
-    row: &[Datum],
-) -> Result<Datum, SqlError> {
-    if v == Datum::Null {
-        return Ok(Datum::Null);
-    }
-    let mut saw_null = false;
-    for e in list {
-        let item = e.eval(row)?;
-        match cmp_datums(&v, &item) {
-            Some(std::cmp::Ordering::Equal) => return Ok(Datum::Bool(!negated)),
-            None => saw_null = true,
-            Some(_) => {}
-        }
-    }
-    Ok(if saw_null {
-        Datum::Null
-    } else {
-        Datum::Bool(negated)
-    })
 }
 
 /// True when a WHERE/HAVING condition value lets a row through (NULL does not).
@@ -366,15 +371,23 @@ mod tests {
 
     #[test]
     fn three_valued_logic() {
-        let and = |a, b| ScalarExpr::And(Box::new(a), Box::new(b)).eval(&[]).unwrap();
-        let or = |a, b| ScalarExpr::Or(Box::new(a), Box::new(b)).eval(&[]).unwrap();
+        let and = |a, b| {
+            ScalarExpr::And(Box::new(a), Box::new(b))
+                .eval_const()
+                .unwrap()
+        };
+        let or = |a, b| {
+            ScalarExpr::Or(Box::new(a), Box::new(b))
+                .eval_const()
+                .unwrap()
+        };
         assert_eq!(and(lit_b(false), null_b()), Datum::Bool(false));
         assert_eq!(and(null_b(), lit_b(false)), Datum::Bool(false));
         assert_eq!(and(null_b(), lit_b(true)), Datum::Null);
         assert_eq!(or(null_b(), lit_b(true)), Datum::Bool(true));
         assert_eq!(or(lit_b(false), null_b()), Datum::Null);
         assert_eq!(
-            ScalarExpr::Not(Box::new(null_b())).eval(&[]).unwrap(),
+            ScalarExpr::Not(Box::new(null_b())).eval_const().unwrap(),
             Datum::Null
         );
     }
@@ -387,7 +400,7 @@ mod tests {
                 list,
                 negated,
             }
-            .eval(&[])
+            .eval_const()
             .unwrap()
         };
         let null_i = || ScalarExpr::null(SqlType::Int4);
@@ -417,7 +430,8 @@ mod tests {
         };
         assert!(!sum.is_constant());
         assert_eq!(
-            sum.eval(&[Datum::Null, Datum::Int(41)]).unwrap(),
+            sum.eval(&[Datum::Null, Datum::Int(41)], &Env::EMPTY)
+                .unwrap(),
             Datum::Int(42)
         );
         let c = ScalarExpr::Arith {
@@ -437,7 +451,7 @@ mod tests {
             matches!(div0.clone().fold(), ScalarExpr::Arith { .. }),
             "failing constants stay unfolded"
         );
-        assert_eq!(div0.eval(&[]).unwrap_err().code, "22012");
+        assert_eq!(div0.eval_const().unwrap_err().code, "22012");
     }
 
     #[test]
@@ -447,6 +461,6 @@ mod tests {
             otherwise: Some(Box::new(lit_i(3))),
             ty: SqlType::Int4,
         };
-        assert_eq!(case.eval(&[]).unwrap(), Datum::Int(2));
+        assert_eq!(case.eval_const().unwrap(), Datum::Int(2));
     }
 }

@@ -2,6 +2,8 @@
 
 use std::cmp::Ordering;
 
+use meridian_storage::keycode::Decimal;
+
 use crate::api::{Datum, SqlError, SqlType};
 use crate::types::{check_int_range, int_out_of_range};
 
@@ -80,6 +82,11 @@ impl CmpOp {
 pub(crate) fn arith(op: ArithOp, l: Datum, r: Datum, ty: SqlType) -> Result<Datum, SqlError> {
     match (l, r) {
         (Datum::Null, _) | (_, Datum::Null) => Ok(Datum::Null),
+        (a, b) if ty == SqlType::Numeric => {
+            let (a, sa) = as_numeric(a)?;
+            let (b, sb) = as_numeric(b)?;
+            super::numeric::arith(op, &a, sa, &b, sb)
+        }
         (Datum::Int(a), Datum::Int(b)) if ty != SqlType::Float8 => {
             int_arith(op, a, b, ty).map(Datum::Int)
         }
@@ -94,7 +101,19 @@ fn as_f64(d: &Datum) -> Option<f64> {
     match d {
         Datum::Int(v) => Some(*v as f64),
         Datum::Float(v) => Some(*v),
+        Datum::Numeric(v, _) => Some(v.to_f64()),
         _ => None,
+    }
+}
+
+/// An operand of numeric arithmetic (integers convert exactly).
+fn as_numeric(d: Datum) -> Result<(Decimal, u16), SqlError> {
+    match d {
+        Datum::Numeric(v, s) => Ok((v, s)),
+        Datum::Int(v) => Ok((Decimal::from(v), 0)),
+        other => Err(SqlError::internal(format!(
+            "numeric arithmetic on {other:?}"
+        ))),
     }
 }
 
@@ -164,6 +183,7 @@ pub(crate) fn negate(d: Datum, ty: SqlType) -> Result<Datum, SqlError> {
             check_int_range(n, ty).map(Datum::Int)
         }
         Datum::Float(v) => Ok(Datum::Float(-v)),
+        Datum::Numeric(v, s) => Ok(Datum::Numeric(v.neg(), s)),
         other => Err(SqlError::internal(format!("negation of {other:?}"))),
     }
 }
@@ -191,6 +211,11 @@ pub(crate) fn cmp_datums(a: &Datum, b: &Datum) -> Option<Ordering> {
         (Datum::Float(x), Datum::Int(y)) => cmp_f64(*x, *y as f64),
         (Datum::Text(x), Datum::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Datum::Timestamp(x), Datum::Timestamp(y)) => x.cmp(y),
+        (Datum::Numeric(x, _), Datum::Numeric(y, _)) => x.cmp(y),
+        (Datum::Numeric(x, _), Datum::Int(y)) => x.cmp(&Decimal::from(*y)),
+        (Datum::Int(x), Datum::Numeric(y, _)) => Decimal::from(*x).cmp(y),
+        (Datum::Numeric(x, _), Datum::Float(y)) => cmp_f64(x.to_f64(), *y),
+        (Datum::Float(x), Datum::Numeric(y, _)) => cmp_f64(*x, y.to_f64()),
         // The binder never compares values of different kinds; order them by kind so that
         // sorting stays total even if it did.
         _ => kind(a).cmp(&kind(b)),
@@ -201,7 +226,7 @@ fn kind(d: &Datum) -> u8 {
     match d {
         Datum::Null => 0,
         Datum::Bool(_) => 1,
-        Datum::Int(_) | Datum::Float(_) => 2,
+        Datum::Int(_) | Datum::Float(_) | Datum::Numeric(..) => 2,
         Datum::Text(_) => 3,
         Datum::Timestamp(_) => 4,
     }

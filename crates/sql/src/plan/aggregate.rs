@@ -11,7 +11,7 @@ use sqlparser::ast::{
 use super::bind::ExprBinder;
 use crate::api::{SqlError, SqlType};
 use crate::expr::ScalarExpr;
-use crate::types::{is_integer, is_numeric};
+use crate::types::is_numeric;
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +20,13 @@ pub(crate) enum AggFunc {
     CountStar,
     /// `count(x)`: non-NULL values.
     Count,
-    /// `sum(x)`: int8 for integers (PostgreSQL: numeric for int8 input), float8 for floats.
+    /// `sum(x)`: int8 for int2/int4, numeric for int8 and numeric, float8 for floats.
     Sum,
     /// `min(x)`.
     Min,
     /// `max(x)`.
     Max,
-    /// `avg(x)`: float8 (PostgreSQL: numeric for integer input).
+    /// `avg(x)`: numeric for integers and numerics, float8 for floats.
     Avg,
 }
 
@@ -52,6 +52,8 @@ pub(crate) struct AggCall {
     pub arg: Option<ScalarExpr>,
     /// `DISTINCT`: aggregate each distinct value once.
     pub distinct: bool,
+    /// `FILTER (WHERE ...)`: only rows where it is true take part.
+    pub filter: Option<ScalarExpr>,
     /// Result type.
     pub ty: SqlType,
 }
@@ -96,11 +98,13 @@ pub(crate) fn bind_call(
     f: &Function,
     binder: &mut ExprBinder<'_>,
 ) -> Result<AggCall, SqlError> {
-    if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-        return Err(SqlError::unsupported(
-            "window functions and FILTER are not supported yet",
-        ));
+    if !f.within_group.is_empty() {
+        return Err(SqlError::unsupported("WITHIN GROUP is not supported"));
     }
+    let filter = match &f.filter {
+        Some(e) => Some(binder.bind_bool(e, "FILTER")?),
+        None => None,
+    };
     let FunctionArguments::List(list) = &f.args else {
         return Err(SqlError::undefined_function(name, &[]));
     };
@@ -119,6 +123,7 @@ pub(crate) fn bind_call(
                 func: AggFunc::CountStar,
                 arg: None,
                 distinct: false,
+                filter,
                 ty: SqlType::Int8,
             });
         }
@@ -136,15 +141,25 @@ pub(crate) fn bind_call(
     let at = arg.ty();
     let (func, ty) = match name {
         "count" => (AggFunc::Count, Some(SqlType::Int8)),
+        // As PostgreSQL: sum(int2/int4) is int8, sum(int8) and sum(numeric) numeric, avg of
+        // integers and numerics numeric, of floats float8.
         "sum" => (
             AggFunc::Sum,
-            if is_integer(at) {
-                Some(SqlType::Int8)
-            } else {
-                (at == SqlType::Float8).then_some(at)
+            match at {
+                SqlType::Int2 | SqlType::Int4 => Some(SqlType::Int8),
+                SqlType::Int8 | SqlType::Numeric => Some(SqlType::Numeric),
+                SqlType::Float8 => Some(SqlType::Float8),
+                _ => None,
             },
         ),
-        "avg" => (AggFunc::Avg, is_numeric(at).then_some(SqlType::Float8)),
+        "avg" => (
+            AggFunc::Avg,
+            match at {
+                SqlType::Float8 => Some(SqlType::Float8),
+                t if is_numeric(t) => Some(SqlType::Numeric),
+                _ => None,
+            },
+        ),
         "min" => (AggFunc::Min, (at != SqlType::Bool).then_some(at)),
         _ => (AggFunc::Max, (at != SqlType::Bool).then_some(at)),
     };
@@ -153,6 +168,7 @@ pub(crate) fn bind_call(
         func,
         arg: Some(arg),
         distinct,
+        filter,
         ty,
     })
 }
@@ -169,7 +185,7 @@ pub(crate) fn contains_aggregate(e: &Expr) -> bool {
                 .and_then(|p| p.as_ident())
                 .map(super::names::ident)
                 .unwrap_or_default();
-            if is_aggregate(&name) {
+            if is_aggregate(&name) && f.over.is_none() {
                 return true;
             }
             match &f.args {

@@ -6,45 +6,36 @@
 //! implicitly to larger integers and to float8; everything else needs an explicit cast.
 //! Constant subexpressions are folded.
 
-use sqlparser::ast::{
-    BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
-    InTarget, Spanned, UnaryOperator, Value,
-};
+use sqlparser::ast::{BinaryOperator, CastKind, Expr, InTarget, Spanned, UnaryOperator, Value};
 
 use super::BindContext;
-use super::aggregate::{self, AggState};
+use super::aggregate::AggState;
 pub(crate) use super::coerce::{Bound, assign};
 use super::coerce::{
     arithmetic, bind_number, bind_value, common_type, comparable_pair, compare, concat,
     explicit_cast, implicit, to_bool,
 };
 use super::names::ident;
-use super::scope::Scope;
+use super::scope::{Frame, Lookup, Scope, not_found};
+use super::window::WindowState;
 use crate::api::{Datum, SqlError, SqlType};
 use crate::catalog::ColumnDesc;
-use crate::expr::{ArithOp, CmpOp, Func, ScalarExpr};
+use crate::expr::{ArithOp, CmpOp, ScalarExpr};
 use crate::types::is_numeric;
-
-/// The string `version()` returns: PostgreSQL's shape, so tools that parse the leading
-/// `PostgreSQL <major>.<minor>` see version 15.
-fn version_string() -> String {
-    format!(
-        "PostgreSQL 15.0 (Meridian {}) on {}-{}, compiled by rustc, 64-bit",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::ARCH,
-        std::env::consts::OS
-    )
-}
 
 /// Binds expressions in one scope.
 pub(crate) struct ExprBinder<'a> {
     pub ctx: &'a BindContext<'a>,
     pub scope: &'a Scope,
+    /// The enclosing queries, when binding inside a subquery.
+    pub outer: Option<&'a Frame<'a>>,
     /// Set while binding the output of an aggregate query: aggregate calls are collected here
     /// and column references must match GROUP BY expressions.
     pub agg: Option<AggState>,
     /// The clause being bound, for "aggregate functions are not allowed in ..." errors.
     pub clause: &'static str,
+    /// Set while binding a select list or ORDER BY: window calls are collected here.
+    pub windows: Option<WindowState>,
 }
 
 impl<'a> ExprBinder<'a> {
@@ -57,9 +48,17 @@ impl<'a> ExprBinder<'a> {
         ExprBinder {
             ctx,
             scope,
+            outer: None,
             agg: None,
             clause,
+            windows: None,
         }
+    }
+
+    /// The same binder with enclosing queries reachable.
+    pub(crate) fn with_outer(mut self, outer: Option<&'a Frame<'a>>) -> ExprBinder<'a> {
+        self.outer = outer;
+        self
     }
 
     fn pos_of(&self, e: &Expr) -> Option<u32> {
@@ -108,7 +107,7 @@ impl<'a> ExprBinder<'a> {
         if groups.is_empty() || matches!(e, Expr::Value(_)) {
             return None;
         }
-        let mut plain = ExprBinder::new(self.ctx, self.scope, self.clause);
+        let mut plain = ExprBinder::new(self.ctx, self.scope, self.clause).with_outer(self.outer);
         let b = plain.bind(e).ok()?;
         let i = groups.iter().position(|g| *g == b.expr)?;
         Some(Bound::known(
@@ -134,7 +133,10 @@ impl<'a> ExprBinder<'a> {
                 other => other,
             },
             Expr::CompoundIdentifier(ids) => self.bind_column(ids),
-            Expr::Value(v) => bind_value(&v.value, pos),
+            Expr::Value(v) => match &v.value {
+                Value::Placeholder(p) => self.bind_param(p, pos),
+                other => bind_value(other, pos),
+            },
             Expr::Nested(inner) => self.bind(inner),
             Expr::UnaryOp { op, expr } => self.bind_unary(*op, expr, pos),
             Expr::BinaryOp { left, op, right } => self.bind_binary(left, op, right, pos),
@@ -188,8 +190,22 @@ impl<'a> ExprBinder<'a> {
                 ..
             } => match target {
                 InTarget::List(list) => self.bind_in_list(expr, list, *negated, pos),
-                _ => Err(SqlError::unsupported("subqueries are not supported yet")),
+                InTarget::Subquery(q) => self.bind_in_subquery(expr, q, *negated, pos),
+                _ => Err(SqlError::unsupported("this form of IN is not supported")),
             },
+            Expr::Subquery(q) => self.bind_scalar_subquery(q, pos),
+            Expr::Exists { subquery, negated } => self.bind_exists(subquery, *negated, pos),
+            Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => self.bind_quantified(left, compare_op, right, false, pos),
+            Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            } => self.bind_quantified(left, compare_op, right, true, pos),
             Expr::Between {
                 expr,
                 negated,
@@ -253,9 +269,26 @@ impl<'a> ExprBinder<'a> {
                 ..
             } => self.bind_case(operand.as_deref(), conditions, else_result.as_deref(), pos),
             Expr::Function(f) => self.bind_function(f, pos),
-            Expr::Subquery(_) | Expr::Exists { .. } => {
-                Err(SqlError::unsupported("subqueries are not supported yet"))
-            }
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => self.bind_substring(
+                expr,
+                substring_from.as_deref(),
+                substring_for.as_deref(),
+                pos,
+            ),
+            Expr::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters: None,
+            } => self.bind_trim(expr, trim_where.as_ref(), trim_what.as_deref(), pos),
+            Expr::Position { expr, r#in } => self.bind_position(expr, r#in, pos),
+            Expr::Ceil { expr, field } => self.bind_ceil_floor(expr, field, false, pos),
+            Expr::Floor { expr, field } => self.bind_ceil_floor(expr, field, true, pos),
             Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
                 Err(SqlError::syntax("\"*\" is not allowed here"))
             }
@@ -265,8 +298,28 @@ impl<'a> ExprBinder<'a> {
         }
     }
 
+    /// `$n`: typed if the client gave (or an earlier use fixed) its type, else untyped until
+    /// the context decides.
+    fn bind_param(&mut self, p: &str, pos: Option<u32>) -> Result<Bound, SqlError> {
+        let n = p
+            .strip_prefix('$')
+            .and_then(|d| d.parse::<usize>().ok())
+            .filter(|n| (1..=65_535).contains(n))
+            .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{p}\"")))?;
+        let i = n - 1;
+        match self.ctx.param_type(i, None) {
+            Some(ty) => Ok(Bound::known(ScalarExpr::Param(i, ty), pos)),
+            None => Ok(Bound {
+                expr: ScalarExpr::Param(i, SqlType::Text),
+                unknown: true,
+                param: Some(i),
+                pos,
+            }),
+        }
+    }
+
     /// The SQL value functions written without parentheses (`current_user`, ...).
-    fn session_value(&self, name: &str) -> Option<&'a str> {
+    pub(super) fn session_value(&self, name: &str) -> Option<&'a str> {
         match name {
             "current_user" | "session_user" | "user" | "current_role" => Some(self.ctx.user),
             "current_catalog" => Some(self.ctx.database),
@@ -277,20 +330,32 @@ impl<'a> ExprBinder<'a> {
 
     fn bind_column(&mut self, ids: &[sqlparser::ast::Ident]) -> Result<Bound, SqlError> {
         let pos = ids.first().and_then(|i| self.ctx.position(i.span.start));
-        let (idx, ty) = self.scope.resolve(ids, self.ctx)?;
-        if self.agg.is_some() {
-            let col = ids.last().map(ident).unwrap_or_default();
-            let shown = match self.scope.relation_name() {
-                Some(r) => format!("{r}.{col}"),
-                None => col,
-            };
-            return Err(SqlError::new(
-                "42803",
-                format!("column \"{shown}\" must appear in the GROUP BY clause or be used in an aggregate function"),
-            )
-            .with_position(pos));
+        match self.scope.lookup(ids, self.ctx)? {
+            Lookup::Found(idx, ty) => {
+                if self.agg.is_some() {
+                    let col = ids.last().map(ident).unwrap_or_default();
+                    let shown = match &self.scope.cols[idx].qualifier {
+                        Some(r) => format!("{r}.{col}"),
+                        None => col,
+                    };
+                    return Err(SqlError::new(
+                        "42803",
+                        format!("column \"{shown}\" must appear in the GROUP BY clause or be used in an aggregate function"),
+                    )
+                    .with_position(pos));
+                }
+                Ok(Bound::known(ScalarExpr::Column(idx, ty), pos))
+            }
+            Lookup::Missing { qualifier_known } => {
+                let mut known = qualifier_known && ids.len() > 1;
+                if let Some(frame) = self.outer
+                    && let Some(e) = frame.resolve(ids, self.ctx, &mut known)?
+                {
+                    return Ok(Bound::known(e, pos));
+                }
+                Err(not_found(ids, known, self.ctx))
+            }
         }
-        Ok(Bound::known(ScalarExpr::Column(idx, ty), pos))
     }
 
     fn bind_unary(
@@ -510,110 +575,5 @@ impl<'a> ExprBinder<'a> {
             },
             pos,
         ))
-    }
-
-    fn bind_function(&mut self, f: &Function, pos: Option<u32>) -> Result<Bound, SqlError> {
-        let name = f
-            .name
-            .0
-            .last()
-            .and_then(|p| p.as_ident())
-            .map(ident)
-            .unwrap_or_default();
-        if aggregate::is_aggregate(&name) {
-            let Some(state) = self.agg.as_mut() else {
-                let msg = if self.clause == "aggregate" {
-                    "aggregate function calls cannot be nested".to_string()
-                } else {
-                    format!("aggregate functions are not allowed in {}", self.clause)
-                };
-                return Err(SqlError::new("42803", msg));
-            };
-            let group_count = state.groups.len();
-            let mut inner = ExprBinder::new(self.ctx, self.scope, "aggregate");
-            let call = aggregate::bind_call(&name, f, &mut inner)?;
-            let ty = call.ty;
-            let state = self
-                .agg
-                .as_mut()
-                .ok_or_else(|| SqlError::internal("aggregate state vanished"))?;
-            let idx = state.add(call);
-            return Ok(Bound::known(ScalarExpr::Column(group_count + idx, ty), pos));
-        }
-        if f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
-            return Err(SqlError::unsupported(
-                "window functions and FILTER are not supported yet",
-            ));
-        }
-        let text = |s: &str| {
-            Ok(Bound::known(
-                ScalarExpr::Literal(Datum::Text(s.to_string()), SqlType::Text),
-                pos,
-            ))
-        };
-        let args = match &f.args {
-            FunctionArguments::None => {
-                return match self.session_value(&name) {
-                    Some(v) => text(v),
-                    None => Err(SqlError::undefined_column(&name)),
-                };
-            }
-            FunctionArguments::Subquery(_) => {
-                return Err(SqlError::unsupported("subqueries are not supported yet"));
-            }
-            FunctionArguments::List(list) => {
-                if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-                    return Err(SqlError::syntax(format!(
-                        "DISTINCT and ORDER BY are only allowed in aggregate calls, not in {name}()"
-                    )));
-                }
-                list.args
-                    .iter()
-                    .map(|a| match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => self.bind(e),
-                        _ => Err(SqlError::unsupported(format!(
-                            "this argument form of {name}() is not supported"
-                        ))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        match (name.as_str(), args.len()) {
-            ("version", 0) => return text(&version_string()),
-            ("current_database", 0) => return text(self.ctx.database),
-            ("current_schema", 0) => return text("public"),
-            _ => {}
-        }
-        let func = Func::lookup(&name);
-        let expected = match func {
-            Some(Func::Coalesce) => (1..=usize::MAX).contains(&args.len()),
-            Some(Func::Nullif) => args.len() == 2,
-            Some(_) => args.len() == 1,
-            None => false,
-        };
-        let arg_names: Vec<&str> = args.iter().map(Bound::type_name).collect();
-        let missing = || SqlError::undefined_function(&name, &arg_names);
-        let (Some(func), true) = (func, expected) else {
-            return Err(missing());
-        };
-        let args: Vec<ScalarExpr> = match func {
-            Func::Coalesce | Func::Nullif => {
-                let refs: Vec<&Bound> = args.iter().collect();
-                let ty = common_type(&refs).ok_or_else(|| {
-                    SqlError::datatype_mismatch(format!(
-                        "{} types {} cannot be matched",
-                        name.to_ascii_uppercase(),
-                        arg_names.join(" and ")
-                    ))
-                })?;
-                args.into_iter()
-                    .map(|b| implicit(b, ty))
-                    .collect::<Result<_, _>>()?
-            }
-            _ => args.into_iter().map(|b| b.expr).collect(),
-        };
-        let types: Vec<SqlType> = args.iter().map(ScalarExpr::ty).collect();
-        let ty = func.return_type(&types).ok_or_else(missing)?;
-        Ok(Bound::known(ScalarExpr::Func { func, args, ty }, pos))
     }
 }

@@ -13,8 +13,10 @@ use crate::types::{self, TypeSpec, is_numeric, wider_int};
 pub(crate) struct Bound {
     /// The expression (an unknown literal is a Text or NULL literal here).
     pub expr: ScalarExpr,
-    /// True for a string literal or NULL whose type the context decides.
+    /// True for a string literal, NULL or parameter whose type the context decides.
     pub unknown: bool,
+    /// For an untyped parameter `$n`: `n - 1`.
+    pub param: Option<usize>,
     /// Where the expression starts in the statement.
     pub pos: Option<u32>,
 }
@@ -24,6 +26,7 @@ impl Bound {
         Bound {
             expr,
             unknown: false,
+            param: None,
             pos,
         }
     }
@@ -49,6 +52,7 @@ pub(crate) fn bind_value(v: &Value, pos: Option<u32>) -> Result<Bound, SqlError>
         Ok(Bound {
             expr: ScalarExpr::Literal(d, SqlType::Text),
             unknown: true,
+            param: None,
             pos,
         })
     };
@@ -74,7 +78,7 @@ pub(crate) fn bind_value(v: &Value, pos: Option<u32>) -> Result<Bound, SqlError>
 }
 
 /// A numeric literal: int4 if it fits, else int8, else (with a fraction or exponent, or too
-/// large) float8. PostgreSQL would use NUMERIC for the latter, which Meridian lacks so far.
+/// large) numeric, as in PostgreSQL.
 pub(crate) fn bind_number(n: &str, pos: Option<u32>) -> Result<Bound, SqlError> {
     let lit = |d, ty| Ok(Bound::known(ScalarExpr::Literal(d, ty), pos));
     if let Ok(v) = n.parse::<i32>() {
@@ -83,16 +87,27 @@ pub(crate) fn bind_number(n: &str, pos: Option<u32>) -> Result<Bound, SqlError> 
     if let Ok(v) = n.parse::<i64>() {
         return lit(Datum::Int(v), SqlType::Int8);
     }
-    match n.parse::<f64>() {
-        Ok(v) if v.is_finite() => lit(Datum::Float(v), SqlType::Float8),
-        _ => Err(SqlError::out_of_range(format!(
-            "\"{n}\" is out of range for type double precision"
+    match crate::expr::numeric::parse(n) {
+        Ok(d) => lit(d, SqlType::Numeric),
+        Err(_) => Err(SqlError::out_of_range(format!(
+            "\"{n}\" is out of range for type numeric"
         ))),
     }
 }
 
-/// Converts an unknown literal to `ty` at bind time.
+/// Converts an unknown literal to `ty` at bind time; an untyped parameter takes the type.
 fn resolve_literal(b: &Bound, to: TypeSpec, ctx: CastContext) -> Result<ScalarExpr, SqlError> {
+    if let Some(n) = b.param {
+        let p = ScalarExpr::Param(n, to.ty);
+        return Ok(match to.max_len {
+            None => p,
+            Some(_) => ScalarExpr::Cast {
+                expr: Box::new(p),
+                to,
+                explicit: ctx == CastContext::Explicit,
+            },
+        });
+    }
     let ScalarExpr::Literal(d, _) = &b.expr else {
         return Err(SqlError::internal(
             "unknown-typed expression that is not a literal",
@@ -129,7 +144,7 @@ fn coerce(b: Bound, to: TypeSpec, ctx: CastContext) -> Result<Option<ScalarExpr>
     };
     // A constant that fails to convert reports its error now, at its position.
     if cast.is_constant() {
-        let d = cast.eval(&[]).map_err(|e| e.with_position(b.pos))?;
+        let d = cast.eval_const().map_err(|e| e.with_position(b.pos))?;
         return Ok(Some(ScalarExpr::Literal(d, to.ty)));
     }
     Ok(Some(cast))
@@ -198,6 +213,8 @@ pub(crate) fn common_type(items: &[&Bound]) -> Option<SqlType> {
             Some(a) if is_numeric(a) && is_numeric(t) => {
                 if a == SqlType::Float8 || t == SqlType::Float8 {
                     SqlType::Float8
+                } else if a == SqlType::Numeric || t == SqlType::Numeric {
+                    SqlType::Numeric
                 } else {
                     wider_int(a, t)
                 }
@@ -260,14 +277,17 @@ pub(crate) fn arithmetic(op: ArithOp, l: Bound, r: Bound) -> Result<ScalarExpr, 
     if float && op == ArithOp::Mod {
         return Err(mismatch(&l, &r));
     }
+    let numeric = !float && (lt == SqlType::Numeric || rt == SqlType::Numeric);
     let ty = if float {
         SqlType::Float8
+    } else if numeric {
+        SqlType::Numeric
     } else {
         wider_int(lt, rt)
     };
-    // Integer operands keep their own width (the result type decides overflow); a float
-    // operation converts both sides.
-    let (lt, rt) = if float { (ty, ty) } else { (lt, rt) };
+    // Integer operands keep their own width (the result type decides overflow); a float or
+    // numeric operation converts both sides.
+    let (lt, rt) = if float || numeric { (ty, ty) } else { (lt, rt) };
     let (l, r) = (implicit(l, lt)?, implicit(r, rt)?);
     Ok(ScalarExpr::Arith {
         op,

@@ -1,18 +1,22 @@
-//! The text of EXPLAIN: one line per operator, the root first, children indented.
+//! The text of EXPLAIN: one line per operator, the root first, inputs indented below it.
+//! Expressions are printed with the names of the columns they read.
 
 use std::ops::Bound;
 
-use super::keyrange::{KeyRange, KeySpan};
-use super::{AggCall, InsertSource, Plan, ScanPlan, SelectPlan};
+use super::ddl::DropPlan;
+use super::dml::InsertSource;
+use super::keyrange::{KeyRange, KeySpan, key_columns};
+use super::rel::{Access, JoinKind, Rel, ScanPlan};
+use super::window::WindowFunc;
+use super::{AggCall, Plan};
 use crate::api::Datum;
-use crate::catalog::TableDesc;
-use crate::expr::ScalarExpr;
+use crate::expr::{ScalarExpr, SubqueryKind};
 
 /// The lines of EXPLAIN for `plan`.
 pub(crate) fn explain(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     match plan {
-        Plan::Select(s) => select(s, 0, &mut out),
+        Plan::Query(q) => rel(&q.rel, 0, &mut out),
         Plan::Insert(i) => {
             out.push(format!("Insert: {}", i.table.name));
             match &i.source {
@@ -21,31 +25,48 @@ pub(crate) fn explain(plan: &Plan) -> Vec<String> {
                     rows.len(),
                     plural(rows.len())
                 )),
-                InsertSource::Query { plan, .. } => select(plan, 1, &mut out),
+                InsertSource::Query { plan, .. } => rel(&plan.rel, 1, &mut out),
             }
         }
         Plan::Update(u) => {
-            let names = column_names(&u.scan.table);
+            let names = names(&u.source);
             let sets: Vec<String> = u
                 .assignments
                 .iter()
-                .map(|(c, e)| format!("{} = {}", names[*c], expr(e, &names)))
+                .map(|(c, e)| format!("{} = {}", u.table.columns[*c].name, expr(e, &names)))
                 .collect();
-            out.push(format!(
-                "Update: {} SET {}",
-                u.scan.table.name,
-                sets.join(", ")
-            ));
-            scan(&u.scan, 1, &mut out);
+            out.push(format!("Update: {} SET {}", u.table.name, sets.join(", ")));
+            rel(&u.source, 1, &mut out);
         }
         Plan::Delete(d) => {
-            out.push(format!("Delete: {}", d.scan.table.name));
-            scan(&d.scan, 1, &mut out);
+            out.push(format!("Delete: {}", d.table.name));
+            rel(&d.source, 1, &mut out);
         }
         Plan::CreateTable(c) => out.push(format!("Create table: {}", c.name)),
-        Plan::DropTable(d) => {
-            let names: Vec<&str> = d.tables.iter().map(|t| t.name.as_str()).collect();
-            out.push(format!("Drop table: {}", names.join(", ")));
+        Plan::CreateIndex(c) => out.push(format!(
+            "Create index: {} on {}",
+            c.index.name, c.table.name
+        )),
+        Plan::CreateView(c) => out.push(format!("Create view: {}", c.name)),
+        Plan::CreateSequence(c) => out.push(format!("Create sequence: {}", c.seq.name)),
+        Plan::Drop(DropPlan::Sequences { names, .. }) => {
+            out.push(format!("Drop sequence: {}", names.join(", ")));
+        }
+        Plan::Drop(DropPlan::Relations { relations, views }) => {
+            let names: Vec<&str> = relations.iter().map(|t| t.name.as_str()).collect();
+            let what = if *views { "view" } else { "table" };
+            out.push(format!("Drop {what}: {}", names.join(", ")));
+        }
+        Plan::Drop(DropPlan::Indexes { names, .. }) => {
+            out.push(format!("Drop index: {}", names.join(", ")));
+        }
+        Plan::Alter(a) => out.push(format!(
+            "Alter table: {}",
+            a.as_ref().map_or("(no change)", |a| a.old.name.as_str())
+        )),
+        Plan::Truncate(t) => {
+            let names: Vec<&str> = t.tables.iter().map(|t| t.name.as_str()).collect();
+            out.push(format!("Truncate: {}", names.join(", ")));
         }
         Plan::Explain(lines) => out.extend(lines.iter().cloned()),
     }
@@ -60,119 +81,231 @@ fn push(out: &mut Vec<String>, depth: usize, line: String) {
     out.push(format!("{}{}", "  ".repeat(depth), line));
 }
 
-fn select(s: &SelectPlan, mut depth: usize, out: &mut Vec<String>) {
-    let input_names: Vec<String> = match &s.scan {
-        Some(sc) => column_names(&sc.table),
-        None => vec![],
-    };
-    let proj_input: Vec<String> = match &s.aggregate {
-        Some(a) => a
-            .groups
-            .iter()
-            .map(|g| expr(g, &input_names))
-            .chain(a.aggs.iter().map(|c| agg(c, &input_names)))
-            .collect(),
-        None => input_names.clone(),
-    };
-    let projected: Vec<String> = s.projection.iter().map(|e| expr(e, &proj_input)).collect();
-    if s.limit.is_some() || s.offset > 0 {
-        let limit = s.limit.map_or("ALL".to_string(), |l| l.to_string());
-        push(out, depth, format!("Limit: {limit} OFFSET {}", s.offset));
-        depth += 1;
+/// The names of the columns `r` produces.
+fn names(r: &Rel) -> Vec<String> {
+    match r {
+        Rel::Values { width, .. } => (1..=*width).map(|i| format!("column{i}")).collect(),
+        Rel::Scan(s) => s.table.columns.iter().map(|c| c.name.clone()).collect(),
+        Rel::Filter { input, .. }
+        | Rel::Distinct { input, .. }
+        | Rel::Sort { input, .. }
+        | Rel::Limit { input, .. } => names(input),
+        Rel::Project { input, exprs } => {
+            let inner = names(input);
+            exprs.iter().map(|e| expr(e, &inner)).collect()
+        }
+        Rel::Join(j) => {
+            let mut n = names(&j.left);
+            n.extend(names(&j.right));
+            n
+        }
+        Rel::Aggregate { input, plan } => {
+            let inner = names(input);
+            plan.groups
+                .iter()
+                .map(|g| expr(g, &inner))
+                .chain(plan.aggs.iter().map(|a| agg(a, &inner)))
+                .collect()
+        }
+        Rel::Window { input, plan } => {
+            let mut n = names(input);
+            let inner = n.clone();
+            n.extend(plan.funcs.iter().map(|f| window(f, &inner)));
+            n
+        }
+        Rel::SetOp { left, .. } => names(left),
     }
-    if !s.order_by.is_empty() {
-        let keys: Vec<String> = s
-            .order_by
-            .iter()
-            .map(|k| {
-                let dir = if k.desc { " DESC" } else { "" };
-                let nulls = if k.nulls_first {
-                    " NULLS FIRST"
-                } else {
-                    " NULLS LAST"
-                };
-                format!("{}{dir}{nulls}", projected[k.column])
-            })
-            .collect();
-        push(out, depth, format!("Sort: {}", keys.join(", ")));
-        depth += 1;
-    }
-    if s.distinct {
-        push(out, depth, "Distinct".to_string());
-        depth += 1;
-    }
-    push(
-        out,
-        depth,
-        format!("Project: {}", projected[..s.columns.len()].join(", ")),
-    );
-    depth += 1;
-    if let Some(h) = &s.having {
-        push(out, depth, format!("Filter: {}", expr(h, &proj_input)));
-        depth += 1;
-    }
-    if let Some(a) = &s.aggregate {
-        let groups: Vec<String> = a.groups.iter().map(|g| expr(g, &input_names)).collect();
-        let aggs: Vec<String> = a.aggs.iter().map(|c| agg(c, &input_names)).collect();
-        let by = if groups.is_empty() {
-            String::new()
-        } else {
-            format!(" GROUP BY {}", groups.join(", "))
-        };
-        push(out, depth, format!("Aggregate: {}{by}", aggs.join(", ")));
-        depth += 1;
-    }
-    match &s.scan {
-        Some(sc) => scan(sc, depth, out),
-        None => {
-            if let Some(f) = &s.filter {
-                push(out, depth, format!("Filter: {}", expr(f, &[])));
-                depth += 1;
+}
+
+fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
+    match r {
+        Rel::Values { rows, .. } => push(
+            out,
+            depth,
+            format!("Values: {} row{}", rows.len(), plural(rows.len())),
+        ),
+        Rel::Scan(s) => scan(s, depth, out),
+        Rel::Filter { input, predicate } => {
+            let n = names(input);
+            push(out, depth, format!("Filter: {}", expr(predicate, &n)));
+            rel(input, depth + 1, out);
+        }
+        Rel::Project { input, exprs } => {
+            let n = names(input);
+            let e: Vec<String> = exprs.iter().map(|e| expr(e, &n)).collect();
+            push(out, depth, format!("Project: {}", e.join(", ")));
+            rel(input, depth + 1, out);
+        }
+        Rel::Join(j) => {
+            let kind = match j.kind {
+                JoinKind::Inner => "inner",
+                JoinKind::Left => "left",
+                JoinKind::Full => "full",
+            };
+            let ln = names(&j.left);
+            let rn = names(&j.right);
+            let mut all = ln.clone();
+            all.extend(rn.iter().cloned());
+            let mut conds: Vec<String> = j
+                .left_keys
+                .iter()
+                .zip(&j.right_keys)
+                .map(|(l, r)| format!("{} = {}", expr(l, &ln), expr(r, &rn)))
+                .collect();
+            if let Some(res) = &j.residual {
+                conds.push(expr(res, &all));
             }
-            push(out, depth, "Values: 1 row".to_string());
+            let on = if conds.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", conds.join(" AND "))
+            };
+            let method = match (&j.lookup, j.left_keys.is_empty()) {
+                (Some(l), _) => {
+                    let via = match (j.right.as_scan(), l.access) {
+                        (Some((s, _)), Access::Index(i)) => {
+                            format!(" via {}@{}", s.table.name, s.table.indexes[i].name)
+                        }
+                        (Some((s, _)), Access::Primary) => format!(" via {}", s.table.name),
+                        _ => String::new(),
+                    };
+                    format!("Lookup join ({kind}){via}")
+                }
+                (None, false) => format!("Hash join ({kind})"),
+                (None, true) => format!("Nested loop join ({kind})"),
+            };
+            push(out, depth, format!("{method}{on}"));
+            rel(&j.left, depth + 1, out);
+            rel(&j.right, depth + 1, out);
+        }
+        Rel::Aggregate { input, plan } => {
+            let n = names(input);
+            let groups: Vec<String> = plan.groups.iter().map(|g| expr(g, &n)).collect();
+            let aggs: Vec<String> = plan.aggs.iter().map(|c| agg(c, &n)).collect();
+            let by = if groups.is_empty() {
+                String::new()
+            } else {
+                format!(" GROUP BY {}", groups.join(", "))
+            };
+            push(out, depth, format!("Aggregate: {}{by}", aggs.join(", ")));
+            rel(input, depth + 1, out);
+        }
+        Rel::Window { input, plan } => {
+            let n = names(input);
+            let f: Vec<String> = plan.funcs.iter().map(|f| window(f, &n)).collect();
+            push(out, depth, format!("Window: {}", f.join(", ")));
+            rel(input, depth + 1, out);
+        }
+        Rel::Distinct { input, on } => {
+            let line = match on {
+                None => "Distinct".to_string(),
+                Some(cols) => {
+                    let n = names(input);
+                    let c: Vec<&str> = cols.iter().map(|&i| n[i].as_str()).collect();
+                    format!("Distinct on ({})", c.join(", "))
+                }
+            };
+            push(out, depth, line);
+            rel(input, depth + 1, out);
+        }
+        Rel::Sort { input, keys } => {
+            let n = names(input);
+            let k: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let dir = if k.desc { " DESC" } else { "" };
+                    let nulls = if k.nulls_first {
+                        " NULLS FIRST"
+                    } else {
+                        " NULLS LAST"
+                    };
+                    format!("{}{dir}{nulls}", n[k.column])
+                })
+                .collect();
+            push(out, depth, format!("Sort: {}", k.join(", ")));
+            rel(input, depth + 1, out);
+        }
+        Rel::Limit {
+            input,
+            limit,
+            offset,
+        } => {
+            let l = limit.map_or("ALL".to_string(), |l| l.to_string());
+            push(out, depth, format!("Limit: {l} OFFSET {offset}"));
+            rel(input, depth + 1, out);
+        }
+        Rel::SetOp {
+            op,
+            all,
+            left,
+            right,
+        } => {
+            let all = if *all { " ALL" } else { "" };
+            push(out, depth, format!("{}{all}", op.name()));
+            rel(left, depth + 1, out);
+            rel(right, depth + 1, out);
         }
     }
 }
 
 fn scan(s: &ScanPlan, depth: usize, out: &mut Vec<String>) {
-    let names = column_names(&s.table);
+    let names: Vec<String> = s.table.columns.iter().map(|c| c.name.clone()).collect();
     let mut depth = depth;
     if let Some(f) = &s.filter {
         push(out, depth, format!("Filter: {}", expr(f, &names)));
         depth += 1;
     }
-    let pk: Vec<&str> = s.table.pk.iter().map(|&i| names[i].as_str()).collect();
+    let key: Vec<&str> = key_columns(&s.table, s.access)
+        .into_iter()
+        .map(|(c, _)| names[c].as_str())
+        .collect();
     let what = match &s.range {
+        _ if s.dynamic => "key range computed per execution".to_string(),
         KeyRange::Empty => "no rows (contradiction)".to_string(),
         KeyRange::Full => "full scan".to_string(),
         KeyRange::Points(points) => {
             let tuples: Vec<String> = points.iter().map(|p| tuple(p)).collect();
             let n = points.len();
+            // Equal keys of a non-unique index are a range of entries each.
+            let what = if s.index().is_some_and(|ix| !ix.unique) {
+                "range"
+            } else {
+                "point lookup"
+            };
             format!(
-                "point lookup{} ({}) = {}",
+                "{what}{} ({}) = {}",
                 plural(n),
-                pk.join(", "),
+                key.join(", "),
                 tuples.join(", ")
             )
         }
         KeyRange::Spans(spans) => {
-            let parts: Vec<String> = spans.iter().map(|sp| span(sp, &pk)).collect();
+            let parts: Vec<String> = spans.iter().map(|sp| span(sp, &key)).collect();
             format!("range{} {}", plural(spans.len()), parts.join("; "))
         }
     };
-    push(out, depth, format!("Scan: {}, {what}", s.table.name));
+    let target = match s.index() {
+        Some(ix) => format!(
+            "{}@{}{}",
+            s.table.name,
+            ix.name,
+            if s.covering { " (covering)" } else { "" }
+        ),
+        None => s.table.name.clone(),
+    };
+    push(out, depth, format!("Scan: {target}, {what}"));
 }
 
-fn span(s: &KeySpan, pk: &[&str]) -> String {
+fn span(s: &KeySpan, key: &[&str]) -> String {
     let mut parts = Vec::new();
     if !s.prefix.is_empty() {
         parts.push(format!(
             "({}) = {}",
-            pk[..s.prefix.len()].join(", "),
+            key[..s.prefix.len()].join(", "),
             tuple(&s.prefix)
         ));
     }
-    let col = pk.get(s.prefix.len()).copied().unwrap_or("?");
+    let col = key.get(s.prefix.len()).copied().unwrap_or("?");
     match &s.lower {
         Bound::Included(v) => parts.push(format!("{col} >= {}", literal(v))),
         Bound::Excluded(v) => parts.push(format!("{col} > {}", literal(v))),
@@ -191,10 +324,6 @@ fn tuple(values: &[Datum]) -> String {
     format!("({})", v.join(", "))
 }
 
-fn column_names(t: &TableDesc) -> Vec<String> {
-    t.columns.iter().map(|c| c.name.clone()).collect()
-}
-
 fn literal(d: &Datum) -> String {
     match d {
         Datum::Null => "NULL".to_string(),
@@ -210,16 +339,69 @@ fn agg(c: &AggCall, names: &[String]) -> String {
         Some(a) => expr(a, names),
     };
     let distinct = if c.distinct { "DISTINCT " } else { "" };
-    format!("{}({distinct}{arg})", c.func.name())
+    let filter = match &c.filter {
+        Some(f) => format!(" FILTER (WHERE {})", expr(f, names)),
+        None => String::new(),
+    };
+    format!("{}({distinct}{arg}){filter}", c.func.name())
+}
+
+fn window(w: &super::window::WindowCall, names: &[String]) -> String {
+    let f = match &w.func {
+        WindowFunc::Agg(a) => agg(a, names),
+        other => {
+            let args: Vec<String> = w.args.iter().map(|a| expr(a, names)).collect();
+            let name = match other {
+                WindowFunc::RowNumber => "row_number",
+                WindowFunc::Rank => "rank",
+                WindowFunc::DenseRank => "dense_rank",
+                WindowFunc::PercentRank => "percent_rank",
+                WindowFunc::CumeDist => "cume_dist",
+                WindowFunc::Ntile => "ntile",
+                WindowFunc::Lag => "lag",
+                WindowFunc::Lead => "lead",
+                WindowFunc::FirstValue => "first_value",
+                WindowFunc::LastValue => "last_value",
+                WindowFunc::Agg(_) => "agg",
+            };
+            format!("{name}({})", args.join(", "))
+        }
+    };
+    let mut over = Vec::new();
+    if !w.partition.is_empty() {
+        let p: Vec<String> = w.partition.iter().map(|e| expr(e, names)).collect();
+        over.push(format!("PARTITION BY {}", p.join(", ")));
+    }
+    if !w.order.is_empty() {
+        let o: Vec<String> = w
+            .order
+            .iter()
+            .map(|(e, desc, _)| format!("{}{}", expr(e, names), if *desc { " DESC" } else { "" }))
+            .collect();
+        over.push(format!("ORDER BY {}", o.join(", ")));
+    }
+    format!("{f} OVER ({})", over.join(" "))
 }
 
 /// Renders an expression over a row whose columns are called `names`.
-fn expr(e: &ScalarExpr, names: &[String]) -> String {
+pub(crate) fn expr(e: &ScalarExpr, names: &[String]) -> String {
     use ScalarExpr::*;
     let r = |e: &ScalarExpr| expr(e, names);
     match e {
         Literal(d, _) => literal(d),
         Column(i, _) => names.get(*i).cloned().unwrap_or_else(|| format!("#{i}")),
+        Param(i, _) => format!("${}", i + 1),
+        Outer(i, _) => format!("outer#{i}"),
+        Subquery(s) => match &s.kind {
+            SubqueryKind::Scalar => "(subquery)".to_string(),
+            SubqueryKind::Exists => "EXISTS (subquery)".to_string(),
+            SubqueryKind::Quantified { left, op, all } => format!(
+                "({} {} {} (subquery))",
+                r(left),
+                op.symbol(),
+                if *all { "ALL" } else { "ANY" }
+            ),
+        },
         Not(x) => format!("NOT {}", r(x)),
         Neg(x) => format!("-{}", r(x)),
         Arith {
@@ -238,26 +420,22 @@ fn expr(e: &ScalarExpr, names: &[String]) -> String {
             expr,
             value,
             negated,
-        } => {
-            format!(
-                "({} IS {}{})",
-                r(expr),
-                if *negated { "NOT " } else { "" },
-                if *value { "TRUE" } else { "FALSE" }
-            )
-        }
+        } => format!(
+            "({} IS {}{})",
+            r(expr),
+            if *negated { "NOT " } else { "" },
+            if *value { "TRUE" } else { "FALSE" }
+        ),
         IsDistinct {
             left,
             right,
             negated,
-        } => {
-            format!(
-                "({} IS {}DISTINCT FROM {})",
-                r(left),
-                if *negated { "NOT " } else { "" },
-                r(right)
-            )
-        }
+        } => format!(
+            "({} IS {}DISTINCT FROM {})",
+            r(left),
+            if *negated { "NOT " } else { "" },
+            r(right)
+        ),
         InList {
             expr,
             list,
@@ -303,6 +481,10 @@ fn expr(e: &ScalarExpr, names: &[String]) -> String {
         Func { func, args, .. } => {
             let a: Vec<String> = args.iter().map(r).collect();
             format!("{}({})", func.name(), a.join(", "))
+        }
+        Volatile(v) => {
+            let a: Vec<String> = v.args.iter().map(r).collect();
+            format!("{}({})", v.func.name(), a.join(", "))
         }
     }
 }

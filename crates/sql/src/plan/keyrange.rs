@@ -1,6 +1,7 @@
-//! Key-range extraction: which primary-key ranges can hold rows matching a WHERE condition.
+//! Key-range extraction: which ranges of an index (the primary index or a secondary one) can
+//! hold rows matching a WHERE condition.
 //!
-//! The condition is split into AND-ed conjuncts. Walking the primary key columns in order,
+//! The condition is split into AND-ed conjuncts. Walking the index's key columns in order,
 //! equality constraints (`k = c`, `k IN (c1, c2)`) on a prefix of the key become a set of
 //! prefixes; the first column without an equality may contribute a range (`<`, `<=`, `>`,
 //! `>=`, `BETWEEN`). Equality on every key column gives point lookups. The extracted ranges are
@@ -14,6 +15,7 @@ use crate::api::{Datum, SqlType};
 use crate::catalog::TableDesc;
 use crate::expr::{CmpOp, ScalarExpr, cmp_datums};
 use crate::keys;
+use crate::plan::rel::Access;
 
 /// More point lookups than this (the product of IN-list sizes) fall back to a range scan.
 const MAX_POINTS: usize = 1024;
@@ -54,8 +56,71 @@ enum Constraint {
     Cmp(CmpOp, Datum),
 }
 
-/// Extracts the key range of `table` that can satisfy `filter`.
-pub(crate) fn extract(table: &TableDesc, filter: Option<&ScalarExpr>) -> KeyRange {
+/// The key columns of an access path: positions into the table's columns, and DESC flags.
+pub(crate) fn key_columns(table: &TableDesc, access: Access) -> Vec<(usize, bool)> {
+    match access {
+        Access::Primary => table.pk.iter().map(|&c| (c, false)).collect(),
+        Access::Index(i) => table.indexes[i].columns.clone(),
+    }
+}
+
+/// How well an access path with key columns `key` narrows a scan for `filter`: the number of
+/// leading key columns constrained by equality, and whether the next one has a bound. Values
+/// known only at execution (parameters, outer values) count as constants.
+pub(crate) fn score(
+    table: &TableDesc,
+    key: &[usize],
+    filter: Option<&ScalarExpr>,
+) -> (usize, bool) {
+    let Some(filter) = filter else {
+        return (0, false);
+    };
+    let mut conjuncts = Vec::new();
+    flatten_and(filter, &mut conjuncts);
+    let mut eq = vec![false; key.len()];
+    let mut bounded = vec![false; key.len()];
+    for c in conjuncts {
+        let (col, is_eq) = match c {
+            ScalarExpr::Compare { op, left, right } => {
+                let (col, other) =
+                    match (key_column(table, key, left), key_column(table, key, right)) {
+                        (Some(col), None) => (col, right),
+                        (None, Some(col)) => (col, left),
+                        _ => continue,
+                    };
+                if !other.is_row_independent() || *op == CmpOp::NotEq {
+                    continue;
+                }
+                (col, *op == CmpOp::Eq)
+            }
+            ScalarExpr::InList {
+                expr,
+                list,
+                negated: false,
+            } => match key_column(table, key, expr) {
+                Some(col) if list.iter().all(ScalarExpr::is_row_independent) => (col, true),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if let Some(k) = key.iter().position(|&x| x == col) {
+            if is_eq {
+                eq[k] = true;
+            } else {
+                bounded[k] = true;
+            }
+        }
+    }
+    let n = eq.iter().take_while(|e| **e).count();
+    (n, bounded.get(n).copied().unwrap_or(false))
+}
+
+/// Extracts the range of an index with key columns `key` that can satisfy `filter`.
+pub(crate) fn extract_for(
+    table: &TableDesc,
+    key: &[usize],
+    filter: Option<&ScalarExpr>,
+) -> KeyRange {
     let Some(filter) = filter else {
         return KeyRange::Full;
     };
@@ -69,11 +134,11 @@ pub(crate) fn extract(table: &TableDesc, filter: Option<&ScalarExpr>) -> KeyRang
     }
     let mut constraints: Vec<(usize, Constraint)> = conjuncts
         .iter()
-        .filter_map(|c| constraint(table, c))
+        .filter_map(|c| constraint(table, key, c))
         .collect();
 
     let mut prefixes: Vec<Vec<Datum>> = vec![vec![]];
-    for &col in &table.pk {
+    for &col in key {
         let mine: Vec<Constraint> = extract_col(&mut constraints, col);
         let (eq, bounds) = combine(mine);
         match eq {
@@ -123,7 +188,7 @@ pub(crate) fn extract(table: &TableDesc, filter: Option<&ScalarExpr>) -> KeyRang
             }
         }
     }
-    if prefixes[0].len() == table.pk.len() {
+    if prefixes[0].len() == key.len() {
         return KeyRange::Points(prefixes);
     }
     if prefixes[0].is_empty() {
@@ -172,7 +237,7 @@ fn extract_col(constraints: &mut Vec<(usize, Constraint)>, col: usize) -> Vec<Co
 
 /// The key column a conjunct side refers to, looking through integer widening casts (all
 /// integer widths share one key encoding).
-fn key_column(table: &TableDesc, e: &ScalarExpr) -> Option<usize> {
+fn key_column(table: &TableDesc, key: &[usize], e: &ScalarExpr) -> Option<usize> {
     let (i, ty) = match e {
         ScalarExpr::Column(i, ty) => (*i, *ty),
         ScalarExpr::Cast { expr, to, .. } => match expr.as_ref() {
@@ -185,7 +250,7 @@ fn key_column(table: &TableDesc, e: &ScalarExpr) -> Option<usize> {
         },
         _ => return None,
     };
-    (table.pk.contains(&i) && same_class(table.columns[i].ty, ty)).then_some(i)
+    (key.contains(&i) && same_class(table.columns[i].ty, ty)).then_some(i)
 }
 
 fn same_class(a: SqlType, b: SqlType) -> bool {
@@ -204,13 +269,13 @@ fn key_value(table: &TableDesc, col: usize, e: &ScalarExpr) -> Option<Datum> {
     ok.then(|| d.clone())
 }
 
-fn constraint(table: &TableDesc, c: &ScalarExpr) -> Option<(usize, Constraint)> {
+fn constraint(table: &TableDesc, key: &[usize], c: &ScalarExpr) -> Option<(usize, Constraint)> {
     match c {
         ScalarExpr::Compare { op, left, right } => {
-            let (col, value, op) = if let Some(col) = key_column(table, left) {
+            let (col, value, op) = if let Some(col) = key_column(table, key, left) {
                 (col, key_value(table, col, right)?, *op)
             } else {
-                let col = key_column(table, right)?;
+                let col = key_column(table, key, right)?;
                 (col, key_value(table, col, left)?, op.flip())
             };
             if value == Datum::Null {
@@ -227,7 +292,7 @@ fn constraint(table: &TableDesc, c: &ScalarExpr) -> Option<(usize, Constraint)> 
             list,
             negated: false,
         } => {
-            let col = key_column(table, expr)?;
+            let col = key_column(table, key, expr)?;
             let values = list
                 .iter()
                 .map(|e| key_value(table, col, e))
@@ -237,11 +302,13 @@ fn constraint(table: &TableDesc, c: &ScalarExpr) -> Option<(usize, Constraint)> 
                 Constraint::In(values.into_iter().filter(|v| *v != Datum::Null).collect()),
             ))
         }
-        // Key columns are never NULL.
+        // Primary key columns are never NULL.
         ScalarExpr::IsNull {
             expr,
             negated: false,
-        } => key_column(table, expr).map(|col| (col, Constraint::In(vec![]))),
+        } => key_column(table, key, expr)
+            .filter(|c| table.pk.contains(c))
+            .map(|col| (col, Constraint::In(vec![]))),
         _ => None,
     }
 }
@@ -339,41 +406,101 @@ fn within(v: &Datum, (lower, upper): &Bounds) -> bool {
 }
 
 impl KeyRange {
-    /// The byte keys and ranges to read, in key order.
+    /// The byte keys and ranges to read for primary-key access, in key order.
+    #[cfg(test)]
     pub(crate) fn byte_spans(&self, table: &TableDesc) -> Vec<ByteSpan> {
+        self.byte_spans_for(table, Access::Primary)
+    }
+
+    /// The byte keys and ranges of `access` to read, in key order.
+    pub(crate) fn byte_spans_for(&self, table: &TableDesc, access: Access) -> Vec<ByteSpan> {
+        let (base, dirs, points_are_keys): (Vec<u8>, Vec<bool>, bool) = match access {
+            Access::Primary => (
+                keys::primary_prefix(table.id),
+                vec![false; table.pk.len()],
+                true,
+            ),
+            Access::Index(i) => {
+                let ix = &table.indexes[i];
+                (
+                    keys::index_prefix(table.id, ix.id),
+                    ix.columns.iter().map(|(_, d)| *d).collect(),
+                    ix.unique,
+                )
+            }
+        };
+        let encode = |values: &[Datum]| {
+            let mut k = base.clone();
+            for (v, d) in values.iter().zip(&dirs) {
+                keys::encode_datum_dir(&mut k, v, keys::direction(*d));
+            }
+            k
+        };
         match self {
             KeyRange::Empty => vec![],
             KeyRange::Full => {
-                let p = keys::primary_prefix(table.id);
-                let end = keys::successor(&p);
-                vec![ByteSpan::Range(p, end)]
+                let end = keys::successor(&base);
+                vec![ByteSpan::Range(base, end)]
             }
-            KeyRange::Points(points) => points
-                .iter()
-                .map(|p| ByteSpan::Point(keys::pk_key(table, p)))
-                .collect(),
-            KeyRange::Spans(spans) => spans
-                .iter()
-                .filter_map(|s| {
-                    let base = keys::pk_key(table, &s.prefix);
-                    let encoded = |v: &Datum| {
-                        let mut k = base.clone();
-                        keys::encode_datum(&mut k, v);
-                        k
-                    };
-                    let start = match &s.lower {
-                        Bound::Unbounded => base.clone(),
-                        Bound::Included(v) => encoded(v),
-                        Bound::Excluded(v) => keys::successor(&encoded(v)),
-                    };
-                    let end = match &s.upper {
-                        Bound::Unbounded => keys::successor(&base),
-                        Bound::Included(v) => keys::successor(&encoded(v)),
-                        Bound::Excluded(v) => encoded(v),
-                    };
-                    (start < end).then_some(ByteSpan::Range(start, end))
-                })
-                .collect(),
+            KeyRange::Points(points) => {
+                let mut spans: Vec<ByteSpan> = points
+                    .iter()
+                    .map(|p| {
+                        let k = encode(p);
+                        if points_are_keys {
+                            ByteSpan::Point(k)
+                        } else {
+                            let end = keys::successor(&k);
+                            ByteSpan::Range(k, end)
+                        }
+                    })
+                    .collect();
+                spans.sort_by(|a, b| a.start().cmp(b.start()));
+                spans
+            }
+            KeyRange::Spans(spans) => {
+                let mut out: Vec<ByteSpan> = spans
+                    .iter()
+                    .filter_map(|s| {
+                        let prefix = encode(&s.prefix);
+                        let desc = dirs.get(s.prefix.len()).copied().unwrap_or(false);
+                        let encoded = |v: &Datum| {
+                            let mut k = prefix.clone();
+                            keys::encode_datum_dir(&mut k, v, keys::direction(desc));
+                            k
+                        };
+                        // A descending column stores larger values first: its upper bound
+                        // starts the byte range.
+                        let (first, last) = if desc {
+                            (&s.upper, &s.lower)
+                        } else {
+                            (&s.lower, &s.upper)
+                        };
+                        let start = match first {
+                            Bound::Unbounded => prefix.clone(),
+                            Bound::Included(v) => encoded(v),
+                            Bound::Excluded(v) => keys::successor(&encoded(v)),
+                        };
+                        let end = match last {
+                            Bound::Unbounded => keys::successor(&prefix),
+                            Bound::Included(v) => keys::successor(&encoded(v)),
+                            Bound::Excluded(v) => encoded(v),
+                        };
+                        (start < end).then_some(ByteSpan::Range(start, end))
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.start().cmp(b.start()));
+                out
+            }
+        }
+    }
+}
+
+impl ByteSpan {
+    /// The first key of the span.
+    pub(crate) fn start(&self) -> &[u8] {
+        match self {
+            ByteSpan::Point(k) | ByteSpan::Range(k, _) => k,
         }
     }
 }

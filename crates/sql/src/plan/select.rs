@@ -1,41 +1,27 @@
-//! SELECT: FROM (one table or none), WHERE, GROUP BY / aggregates, HAVING, the select list,
-//! DISTINCT, ORDER BY, LIMIT / OFFSET.
-
-use std::sync::Arc;
+//! SELECT: FROM and WHERE (via `from.rs` and `join.rs`), GROUP BY / aggregates, HAVING,
+//! window functions, the select list, DISTINCT [ON] and ORDER BY. LIMIT and OFFSET are applied
+//! by the caller (`query.rs`).
+//!
+//! Operator order: FROM/WHERE -> aggregate -> HAVING -> window -> project (visible columns,
+//! then hidden ORDER BY keys) -> DISTINCT -> sort -> drop hidden columns.
 
 use sqlparser::ast::{
-    Distinct, Expr, GroupByExpr, Ident, LimitClause, OrderByKind, OrderBySort, Query, Select,
-    SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Value,
+    Distinct, Expr, GroupByExpr, OrderByExpr, Select, SelectItem, SelectItemQualifiedWildcardKind,
 };
 
+use super::BindContext;
+use super::access::conjuncts;
 use super::aggregate::{AggState, AggregatePlan, contains_aggregate};
 use super::bind::ExprBinder;
-use super::keyrange::{self, KeyRange};
+use super::from::bind_from;
+use super::join;
 use super::names::{column_label, ident};
-use super::scope::Scope;
-use super::{BindContext, Tables, lookup_table};
-use crate::api::{ColumnInfo, Datum, SqlError, SqlType};
-use crate::catalog::{ColumnDesc, TableDesc};
+use super::query::{ordinal, sort_desc};
+use super::rel::{QueryPlan, Rel, SortKey};
+use super::scope::{Frame, Lookup, Scope};
+use super::window::{self, WINDOW_BASE, WindowState};
+use crate::api::{ColumnInfo, SqlError};
 use crate::expr::ScalarExpr;
-
-/// Reading one table: which keys, and which rows among them.
-#[derive(Debug, Clone)]
-pub(crate) struct ScanPlan {
-    /// The table.
-    pub table: Arc<TableDesc>,
-    /// The primary-key ranges that can hold matching rows.
-    pub range: KeyRange,
-    /// The full WHERE condition, re-checked on every row read.
-    pub filter: Option<ScalarExpr>,
-}
-
-/// One ORDER BY key: a position in the projected row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SortKey {
-    pub column: usize,
-    pub desc: bool,
-    pub nulls_first: bool,
-}
 
 /// Output expressions with their result columns (used by RETURNING).
 #[derive(Debug, Clone)]
@@ -44,118 +30,82 @@ pub(crate) struct Projection {
     pub columns: Vec<ColumnInfo>,
 }
 
-/// A planned SELECT. Execution order: scan (or one empty row) -> filter -> aggregate -> having
-/// -> project -> distinct -> sort -> offset/limit -> drop hidden sort columns.
+/// One select-list item: an expression, or a column `*` expanded to (by position, since `*`
+/// may include columns no name reaches unambiguously).
 #[derive(Debug, Clone)]
-pub(crate) struct SelectPlan {
-    /// The table read, if any.
-    pub scan: Option<ScanPlan>,
-    /// WHERE of a query without FROM.
-    pub filter: Option<ScalarExpr>,
-    /// Aggregation, if this is an aggregate query.
-    pub aggregate: Option<AggregatePlan>,
-    /// HAVING, over aggregate rows.
-    pub having: Option<ScalarExpr>,
-    /// Output expressions: the visible columns, then hidden ORDER BY keys.
-    pub projection: Vec<ScalarExpr>,
-    /// The visible result columns.
-    pub columns: Vec<ColumnInfo>,
-    /// SELECT DISTINCT.
-    pub distinct: bool,
-    /// ORDER BY keys over the projected row.
-    pub order_by: Vec<SortKey>,
-    /// OFFSET.
-    pub offset: u64,
-    /// LIMIT.
-    pub limit: Option<u64>,
+pub(crate) enum Item {
+    Expr(Box<Expr>),
+    Column(usize),
 }
 
-impl SelectPlan {
-    /// When rows flow straight from the scan to the output, the scan can stop after this many
-    /// matching rows.
-    pub(crate) fn scan_stop_after(&self) -> Option<usize> {
-        if self.aggregate.is_some() || self.distinct || !self.order_by.is_empty() {
-            return None;
-        }
-        let n = self.limit?.saturating_add(self.offset);
-        usize::try_from(n).ok()
-    }
-}
-
-/// Plans a query.
-pub(crate) fn plan_query(
-    q: &Query,
-    ctx: &BindContext<'_>,
-    tables: &Tables,
-) -> Result<SelectPlan, SqlError> {
-    if q.with.is_some() {
-        return Err(SqlError::unsupported("WITH queries are not supported yet"));
-    }
-    if q.fetch.is_some()
-        || !q.locks.is_empty()
-        || q.for_clause.is_some()
-        || !q.pipe_operators.is_empty()
-    {
-        return Err(SqlError::unsupported(
-            "FETCH, FOR UPDATE/SHARE and pipe operators are not supported yet",
-        ));
-    }
-    let select = match q.body.as_ref() {
-        SetExpr::Select(s) => s,
-        SetExpr::SetOperation { .. } => {
-            return Err(SqlError::unsupported(
-                "UNION, INTERSECT and EXCEPT are not supported yet",
-            ));
-        }
-        SetExpr::Values(_) => {
-            return Err(SqlError::unsupported(
-                "VALUES as a query is not supported yet",
-            ));
-        }
-        _ => {
-            return Err(SqlError::unsupported(
-                "this query form is not supported yet",
-            ));
-        }
-    };
-    check_select_clauses(select)?;
-    let scope = from_scope(select, ctx, tables)?;
-
-    // WHERE.
-    let filter = match &select.selection {
-        Some(w) => Some(ExprBinder::new(ctx, &scope, "WHERE").bind_bool(w, "WHERE")?),
-        None => None,
-    };
-
-    let items = expand_items(&select.projection, &scope)?;
-    let order_exprs = match &q.order_by {
-        None => vec![],
-        Some(ob) => match &ob.kind {
-            OrderByKind::Expressions(v) => v.clone(),
-            OrderByKind::All(_) => {
-                return Err(SqlError::unsupported("ORDER BY ALL is not supported"));
+/// Binds a select-list item.
+fn bind_item(b: &mut ExprBinder<'_>, item: &Item) -> Result<ScalarExpr, SqlError> {
+    match item {
+        Item::Expr(e) => b.bind_typed(e),
+        Item::Column(i) => {
+            let ty = b.scope.cols[*i].ty;
+            let col = ScalarExpr::Column(*i, ty);
+            match &b.agg {
+                None => Ok(col),
+                Some(state) => match state.groups.iter().position(|g| *g == col) {
+                    Some(g) => Ok(ScalarExpr::Column(g, ty)),
+                    None => {
+                        let c = &b.scope.cols[*i];
+                        let shown = match &c.qualifier {
+                            Some(q) => format!("{q}.{}", c.name),
+                            None => c.name.clone(),
+                        };
+                        Err(SqlError::new(
+                            "42803",
+                            format!(
+                                "column \"{shown}\" must appear in the GROUP BY clause or be used in an aggregate function"
+                            ),
+                        ))
+                    }
+                },
             }
-        },
-    };
+        }
+    }
+}
 
-    // GROUP BY and aggregates.
-    let groups = bind_group_by(&select.group_by, &items, ctx, &scope)?;
+/// Plans one SELECT block with the ORDER BY of its query.
+pub(crate) fn plan_select(
+    select: &Select,
+    order_by: &[OrderByExpr],
+    ctx: &BindContext<'_>,
+    outer: Option<&Frame<'_>>,
+) -> Result<QueryPlan, SqlError> {
+    check_select_clauses(select)?;
+    let from = bind_from(&select.from, ctx, outer)?;
+    let scope = &from.scope;
+    let mut conds = from.conds;
+    if let Some(w) = &select.selection {
+        let f = ExprBinder::new(ctx, scope, "WHERE")
+            .with_outer(outer)
+            .bind_bool(w, "WHERE")?;
+        conjuncts(f, &mut conds);
+    }
+
+    let items = expand_items(&select.projection, scope)?;
+    let groups = bind_group_by(&select.group_by, &items, ctx, scope, outer)?;
+    let item_has_agg = |i: &(Item, String)| matches!(&i.0, Item::Expr(e) if contains_aggregate(e));
     let is_agg = !groups.is_empty()
         || select.having.is_some()
-        || items.iter().any(|(e, _)| contains_aggregate(e))
-        || order_exprs.iter().any(|o| contains_aggregate(&o.expr));
-    let mut binder = ExprBinder::new(ctx, &scope, "SELECT");
+        || items.iter().any(item_has_agg)
+        || order_by.iter().any(|o| contains_aggregate(&o.expr));
+    let mut binder = ExprBinder::new(ctx, scope, "SELECT").with_outer(outer);
     if is_agg {
         binder.agg = Some(AggState {
             groups,
             aggs: vec![],
         });
     }
+    binder.windows = Some(WindowState::default());
 
     let mut projection = Vec::with_capacity(items.len());
     let mut columns = Vec::with_capacity(items.len());
-    for (e, name) in &items {
-        let expr = binder.bind_typed(e)?;
+    for (item, name) in &items {
+        let expr = bind_item(&mut binder, item)?;
         columns.push(ColumnInfo {
             name: name.clone(),
             ty: expr.ty(),
@@ -163,77 +113,170 @@ pub(crate) fn plan_query(
         projection.push(expr);
     }
     let having = match &select.having {
-        Some(h) => Some(binder.bind_bool(h, "HAVING")?),
+        Some(h) => {
+            let windows = binder.windows.take();
+            let r = binder.bind_bool(h, "HAVING");
+            binder.windows = windows;
+            Some(r?)
+        }
         None => None,
     };
-    let distinct = matches!(select.distinct, Some(Distinct::Distinct));
-
-    let mut order_by = Vec::with_capacity(order_exprs.len());
-    for o in &order_exprs {
-        let desc = match &o.options.sort {
-            None | Some(OrderBySort::Asc) => false,
-            Some(OrderBySort::Desc) => true,
-            Some(OrderBySort::Using(_)) => {
-                return Err(SqlError::unsupported("ORDER BY ... USING is not supported"));
-            }
-        };
+    let distinct_on = match &select.distinct {
+        Some(Distinct::On(exprs)) => Some(exprs),
+        _ => None,
+    };
+    let distinct = matches!(select.distinct, Some(Distinct::Distinct | Distinct::On(_)));
+    // DISTINCT ON expressions lead the sort, as PostgreSQL requires of ORDER BY.
+    let mut on_columns = Vec::new();
+    if let Some(exprs) = distinct_on {
+        for e in exprs {
+            let bound = binder.bind_typed(e)?;
+            let i = match projection.iter().position(|p| *p == bound) {
+                Some(i) => i,
+                None => {
+                    projection.push(bound);
+                    projection.len() - 1
+                }
+            };
+            on_columns.push(i);
+        }
+    }
+    let mut order = Vec::with_capacity(order_by.len());
+    for o in order_by {
+        let desc = sort_desc(o)?;
         let column = order_column(
             &o.expr,
             &columns,
             &mut projection,
             &mut binder,
-            distinct,
+            distinct && distinct_on.is_none(),
             ctx,
         )?;
-        order_by.push(SortKey {
+        order.push(SortKey {
             column,
             desc,
             nulls_first: o.options.nulls_first.unwrap_or(desc),
         });
     }
 
-    let (limit, offset) = bind_limit(q.limit_clause.as_ref(), ctx)?;
-    let aggregate = binder.agg.take().map(|s| AggregatePlan {
-        groups: s.groups,
-        aggs: s.aggs,
-    });
-    let (scan, filter) = match scope.table_desc() {
-        Some(t) => {
-            let range = keyrange::extract(t, filter.as_ref());
-            (
-                Some(ScanPlan {
-                    table: t.clone(),
-                    range,
-                    filter,
-                }),
-                None,
-            )
+    let agg_state = binder.agg.take();
+    let window_state = binder.windows.take().unwrap_or_default();
+    // Which FROM columns the statement reads (for covering indexes).
+    let mut used_cols = Vec::new();
+    for c in &conds {
+        c.columns(&mut used_cols);
+    }
+    match &agg_state {
+        Some(s) => {
+            for g in &s.groups {
+                g.columns(&mut used_cols);
+            }
+            for a in &s.aggs {
+                for e in a.arg.iter().chain(a.filter.iter()) {
+                    e.columns(&mut used_cols);
+                }
+            }
         }
-        None => (None, filter),
+        None => {
+            for p in &projection {
+                p.columns(&mut used_cols);
+            }
+            window_state.columns(&mut used_cols);
+        }
+    }
+    let mut used = vec![false; scope.len()];
+    for c in used_cols {
+        if c < WINDOW_BASE && c < used.len() {
+            used[c] = true;
+        }
+    }
+
+    let mut rel = if from.units.is_empty() {
+        let one = Rel::Values {
+            rows: vec![vec![]],
+            width: 0,
+        };
+        match super::access::and_all(conds) {
+            Some(p) => one.filtered(p),
+            None => one,
+        }
+    } else {
+        join::build(from.units, conds, Some(&used))?
     };
-    // bind_limit rejects negative values, so these conversions are lossless.
-    let (offset, limit) = (offset.unsigned_abs(), limit.map(i64::unsigned_abs));
-    Ok(SelectPlan {
-        scan,
-        filter,
-        aggregate,
-        having,
-        projection,
+    if let Some(s) = agg_state {
+        rel = Rel::Aggregate {
+            input: Box::new(rel),
+            plan: AggregatePlan {
+                groups: s.groups,
+                aggs: s.aggs,
+            },
+        };
+    }
+    if let Some(h) = having {
+        rel = rel.filtered(h);
+    }
+    if !window_state.is_empty() {
+        let base = rel.width();
+        for p in &mut projection {
+            window::place(p, base);
+        }
+        rel = Rel::Window {
+            input: Box::new(rel),
+            plan: window_state.into_plan(base),
+        };
+    }
+    let types: Vec<_> = columns.iter().map(|c| c.ty).collect();
+    rel = rel.project(projection);
+    if distinct_on.is_some() {
+        // Sort by the DISTINCT ON keys (then ORDER BY), keep the first row of each group.
+        let mut keys: Vec<SortKey> = Vec::new();
+        for (i, &c) in on_columns.iter().enumerate() {
+            match order.get(i) {
+                Some(k) if k.column == c => keys.push(k.clone()),
+                Some(_) => {
+                    return Err(SqlError::new(
+                        "42P10",
+                        "SELECT DISTINCT ON expressions must match initial ORDER BY expressions",
+                    ));
+                }
+                None => keys.push(SortKey {
+                    column: c,
+                    desc: false,
+                    nulls_first: false,
+                }),
+            }
+        }
+        keys.extend(order.iter().skip(on_columns.len()).cloned());
+        rel = Rel::Sort {
+            input: Box::new(rel),
+            keys,
+        };
+        rel = Rel::Distinct {
+            input: Box::new(rel),
+            on: Some(on_columns),
+        };
+    } else {
+        if distinct {
+            rel = Rel::Distinct {
+                input: Box::new(rel),
+                on: None,
+            };
+        }
+        if !order.is_empty() {
+            rel = Rel::Sort {
+                input: Box::new(rel),
+                keys: order,
+            };
+        }
+    }
+    Ok(QueryPlan {
+        rel: rel.truncated(columns.len(), &types),
         columns,
-        distinct,
-        order_by,
-        offset,
-        limit,
     })
 }
 
 /// Rejects SELECT clauses of other dialects and features not implemented yet.
 fn check_select_clauses(s: &Select) -> Result<(), SqlError> {
-    if matches!(s.distinct, Some(Distinct::On(_))) {
-        return Err(SqlError::unsupported(
-            "SELECT DISTINCT ON is not supported yet",
-        ));
-    }
     if s.top.is_some()
         || s.into.is_some()
         || !s.lateral_views.is_empty()
@@ -252,64 +295,31 @@ fn check_select_clauses(s: &Select) -> Result<(), SqlError> {
     Ok(())
 }
 
-/// The scope of the FROM clause: one table (with an optional alias) or nothing.
-fn from_scope(s: &Select, ctx: &BindContext<'_>, tables: &Tables) -> Result<Scope, SqlError> {
-    match s.from.as_slice() {
-        [] => Ok(Scope::empty()),
-        [twj] if twj.joins.is_empty() => match &twj.relation {
-            TableFactor::Table {
-                name,
-                alias,
-                args: None,
-                with_hints,
-                version: None,
-                partitions,
-                ..
-            } if with_hints.is_empty() && partitions.is_empty() => {
-                let table = lookup_table(name, ctx, tables)?;
-                let visible = match alias {
-                    Some(a) if !a.columns.is_empty() => {
-                        return Err(SqlError::unsupported(
-                            "column aliases in FROM are not supported yet",
-                        ));
-                    }
-                    Some(a) => ident(&a.name),
-                    None => table.name.clone(),
-                };
-                Ok(Scope::table(visible, table))
-            }
-            TableFactor::Derived { .. } => Err(SqlError::unsupported(
-                "subqueries in FROM are not supported yet",
-            )),
-            _ => Err(SqlError::unsupported("this FROM item is not supported yet")),
-        },
-        _ => Err(SqlError::unsupported("joins are not supported yet")),
-    }
-}
-
-/// The select list as (expression, result column name) pairs, with `*` expanded into the
-/// visible columns (quoted identifiers, so names survive case folding).
-fn expand_items(items: &[SelectItem], scope: &Scope) -> Result<Vec<(Expr, String)>, SqlError> {
+/// The select list as (item, result column name) pairs, with `*` and `t.*` expanded into the
+/// visible columns.
+pub(crate) fn expand_items(
+    items: &[SelectItem],
+    scope: &Scope,
+) -> Result<Vec<(Item, String)>, SqlError> {
     let mut out = Vec::new();
-    let star = |out: &mut Vec<(Expr, String)>| -> Result<(), SqlError> {
-        let t = scope
-            .table_desc()
-            .ok_or_else(|| SqlError::syntax("SELECT * with no tables specified is not valid"))?;
-        for c in t.columns.iter().filter(|c| !c.hidden) {
-            out.push((
-                Expr::Identifier(Ident::with_quote('"', c.name.clone())),
-                c.name.clone(),
-            ));
-        }
-        Ok(())
-    };
     for item in items {
         match item {
-            SelectItem::UnnamedExpr(e) => out.push((e.clone(), column_label(e))),
-            SelectItem::ExprWithAlias { expr, alias } => out.push((expr.clone(), ident(alias))),
+            SelectItem::UnnamedExpr(e) => {
+                out.push((Item::Expr(Box::new(e.clone())), column_label(e)))
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                out.push((Item::Expr(Box::new(expr.clone())), ident(alias)))
+            }
             SelectItem::Wildcard(opts) => {
                 check_wildcard_options(opts)?;
-                star(&mut out)?;
+                if scope.cols.is_empty() {
+                    return Err(SqlError::syntax(
+                        "SELECT * with no tables specified is not valid",
+                    ));
+                }
+                for i in scope.star() {
+                    out.push((Item::Column(i), scope.cols[i].name.clone()));
+                }
             }
             SelectItem::QualifiedWildcard(
                 SelectItemQualifiedWildcardKind::ObjectName(name),
@@ -322,13 +332,18 @@ fn expand_items(items: &[SelectItem], scope: &Scope) -> Result<Vec<(Expr, String
                     .and_then(|p| p.as_ident())
                     .map(ident)
                     .unwrap_or_default();
-                if scope.relation_name() != Some(q.as_str()) {
+                if !scope.has_qualifier(&q) {
                     return Err(SqlError::new(
                         "42P01",
                         format!("missing FROM-clause entry for table \"{q}\""),
                     ));
                 }
-                star(&mut out)?;
+                for (i, c) in scope.cols.iter().enumerate() {
+                    let hidden_rowid = c.hidden && !c.qualified_only;
+                    if c.qualifier.as_deref() == Some(q.as_str()) && !hidden_rowid {
+                        out.push((Item::Column(i), c.name.clone()));
+                    }
+                }
             }
             _ => {
                 return Err(SqlError::unsupported(
@@ -352,24 +367,14 @@ fn check_wildcard_options(o: &sqlparser::ast::WildcardAdditionalOptions) -> Resu
     Ok(())
 }
 
-/// An integer literal used as a position (`ORDER BY 2`, `GROUP BY 1`).
-fn ordinal(e: &Expr) -> Option<i64> {
-    match e {
-        Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n.parse().ok(),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Binds GROUP BY: positions and output column names refer to select list items, as in
 /// PostgreSQL; anything else is an expression over the input rows.
 fn bind_group_by(
     g: &GroupByExpr,
-    items: &[(Expr, String)],
+    items: &[(Item, String)],
     ctx: &BindContext<'_>,
     scope: &Scope,
+    outer: Option<&Frame<'_>>,
 ) -> Result<Vec<ScalarExpr>, SqlError> {
     let exprs = match g {
         GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs,
@@ -381,7 +386,7 @@ fn bind_group_by(
     };
     let mut out = Vec::new();
     for e in exprs {
-        let target = if let Some(n) = ordinal(e) {
+        let target: Item = if let Some(n) = ordinal(e) {
             let i = usize::try_from(n - 1)
                 .ok()
                 .filter(|i| *i < items.len())
@@ -391,22 +396,26 @@ fn bind_group_by(
                         format!("GROUP BY position {n} is not in select list"),
                     )
                 })?;
-            &items[i].0
+            items[i].0.clone()
         } else if let Expr::Identifier(id) = e
-            && scope.resolve(std::slice::from_ref(id), ctx).is_err()
+            && matches!(
+                scope.lookup(std::slice::from_ref(id), ctx),
+                Ok(Lookup::Missing { .. })
+            )
             && let Some((item, _)) = items.iter().find(|(_, name)| *name == ident(id))
         {
-            item
+            item.clone()
         } else {
-            e
+            Item::Expr(Box::new(e.clone()))
         };
-        if contains_aggregate(target) {
+        if matches!(&target, Item::Expr(t) if contains_aggregate(t)) {
             return Err(SqlError::new(
                 "42803",
                 "aggregate functions are not allowed in GROUP BY",
             ));
         }
-        let bound = ExprBinder::new(ctx, scope, "GROUP BY").bind_typed(target)?;
+        let mut b = ExprBinder::new(ctx, scope, "GROUP BY").with_outer(outer);
+        let bound = bind_item(&mut b, &target)?;
         if !out.contains(&bound) {
             out.push(bound);
         }
@@ -444,7 +453,10 @@ fn order_column(
             .collect();
         match hits.as_slice() {
             [i] => return Ok(*i),
-            [_, _, ..] => {
+            [first, rest @ ..] => {
+                if rest.iter().all(|&r| projection[r] == projection[*first]) {
+                    return Ok(*first);
+                }
                 return Err(
                     SqlError::new("42702", format!("ORDER BY \"{name}\" is ambiguous"))
                         .with_position(pos),
@@ -468,69 +480,7 @@ fn order_column(
     Ok(projection.len() - 1)
 }
 
-/// Evaluates LIMIT and OFFSET (constant expressions; NULL or ALL means no limit).
-fn bind_limit(
-    l: Option<&LimitClause>,
-    ctx: &BindContext<'_>,
-) -> Result<(Option<i64>, i64), SqlError> {
-    let (limit, offset) = match l {
-        None => (None, None),
-        Some(LimitClause::LimitOffset {
-            limit,
-            offset,
-            limit_by,
-        }) => {
-            if !limit_by.is_empty() {
-                return Err(SqlError::unsupported("LIMIT BY is not supported"));
-            }
-            (limit.as_ref(), offset.as_ref().map(|o| &o.value))
-        }
-        Some(LimitClause::OffsetCommaLimit { .. }) => {
-            return Err(SqlError::syntax("LIMIT #,# syntax is not supported")
-                .with_hint("Use separate LIMIT and OFFSET clauses."));
-        }
-    };
-    let scope = Scope::empty();
-    let eval = |e: &Expr, what: &'static str| -> Result<Option<i64>, SqlError> {
-        let target = ColumnDesc {
-            id: 0,
-            name: what.to_ascii_lowercase(),
-            ty: SqlType::Int8,
-            nullable: true,
-            max_len: None,
-            default_expr: None,
-            hidden: false,
-        };
-        let mut b = ExprBinder::new(ctx, &scope, what);
-        let expr = b.bind(e)?;
-        let expr =
-            super::bind::assign(expr, &target, "argument of LIMIT/OFFSET").map_err(|_| {
-                SqlError::datatype_mismatch(format!("argument of {what} must be type bigint"))
-            })?;
-        match expr.eval(&[])? {
-            Datum::Int(v) => Ok(Some(v)),
-            _ => Ok(None),
-        }
-    };
-    let limit = match limit {
-        // `LIMIT ALL` parses as no limit expression.
-        Some(e) => eval(e, "LIMIT")?,
-        None => None,
-    };
-    if limit.is_some_and(|v| v < 0) {
-        return Err(SqlError::new("2201W", "LIMIT must not be negative"));
-    }
-    let offset = match offset {
-        Some(e) => eval(e, "OFFSET")?.unwrap_or(0),
-        None => 0,
-    };
-    if offset < 0 {
-        return Err(SqlError::new("2201X", "OFFSET must not be negative"));
-    }
-    Ok((limit, offset))
-}
-
-/// Binds a RETURNING list over full table rows (no aggregates).
+/// Binds a RETURNING list over the rows of `scope` (no aggregates).
 pub(crate) fn bind_returning(
     items: &[SelectItem],
     scope: &Scope,
@@ -540,8 +490,8 @@ pub(crate) fn bind_returning(
     let mut binder = ExprBinder::new(ctx, scope, "RETURNING");
     let mut exprs = Vec::with_capacity(items.len());
     let mut columns = Vec::with_capacity(items.len());
-    for (e, name) in &items {
-        let expr = binder.bind_typed(e)?;
+    for (item, name) in &items {
+        let expr = bind_item(&mut binder, item)?;
         columns.push(ColumnInfo {
             name: name.clone(),
             ty: expr.ty(),

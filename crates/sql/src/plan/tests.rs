@@ -19,6 +19,8 @@ fn col(name: &str, ty: SqlType, nullable: bool) -> ColumnDesc {
         max_len: None,
         default_expr: None,
         hidden: false,
+        owned_sequence: None,
+        numeric: None,
     }
 }
 
@@ -65,19 +67,57 @@ fn tables() -> Tables {
 
 fn plan(sql: &str) -> Result<Plan, SqlError> {
     let stmts = crate::parse::parse(sql)?;
-    let ctx = BindContext::new(sql, "alice", "db1");
-    plan_statement(&stmts[0], &ctx, &tables())
+    let tables = tables();
+    let ctx = BindContext::new(sql, "alice", "db1", &tables);
+    plan_statement(&stmts[0], &ctx)
 }
 
-fn select(sql: &str) -> SelectPlan {
+fn select(sql: &str) -> QueryPlan {
     match plan(sql) {
-        Ok(Plan::Select(s)) => s,
+        Ok(Plan::Query(s)) => s,
         other => panic!("{sql}: {other:?}"),
     }
 }
 
+/// The first operator of `rel` (depth first) that `pick` accepts.
+fn find<'r, T>(rel: &'r Rel, pick: &dyn Fn(&'r Rel) -> Option<T>) -> Option<T> {
+    if let Some(t) = pick(rel) {
+        return Some(t);
+    }
+    match rel {
+        Rel::Values { .. } | Rel::Scan(_) => None,
+        Rel::Filter { input, .. }
+        | Rel::Project { input, .. }
+        | Rel::Aggregate { input, .. }
+        | Rel::Window { input, .. }
+        | Rel::Distinct { input, .. }
+        | Rel::Sort { input, .. }
+        | Rel::Limit { input, .. } => find(input, pick),
+        Rel::Join(j) => find(&j.left, pick).or_else(|| find(&j.right, pick)),
+        Rel::SetOp { left, right, .. } => find(left, pick).or_else(|| find(right, pick)),
+    }
+}
+
 fn range(sql: &str) -> KeyRange {
-    select(sql).scan.expect("a table scan").range
+    let q = select(sql);
+    find(&q.rel, &|r| match r {
+        Rel::Scan(s) => Some(s.range.clone()),
+        _ => None,
+    })
+    .expect("a table scan")
+}
+
+/// The expressions of the innermost projection.
+fn projection(q: &QueryPlan) -> Vec<ScalarExpr> {
+    find(&q.rel, &|r| match r {
+        Rel::Project { input, exprs }
+            if !matches!(**input, Rel::Project { .. } | Rel::Sort { .. }) =>
+        {
+            Some(exprs.clone())
+        }
+        _ => None,
+    })
+    .expect("a projection")
 }
 
 fn err(sql: &str) -> SqlError {
@@ -319,7 +359,7 @@ fn labels() {
     );
     let s = select("SELECT count(*), sum(id), avg(id), min(v), max(f), sum(f), count(v) FROM t");
     let types: Vec<SqlType> = s.columns.iter().map(|c| c.ty).collect();
-    assert_eq!(types, [Int8, Int8, Float8, Text, Float8, Float8, Int8]);
+    assert_eq!(types, [Int8, Int8, Numeric, Text, Float8, Float8, Int8]);
     assert_eq!(s.columns[0].name, "count");
 }
 
@@ -327,7 +367,7 @@ fn labels() {
 fn session_functions_are_constants() {
     let s = select("SELECT current_user, current_database(), current_schema");
     let lit = |s: &str| ScalarExpr::Literal(t(s), SqlType::Text);
-    assert_eq!(s.projection, [lit("alice"), lit("db1"), lit("public")]);
+    assert_eq!(projection(&s), [lit("alice"), lit("db1"), lit("public")]);
 }
 
 #[test]
@@ -342,7 +382,16 @@ fn binder_errors_carry_sqlstate_and_position() {
     assert_eq!(err("SELECT id FROM t WHERE id").code, "42804");
     assert_eq!(err("SELECT v, count(*) FROM t").code, "42803");
     assert_eq!(err("SELECT id FROM t WHERE count(*) > 0").code, "42803");
-    assert_eq!(err("SELECT * FROM t, c").code, "0A000");
+    assert_eq!(err("SELECT * FROM t, LATERAL (SELECT 1) x").code, "0A000");
+    assert_eq!(
+        err("SELECT id FROM t, c WHERE a = id AND x = nosuch").code,
+        "42703"
+    );
+    assert_eq!(err("SELECT x FROM t AS x, c AS x").code, "42712");
+    assert_eq!(
+        err("SELECT id FROM t JOIN t AS u USING (id) WHERE v = 'a'").code,
+        "42702"
+    );
     assert_eq!(err("INSERT INTO t VALUES (1, 2, 3, 4)").code, "42601");
     assert_eq!(err("INSERT INTO t (id) VALUES (true)").code, "42804");
     assert_eq!(err("UPDATE t SET nosuch = 1").code, "42703");
@@ -387,17 +436,68 @@ fn create_table_without_primary_key_gets_hidden_rowid() {
 fn order_by_resolves_positions_aliases_and_hidden_keys() {
     let s = select("SELECT id AS k, v FROM t ORDER BY 2 DESC, k, f");
     assert_eq!(s.columns.len(), 2);
-    assert_eq!(s.projection.len(), 3, "f is projected as a hidden sort key");
-    let keys: Vec<(usize, bool, bool)> = s
-        .order_by
-        .iter()
-        .map(|k| (k.column, k.desc, k.nulls_first))
-        .collect();
+    assert_eq!(
+        projection(&s).len(),
+        3,
+        "f is projected as a hidden sort key"
+    );
+    let keys: Vec<(usize, bool, bool)> = find(&s.rel, &|r| match r {
+        Rel::Sort { keys, .. } => Some(
+            keys.iter()
+                .map(|k| (k.column, k.desc, k.nulls_first))
+                .collect(),
+        ),
+        _ => None,
+    })
+    .expect("a sort");
     assert_eq!(
         keys,
         [(1, true, true), (0, false, false), (2, false, false)]
     );
-    assert_eq!(s.scan_stop_after(), None);
-    let s = select("SELECT id FROM t LIMIT 3 OFFSET 2");
-    assert_eq!(s.scan_stop_after(), Some(5));
+}
+
+#[test]
+fn joins_push_conditions_into_scans_and_hash_on_equalities() {
+    let q = select("SELECT v, x FROM c, t WHERE id = a AND b = 'q' AND id = 1");
+    let join = find(&q.rel, &|r| match r {
+        Rel::Join(j) => Some(j.clone()),
+        _ => None,
+    })
+    .expect("a join");
+    assert_eq!(join.left_keys.len(), 1, "id = a is a hash (or lookup) key");
+    assert!(join.residual.is_none());
+    // Both scans are narrowed: t to a point, c to a point through the pushed equalities.
+    let lines = super::explain::explain(
+        &plan("SELECT v, x FROM c, t WHERE id = a AND b = 'q' AND id = 1").unwrap(),
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Scan: t, point lookup (id) = (1)")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn correlated_subqueries_capture_outer_columns() {
+    let q = select("SELECT id, (SELECT count(*) FROM c WHERE c.a = t.id) FROM t");
+    let p = projection(&q);
+    let ScalarExpr::Subquery(sq) = &p[1] else {
+        panic!("{p:?}")
+    };
+    assert_eq!(sq.captures, [ScalarExpr::Column(0, SqlType::Int4)]);
+    let inner = find(&sq.plan, &|r| match r {
+        Rel::Scan(s) => Some(s.dynamic),
+        _ => None,
+    });
+    assert_eq!(
+        inner,
+        Some(true),
+        "the key range depends on the outer value"
+    );
+    assert_eq!(err("SELECT (SELECT a, b FROM c) FROM t").code, "42601");
+    assert_eq!(
+        err("SELECT id FROM t GROUP BY id HAVING (SELECT v) > 'a'").code,
+        "42803"
+    );
 }

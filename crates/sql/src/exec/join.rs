@@ -1,0 +1,203 @@
+//! Joins: hash join on equality keys (the right side is hashed), nested loops without keys,
+//! and lookup joins that probe the right table's index with each left row's keys.
+//!
+//! NULL keys never match. LEFT joins pad unmatched left rows with NULLs; FULL joins also pad
+//! the right rows nothing matched.
+
+use std::collections::HashMap;
+
+use super::{Executor, Row, check_rows};
+use crate::api::Datum;
+use crate::error::Result;
+use crate::expr::{Env, ScalarExpr, is_true};
+use crate::keys::hash_key;
+use crate::plan::{JoinKind, JoinPlan, Lookup, Rel};
+
+impl Executor<'_> {
+    /// The rows of a join. A chain of joins (each the left input of the next, as the join
+    /// planner builds them) runs as a loop rather than a recursion, so a join of many tables
+    /// does not nest as many futures.
+    pub(crate) async fn join(&mut self, top: &JoinPlan, env: Env<'_>) -> Result<Vec<Row>> {
+        let mut chain = vec![top];
+        let mut leftmost = &top.left;
+        while let Rel::Join(j) = leftmost {
+            chain.push(j);
+            leftmost = &j.left;
+        }
+        let mut rows = self.run(leftmost, env, None).await?;
+        for j in chain.into_iter().rev() {
+            rows = self.join_step(j, rows, env).await?;
+        }
+        Ok(rows)
+    }
+
+    /// Joins `left` (the rows of `j.left`) with `j.right`.
+    async fn join_step(&mut self, j: &JoinPlan, left: Vec<Row>, env: Env<'_>) -> Result<Vec<Row>> {
+        let sync = !j.residual.as_ref().is_some_and(ScalarExpr::has_subquery);
+        if let (Some(lookup), Some((scan, projection))) = (&j.lookup, j.right.as_scan()) {
+            return self
+                .lookup_join(j, sync, lookup, scan, projection, left, env)
+                .await;
+        }
+        if left.is_empty() && j.kind != JoinKind::Full {
+            return Ok(vec![]);
+        }
+        let right = self.run(&j.right, env, None).await?;
+        let right_width = j.right.width();
+        let left_width = j.left.width();
+        let mut right_matched = vec![
+            false;
+            if j.kind == JoinKind::Full {
+                right.len()
+            } else {
+                0
+            }
+        ];
+        let mut out = Vec::new();
+        // Candidate right rows per left row: by hash of the keys, or all of them.
+        let table: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.left_keys.is_empty() {
+            None
+        } else {
+            let mut t: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(right.len());
+            for (i, r) in right.iter().enumerate() {
+                if let Some(k) = key_of(&j.right_keys, r, &env)? {
+                    t.entry(k).or_default().push(i);
+                }
+            }
+            Some(t)
+        };
+        let all: Vec<usize> = if table.is_none() {
+            (0..right.len()).collect()
+        } else {
+            vec![]
+        };
+        let none: Vec<usize> = vec![];
+        for l in left {
+            let candidates: &[usize] = match &table {
+                None => &all,
+                Some(t) => match key_of(&j.left_keys, &l, &env)? {
+                    Some(k) => t.get(&k).map_or(&none[..], |v| &v[..]),
+                    None => &none,
+                },
+            };
+            let mut matched = false;
+            for &ri in candidates {
+                let mut row = l.clone();
+                row.extend(right[ri].iter().cloned());
+                if self.residual(j, sync, &row, env).await? {
+                    matched = true;
+                    if let Some(m) = right_matched.get_mut(ri) {
+                        *m = true;
+                    }
+                    out.push(row);
+                }
+            }
+            if !matched && j.kind != JoinKind::Inner {
+                let mut row = l;
+                row.extend(std::iter::repeat_n(Datum::Null, right_width));
+                out.push(row);
+            }
+            check_rows(out.len())?;
+        }
+        for (ri, m) in right_matched.iter().enumerate() {
+            if !m {
+                let mut row = vec![Datum::Null; left_width];
+                row.extend(right[ri].iter().cloned());
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a joined row satisfies the residual condition; `sync` when it has no subquery.
+    async fn residual(
+        &mut self,
+        j: &JoinPlan,
+        sync: bool,
+        row: &[Datum],
+        env: Env<'_>,
+    ) -> Result<bool> {
+        match &j.residual {
+            None => Ok(true),
+            Some(r) if sync => Ok(is_true(&r.eval(row, &env)?)),
+            Some(r) => Ok(is_true(&self.eval(r, row, env).await?)),
+        }
+    }
+
+    /// A lookup join: for each left row, read the right rows whose index keys equal its key
+    /// values (one probe per distinct key).
+    #[allow(clippy::too_many_arguments)]
+    async fn lookup_join(
+        &mut self,
+        j: &JoinPlan,
+        sync: bool,
+        lookup: &Lookup,
+        scan: &crate::plan::ScanPlan,
+        projection: Option<&[ScalarExpr]>,
+        left: Vec<Row>,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let right_width = j.right.width();
+        let mut probes: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
+        let mut out = Vec::new();
+        for l in left {
+            let values = lookup
+                .key_exprs
+                .iter()
+                .map(|e| e.eval(&l, &env))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rights: Vec<Row> = if values.contains(&Datum::Null) {
+                vec![]
+            } else {
+                let k = hash_key(&values);
+                match probes.get(&k) {
+                    Some(rows) => rows.clone(),
+                    None => {
+                        let mut rows = self.lookup(scan, lookup.access, values, env).await?;
+                        if let Some(exprs) = projection {
+                            rows = rows
+                                .iter()
+                                .map(|r| exprs.iter().map(|e| e.eval(r, &env)).collect())
+                                .collect::<Result<Vec<_>, _>>()?;
+                        }
+                        probes.insert(k, rows.clone());
+                        rows
+                    }
+                }
+            };
+            let mut matched = false;
+            let lk = key_of(&j.left_keys, &l, &env)?;
+            for r in rights {
+                if key_of(&j.right_keys, &r, &env)? != lk {
+                    continue;
+                }
+                let mut row = l.clone();
+                row.extend(r);
+                if self.residual(j, sync, &row, env).await? {
+                    matched = true;
+                    out.push(row);
+                }
+            }
+            if !matched && j.kind == JoinKind::Left {
+                let mut row = l;
+                row.extend(std::iter::repeat_n(Datum::Null, right_width));
+                out.push(row);
+            }
+            check_rows(out.len())?;
+        }
+        Ok(out)
+    }
+}
+
+/// The hash key of `keys` over `row`; `None` when some key is NULL (it matches nothing).
+fn key_of(keys: &[ScalarExpr], row: &[Datum], env: &Env<'_>) -> Result<Option<Vec<u8>>> {
+    let mut values = Vec::with_capacity(keys.len());
+    for k in keys {
+        let v = k.eval(row, env)?;
+        if v == Datum::Null {
+            return Ok(None);
+        }
+        values.push(v);
+    }
+    Ok(Some(hash_key(&values)))
+}

@@ -1,0 +1,151 @@
+//! The operators: each runs its inputs and materializes its rows.
+
+use std::collections::HashSet;
+
+use super::aggregate::aggregate;
+use super::{BoxFut, Executor, Row, check_rows};
+use crate::error::Result;
+use crate::expr::{Env, cmp_for_sort};
+use crate::keys::hash_key;
+use crate::plan::{Rel, SortKey};
+
+impl Executor<'_> {
+    /// The rows of `rel`. `want` is a hint: the caller needs at most that many rows, so an
+    /// operator that can stop early (a scan under a projection) may.
+    pub(crate) fn run<'s>(
+        &'s mut self,
+        rel: &'s Rel,
+        env: Env<'s>,
+        want: Option<usize>,
+    ) -> BoxFut<'s, Result<Vec<Row>>> {
+        Box::pin(async move {
+            let rows = match rel {
+                Rel::Values { rows, .. } => {
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in rows {
+                        out.push(self.eval_all(r, &[], env).await?);
+                    }
+                    out
+                }
+                Rel::Scan(s) => self.scan(s, env, want).await?,
+                Rel::Filter { input, predicate } => {
+                    let rows = self.run(input, env, None).await?;
+                    self.filter(rows, predicate, env).await?
+                }
+                Rel::Project { input, exprs } => {
+                    let rows = self.run(input, env, want).await?;
+                    self.project(rows, exprs, env).await?
+                }
+                Rel::Join(j) => self.join(j, env).await?,
+                Rel::Aggregate { input, plan } => {
+                    let rows = self.run(input, env, None).await?;
+                    aggregate(plan, &rows, &env)?
+                }
+                Rel::Window { input, plan } => {
+                    let rows = self.run(input, env, None).await?;
+                    super::window::compute(plan, rows, &env)?
+                }
+                Rel::Distinct { input, on } => {
+                    let rows = self.run(input, env, None).await?;
+                    let mut seen = HashSet::with_capacity(rows.len());
+                    rows.into_iter()
+                        .filter(|r| {
+                            let key = match on {
+                                None => hash_key(r),
+                                Some(cols) => {
+                                    let vals: Vec<_> = cols.iter().map(|&c| r[c].clone()).collect();
+                                    hash_key(&vals)
+                                }
+                            };
+                            seen.insert(key)
+                        })
+                        .collect()
+                }
+                Rel::Sort { input, keys } => {
+                    let mut rows = self.run(input, env, None).await?;
+                    sort_rows(&mut rows, keys);
+                    rows
+                }
+                Rel::Limit {
+                    input,
+                    limit,
+                    offset,
+                } => {
+                    let offset = usize::try_from(*offset).unwrap_or(usize::MAX);
+                    let limit =
+                        limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+                    let need = offset.saturating_add(limit.min(want.unwrap_or(usize::MAX)));
+                    let rows = self.run(input, env, Some(need)).await?;
+                    rows.into_iter().skip(offset).take(limit).collect()
+                }
+                Rel::SetOp {
+                    op,
+                    all,
+                    left,
+                    right,
+                } => {
+                    let l = self.run(left, env, None).await?;
+                    let r = self.run(right, env, None).await?;
+                    super::setop::combine(*op, *all, l, r)
+                }
+            };
+            check_rows(rows.len())?;
+            Ok(rows)
+        })
+    }
+
+    /// Evaluates `exprs` over every row.
+    pub(crate) async fn project(
+        &mut self,
+        rows: Vec<Row>,
+        exprs: &[crate::expr::ScalarExpr],
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        // Keeping a prefix of the columns (dropping hidden sort keys) needs no evaluation.
+        let prefix = exprs
+            .iter()
+            .enumerate()
+            .all(|(i, e)| matches!(e, crate::expr::ScalarExpr::Column(c, _) if *c == i));
+        if prefix {
+            return Ok(rows
+                .into_iter()
+                .map(|mut r| {
+                    r.truncate(exprs.len());
+                    r
+                })
+                .collect());
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let subs: Vec<Vec<super::eval::Deferred<'_>>> =
+            exprs.iter().map(super::eval::subqueries_of).collect();
+        if subs.iter().any(|s| !s.is_empty()) {
+            for r in &rows {
+                let mut row = Vec::with_capacity(exprs.len());
+                for (e, s) in exprs.iter().zip(&subs) {
+                    row.push(self.eval_with(e, s, r, env).await?);
+                }
+                out.push(row);
+            }
+        } else {
+            for r in &rows {
+                out.push(
+                    exprs
+                        .iter()
+                        .map(|e| e.eval(r, &env))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Sorts rows by `keys` (stable).
+pub(crate) fn sort_rows(rows: &mut [Row], keys: &[SortKey]) {
+    rows.sort_by(|a, b| {
+        keys.iter()
+            .map(|k| cmp_for_sort(&a[k.column], &b[k.column], k.desc, k.nulls_first))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+}

@@ -1,0 +1,323 @@
+//! Prepared statements: [`Session::prepare`] plans a statement once, reporting its parameter
+//! types and result columns without executing it; [`Session::execute_prepared`] runs it with
+//! parameter values.
+//!
+//! Parameter types come from the client when it gives them, otherwise from their use, as
+//! PostgreSQL infers them: `WHERE id = $1` makes `$1` the type of `id`, `$1 + 1` an integer,
+//! and a parameter nothing constrains is `text`. A parameter used with two types is 42P08.
+//!
+//! Plans are cached per session, keyed by the statement text and parameter types, together with
+//! the catalog version of every table they were planned against. Each execution reads those
+//! descriptors at its own timestamp (point reads, much cheaper than planning) and re-plans only
+//! if one changed; a re-plan that changes the result columns or parameter types fails with
+//! 0A000, as PostgreSQL's "cached plan must not change result type".
+
+use std::sync::Arc;
+
+use sqlparser::ast::Statement;
+
+use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
+use crate::catalog;
+use crate::error::{Error, Result};
+use crate::exec::{self, ExecContext};
+use crate::expr::{CastContext, cast_datum};
+use crate::parse;
+use crate::plan::{self, Plan, Tables};
+use crate::session::{Session, Work, plan_with_catalog};
+use crate::types::TypeSpec;
+
+/// Most cached plans a session keeps (it forgets them all when full).
+const MAX_CACHED_PLANS: usize = 512;
+
+/// A statement prepared by [`Session::prepare`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    sql: Arc<str>,
+    stmt: Arc<Statement>,
+    param_types: Vec<SqlType>,
+    columns: Vec<ColumnInfo>,
+    /// A statement the session handles itself (SET, SHOW, COMMIT, ...): no plan.
+    session_command: bool,
+}
+
+impl Prepared {
+    /// The statement text.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The types of `$1`, `$2`, ... (element `n - 1` is `$n`).
+    pub fn param_types(&self) -> &[SqlType] {
+        &self.param_types
+    }
+
+    /// The result columns (empty for statements without a result set).
+    pub fn columns(&self) -> &[ColumnInfo] {
+        &self.columns
+    }
+
+    fn cache_key(&self) -> String {
+        let types: Vec<&str> = self.param_types.iter().map(|t| t.pg_name()).collect();
+        format!("{}\u{0}{}", types.join(","), self.sql)
+    }
+}
+
+/// A cached plan and the catalog it is valid for.
+pub(crate) struct CachedPlan {
+    /// Every table or view the plan read a descriptor of: name, and (id, version) or `None`
+    /// for names that did not exist.
+    catalog: Vec<(String, Option<(u64, u64)>)>,
+    plan: Arc<Plan>,
+}
+
+fn catalog_of(tables: &Tables) -> Vec<(String, Option<(u64, u64)>)> {
+    tables
+        .iter()
+        .map(|(name, t)| (name.clone(), t.as_ref().map(|t| (t.id, t.version))))
+        .collect()
+}
+
+/// The result columns of a plan.
+fn plan_columns(plan: &Plan) -> Vec<ColumnInfo> {
+    match plan {
+        Plan::Query(q) => q.columns.clone(),
+        Plan::Insert(i) => i
+            .returning
+            .as_ref()
+            .map(|p| p.columns.clone())
+            .unwrap_or_default(),
+        Plan::Update(u) => u
+            .returning
+            .as_ref()
+            .map(|p| p.columns.clone())
+            .unwrap_or_default(),
+        Plan::Delete(d) => d
+            .returning
+            .as_ref()
+            .map(|p| p.columns.clone())
+            .unwrap_or_default(),
+        Plan::Explain(_) => vec![ColumnInfo {
+            name: "QUERY PLAN".to_string(),
+            ty: SqlType::Text,
+        }],
+        Plan::CreateTable(_)
+        | Plan::CreateIndex(_)
+        | Plan::CreateView(_)
+        | Plan::CreateSequence(_)
+        | Plan::Drop(_)
+        | Plan::Alter(_)
+        | Plan::Truncate(_) => vec![],
+    }
+}
+
+/// Whether the session handles `stmt` itself, without planning.
+fn is_session_command(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Savepoint { .. }
+            | Statement::Set(_)
+            | Statement::Reset(_)
+            | Statement::ShowVariable { .. }
+            | Statement::ShowTables { .. }
+    )
+}
+
+/// Converts a parameter value to its declared type (text values are parsed, numbers checked
+/// against the type's range).
+fn coerce_param(d: Datum, ty: SqlType, n: usize) -> Result<Datum, SqlError> {
+    let from = match &d {
+        Datum::Null => return Ok(Datum::Null),
+        Datum::Bool(_) => SqlType::Bool,
+        Datum::Int(_) => SqlType::Int8,
+        Datum::Float(_) => SqlType::Float8,
+        Datum::Text(_) => SqlType::Text,
+        Datum::Timestamp(_) => SqlType::Timestamp,
+        Datum::Numeric(..) => SqlType::Numeric,
+    };
+    if from == ty {
+        return Ok(d);
+    }
+    if !crate::expr::can_cast(from, ty, CastContext::Explicit) {
+        return Err(SqlError::datatype_mismatch(format!(
+            "parameter ${} is of type {} but a {} was supplied",
+            n + 1,
+            ty.pg_name(),
+            from.pg_name()
+        )));
+    }
+    cast_datum(d, from, TypeSpec::plain(ty), CastContext::Explicit)
+}
+
+impl Session {
+    /// Prepares `sql` (exactly one statement): plans it against the current catalog and
+    /// reports its parameter types (inferred from their use) and result columns, without
+    /// executing it.
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, SqlError> {
+        self.prepare_typed(sql, &[]).await
+    }
+
+    /// Like [`Session::prepare`], with the types of the first parameters given by the client
+    /// (`None`: infer it).
+    pub async fn prepare_typed(
+        &mut self,
+        sql: &str,
+        param_types: &[Option<SqlType>],
+    ) -> Result<Prepared, SqlError> {
+        let mut stmts = parse::parse(sql)?;
+        if stmts.len() > 1 {
+            return Err(SqlError::syntax(
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let Some(stmt) = stmts.pop() else {
+            return Err(SqlError::syntax("cannot prepare an empty statement"));
+        };
+        if is_session_command(&stmt) {
+            let columns = match &stmt {
+                Statement::ShowTables { .. } => vec![ColumnInfo {
+                    name: "table_name".to_string(),
+                    ty: SqlType::Text,
+                }],
+                Statement::ShowVariable { .. } => match self.execute_statement(&stmt, sql).await? {
+                    StatementResult::Query { columns, .. } => columns,
+                    StatementResult::Command { .. } => vec![],
+                },
+                _ => vec![],
+            };
+            return Ok(Prepared {
+                sql: sql.into(),
+                stmt: Arc::new(stmt),
+                param_types: vec![],
+                columns,
+                session_command: true,
+            });
+        }
+        let kv = self.engine.inner.kv.clone();
+        let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
+        let (planned, tables) = plan_with_catalog(
+            kv.as_ref(),
+            ts,
+            &stmt,
+            sql,
+            &self.user,
+            &self.database,
+            param_types,
+        )
+        .await
+        .map_err(Error::into_sql)?;
+        let types = plan::param_types(&planned, param_types)?;
+        let prepared = Prepared {
+            sql: sql.into(),
+            stmt: Arc::new(stmt),
+            param_types: types,
+            columns: plan_columns(&planned),
+            session_command: false,
+        };
+        self.cache(&prepared, &tables, planned);
+        Ok(prepared)
+    }
+
+    fn cache(&mut self, p: &Prepared, tables: &Tables, plan: Plan) -> Arc<Plan> {
+        if self.plans.len() >= MAX_CACHED_PLANS {
+            self.plans.clear();
+        }
+        let plan = Arc::new(plan);
+        self.plans.insert(
+            p.cache_key(),
+            CachedPlan {
+                catalog: catalog_of(tables),
+                plan: plan.clone(),
+            },
+        );
+        plan
+    }
+
+    /// Executes a prepared statement with `params` (`$1` first), retrying write conflicts like
+    /// [`Session::execute`].
+    pub async fn execute_prepared(
+        &mut self,
+        p: &Prepared,
+        params: Vec<Datum>,
+    ) -> Result<StatementResult, SqlError> {
+        if params.len() != p.param_types.len() {
+            return Err(SqlError::new(
+                "08P01",
+                format!(
+                    "bind message supplies {} parameters, but prepared statement requires {}",
+                    params.len(),
+                    p.param_types.len()
+                ),
+            ));
+        }
+        if p.session_command {
+            let stmt = p.stmt.clone();
+            let sql = p.sql.clone();
+            return self.execute_statement(&stmt, &sql).await;
+        }
+        let params = params
+            .into_iter()
+            .zip(&p.param_types)
+            .enumerate()
+            .map(|(n, (d, ty))| coerce_param(d, *ty, n))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.retrying(Work::Prepared(p, &params)).await
+    }
+
+    /// One attempt of a prepared statement: the cached plan if the catalog it was planned
+    /// against is unchanged at this attempt's timestamp, else a new plan.
+    pub(crate) async fn run_prepared(
+        &mut self,
+        p: &Prepared,
+        params: &[Datum],
+    ) -> Result<StatementResult> {
+        let kv = self.engine.inner.kv.clone();
+        let ts = kv.read_ts().await.map_err(Error::Read)?;
+        let mut plan = None;
+        if let Some(cached) = self.plans.get(&p.cache_key()) {
+            let mut valid = true;
+            for (name, version) in &cached.catalog {
+                let now = catalog::get_table(kv.as_ref(), name, ts).await?;
+                if now.map(|t| (t.id, t.version)) != *version {
+                    valid = false;
+                    break;
+                }
+            }
+            if valid {
+                plan = Some(cached.plan.clone());
+            }
+        }
+        let plan = match plan {
+            Some(plan) => plan,
+            None => {
+                let given: Vec<Option<SqlType>> = p.param_types.iter().map(|t| Some(*t)).collect();
+                let (planned, tables) = plan_with_catalog(
+                    kv.as_ref(),
+                    ts,
+                    &p.stmt,
+                    &p.sql,
+                    &self.user,
+                    &self.database,
+                    &given,
+                )
+                .await?;
+                let types = plan::param_types(&planned, &given)?;
+                if types != p.param_types || plan_columns(&planned) != p.columns {
+                    return Err(
+                        SqlError::unsupported("cached plan must not change result type").into(),
+                    );
+                }
+                self.cache(p, &tables, planned)
+            }
+        };
+        let mut cx = ExecContext {
+            kv: kv.as_ref(),
+            read_ts: ts,
+            state: &self.state,
+            params,
+        };
+        exec::execute(&mut cx, &plan).await
+    }
+}

@@ -1,0 +1,200 @@
+//! Prepared statements through the public API: parameter type inference, result columns
+//! without execution, execution with values, and plan caching across schema changes.
+
+use std::sync::Arc;
+
+use meridian_sql::testing::MemKv;
+use meridian_sql::{ColumnInfo, Datum, Engine, Session, SqlType, StatementResult};
+
+fn session() -> (Arc<MemKv>, Session) {
+    let kv = Arc::new(MemKv::new());
+    let s = Engine::new(kv.clone()).session("root", "db");
+    (kv, s)
+}
+
+async fn run(s: &mut Session, sql: &str) {
+    for r in s.execute(sql).await {
+        r.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+fn rows(r: StatementResult) -> Vec<Vec<Datum>> {
+    match r {
+        StatementResult::Query { rows, .. } => rows,
+        other => panic!("not a query: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn parameter_types_are_inferred_from_their_use() {
+    let (_, mut s) = session();
+    run(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY, v TEXT, n INT8)",
+    )
+    .await;
+    let p = s
+        .prepare("SELECT v, n + $2 FROM t WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(p.param_types(), [SqlType::Int4, SqlType::Int8]);
+    assert_eq!(
+        p.columns(),
+        [
+            ColumnInfo {
+                name: "v".into(),
+                ty: SqlType::Text
+            },
+            ColumnInfo {
+                name: "?column?".into(),
+                ty: SqlType::Int8
+            }
+        ]
+    );
+    let p = s
+        .prepare("INSERT INTO t VALUES ($1, $2, $3)")
+        .await
+        .unwrap();
+    assert_eq!(
+        p.param_types(),
+        [SqlType::Int4, SqlType::Text, SqlType::Int8]
+    );
+    assert!(p.columns().is_empty());
+    let p = s.prepare("SELECT $1").await.unwrap();
+    assert_eq!(p.param_types(), [SqlType::Text]);
+    let p = s
+        .prepare_typed("SELECT $1 + 1", &[Some(SqlType::Int8)])
+        .await
+        .unwrap();
+    assert_eq!(p.param_types(), [SqlType::Int8]);
+    assert_eq!(p.columns()[0].ty, SqlType::Int8);
+    let e = s
+        .prepare("SELECT 1 FROM t WHERE id = $1 AND v = $1")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "42P08");
+    let e = s.prepare("SELECT 1; SELECT 2").await.unwrap_err();
+    assert_eq!(e.code, "42601");
+}
+
+#[tokio::test]
+async fn prepared_statements_execute_with_values() {
+    let (_, mut s) = session();
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    let ins = s.prepare("INSERT INTO t VALUES ($1, $2)").await.unwrap();
+    for (id, v) in [(1, "a"), (2, "b"), (3, "c")] {
+        let r = s
+            .execute_prepared(&ins, vec![Datum::Int(id), Datum::Text(v.into())])
+            .await
+            .unwrap();
+        assert_eq!(
+            r,
+            StatementResult::Command {
+                tag: "INSERT 0 1".into()
+            }
+        );
+    }
+    let sel = s.prepare("SELECT v FROM t WHERE id = $1").await.unwrap();
+    let r = s.execute_prepared(&sel, vec![Datum::Int(2)]).await.unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Text("b".into())]]);
+    // A text value converts to the parameter's type; NULL matches nothing.
+    let r = s
+        .execute_prepared(&sel, vec![Datum::Text("3".into())])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Text("c".into())]]);
+    let r = s.execute_prepared(&sel, vec![Datum::Null]).await.unwrap();
+    assert!(rows(r).is_empty());
+    let e = s
+        .execute_prepared(&sel, vec![Datum::Text("x".into())])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "22P02");
+    let e = s.execute_prepared(&sel, vec![]).await.unwrap_err();
+    assert_eq!(e.code, "08P01");
+    // Parameters in ranges, IN lists and subqueries.
+    let range = s
+        .prepare("SELECT id FROM t WHERE id >= $1 AND id < $2 AND v IN ($3, 'c') ORDER BY id")
+        .await
+        .unwrap();
+    let r = s
+        .execute_prepared(
+            &range,
+            vec![Datum::Int(1), Datum::Int(9), Datum::Text("a".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(1)], vec![Datum::Int(3)]]);
+    let upd = s
+        .prepare("UPDATE t SET v = $2 WHERE id = $1 RETURNING id, v")
+        .await
+        .unwrap();
+    let r = s
+        .execute_prepared(&upd, vec![Datum::Int(1), Datum::Text("z".into())])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(1), Datum::Text("z".into())]]);
+}
+
+#[tokio::test]
+async fn cached_plans_follow_schema_changes() {
+    let (kv, mut s) = session();
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    run(&mut s, "INSERT INTO t VALUES (1, 'a'), (2, 'b')").await;
+    let by_v = s.prepare("SELECT id FROM t WHERE v = $1").await.unwrap();
+    let r = s
+        .execute_prepared(&by_v, vec![Datum::Text("b".into())])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(2)]]);
+    // After an index is created the statement is planned again and reads through it: one
+    // range scan of the index and one point read of the row, instead of a table scan.
+    run(&mut s, "CREATE INDEX t_v ON t (v)").await;
+    let (gets_before, scans_before) = kv.reads();
+    let r = s
+        .execute_prepared(&by_v, vec![Datum::Text("b".into())])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(2)]]);
+    let (gets, scans) = kv.reads();
+    assert_eq!(scans - scans_before, 1);
+    assert!(
+        gets - gets_before >= 2,
+        "descriptor check and the row lookup"
+    );
+    // The table dropped and created again with other columns: the statement's result type
+    // would change, which is an error.
+    let star = s.prepare("SELECT * FROM t").await.unwrap();
+    run(&mut s, "DROP TABLE t").await;
+    run(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT, w INT)").await;
+    let e = s.execute_prepared(&star, vec![]).await.unwrap_err();
+    assert_eq!(e.code, "0A000");
+    // Same columns: fine, and it reads the new table.
+    run(&mut s, "INSERT INTO t VALUES (7, 'b', 0)").await;
+    let r = s
+        .execute_prepared(&by_v, vec![Datum::Text("b".into())])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(7)]]);
+}
+
+#[tokio::test]
+async fn session_commands_can_be_prepared() {
+    let (_, mut s) = session();
+    let show = s.prepare("SHOW TimeZone").await.unwrap();
+    assert_eq!(show.columns().len(), 1);
+    assert_eq!(show.columns()[0].name, "TimeZone");
+    let r = s.execute_prepared(&show, vec![]).await.unwrap();
+    assert_eq!(rows(r).len(), 1);
+    let set = s.prepare("SET application_name = 'x'").await.unwrap();
+    assert!(set.param_types().is_empty());
+    s.execute_prepared(&set, vec![]).await.unwrap();
+}
+
+#[test]
+fn prepared_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let (_, mut s) = session();
+    let fut = s.prepare("SELECT 1");
+    assert_send(&fut);
+}
