@@ -1,5 +1,5 @@
-//! The `meridian` command: run a node (`start`), an embedded demo (`demo`), or the SQL shell
-//! (`sql`).
+//! The `meridian` command: run a node (`start`), an embedded demo (`demo`), the SQL shell
+//! (`sql`), or a benchmark workload against any PostgreSQL-wire database (`workload`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +47,9 @@ enum Command {
     /// Create a local certificate authority and node/client certificates (for TLS).
     #[command(subcommand)]
     Cert(meridian_security::CertCommand),
+    /// Run a benchmark workload (TPC-C) against Meridian or any PostgreSQL-wire database.
+    #[command(subcommand)]
+    Workload(meridian_workload::WorkloadCommand),
 }
 
 #[derive(Args)]
@@ -160,7 +163,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(
         &cli.log,
-        matches!(cli.command, Command::Sql(_) | Command::Demo(_)),
+        matches!(
+            cli.command,
+            Command::Sql(_) | Command::Demo(_) | Command::Workload(_)
+        ),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -182,6 +188,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo(args).await,
             Command::Sql(args) => sql(args).await,
             Command::Cert(cmd) => meridian_security::run(cmd).map(|()| 0),
+            Command::Workload(cmd) => meridian_workload::cli::run(cmd).await,
         }
     });
     match result {
