@@ -1,6 +1,6 @@
 //! The interface between the wire protocol server and a SQL engine.
 
-use meridian_sql::{ColumnInfo, SqlError, StatementResult};
+use meridian_sql::{ColumnInfo, SqlError, StatementResult, TxnStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::sql_error;
@@ -52,6 +52,13 @@ pub trait SqlBackend: Send + Sync + 'static {
             results = self.execute(session, sql) => results,
             () = cancel.cancelled() => vec![Err(query_canceled())],
         }
+    }
+
+    /// Where `session` is with respect to transaction blocks, reported to the client in every
+    /// ReadyForQuery (`I`, `T` or `E`). The default: always idle (autocommit only).
+    fn transaction_status(&self, session: &Self::Session) -> TxnStatus {
+        let _ = session;
+        TxnStatus::Idle
     }
 
     /// The result columns of the single statement `sql`, without running it: `Some(columns)`

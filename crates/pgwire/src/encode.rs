@@ -17,6 +17,9 @@ use crate::error::{Error, Result, sql_error};
 /// timestamps count from.
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
+/// Days from the Unix epoch to PostgreSQL's epoch, which binary dates count from.
+const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+
 /// The format of each result column, checked against the number of columns.
 ///
 /// A client may send no format code (all text), one (for all columns) or one per column;
@@ -119,10 +122,23 @@ fn put_binary(buf: &mut BytesMut, ty: SqlType, datum: &Datum) -> Result<()> {
         (SqlType::Int8, Datum::Int(v)) => buf.put_i64(*v),
         (SqlType::Float8, Datum::Float(v)) => buf.put_f64(*v),
         (SqlType::Text, Datum::Text(s)) => buf.put_slice(s.as_bytes()),
-        (SqlType::Timestamp, Datum::Timestamp(us)) => buf.put_i64(
+        (SqlType::Timestamp, Datum::Timestamp(us))
+        | (SqlType::TimestampTz, Datum::TimestampTz(us)) => buf.put_i64(
             us.checked_sub(PG_EPOCH_OFFSET_MICROS)
                 .ok_or_else(|| mismatch(ty, datum))?,
         ),
+        (SqlType::Date, Datum::Date(days)) => buf.put_i32(
+            days.checked_sub(PG_EPOCH_OFFSET_DAYS)
+                .ok_or_else(|| mismatch(ty, datum))?,
+        ),
+        // PostgreSQL's interval layout: microseconds, then days, then months.
+        (SqlType::Interval, Datum::Interval(iv)) => {
+            buf.put_i64(iv.micros);
+            buf.put_i32(iv.days);
+            buf.put_i32(iv.months);
+        }
+        (SqlType::Uuid, Datum::Uuid(u)) => buf.put_u128(*u),
+        (SqlType::Bytea, Datum::Bytea(b)) => buf.put_slice(b),
         _ => return Err(mismatch(ty, datum)),
     }
     Ok(())
@@ -144,9 +160,10 @@ fn type_size(ty: SqlType) -> i16 {
     match ty {
         SqlType::Bool => 1,
         SqlType::Int2 => 2,
-        SqlType::Int4 => 4,
-        SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp => 8,
-        SqlType::Text | SqlType::Numeric => -1,
+        SqlType::Int4 | SqlType::Date => 4,
+        SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::TimestampTz => 8,
+        SqlType::Interval | SqlType::Uuid => 16,
+        SqlType::Text | SqlType::Numeric | SqlType::Bytea => -1,
     }
 }
 
@@ -188,6 +205,29 @@ mod tests {
         assert_eq!(
             binary(SqlType::Timestamp, Datum::Timestamp(micros)).unwrap(),
             1_000_000i64.to_be_bytes()
+        );
+        assert_eq!(
+            binary(SqlType::Date, Datum::Date(PG_EPOCH_OFFSET_DAYS + 2)).unwrap(),
+            2i32.to_be_bytes()
+        );
+        let iv = meridian_sql::Interval {
+            months: 1,
+            days: 2,
+            micros: 3,
+        };
+        assert_eq!(
+            binary(SqlType::Interval, Datum::Interval(iv)).unwrap(),
+            [
+                &3i64.to_be_bytes()[..],
+                &2i32.to_be_bytes(),
+                &1i32.to_be_bytes()
+            ]
+            .concat()
+        );
+        assert_eq!(binary(SqlType::Uuid, Datum::Uuid(1)).unwrap()[15], 1);
+        assert_eq!(
+            binary(SqlType::Bytea, Datum::Bytea(vec![0, 255])).unwrap(),
+            [0, 255]
         );
     }
 

@@ -182,7 +182,11 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         let runs = PortalRuns::of(client);
         let run = match runs.take(&cell) {
             Some(run) => run,
-            None => self.run_portal(client, &portal).await?,
+            None => {
+                let run = self.run_portal(client, &portal).await;
+                self.sync_transaction_status(client).await?;
+                run?
+            }
         };
         let run = send_run(client, run, message.max_rows).await?;
         runs.put(&cell, run);
@@ -236,7 +240,9 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         }
         // The backend cannot describe without running: run the portal now and keep the
         // result for its Execute.
-        let run = self.run_portal(client, portal).await?;
+        let run = self.run_portal(client, portal).await;
+        self.sync_transaction_status(client).await?;
+        let run = run?;
         let fields = match &run {
             PortalRun::Rows { fields, .. } => fields.clone(),
             PortalRun::Command(_) | PortalRun::Empty => Vec::new(),

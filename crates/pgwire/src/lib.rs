@@ -57,7 +57,6 @@
 //! # Not supported yet
 //! - Statements with parameters (`$1`) in the extended protocol: rejected at Parse with
 //!   SQLSTATE `0A000` "extended query protocol with parameters is not supported yet".
-//! - Transactions: ReadyForQuery always reports idle (`I`).
 //! - COPY, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`), client certificates.
 //! - A row-returning statement always completes with the tag `SELECT n` (the backend's
 //!   [`StatementResult::Query`] carries no tag, so `INSERT ... RETURNING` also says `SELECT n`).
@@ -85,6 +84,6 @@ pub use backend::{SqlBackend, query_canceled};
 pub use config::{DEFAULT_MAX_MESSAGE_SIZE, PgServerConfig};
 pub use error::{Error, Result};
 pub use meridian_security::ScramCredentials;
-pub use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
+pub use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult, TxnStatus};
 pub use server::serve;
 pub use tokio_util::sync::CancellationToken;

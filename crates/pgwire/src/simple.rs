@@ -2,14 +2,19 @@
 
 use std::fmt::Debug;
 
-use futures::Sink;
-use meridian_sql::{SqlError, StatementResult};
-use pgwire::api::query::SimpleQueryHandler;
+use futures::{Sink, SinkExt};
+use meridian_sql::{SqlError, StatementResult, TxnStatus};
+use pgwire::api::PgWireConnectionState;
+use pgwire::api::query::{
+    SimpleQueryHandler, send_execution_response, send_query_response, send_ready_for_query,
+};
 use pgwire::api::results::{FieldFormat, Response, Tag};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::EmptyQueryResponse;
+use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::simplequery::Query;
 
 use crate::backend::SqlBackend;
@@ -35,7 +40,43 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
             .state
             .begin()
             .map_err(|err| pg_error(err, Severity::Fatal))?;
-        self._on_query(client, query).await
+        // pgwire's default loop infers the transaction status from command tags; the session
+        // knows it (a failed COMMIT ends the block, ROLLBACK TO SAVEPOINT revives a failed
+        // one), so this loop asks the session before ReadyForQuery.
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = self.do_query(client, &query.query).await;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        for response in responses? {
+            match response {
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Query(results) => send_query_response(client, results, true).await?,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                Response::Error(e) => {
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                        .await?;
+                }
+                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                    return Err(pg_error(
+                        crate::error::sql_error("0A000", "COPY is not supported yet"),
+                        Severity::Error,
+                    ));
+                }
+            }
+        }
+        let status = self.sync_transaction_status(client).await?;
+        send_ready_for_query(client, status).await
     }
 
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
@@ -71,6 +112,24 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
             }
         }
         Ok(responses)
+    }
+}
+
+impl<B: SqlBackend> Handler<B> {
+    /// Records the session's transaction status on the connection (for ReadyForQuery, which
+    /// Sync also sends) and returns it.
+    pub(crate) async fn sync_transaction_status<C: ClientInfo>(
+        &self,
+        client: &mut C,
+    ) -> PgWireResult<TransactionStatus> {
+        let slot = session_slot::<B::Session, C>(client)?;
+        let status = match self.backend.transaction_status(&*slot.session.lock().await) {
+            TxnStatus::Idle => TransactionStatus::Idle,
+            TxnStatus::InBlock => TransactionStatus::Transaction,
+            TxnStatus::Failed => TransactionStatus::Error,
+        };
+        client.set_transaction_status(status);
+        Ok(status)
     }
 }
 

@@ -15,7 +15,7 @@ use meridian_pgwire::{PgServerConfig, SqlBackend};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_proto::v1::node_server::NodeServer;
-use meridian_sql::{Engine, Session, SqlError, StatementResult};
+use meridian_sql::{Engine, Session, SqlError, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::{KvClient, LocalGroup, Replica, ReplicaConfig, ReplicaEndpoint, Router};
 use tokio::net::TcpListener;
@@ -63,6 +63,10 @@ impl SqlBackend for SqlService {
         sql: &str,
     ) -> Vec<Result<StatementResult, SqlError>> {
         session.execute(sql).await
+    }
+
+    fn transaction_status(&self, session: &Session) -> TxnStatus {
+        session.transaction_status()
     }
 }
 

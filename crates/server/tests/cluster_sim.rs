@@ -6,19 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use meridian_server::LocalCluster;
+use support::connect;
 
-async fn connect(addr: std::net::SocketAddr) -> tokio_postgres::Client {
-    let url = format!(
-        "host={} port={} user=root dbname=defaultdb",
-        addr.ip(),
-        addr.port()
-    );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-}
+mod support;
 
 async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
     client

@@ -4,35 +4,13 @@
 use meridian_proto::v1::NodeStatusRequest;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_server::{Node, NodeConfig};
+use support::values;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn connect(node: &Node) -> tokio_postgres::Client {
-    let addr = node.sql_addr();
-    let url = format!(
-        "host={} port={} user=root dbname=defaultdb",
-        addr.ip(),
-        addr.port()
-    );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-}
+mod support;
 
-async fn values(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some(r.get(0).unwrap_or("NULL").to_string())
-            }
-            _ => None,
-        })
-        .collect()
+async fn connect(node: &Node) -> tokio_postgres::Client {
+    support::connect(node.sql_addr()).await
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

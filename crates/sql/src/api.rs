@@ -24,6 +24,16 @@ pub enum SqlType {
     Timestamp,
     /// NUMERIC / DECIMAL, exact (oid 1700).
     Numeric,
+    /// DATE (oid 1082).
+    Date,
+    /// TIMESTAMP WITH TIME ZONE (oid 1184).
+    TimestampTz,
+    /// INTERVAL (oid 1186).
+    Interval,
+    /// UUID (oid 2950).
+    Uuid,
+    /// BYTEA (oid 17).
+    Bytea,
 }
 
 impl SqlType {
@@ -38,6 +48,11 @@ impl SqlType {
             SqlType::Text => 25,
             SqlType::Timestamp => 1114,
             SqlType::Numeric => 1700,
+            SqlType::Date => 1082,
+            SqlType::TimestampTz => 1184,
+            SqlType::Interval => 1186,
+            SqlType::Uuid => 2950,
+            SqlType::Bytea => 17,
         }
     }
 
@@ -52,6 +67,11 @@ impl SqlType {
             SqlType::Text => "text",
             SqlType::Timestamp => "timestamp without time zone",
             SqlType::Numeric => "numeric",
+            SqlType::Date => "date",
+            SqlType::TimestampTz => "timestamp with time zone",
+            SqlType::Interval => "interval",
+            SqlType::Uuid => "uuid",
+            SqlType::Bytea => "bytea",
         }
     }
 }
@@ -74,6 +94,28 @@ pub enum Datum {
     /// NUMERIC: the exact value and its display scale (the number of fraction digits it prints
     /// with: `1.50` is `(1.5, 2)`).
     Numeric(Decimal, u16),
+    /// DATE: days since 1970-01-01.
+    Date(i32),
+    /// TIMESTAMPTZ: microseconds since 1970-01-01 00:00:00 UTC.
+    TimestampTz(i64),
+    /// INTERVAL.
+    Interval(Interval),
+    /// UUID, as a 128-bit number (big-endian byte order).
+    Uuid(u128),
+    /// BYTEA.
+    Bytea(Vec<u8>),
+}
+
+/// An INTERVAL: months, days and microseconds are kept apart, as in PostgreSQL (a month and a
+/// day have no fixed length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    /// Months (years are 12 months).
+    pub months: i32,
+    /// Days.
+    pub days: i32,
+    /// Microseconds.
+    pub micros: i64,
 }
 
 impl Datum {

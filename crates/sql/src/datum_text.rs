@@ -16,6 +16,11 @@ pub(crate) fn to_pg_text(d: &Datum) -> Option<String> {
         Datum::Text(s) => s.clone(),
         Datum::Timestamp(micros) => format_timestamp(*micros),
         Datum::Numeric(v, scale) => crate::expr::numeric_text(v, *scale),
+        Datum::Date(d) => crate::expr::datetime::format_date(*d),
+        Datum::TimestampTz(t) => crate::expr::datetime::format_timestamptz(*t),
+        Datum::Interval(i) => crate::expr::datetime::format_interval(i),
+        Datum::Uuid(u) => crate::expr::datetime::format_uuid(*u),
+        Datum::Bytea(b) => crate::expr::datetime::format_bytea(b),
     })
 }
 

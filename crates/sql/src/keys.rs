@@ -71,6 +71,20 @@ pub(crate) fn encode_datum_dir(buf: &mut Vec<u8>, d: &Datum, dir: Direction) {
         Datum::Text(s) => keycode::encode_string(buf, s, dir),
         Datum::Timestamp(v) => keycode::encode_timestamp(buf, *v, dir),
         Datum::Numeric(v, _) => keycode::encode_decimal(buf, v, dir),
+        Datum::Date(d) => keycode::encode_date(buf, *d, dir),
+        Datum::TimestampTz(t) => keycode::encode_timestamp(buf, *t, dir),
+        // Keys order and equate intervals by their normalised length, as PostgreSQL compares
+        // them; values keep the fields (see `encode_value_datum`).
+        Datum::Interval(i) => {
+            let n = crate::expr::datetime::interval_micros(i);
+            keycode::encode_i64(
+                buf,
+                n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                dir,
+            )
+        }
+        Datum::Uuid(u) => keycode::encode_bytes(buf, &u.to_be_bytes(), dir),
+        Datum::Bytea(b) => keycode::encode_bytes(buf, b, dir),
     }
 }
 
@@ -113,6 +127,22 @@ fn decode_datum_dir(dec: &mut Decoder<'_>, ty: SqlType, dir: Direction) -> Resul
             let scale = v.fraction_digits().min(u32::from(u16::MAX)) as u16;
             Datum::Numeric(v, scale)
         }
+        SqlType::Date => Datum::Date(dec.decode_date(dir)?),
+        SqlType::TimestampTz => Datum::TimestampTz(dec.decode_timestamp(dir)?),
+        SqlType::Interval => Datum::Interval(crate::api::Interval {
+            months: 0,
+            days: 0,
+            micros: dec.decode_i64(dir)?,
+        }),
+        SqlType::Uuid => {
+            let b = dec.decode_bytes(dir)?;
+            let arr: [u8; 16] = b
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Corrupt(format!("uuid of {} bytes", b.len())))?;
+            Datum::Uuid(u128::from_be_bytes(arr))
+        }
+        SqlType::Bytea => Datum::Bytea(dec.decode_bytes(dir)?),
     })
 }
 
@@ -257,8 +287,14 @@ pub(crate) fn row_value(table: &TableDesc, row: &[Datum]) -> Vec<u8> {
 /// scale of a numeric).
 fn encode_value_datum(buf: &mut Vec<u8>, d: &Datum) {
     encode_datum(buf, d);
-    if let Datum::Numeric(_, scale) = d {
-        keycode::encode_i64(buf, i64::from(*scale), ASC);
+    match d {
+        Datum::Numeric(_, scale) => keycode::encode_i64(buf, i64::from(*scale), ASC),
+        Datum::Interval(i) => {
+            keycode::encode_i64(buf, i64::from(i.months), ASC);
+            keycode::encode_i64(buf, i64::from(i.days), ASC);
+            keycode::encode_i64(buf, i.micros, ASC);
+        }
+        _ => {}
     }
 }
 
@@ -269,6 +305,19 @@ fn decode_value_datum(dec: &mut Decoder<'_>, col: &crate::catalog::ColumnDesc) -
         Datum::Numeric(v, _) => {
             let scale = dec.decode_i64(ASC)?;
             Datum::Numeric(v, u16::try_from(scale).unwrap_or(0))
+        }
+        Datum::Interval(_) => {
+            let field = |dec: &mut Decoder<'_>| -> Result<i32> {
+                i32::try_from(dec.decode_i64(ASC)?)
+                    .map_err(|_| Error::Corrupt("interval field out of range".into()))
+            };
+            let months = field(dec)?;
+            let days = field(dec)?;
+            Datum::Interval(crate::api::Interval {
+                months,
+                days,
+                micros: dec.decode_i64(ASC)?,
+            })
         }
         other => other,
     })

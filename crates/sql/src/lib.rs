@@ -3,7 +3,7 @@
 //! ```text
 //!  Session::execute(sql) / Session::prepare + execute_prepared
 //!     │ parse.rs      sqlparser (PostgreSQL dialect) -> statements; syntax errors are 42601
-//!     │ session.rs    SET/SHOW/transaction commands; everything else, per attempt:
+//!     │ session.rs    SET/SHOW; txn/ transaction blocks; everything else, per attempt:
 //!     │                 read_ts -> catalog.rs: descriptors of the tables the statement names
 //!     │ plan/         bind names and types (scopes, correlated subqueries), fold constants,
 //!     │               order joins, choose indexes, extract key ranges -> a Rel tree
@@ -56,10 +56,23 @@
 //! table in its read spans. `nextval` commits its increment at once, outside the statement, as
 //! in PostgreSQL. SQLSTATEs for tablet errors are chosen in `error.rs`.
 //!
+//! Inside a transaction block (`BEGIN` ... `COMMIT`, `txn/`) statements run on a
+//! [`KvClient`](meridian_tablet::KvClient) of the block's own: one snapshot for the whole block,
+//! writes buffered at the session and read back by later statements, every read recorded.
+//! `COMMIT` sends one write with all of them; a conflict is 40001 at `COMMIT`, which the
+//! client retries (statements inside a block are not retried one by one). Failed blocks,
+//! savepoints, `READ ONLY` and `AND CHAIN` behave as in PostgreSQL.
+//!
 //! # Supported
 //!
-//! * Types: BOOL, INT2/SMALLINT, INT4/INT/INTEGER, INT8/BIGINT, FLOAT/REAL/DOUBLE PRECISION
-//!   (all float8), TEXT/VARCHAR(n)/STRING, TIMESTAMP; SERIAL/BIGSERIAL/SMALLSERIAL.
+//! * Types: BOOL, INT2/SMALLINT, INT4/INT/INTEGER, INT8/BIGINT, NUMERIC/DECIMAL[(p, s)] (exact,
+//!   with PostgreSQL's display scales: `1/3.0` is `0.33333333333333333333`, `avg` of integers
+//!   has 16 fraction digits), FLOAT/REAL/DOUBLE PRECISION (all float8), TEXT/VARCHAR(n)/STRING,
+//!   DATE, TIMESTAMP, TIMESTAMPTZ (in UTC), INTERVAL (months, days and microseconds kept apart),
+//!   UUID, BYTEA (hex output); SERIAL/BIGSERIAL/SMALLSERIAL. Decimal literals are NUMERIC;
+//!   integers widen implicitly to NUMERIC and NUMERIC to float8; date/time arithmetic (date ±
+//!   integer, timestamp ± interval, timestamp - timestamp, interval × number), `now()`,
+//!   `current_date`, `date_trunc`, `extract`/`date_part`, `gen_random_uuid()`.
 //! * DDL: `CREATE TABLE [IF NOT EXISTS]` with PRIMARY KEY (column or composite), NOT NULL,
 //!   DEFAULT, UNIQUE, CHECK; `DROP TABLE [IF EXISTS]`; `CREATE [UNIQUE] INDEX [IF NOT EXISTS]`
 //!   (multi-column, ASC/DESC, INCLUDE), backfilled; `DROP INDEX`; `ALTER TABLE` ADD / DROP /
@@ -93,9 +106,16 @@
 //!   types (inferred from use as PostgreSQL does: `id = $1` makes `$1` the type of `id`) and
 //!   result columns without executing; [`Session::execute_prepared`] runs with values, using a
 //!   per-session plan cache validated against descriptor versions (see `prepared.rs`).
+//!   Parameters work anywhere a value does, including key ranges (computed per execution)
+//!   and `LIMIT $1 OFFSET $2`.
 //! * `EXPLAIN` (plan text with point lookups, key ranges, indexes, join methods), `SHOW
-//!   TABLES`, `SET`/`SHOW`/`RESET` of session variables; `COMMIT`/`ROLLBACK` outside a
-//!   transaction are no-ops.
+//!   TABLES`, `SET`/`SHOW`/`RESET` of session variables.
+//! * Transaction blocks: `BEGIN` / `START TRANSACTION [READ ONLY | READ WRITE]` (any
+//!   isolation level is accepted and runs serializable), `COMMIT` / `END`, `ROLLBACK`, `AND
+//!   CHAIN`, `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` (to a savepoint taken
+//!   before the block read anything, it restarts the block on a new snapshot:
+//!   `SAVEPOINT cockroach_restart`); DDL inside blocks is transactional. `COMMIT`/`ROLLBACK`
+//!   outside a block are no-ops, as in PostgreSQL.
 //!
 //! # Testing
 //!
@@ -107,11 +127,15 @@
 //!
 //! # Not yet
 //!
-//! * Types: NUMERIC/DECIMAL (decimal literals are float8, `avg` returns float8 and
-//!   `sum(int8)` int8 instead of numeric), REAL as float4, DATE, TIMESTAMPTZ, INTERVAL, UUID,
-//!   BYTEA, CHAR(n); collations other than byte order (C). `-0` is stored as `0`.
-//! * Multi-statement transactions (`BEGIN` fails with 0A000); FOREIGN KEY; WITH RECURSIVE;
-//!   LATERAL; GROUPING SETS; `LIMIT $1` (LIMIT and OFFSET must be constants); several
+//! * Types: REAL as float4 (it is float8), CHAR(n) with blank padding, TIME, JSON, arrays; time
+//!   zones other than UTC (TIMESTAMPTZ reads and prints in UTC whatever `TimeZone` says);
+//!   NUMERIC NaN and infinities; transcendental functions on NUMERIC compute in float8; binary
+//!   wire formats of the newer types; collations other than byte order (C). `-0` is stored as
+//!   `0`. The display scale of a NUMERIC key column without a declared scale, and the fields of
+//!   an INTERVAL key column (normalised to microseconds), are not kept in keys.
+//! * `SELECT ... FOR UPDATE` and lock-based transactions (blocks validate optimistically at
+//!   COMMIT); `AS OF SYSTEM TIME`; FOREIGN KEY; WITH RECURSIVE;
+//!   LATERAL; GROUPING SETS; LIMIT/OFFSET other than constants and parameters; several
 //!   operations in one ALTER TABLE; ALTER COLUMN TYPE; dependency tracking (dropping a table a
 //!   view reads leaves the view failing when used; renaming a column a CHECK uses is refused).
 //! * CREATE INDEX backfills in one write (no online, chunked backfill yet); statistics (the
@@ -134,14 +158,16 @@ mod prepared;
 mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod txn;
 mod types;
 mod vars;
 
-pub use api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
+pub use api::{ColumnInfo, Datum, Interval, SqlError, SqlType, StatementResult};
 /// The exact decimal of [`Datum::Numeric`].
 pub use meridian_storage::keycode::Decimal;
 pub use prepared::Prepared;
 pub use session::{Engine, Session};
+pub use txn::TxnStatus;
 
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ const MAX_CACHED_PLANS: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Prepared {
     sql: Arc<str>,
-    stmt: Arc<Statement>,
+    pub(crate) stmt: Arc<Statement>,
     param_types: Vec<SqlType>,
     columns: Vec<ColumnInfo>,
     /// A statement the session handles itself (SET, SHOW, COMMIT, ...): no plan.
@@ -112,17 +112,14 @@ fn plan_columns(plan: &Plan) -> Vec<ColumnInfo> {
 
 /// Whether the session handles `stmt` itself, without planning.
 fn is_session_command(stmt: &Statement) -> bool {
-    matches!(
-        stmt,
-        Statement::StartTransaction { .. }
-            | Statement::Commit { .. }
-            | Statement::Rollback { .. }
-            | Statement::Savepoint { .. }
-            | Statement::Set(_)
-            | Statement::Reset(_)
-            | Statement::ShowVariable { .. }
-            | Statement::ShowTables { .. }
-    )
+    crate::txn::is_control(stmt)
+        || matches!(
+            stmt,
+            Statement::Set(_)
+                | Statement::Reset(_)
+                | Statement::ShowVariable { .. }
+                | Statement::ShowTables { .. }
+        )
 }
 
 /// Converts a parameter value to its declared type (text values are parsed, numbers checked
@@ -136,6 +133,11 @@ fn coerce_param(d: Datum, ty: SqlType, n: usize) -> Result<Datum, SqlError> {
         Datum::Text(_) => SqlType::Text,
         Datum::Timestamp(_) => SqlType::Timestamp,
         Datum::Numeric(..) => SqlType::Numeric,
+        Datum::Date(_) => SqlType::Date,
+        Datum::TimestampTz(_) => SqlType::TimestampTz,
+        Datum::Interval(_) => SqlType::Interval,
+        Datum::Uuid(_) => SqlType::Uuid,
+        Datum::Bytea(_) => SqlType::Bytea,
     };
     if from == ty {
         return Ok(d);
@@ -195,7 +197,7 @@ impl Session {
                 session_command: true,
             });
         }
-        let kv = self.engine.inner.kv.clone();
+        let kv = self.kv();
         let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
         let (planned, tables) = plan_with_catalog(
             kv.as_ref(),
@@ -273,7 +275,7 @@ impl Session {
         p: &Prepared,
         params: &[Datum],
     ) -> Result<StatementResult> {
-        let kv = self.engine.inner.kv.clone();
+        let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
         let mut plan = None;
         if let Some(cached) = self.plans.get(&p.cache_key()) {
@@ -314,6 +316,7 @@ impl Session {
         };
         let mut cx = ExecContext {
             kv: kv.as_ref(),
+            base: self.engine.inner.kv.as_ref(),
             read_ts: ts,
             state: &self.state,
             params,

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::exec::{self, ExecContext, SessionState};
 use crate::parse;
 use crate::plan::{self, BindContext, Tables};
-use crate::prepared::CachedPlan;
+use crate::prepared::{CachedPlan, Prepared};
+use crate::txn::{self, TxnStatus};
 use crate::vars::SessionVars;
 
 /// How often an autocommit statement is attempted before a retryable error (a write conflict,
@@ -56,12 +57,14 @@ impl Engine {
             state: Arc::new(Mutex::new(SessionState::new(id))),
             backoff_seed: id,
             plans: HashMap::new(),
+            block: txn::Block::default(),
         }
     }
 }
 
-/// One client's connection state. Every statement runs in its own implicit transaction
-/// (autocommit); explicit transactions are not supported yet.
+/// One client's connection state. Outside a transaction block every statement runs in its own
+/// implicit transaction (autocommit, retried on conflicts); inside one (`BEGIN`) statements
+/// share a snapshot and commit together (see `txn/`).
 pub struct Session {
     pub(crate) engine: Engine,
     id: u64,
@@ -72,6 +75,8 @@ pub struct Session {
     backoff_seed: u64,
     /// Plans of prepared statements, by statement text and parameter types.
     pub(crate) plans: HashMap<String, CachedPlan>,
+    /// The open transaction block, if any.
+    pub(crate) block: txn::Block,
 }
 
 impl Session {
@@ -110,30 +115,12 @@ impl Session {
                 tag: tag.to_string(),
             })
         };
+        if txn::is_control(stmt) {
+            let base = self.engine.inner.kv.clone();
+            return self.block.control(stmt, &base).await;
+        }
+        self.check_block(stmt)?;
         match stmt {
-            Statement::StartTransaction { .. } => Err(SqlError::unsupported(
-                "multi-statement transactions are not supported yet; every statement commits on its own",
-            )),
-            // Outside a transaction block PostgreSQL accepts COMMIT (and its alias END) and
-            // ROLLBACK with a warning; the AND CHAIN forms are errors there.
-            Statement::Commit { chain: false, .. } => command("COMMIT"),
-            Statement::Rollback {
-                chain: false,
-                savepoint: None,
-            } => command("ROLLBACK"),
-            Statement::Commit { chain: true, .. } | Statement::Rollback { chain: true, .. } => Err(
-                SqlError::new("25P01", "AND CHAIN can only be used in transaction blocks"),
-            ),
-            Statement::Rollback {
-                savepoint: Some(_), ..
-            } => Err(SqlError::new(
-                "25P01",
-                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks",
-            )),
-            Statement::Savepoint { .. } => Err(SqlError::new(
-                "25P01",
-                "SAVEPOINT can only be used in transaction blocks",
-            )),
             Statement::Set(set) => self.set(set).and_then(|()| command("SET")),
             Statement::Reset(r) => {
                 match &r.reset {
@@ -153,15 +140,25 @@ impl Session {
     /// are used up; waits with jittered exponential backoff in between. Each attempt starts
     /// over from a fresh read timestamp (catalog lookups and planning included).
     pub(crate) async fn retrying(&mut self, work: Work<'_>) -> Result<StatementResult, SqlError> {
+        if self.block.txn.is_some() {
+            // Inside a transaction block the snapshot is fixed and earlier statements' effects
+            // are buffered, so a statement cannot be retried on its own; its failure fails
+            // the block, as in PostgreSQL.
+            match work {
+                Work::Statement(stmt, _) => self.check_block(stmt)?,
+                Work::Prepared(Prepared { stmt, .. }, _) => self.check_block(stmt)?,
+                Work::ShowTables => {}
+            }
+            let r = self.attempt(work).await.map_err(Error::into_sql);
+            if r.is_err() {
+                self.block.fail();
+            }
+            return r;
+        }
         let mut n = 0;
         loop {
             n += 1;
-            let r = match work {
-                Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
-                Work::ShowTables => self.show_tables().await,
-                Work::Prepared(p, params) => self.run_prepared(p, params).await,
-            };
-            match r {
+            match self.attempt(work).await {
                 Err(e) if e.is_retryable() && n < MAX_ATTEMPTS => {
                     tracing::debug!(session = self.id, attempt = n, error = %e, "retrying statement");
                     tokio::time::sleep(self.backoff(n)).await;
@@ -169,6 +166,40 @@ impl Session {
                 r => return r.map_err(Error::into_sql),
             }
         }
+    }
+
+    async fn attempt(&mut self, work: Work<'_>) -> Result<StatementResult> {
+        match work {
+            Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
+            Work::ShowTables => self.show_tables().await,
+            Work::Prepared(p, params) => self.run_prepared(p, params).await,
+        }
+    }
+
+    /// Refuses statements a transaction block's state does not allow: anything in a failed
+    /// block (25P02), writes in a READ ONLY one (25006).
+    pub(crate) fn check_block(&self, stmt: &Statement) -> Result<(), SqlError> {
+        match &self.block.txn {
+            Some(t) if t.failed => Err(txn::aborted()),
+            Some(t) if t.read_only && !txn::is_read_only(stmt) => {
+                Err(txn::read_only_violation(stmt))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The keyspace statements read and write: the open transaction's view, or the tablets
+    /// themselves in autocommit mode.
+    pub(crate) fn kv(&self) -> Arc<dyn KvClient> {
+        match &self.block.txn {
+            Some(t) => t.kv.clone(),
+            None => self.engine.inner.kv.clone(),
+        }
+    }
+
+    /// Where the session is with respect to transaction blocks.
+    pub fn transaction_status(&self) -> TxnStatus {
+        self.block.status()
     }
 
     /// Backoff before attempt `n + 1`: exponential from 1 ms, capped at 100 ms, with ±50%
@@ -183,12 +214,13 @@ impl Session {
 
     /// One attempt of a statement: read timestamp, catalog, plan, execute.
     async fn run_once(&mut self, stmt: &Statement, sql: &str) -> Result<StatementResult> {
-        let kv = self.engine.inner.kv.clone();
+        let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
         let (planned, _) =
             plan_with_catalog(kv.as_ref(), ts, stmt, sql, &self.user, &self.database, &[]).await?;
         let mut cx = ExecContext {
             kv: kv.as_ref(),
+            base: self.engine.inner.kv.as_ref(),
             read_ts: ts,
             state: &self.state,
             params: &[],
@@ -197,7 +229,7 @@ impl Session {
     }
 
     async fn show_tables(&mut self) -> Result<StatementResult> {
-        let kv = self.engine.inner.kv.clone();
+        let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
         let names = catalog::list_tables(kv.as_ref(), ts).await?;
         Ok(StatementResult::Query {

@@ -109,6 +109,11 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
         DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
             numeric_spec(info)
         }
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => plain(TimestampTz),
+        DataType::Date => plain(Date),
+        DataType::Interval { .. } => plain(Interval),
+        DataType::Uuid => plain(Uuid),
+        DataType::Bytea => plain(Bytea),
         DataType::Custom(name, modifiers) if modifiers.is_empty() && name.0.len() == 1 => {
             let ObjectNamePart::Identifier(ident) = &name.0[0] else {
                 return Err(SqlError::undefined_type(&name.to_string()));
@@ -122,6 +127,11 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
                 "text" | "string" | "varchar" => plain(Text),
                 "timestamp" => plain(Timestamp),
                 "numeric" | "decimal" => plain(Numeric),
+                "date" => plain(Date),
+                "timestamptz" => plain(TimestampTz),
+                "interval" => plain(Interval),
+                "uuid" => plain(Uuid),
+                "bytea" => plain(Bytea),
                 other => Err(unsupported_or_unknown(other)),
             }
         }
@@ -135,14 +145,9 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
 /// know either.
 fn unsupported_or_unknown(name: &str) -> SqlError {
     const KNOWN: &[&str] = &[
-        "date",
         "time",
-        "timestamptz",
-        "interval",
-        "bytea",
         "json",
         "jsonb",
-        "uuid",
         "char",
         "character",
         "bpchar",
@@ -175,6 +180,11 @@ pub(crate) fn to_proto(ty: SqlType) -> ColumnType {
         SqlType::Text => ColumnType::Text,
         SqlType::Timestamp => ColumnType::Timestamp,
         SqlType::Numeric => ColumnType::Numeric,
+        SqlType::Date => ColumnType::Date,
+        SqlType::TimestampTz => ColumnType::Timestamptz,
+        SqlType::Interval => ColumnType::Interval,
+        SqlType::Uuid => ColumnType::Uuid,
+        SqlType::Bytea => ColumnType::Bytea,
     }
 }
 
@@ -189,6 +199,11 @@ pub(crate) fn from_proto(code: i32) -> Option<SqlType> {
         ColumnType::Text => SqlType::Text,
         ColumnType::Timestamp => SqlType::Timestamp,
         ColumnType::Numeric => SqlType::Numeric,
+        ColumnType::Date => SqlType::Date,
+        ColumnType::Timestamptz => SqlType::TimestampTz,
+        ColumnType::Interval => SqlType::Interval,
+        ColumnType::Uuid => SqlType::Uuid,
+        ColumnType::Bytea => SqlType::Bytea,
         ColumnType::Unspecified => return None,
     })
 }
@@ -206,6 +221,11 @@ pub(crate) fn internal_name(spec: TypeSpec) -> &'static str {
         SqlType::Text => "text",
         SqlType::Timestamp => "timestamp",
         SqlType::Numeric => "numeric",
+        SqlType::Date => "date",
+        SqlType::TimestampTz => "timestamptz",
+        SqlType::Interval => "interval",
+        SqlType::Uuid => "uuid",
+        SqlType::Bytea => "bytea",
     }
 }
 
@@ -291,7 +311,8 @@ mod tests {
         assert_eq!(resolve(&custom("STRING")).unwrap().ty, SqlType::Text);
         assert_eq!(resolve(&custom("nosuchtype")).unwrap_err().code, "42704");
         assert_eq!(resolve(&custom("serial")).unwrap_err().code, "0A000");
-        assert_eq!(resolve(&DataType::Date).unwrap_err().code, "0A000");
+        assert_eq!(resolve(&DataType::Date).unwrap().ty, SqlType::Date);
+        assert_eq!(resolve(&custom("json")).unwrap_err().code, "0A000");
     }
 
     #[test]
@@ -305,6 +326,11 @@ mod tests {
             SqlType::Text,
             SqlType::Timestamp,
             SqlType::Numeric,
+            SqlType::Date,
+            SqlType::TimestampTz,
+            SqlType::Interval,
+            SqlType::Uuid,
+            SqlType::Bytea,
         ] {
             assert_eq!(from_proto(to_proto(ty) as i32), Some(ty));
         }

@@ -125,6 +125,21 @@ async fn prepared_statements_execute_with_values() {
         .await
         .unwrap();
     assert_eq!(rows(r), vec![vec![Datum::Int(1)], vec![Datum::Int(3)]]);
+    let page = s
+        .prepare("SELECT id FROM t ORDER BY id LIMIT $1 OFFSET $2")
+        .await
+        .unwrap();
+    assert_eq!(page.param_types(), [SqlType::Int8, SqlType::Int8]);
+    let r = s
+        .execute_prepared(&page, vec![Datum::Int(1), Datum::Int(1)])
+        .await
+        .unwrap();
+    assert_eq!(rows(r), vec![vec![Datum::Int(2)]]);
+    let e = s
+        .execute_prepared(&page, vec![Datum::Int(-1), Datum::Int(0)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "2201W");
     let upd = s
         .prepare("UPDATE t SET v = $2 WHERE id = $1 RETURNING id, v")
         .await

@@ -31,7 +31,13 @@ fn column_type(ty: SqlType) -> DefaultColumnType {
         SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => DefaultColumnType::Integer,
         SqlType::Float8 | SqlType::Numeric => DefaultColumnType::FloatingPoint,
         SqlType::Text => DefaultColumnType::Text,
-        SqlType::Bool | SqlType::Timestamp => DefaultColumnType::Any,
+        SqlType::Bool
+        | SqlType::Timestamp
+        | SqlType::TimestampTz
+        | SqlType::Date
+        | SqlType::Interval
+        | SqlType::Uuid
+        | SqlType::Bytea => DefaultColumnType::Any,
     }
 }
 

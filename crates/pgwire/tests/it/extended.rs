@@ -273,3 +273,23 @@ async fn describe_statement_reports_no_parameters_and_the_backend_columns() {
     );
     assert!(server.fake.executed().is_empty());
 }
+
+#[tokio::test]
+async fn sync_reports_the_sessions_transaction_block() {
+    let server = TestServer::start(Fake::new(false)).await;
+    let (mut raw, _) = Raw::connect(server.addr).await;
+    let status = async |raw: &mut Raw, sql: &str| {
+        raw.parse("", sql).await;
+        raw.bind("", "", &[]).await;
+        raw.execute("", 0).await;
+        raw.sync().await;
+        match raw.until_ready().await.last() {
+            Some(Msg::Ready(s)) => *s,
+            other => panic!("no ReadyForQuery after {sql:?}: {other:?}"),
+        }
+    };
+    assert_eq!(status(&mut raw, "begin").await, b'T');
+    assert_eq!(status(&mut raw, "select ints").await, b'T');
+    assert_eq!(status(&mut raw, "fail").await, b'E');
+    assert_eq!(status(&mut raw, "commit").await, b'I');
+}

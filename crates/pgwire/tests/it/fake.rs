@@ -5,7 +5,9 @@
 //! - `select types`: one row of every type
 //! - `select who`: the session's user and database
 //! - `select many N`: N rows of one `int8` column `n`
-//! - `create ...`: `CREATE TABLE`; `insert ...`: `INSERT 0 3`; `begin`/`commit`
+//! - `create ...`: `CREATE TABLE`; `insert ...`: `INSERT 0 3`
+//! - `begin` opens a transaction block, `commit`/`rollback` end it; an error inside the
+//!   block fails it, and statements of a failed block get 25P02
 //! - `fail`: error 42P01 with detail, hint and position
 //! - `block`: signals `started`, then waits for `release` before completing with `BLOCK`
 //! - `bad row`: a row narrower than its columns (a backend bug)
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meridian_pgwire::{
-    ColumnInfo, Datum, PgServerConfig, SqlBackend, SqlError, SqlType, StatementResult,
+    ColumnInfo, Datum, PgServerConfig, SqlBackend, SqlError, SqlType, StatementResult, TxnStatus,
 };
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
@@ -55,6 +57,8 @@ impl Fake {
 pub struct FakeSession {
     user: String,
     database: String,
+    /// `begin` opens a block, `commit` / `rollback` end it, an error inside fails it.
+    txn: TxnStatus,
 }
 
 fn col(name: &str, ty: SqlType) -> ColumnInfo {
@@ -177,6 +181,7 @@ impl SqlBackend for Fake {
         Ok(FakeSession {
             user: user.to_owned(),
             database: database.to_owned(),
+            txn: TxnStatus::Idle,
         })
     }
 
@@ -188,7 +193,21 @@ impl SqlBackend for Fake {
         let mut results = Vec::new();
         for stmt in statements(sql) {
             self.executed.lock().unwrap().push(stmt.clone());
-            let result = self.run_one(session, &stmt).await;
+            let result = match stmt.as_str() {
+                "begin" => {
+                    session.txn = TxnStatus::InBlock;
+                    Ok(command("BEGIN"))
+                }
+                "commit" | "rollback" => {
+                    session.txn = TxnStatus::Idle;
+                    Ok(command(&stmt.to_uppercase()))
+                }
+                _ if session.txn == TxnStatus::Failed => Err(err("25P02", "block failed")),
+                _ => self.run_one(session, &stmt).await,
+            };
+            if result.is_err() && session.txn == TxnStatus::InBlock {
+                session.txn = TxnStatus::Failed;
+            }
             let failed = result.is_err();
             results.push(result);
             if failed {
@@ -196,6 +215,10 @@ impl SqlBackend for Fake {
             }
         }
         results
+    }
+
+    fn transaction_status(&self, session: &FakeSession) -> TxnStatus {
+        session.txn
     }
 
     async fn describe(

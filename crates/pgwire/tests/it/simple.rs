@@ -204,3 +204,28 @@ async fn a_session_the_backend_refuses_is_a_fatal_startup_error() {
     assert_eq!(err.code(), Some(&SqlState::INVALID_CATALOG_NAME));
     assert_eq!(err.as_db_error().unwrap().severity(), "FATAL");
 }
+
+#[tokio::test]
+async fn ready_for_query_reports_the_sessions_transaction_block() {
+    let server = TestServer::start(Fake::new(false)).await;
+    let (mut raw, _) = Raw::connect(server.addr).await;
+    let status = async |raw: &mut Raw, sql: &str| {
+        raw.query(sql).await;
+        match raw.until_ready().await.last() {
+            Some(Msg::Ready(s)) => *s,
+            other => panic!("no ReadyForQuery after {sql:?}: {other:?}"),
+        }
+    };
+    assert_eq!(status(&mut raw, "select ints").await, b'I');
+    assert_eq!(status(&mut raw, "begin").await, b'T');
+    assert_eq!(status(&mut raw, "select ints").await, b'T');
+    assert_eq!(status(&mut raw, "fail").await, b'E');
+    assert_eq!(status(&mut raw, "select ints").await, b'E');
+    assert_eq!(status(&mut raw, "rollback").await, b'I');
+    // An error outside a block leaves the session idle.
+    assert_eq!(status(&mut raw, "fail").await, b'I');
+    // Several statements in one string: the status after the last one counts.
+    assert_eq!(status(&mut raw, "begin; select ints").await, b'T');
+    assert_eq!(status(&mut raw, "commit; begin; fail").await, b'E');
+    assert_eq!(status(&mut raw, "rollback").await, b'I');
+}

@@ -76,8 +76,10 @@ impl SessionState {
 
 /// Everything a statement's execution needs.
 pub(crate) struct ExecContext<'a> {
-    /// The keyspace.
+    /// The keyspace as the statement's transaction sees it.
     pub kv: &'a dyn KvClient,
+    /// The keyspace outside any transaction, for what is not transactional (sequences).
+    pub base: &'a dyn KvClient,
     /// The snapshot all reads of the statement use; writes are validated against it.
     pub read_ts: Timestamp,
     /// The session's state that statements change (rowids, sequence values).
@@ -90,6 +92,8 @@ pub(crate) struct ExecContext<'a> {
 /// cheap, recording what was read.
 pub(crate) struct Executor<'a> {
     pub kv: &'a dyn KvClient,
+    /// See [`ExecContext::base`].
+    pub base: &'a dyn KvClient,
     pub ts: Timestamp,
     pub params: &'a [Datum],
     pub state: Arc<Mutex<SessionState>>,
@@ -105,6 +109,7 @@ impl<'a> Executor<'a> {
     pub(crate) fn new(cx: &ExecContext<'a>) -> Executor<'a> {
         Executor {
             kv: cx.kv,
+            base: cx.base,
             ts: cx.read_ts,
             params: cx.params,
             state: cx.state.clone(),

@@ -70,8 +70,13 @@ impl Executor<'_> {
                     input,
                     limit,
                     offset,
+                    counts,
                 } => {
-                    let offset = usize::try_from(*offset).unwrap_or(usize::MAX);
+                    let (limit, offset) = match counts {
+                        None => (*limit, *offset),
+                        Some(c) => runtime_counts(c, &env)?,
+                    };
+                    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
                     let limit =
                         limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
                     let need = offset.saturating_add(limit.min(want.unwrap_or(usize::MAX)));
@@ -138,6 +143,32 @@ impl Executor<'_> {
         }
         Ok(out)
     }
+}
+
+/// LIMIT and OFFSET from parameter expressions (NULL: no limit, no offset).
+fn runtime_counts(
+    c: &crate::plan::LimitCounts,
+    env: &Env<'_>,
+) -> Result<(Option<u64>, u64), crate::api::SqlError> {
+    use crate::api::{Datum, SqlError};
+    let eval = |e: &Option<crate::expr::ScalarExpr>| -> Result<Option<i64>, SqlError> {
+        match e {
+            None => Ok(None),
+            Some(e) => match e.eval(&[], env)? {
+                Datum::Int(v) => Ok(Some(v)),
+                _ => Ok(None),
+            },
+        }
+    };
+    let limit = eval(&c.limit)?;
+    if limit.is_some_and(|v| v < 0) {
+        return Err(SqlError::new("2201W", "LIMIT must not be negative"));
+    }
+    let offset = eval(&c.offset)?.unwrap_or(0);
+    if offset < 0 {
+        return Err(SqlError::new("2201X", "OFFSET must not be negative"));
+    }
+    Ok((limit.map(i64::unsigned_abs), offset.unsigned_abs()))
 }
 
 /// Sorts rows by `keys` (stable).

@@ -18,6 +18,20 @@ use crate::expr::{VolatileCall, VolatileFunc};
 const MAX_ATTEMPTS: usize = 50;
 
 impl Executor<'_> {
+    /// The next number of the session's splitmix64 sequence (seeded from its id and the read
+    /// timestamp of the first use).
+    fn random_u64(&self) -> u64 {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.random == 0 {
+            s.random = self.ts.as_nanos() | 1;
+        }
+        s.random = s.random.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s.random;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
     /// A fresh rowid of this session.
     pub(crate) fn next_rowid(&self) -> i64 {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -39,14 +53,15 @@ impl Executor<'_> {
         Ok(match call.func {
             VolatileFunc::UniqueRowId => Datum::Int(self.next_rowid()),
             VolatileFunc::Random => {
-                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                s.random = s.random.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = s.random;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^= z >> 31;
-                Datum::Float((z >> 11) as f64 / (1u64 << 53) as f64)
+                Datum::Float((self.random_u64() >> 11) as f64 / (1u64 << 53) as f64)
             }
+            VolatileFunc::RandomUuid => {
+                let bits = (u128::from(self.random_u64()) << 64) | u128::from(self.random_u64());
+                // Version 4, variant 10.
+                let bits = (bits & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+                Datum::Uuid(bits)
+            }
+            VolatileFunc::Now => Datum::TimestampTz((self.ts.as_nanos() / 1000) as i64),
             VolatileFunc::NextVal => {
                 let n = name(&args[0])?;
                 let v = self.nextval(&n).await?;
@@ -90,12 +105,13 @@ impl Executor<'_> {
     /// Takes the next value of sequence `name`.
     async fn nextval(&mut self, name: &str) -> Result<i64> {
         let key = catalog::sequence_value_key(name);
+        // The sequence's descriptor as the statement's transaction sees it; its value outside
+        // any transaction: nextval is never rolled back, so concurrent transactions taking
+        // values never conflict on the sequence.
+        let seq = self.sequence(name).await?;
         for _ in 0..MAX_ATTEMPTS {
-            let ts = self.kv.read_ts().await.map_err(Error::Read)?;
-            let Some(seq) = catalog::get_sequence(self.kv, name, ts).await? else {
-                return Err(SqlError::undefined_table(name).into());
-            };
-            let last = self.kv.get(&key, ts).await.map_err(Error::Read)?;
+            let ts = self.base.read_ts().await.map_err(Error::Read)?;
+            let last = self.base.get(&key, ts).await.map_err(Error::Read)?;
             let next = match last {
                 None => seq.start,
                 Some(bytes) => {
@@ -115,7 +131,7 @@ impl Executor<'_> {
                     value: encode_value(next, true),
                 }],
             };
-            match self.kv.write(req).await {
+            match self.base.write(req).await {
                 Ok(_) => {
                     let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
                     s.currvals.insert(name.to_string(), next);
@@ -154,7 +170,7 @@ impl Executor<'_> {
             }],
             ..Default::default()
         };
-        self.kv.write(req).await.map_err(|source| Error::Write {
+        self.base.write(req).await.map_err(|source| Error::Write {
             source,
             table: None,
         })?;

@@ -3,7 +3,7 @@
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::numeric;
+use super::{datetime, numeric};
 use crate::api::{Datum, SqlError, SqlType};
 use crate::datum_text::{format_float8, format_timestamp};
 use crate::types::{
@@ -32,6 +32,8 @@ pub(crate) fn can_cast(from: SqlType, to: SqlType, ctx: CastContext) -> bool {
         (f, Float8) if is_integer(f) => CastContext::Implicit,
         (f, Numeric) if is_integer(f) => CastContext::Implicit,
         (Numeric, Float8) => CastContext::Implicit,
+        (Date, Timestamp | TimestampTz) | (Timestamp, TimestampTz) => CastContext::Implicit,
+        (TimestampTz, Timestamp) | (Timestamp | TimestampTz, Date) => CastContext::Assignment,
         (f, t) if is_numeric(f) && is_numeric(t) => CastContext::Assignment,
         (_, Text) => CastContext::Assignment,
         (Text, _) => CastContext::Explicit,
@@ -71,6 +73,22 @@ pub(crate) fn cast_datum(
             }
             Datum::Float(f)
         }
+        (Datum::Date(d), SqlType::Timestamp) => Datum::Timestamp(i64::from(d) * 86_400_000_000),
+        (Datum::Date(d), SqlType::TimestampTz) => Datum::TimestampTz(i64::from(d) * 86_400_000_000),
+        (Datum::Timestamp(t), SqlType::TimestampTz) => Datum::TimestampTz(t),
+        (Datum::TimestampTz(t), SqlType::Timestamp) => Datum::Timestamp(t),
+        (Datum::Timestamp(t) | Datum::TimestampTz(t), SqlType::Date) => Datum::Date(
+            i32::try_from(t.div_euclid(86_400_000_000))
+                .map_err(|_| SqlError::new("22008", "date out of range"))?,
+        ),
+        (
+            d @ (Datum::Date(_)
+            | Datum::TimestampTz(_)
+            | Datum::Interval(_)
+            | Datum::Uuid(_)
+            | Datum::Bytea(_)),
+            t,
+        ) if kind_type(&d) == Some(t) => d,
         (Datum::Numeric(v, _), t) if is_integer(t) => {
             let i = numeric::to_i64(&v, || int_out_of_range(t))?;
             Datum::Int(check_int_range(i, t)?)
@@ -91,6 +109,18 @@ pub(crate) fn cast_datum(
     }
 }
 
+/// The type of the date/time, UUID and BYTEA values.
+fn kind_type(d: &Datum) -> Option<SqlType> {
+    Some(match d {
+        Datum::Date(_) => SqlType::Date,
+        Datum::TimestampTz(_) => SqlType::TimestampTz,
+        Datum::Interval(_) => SqlType::Interval,
+        Datum::Uuid(_) => SqlType::Uuid,
+        Datum::Bytea(_) => SqlType::Bytea,
+        _ => return None,
+    })
+}
+
 /// The text form used by casts to text (`true::text` is `true`, unlike the output format's
 /// `t`).
 fn to_text(d: &Datum) -> String {
@@ -101,6 +131,11 @@ fn to_text(d: &Datum) -> String {
         Datum::Text(s) => s.clone(),
         Datum::Timestamp(v) => format_timestamp(*v),
         Datum::Numeric(v, s) => numeric::to_text(v, *s),
+        other @ (Datum::Date(_)
+        | Datum::TimestampTz(_)
+        | Datum::Interval(_)
+        | Datum::Uuid(_)
+        | Datum::Bytea(_)) => other.to_pg_text().unwrap_or_default(),
         Datum::Null => String::new(),
     }
 }
@@ -147,6 +182,11 @@ pub(crate) fn parse_text(s: &str, ty: SqlType) -> Result<Datum, SqlError> {
         SqlType::Float8 => Datum::Float(parse_float(s)?),
         SqlType::Timestamp => Datum::Timestamp(parse_timestamp(s)?),
         SqlType::Numeric => numeric::parse(s)?,
+        SqlType::Date => Datum::Date(datetime::parse_date(s)?),
+        SqlType::TimestampTz => Datum::TimestampTz(datetime::parse_timestamptz(s)?),
+        SqlType::Interval => Datum::Interval(datetime::parse_interval(s)?),
+        SqlType::Uuid => Datum::Uuid(datetime::parse_uuid(s)?),
+        SqlType::Bytea => Datum::Bytea(datetime::parse_bytea(s)?),
     })
 }
 

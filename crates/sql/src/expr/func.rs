@@ -69,6 +69,12 @@ pub(crate) enum Func {
     /// `greatest(...)` / `least(...)`: NULLs are ignored.
     Greatest,
     Least,
+    /// `date_trunc(unit, timestamp)`.
+    DateTrunc,
+    /// `date_part(field, x)`: float8.
+    DatePart,
+    /// `extract(field FROM x)`: numeric.
+    Extract,
 }
 
 /// A resolved call: the function, the types its arguments are converted to, its result type.
@@ -113,10 +119,32 @@ impl Func {
         match (name, n) {
             ("lower", 1) => text_fn(Func::Lower, vec![Text], Text),
             ("upper", 1) => text_fn(Func::Upper, vec![Text], Text),
+            ("octet_length" | "length", 1) if arg_types[0] == Some(SqlType::Bytea) => {
+                text_fn(Func::OctetLength, vec![SqlType::Bytea], Int4)
+            }
             ("length" | "char_length" | "character_length", 1) => {
                 text_fn(Func::Length, vec![Text], Int4)
             }
             ("octet_length", 1) => text_fn(Func::OctetLength, vec![Text], Int4),
+            ("date_trunc", 2) => {
+                let t = match arg_types[1] {
+                    Some(SqlType::TimestampTz) => SqlType::TimestampTz,
+                    _ => SqlType::Timestamp,
+                };
+                Some((Func::DateTrunc, Shape::Fixed(vec![Text, t]), Some(t)))
+            }
+            ("date_part" | "extract", 2) => {
+                let t = match arg_types[1] {
+                    Some(t @ (SqlType::TimestampTz | SqlType::Date | SqlType::Interval)) => t,
+                    _ => SqlType::Timestamp,
+                };
+                let (f, ret) = if name == "extract" {
+                    (Func::Extract, SqlType::Numeric)
+                } else {
+                    (Func::DatePart, Float8)
+                };
+                Some((f, Shape::Fixed(vec![Text, t]), Some(ret)))
+            }
             ("substr" | "substring", 2) => text_fn(Func::Substr, vec![Text, Int8], Text),
             ("substr" | "substring", 3) => text_fn(Func::Substr, vec![Text, Int8, Int8], Text),
             ("btrim" | "trim", 1 | 2) => text_fn(Func::Trim(TrimSide::Both), vec![Text; n], Text),
@@ -289,6 +317,9 @@ impl Func {
             Func::Nullif => "nullif",
             Func::Greatest => "greatest",
             Func::Least => "least",
+            Func::DateTrunc => "date_trunc",
+            Func::DatePart => "date_part",
+            Func::Extract => "extract",
         }
     }
 
@@ -418,7 +449,17 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
         Func::Lower => text(t(0)?.to_lowercase()),
         Func::Upper => text(t(0)?.to_uppercase()),
         Func::Length => Ok(Datum::Int(t(0)?.chars().count() as i64)),
-        Func::OctetLength => Ok(Datum::Int(t(0)?.len() as i64)),
+        Func::OctetLength => Ok(Datum::Int(match &v[0] {
+            Datum::Bytea(b) => b.len() as i64,
+            _ => t(0)?.len() as i64,
+        })),
+        Func::DateTrunc => match &v[1] {
+            Datum::Timestamp(ts) => Ok(Datum::Timestamp(super::datetime::trunc(t(0)?, *ts)?)),
+            Datum::TimestampTz(ts) => Ok(Datum::TimestampTz(super::datetime::trunc(t(0)?, *ts)?)),
+            other => Err(SqlError::internal(format!("date_trunc of {other:?}"))),
+        },
+        Func::DatePart => Ok(Datum::Float(super::datetime::part(t(0)?, &v[1])?)),
+        Func::Extract => super::numeric::from_f64(super::datetime::part(t(0)?, &v[1])?),
         Func::Substr => {
             let s = t(0)?;
             let from = n(1)?;

@@ -6,6 +6,7 @@
 //! slice of [`Datum`]s and [`ScalarExpr::Column`] indexes into it.
 
 mod cast;
+pub(crate) mod datetime;
 mod eval;
 mod func;
 mod like;

@@ -82,6 +82,7 @@ impl CmpOp {
 pub(crate) fn arith(op: ArithOp, l: Datum, r: Datum, ty: SqlType) -> Result<Datum, SqlError> {
     match (l, r) {
         (Datum::Null, _) | (_, Datum::Null) => Ok(Datum::Null),
+        (a, b) if is_datetime(&a) || is_datetime(&b) => super::datetime::arith(op, a, b),
         (a, b) if ty == SqlType::Numeric => {
             let (a, sa) = as_numeric(a)?;
             let (b, sb) = as_numeric(b)?;
@@ -95,6 +96,14 @@ pub(crate) fn arith(op: ArithOp, l: Datum, r: Datum, ty: SqlType) -> Result<Datu
             _ => Err(SqlError::internal(format!("arithmetic on {a:?} and {b:?}"))),
         },
     }
+}
+
+/// Whether `d` takes part in date/time arithmetic.
+fn is_datetime(d: &Datum) -> bool {
+    matches!(
+        d,
+        Datum::Date(_) | Datum::Timestamp(_) | Datum::TimestampTz(_) | Datum::Interval(_)
+    )
 }
 
 fn as_f64(d: &Datum) -> Option<f64> {
@@ -184,6 +193,7 @@ pub(crate) fn negate(d: Datum, ty: SqlType) -> Result<Datum, SqlError> {
         }
         Datum::Float(v) => Ok(Datum::Float(-v)),
         Datum::Numeric(v, s) => Ok(Datum::Numeric(v.neg(), s)),
+        Datum::Interval(i) => Ok(Datum::Interval(super::datetime::negate(&i)?)),
         other => Err(SqlError::internal(format!("negation of {other:?}"))),
     }
 }
@@ -212,6 +222,13 @@ pub(crate) fn cmp_datums(a: &Datum, b: &Datum) -> Option<Ordering> {
         (Datum::Text(x), Datum::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Datum::Timestamp(x), Datum::Timestamp(y)) => x.cmp(y),
         (Datum::Numeric(x, _), Datum::Numeric(y, _)) => x.cmp(y),
+        (Datum::Date(x), Datum::Date(y)) => x.cmp(y),
+        (Datum::TimestampTz(x), Datum::TimestampTz(y)) => x.cmp(y),
+        (Datum::Interval(x), Datum::Interval(y)) => {
+            super::datetime::interval_micros(x).cmp(&super::datetime::interval_micros(y))
+        }
+        (Datum::Uuid(x), Datum::Uuid(y)) => x.cmp(y),
+        (Datum::Bytea(x), Datum::Bytea(y)) => x.cmp(y),
         (Datum::Numeric(x, _), Datum::Int(y)) => x.cmp(&Decimal::from(*y)),
         (Datum::Int(x), Datum::Numeric(y, _)) => Decimal::from(*x).cmp(y),
         (Datum::Numeric(x, _), Datum::Float(y)) => cmp_f64(x.to_f64(), *y),
@@ -228,7 +245,10 @@ fn kind(d: &Datum) -> u8 {
         Datum::Bool(_) => 1,
         Datum::Int(_) | Datum::Float(_) | Datum::Numeric(..) => 2,
         Datum::Text(_) => 3,
-        Datum::Timestamp(_) => 4,
+        Datum::Timestamp(_) | Datum::TimestampTz(_) | Datum::Date(_) => 4,
+        Datum::Interval(_) => 5,
+        Datum::Uuid(_) => 6,
+        Datum::Bytea(_) => 7,
     }
 }
 

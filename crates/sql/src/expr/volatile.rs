@@ -19,6 +19,10 @@ pub(crate) enum VolatileFunc {
     UniqueRowId,
     /// `random()`: a float8 in [0, 1).
     Random,
+    /// `gen_random_uuid()`: a version 4 UUID.
+    RandomUuid,
+    /// `now()` / `current_timestamp`: the statement's read timestamp.
+    Now,
 }
 
 impl VolatileFunc {
@@ -30,6 +34,8 @@ impl VolatileFunc {
             VolatileFunc::SetVal => "setval",
             VolatileFunc::UniqueRowId => "unique_rowid",
             VolatileFunc::Random => "random",
+            VolatileFunc::RandomUuid => "gen_random_uuid",
+            VolatileFunc::Now => "now",
         }
     }
 }

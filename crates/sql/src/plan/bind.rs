@@ -288,6 +288,27 @@ impl<'a> ExprBinder<'a> {
             } => self.bind_trim(expr, trim_where.as_ref(), trim_what.as_deref(), pos),
             Expr::Position { expr, r#in } => self.bind_position(expr, r#in, pos),
             Expr::Ceil { expr, field } => self.bind_ceil_floor(expr, field, false, pos),
+            Expr::Extract { field, expr, .. } => {
+                let f = Bound::known(
+                    ScalarExpr::Literal(
+                        Datum::Text(field.to_string().to_ascii_lowercase()),
+                        SqlType::Text,
+                    ),
+                    pos,
+                );
+                let x = self.bind(expr)?;
+                self.bind_call("extract", vec![f, x], pos)
+            }
+            Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
+                let inner = self.bind(&iv.value)?;
+                known(explicit_cast(
+                    inner,
+                    &sqlparser::ast::DataType::Interval {
+                        fields: None,
+                        precision: None,
+                    },
+                )?)
+            }
             Expr::Floor { expr, field } => self.bind_ceil_floor(expr, field, true, pos),
             Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
                 Err(SqlError::syntax("\"*\" is not allowed here"))
@@ -378,7 +399,7 @@ impl<'a> ExprBinder<'a> {
                 }
                 let inner = self.bind(x)?;
                 let sym = if op == UnaryOperator::Minus { "-" } else { "+" };
-                if inner.unknown || !is_numeric(inner.ty()) {
+                if inner.unknown || !(is_numeric(inner.ty()) || inner.ty() == SqlType::Interval) {
                     return Err(SqlError::undefined_operator(sym, None, inner.type_name()));
                 }
                 Ok(if op == UnaryOperator::Minus {

@@ -76,6 +76,9 @@ impl ExprBinder<'_> {
         };
         let args = match &f.args {
             FunctionArguments::None => {
+                if let Some(b) = self.bind_volatile(&name, &[], pos)? {
+                    return Ok(b);
+                }
                 return match self.session_value(&name) {
                     Some(v) => text(v),
                     None => Err(SqlError::undefined_column(&name)),
@@ -131,6 +134,31 @@ impl ExprBinder<'_> {
             ("setval", 3) => (VolatileFunc::SetVal, vec![Text, Int8, Bool], Int8),
             ("unique_rowid", 0) => (VolatileFunc::UniqueRowId, vec![], Int8),
             ("random", 0) => (VolatileFunc::Random, vec![], Float8),
+            ("gen_random_uuid", 0) => (VolatileFunc::RandomUuid, vec![], SqlType::Uuid),
+            ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
+                (VolatileFunc::Now, vec![], SqlType::TimestampTz)
+            }
+            ("current_date", 0) | ("localtimestamp", 0) => {
+                let now = ScalarExpr::Volatile(Box::new(VolatileCall {
+                    id: self.ctx.next_subquery_id(),
+                    func: VolatileFunc::Now,
+                    args: vec![],
+                    ty: SqlType::TimestampTz,
+                }));
+                let to = if name == "current_date" {
+                    SqlType::Date
+                } else {
+                    SqlType::Timestamp
+                };
+                return Ok(Some(Bound::known(
+                    ScalarExpr::Cast {
+                        expr: Box::new(now),
+                        to: crate::types::TypeSpec::plain(to),
+                        explicit: true,
+                    },
+                    pos,
+                )));
+            }
             _ => return Ok(None),
         };
         let args = args

@@ -130,7 +130,7 @@ fn coerce(b: Bound, to: TypeSpec, ctx: CastContext) -> Result<Option<ScalarExpr>
         return resolve_literal(&b, to, ctx).map(Some);
     }
     let from = b.ty();
-    if from == to.ty && to.max_len.is_none() {
+    if from == to.ty && to.max_len.is_none() && to.numeric.is_none() {
         return Ok(Some(b.expr));
     }
     if !can_cast(from, to.ty, ctx) {
@@ -210,6 +210,13 @@ pub(crate) fn common_type(items: &[&Bound]) -> Option<SqlType> {
         acc = Some(match acc {
             None => t,
             Some(a) if a == t => a,
+            Some(a) if datetime_rank(a).is_some() && datetime_rank(t).is_some() => {
+                if datetime_rank(a) >= datetime_rank(t) {
+                    a
+                } else {
+                    t
+                }
+            }
             Some(a) if is_numeric(a) && is_numeric(t) => {
                 if a == SqlType::Float8 || t == SqlType::Float8 {
                     SqlType::Float8
@@ -223,6 +230,63 @@ pub(crate) fn common_type(items: &[&Bound]) -> Option<SqlType> {
         });
     }
     Some(acc.unwrap_or(SqlType::Text))
+}
+
+/// Rank of the date/time types that convert into each other implicitly.
+fn datetime_rank(t: SqlType) -> Option<u8> {
+    match t {
+        SqlType::Date => Some(0),
+        SqlType::Timestamp => Some(1),
+        SqlType::TimestampTz => Some(2),
+        _ => None,
+    }
+}
+
+/// The operand and result types of date/time arithmetic `l op r` (an untyped literal side takes
+/// the type PostgreSQL would give it), or `None` if this is not date/time arithmetic.
+fn datetime_types(
+    op: ArithOp,
+    l: Option<SqlType>,
+    r: Option<SqlType>,
+) -> Option<(SqlType, SqlType, SqlType)> {
+    use SqlType::*;
+    let stamp = |t: SqlType| matches!(t, Timestamp | TimestampTz);
+    let int = |t: SqlType| crate::types::is_integer(t);
+    // Untyped literals: an interval next to a timestamp or interval; next to a date, an integer
+    // for `+` and a date for `-`.
+    let guess = |other: SqlType| match (other, op) {
+        (Date, ArithOp::Add) => Int4,
+        (Date, _) => Date,
+        _ => Interval,
+    };
+    let (l, r) = match (l, r) {
+        (Some(l), Some(r)) => (l, r),
+        (Some(l), None) if stamp(l) || l == Date || l == Interval => (l, guess(l)),
+        (None, Some(r)) if stamp(r) || r == Date || r == Interval => (guess(r), r),
+        _ => return None,
+    };
+    Some(match (l, op, r) {
+        (Date, ArithOp::Add, i) if int(i) => (Date, i, Date),
+        (i, ArithOp::Add, Date) if int(i) => (i, Date, Date),
+        (Date, ArithOp::Sub, i) if int(i) => (Date, i, Date),
+        (Date, ArithOp::Sub, Date) => (Date, Date, Int4),
+        (Date, ArithOp::Add | ArithOp::Sub, Interval) => (Date, Interval, Timestamp),
+        (Interval, ArithOp::Add, Date) => (Interval, Date, Timestamp),
+        (t, ArithOp::Add | ArithOp::Sub, Interval) if stamp(t) => (t, Interval, t),
+        (Interval, ArithOp::Add, t) if stamp(t) => (Interval, t, t),
+        (a, ArithOp::Sub, b) if stamp(a) && (stamp(b) || b == Date) || a == Date && stamp(b) => {
+            let t = if a == TimestampTz || b == TimestampTz {
+                TimestampTz
+            } else {
+                Timestamp
+            };
+            (t, t, Interval)
+        }
+        (Interval, ArithOp::Add | ArithOp::Sub, Interval) => (Interval, Interval, Interval),
+        (Interval, ArithOp::Mul | ArithOp::Div, n) if is_numeric(n) => (Interval, n, Interval),
+        (n, ArithOp::Mul, Interval) if is_numeric(n) => (n, Interval, Interval),
+        _ => return None,
+    })
 }
 
 /// Makes two operands of a comparison comparable.
@@ -265,6 +329,16 @@ pub(crate) fn arithmetic(op: ArithOp, l: Bound, r: Bound) -> Result<ScalarExpr, 
     let mismatch = |l: &Bound, r: &Bound| {
         SqlError::undefined_operator(sym, Some(l.type_name()), r.type_name())
     };
+    let known = |b: &Bound| (!b.unknown).then(|| b.ty());
+    if let Some((lt, rt, ty)) = datetime_types(op, known(&l), known(&r)) {
+        let (l, r) = (implicit(l, lt)?, implicit(r, rt)?);
+        return Ok(ScalarExpr::Arith {
+            op,
+            left: Box::new(l),
+            right: Box::new(r),
+            ty,
+        });
+    }
     let (lt, rt) = match (l.unknown, r.unknown) {
         (true, _) => (r.ty(), r.ty()),
         (_, true) => (l.ty(), l.ty()),

@@ -229,9 +229,25 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
             input,
             limit,
             offset,
+            counts,
         } => {
-            let l = limit.map_or("ALL".to_string(), |l| l.to_string());
-            push(out, depth, format!("Limit: {l} OFFSET {offset}"));
+            let line = match counts {
+                None => {
+                    let l = limit.map_or("ALL".to_string(), |l| l.to_string());
+                    format!("Limit: {l} OFFSET {offset}")
+                }
+                Some(c) => {
+                    let show = |e: &Option<ScalarExpr>, none: &str| {
+                        e.as_ref().map_or(none.to_string(), |e| expr(e, &[]))
+                    };
+                    format!(
+                        "Limit: {} OFFSET {}",
+                        show(&c.limit, "ALL"),
+                        show(&c.offset, "0")
+                    )
+                }
+            };
+            push(out, depth, line);
             rel(input, depth + 1, out);
         }
         Rel::SetOp {
@@ -328,7 +344,12 @@ fn literal(d: &Datum) -> String {
     match d {
         Datum::Null => "NULL".to_string(),
         Datum::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        Datum::Timestamp(_) => format!("'{}'", d.to_pg_text().unwrap_or_default()),
+        Datum::Timestamp(_)
+        | Datum::TimestampTz(_)
+        | Datum::Date(_)
+        | Datum::Interval(_)
+        | Datum::Uuid(_)
+        | Datum::Bytea(_) => format!("'{}'", d.to_pg_text().unwrap_or_default()),
         other => other.to_pg_text().unwrap_or_default(),
     }
 }

@@ -54,7 +54,7 @@ pub(crate) use dml::{
 };
 pub(crate) use names::table_name;
 pub(crate) use rel::{
-    Access, JoinKind, JoinPlan, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
+    Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
 };
 pub(crate) use select::Projection;
 pub(crate) use visit::param_types;

@@ -11,7 +11,7 @@ use sqlparser::ast::{
 use super::bind::ExprBinder;
 use super::coerce::{Bound, common_type, implicit};
 use super::names::ident;
-use super::rel::{QueryPlan, Rel, SetOpKind, SortKey};
+use super::rel::{LimitCounts, QueryPlan, Rel, SetOpKind, SortKey};
 use super::scope::{Frame, Scope};
 use super::select::plan_select;
 use super::{BindContext, Cte};
@@ -68,10 +68,10 @@ fn plan_with(
             }
         },
     };
-    let (limit, offset) = bind_limit(q.limit_clause.as_ref(), ctx)?;
+    let (limit, offset, counts) = bind_limit(q.limit_clause.as_ref(), ctx)?;
     if let SetExpr::Select(s) = q.body.as_ref() {
         let plan = plan_select(s, order_by, ctx, outer)?;
-        return Ok(with_limit(plan, limit, offset));
+        return Ok(with_limit(plan, limit, offset, counts));
     }
     let body = plan_set_expr(&q.body, ctx, outer)?;
     let keys = order_output(order_by, &body.columns, ctx)?;
@@ -90,11 +90,17 @@ fn plan_with(
         },
         limit,
         offset,
+        counts,
     ))
 }
 
-fn with_limit(plan: QueryPlan, limit: Option<u64>, offset: u64) -> QueryPlan {
-    if limit.is_none() && offset == 0 {
+fn with_limit(
+    plan: QueryPlan,
+    limit: Option<u64>,
+    offset: u64,
+    counts: Option<LimitCounts>,
+) -> QueryPlan {
+    if limit.is_none() && offset == 0 && counts.is_none() {
         return plan;
     }
     QueryPlan {
@@ -102,6 +108,7 @@ fn with_limit(plan: QueryPlan, limit: Option<u64>, offset: u64) -> QueryPlan {
             input: Box::new(plan.rel),
             limit,
             offset,
+            counts: counts.map(Box::new),
         },
         columns: plan.columns,
     }
@@ -335,11 +342,13 @@ pub(crate) fn ordinal(e: &Expr) -> Option<i64> {
     }
 }
 
-/// Evaluates LIMIT and OFFSET (constant expressions; NULL or ALL means no limit).
+/// Evaluates LIMIT and OFFSET (constant expressions; NULL or ALL means no limit). Expressions
+/// of parameters are kept for execution, in the third result.
+#[allow(clippy::type_complexity)]
 fn bind_limit(
     l: Option<&LimitClause>,
     ctx: &BindContext<'_>,
-) -> Result<(Option<u64>, u64), SqlError> {
+) -> Result<(Option<u64>, u64, Option<LimitCounts>), SqlError> {
     let (limit, offset) = match l {
         None => (None, None),
         Some(LimitClause::LimitOffset {
@@ -358,6 +367,10 @@ fn bind_limit(
         }
     };
     let scope = Scope::empty();
+    let dynamic = std::cell::RefCell::new(LimitCounts {
+        limit: None,
+        offset: None,
+    });
     let eval = |e: &Expr, what: &'static str| -> Result<Option<i64>, SqlError> {
         let target = ColumnDesc {
             id: 0,
@@ -377,9 +390,18 @@ fn bind_limit(
                 SqlError::datatype_mismatch(format!("argument of {what} must be type bigint"))
             })?;
         if !expr.is_constant() {
-            return Err(SqlError::unsupported(format!(
-                "{what} must be a constant expression"
-            )));
+            if !expr.is_row_independent() || expr.has_subquery() {
+                return Err(SqlError::unsupported(format!(
+                    "{what} must be a constant or a parameter"
+                )));
+            }
+            let mut d = dynamic.borrow_mut();
+            if what == "LIMIT" {
+                d.limit = Some(expr);
+            } else {
+                d.offset = Some(expr);
+            }
+            return Ok(None);
         }
         match expr.eval_const()? {
             Datum::Int(v) => Ok(Some(v)),
@@ -401,5 +423,7 @@ fn bind_limit(
     if offset < 0 {
         return Err(SqlError::new("2201X", "OFFSET must not be negative"));
     }
-    Ok((limit.map(i64::unsigned_abs), offset.unsigned_abs()))
+    let dynamic = dynamic.into_inner();
+    let counts = (dynamic.limit.is_some() || dynamic.offset.is_some()).then_some(dynamic);
+    Ok((limit.map(i64::unsigned_abs), offset.unsigned_abs(), counts))
 }

@@ -50,11 +50,13 @@ pub(crate) enum Rel {
     },
     /// Rows in order.
     Sort { input: Box<Rel>, keys: Vec<SortKey> },
-    /// OFFSET and LIMIT.
+    /// OFFSET and LIMIT: constants, or (`counts`) expressions of parameters evaluated when the
+    /// statement runs (then `limit` and `offset` are unused).
     Limit {
         input: Box<Rel>,
         limit: Option<u64>,
         offset: u64,
+        counts: Option<Box<LimitCounts>>,
     },
     /// UNION / INTERSECT / EXCEPT, with or without ALL.
     SetOp {
@@ -63,6 +65,13 @@ pub(crate) enum Rel {
         left: Box<Rel>,
         right: Box<Rel>,
     },
+}
+
+/// LIMIT and OFFSET given by parameters (`LIMIT $1`).
+#[derive(Debug, Clone)]
+pub(crate) struct LimitCounts {
+    pub limit: Option<ScalarExpr>,
+    pub offset: Option<ScalarExpr>,
 }
 
 /// A set operation.

@@ -150,9 +150,15 @@ fn rel_exprs(r: &Rel, f: &mut dyn FnMut(&ScalarExpr)) {
             }
             rel_exprs(input, f);
         }
-        Rel::Distinct { input, .. } | Rel::Sort { input, .. } | Rel::Limit { input, .. } => {
+        Rel::Limit { input, counts, .. } => {
+            if let Some(c) = counts {
+                for e in c.limit.iter().chain(c.offset.iter()) {
+                    expr(e, f);
+                }
+            }
             rel_exprs(input, f)
         }
+        Rel::Distinct { input, .. } | Rel::Sort { input, .. } => rel_exprs(input, f),
         Rel::SetOp { left, right, .. } => {
             rel_exprs(left, f);
             rel_exprs(right, f);
