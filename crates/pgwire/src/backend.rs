@@ -1,6 +1,6 @@
 //! The interface between the wire protocol server and a SQL engine.
 
-use meridian_sql::{ColumnInfo, SqlError, StatementResult, TxnStatus};
+use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult, TxnStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::sql_error;
@@ -8,6 +8,15 @@ use crate::error::sql_error;
 /// The error of a statement stopped by a cancel request: SQLSTATE `57014`, as in PostgreSQL.
 pub fn query_canceled() -> SqlError {
     sql_error("57014", "canceling statement due to user request")
+}
+
+/// What Parse learns about a statement from the backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatementInfo {
+    /// The type of each parameter (`$1` first).
+    pub params: Vec<SqlType>,
+    /// The result columns (empty for statements that return no rows).
+    pub columns: Vec<ColumnInfo>,
 }
 
 /// A SQL engine the wire protocol server runs statements on.
@@ -52,6 +61,36 @@ pub trait SqlBackend: Send + Sync + 'static {
             results = self.execute(session, sql) => results,
             () = cancel.cancelled() => vec![Err(query_canceled())],
         }
+    }
+
+    /// Prepares the single statement `sql` for the extended protocol (Parse): checks and plans
+    /// it and reports its parameter types (`types` are those the client declared, `None`
+    /// where the server infers the type from the parameter's use) and result columns.
+    /// `Ok(None)`: this backend does not prepare statements; then Parse refuses statements
+    /// with parameters and runs the others through [`SqlBackend::execute`].
+    async fn prepare(
+        &self,
+        session: &mut Self::Session,
+        sql: &str,
+        types: &[Option<SqlType>],
+    ) -> Result<Option<StatementInfo>, SqlError> {
+        let _ = (session, sql, types);
+        Ok(None)
+    }
+
+    /// Runs a statement [`SqlBackend::prepare`] accepted, with one value per parameter
+    /// (binary values decoded, text values as [`Datum::Text`] for the backend to convert to
+    /// the parameter's type). Called only when `prepare` answered `Some`; may be abandoned at
+    /// an await point when the client cancels.
+    async fn execute_prepared(
+        &self,
+        session: &mut Self::Session,
+        sql: &str,
+        types: &[Option<SqlType>],
+        params: Vec<Datum>,
+    ) -> Result<StatementResult, SqlError> {
+        let _ = (session, sql, types, params);
+        Err(sql_error("0A000", "prepared statements are not supported"))
     }
 
     /// Where `session` is with respect to transaction blocks, reported to the client in every

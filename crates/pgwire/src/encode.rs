@@ -15,10 +15,10 @@ use crate::error::{Error, Result, sql_error};
 
 /// Microseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01), which binary
 /// timestamps count from.
-const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+pub(crate) const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 
 /// Days from the Unix epoch to PostgreSQL's epoch, which binary dates count from.
-const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
+pub(crate) const PG_EPOCH_OFFSET_DAYS: i32 = 10_957;
 
 /// The format of each result column, checked against the number of columns.
 ///
@@ -138,10 +138,61 @@ fn put_binary(buf: &mut BytesMut, ty: SqlType, datum: &Datum) -> Result<()> {
             buf.put_i32(iv.months);
         }
         (SqlType::Uuid, Datum::Uuid(u)) => buf.put_u128(*u),
+        (SqlType::Numeric, Datum::Numeric(..)) => {
+            let text = datum.to_pg_text().ok_or_else(|| mismatch(ty, datum))?;
+            put_numeric(buf, &text).ok_or_else(|| mismatch(ty, datum))?;
+        }
         (SqlType::Bytea, Datum::Bytea(b)) => buf.put_slice(b),
         _ => return Err(mismatch(ty, datum)),
     }
     Ok(())
+}
+
+/// PostgreSQL's binary NUMERIC for the decimal text `text` (`-123.4500`): digit count,
+/// weight (of the first base-10000 digit), sign, display scale, then the base-10000 digits
+/// without leading or trailing zero digits.
+fn put_numeric(buf: &mut BytesMut, text: &str) -> Option<()> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let dscale = i16::try_from(frac.len()).ok()?;
+    let int = int.trim_start_matches('0');
+    // Pad the integer part on the left and the fraction on the right to whole groups of 4.
+    let int_pad = (4 - int.len() % 4) % 4;
+    let frac_pad = (4 - frac.len() % 4) % 4;
+    let digits: String = "0".repeat(int_pad) + int + frac + &"0".repeat(frac_pad);
+    let mut groups: Vec<i16> = digits
+        .as_bytes()
+        .chunks(4)
+        .map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
+        .collect();
+    let mut weight = i16::try_from((int.len() + int_pad) / 4).ok()? - 1;
+    let leading = groups.iter().take_while(|&&g| g == 0).count();
+    groups.drain(..leading);
+    weight -= i16::try_from(leading).ok()?;
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    buf.put_i16(i16::try_from(groups.len()).ok()?);
+    buf.put_i16(weight);
+    buf.put_u16(if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    });
+    buf.put_i16(dscale);
+    for g in groups {
+        buf.put_i16(g);
+    }
+    Some(())
 }
 
 fn mismatch(ty: SqlType, datum: &Datum) -> Error {
@@ -151,7 +202,8 @@ fn mismatch(ty: SqlType, datum: &Datum) -> Error {
     }
 }
 
-fn pg_type(ty: SqlType) -> Type {
+/// The wire type of a SQL type.
+pub(crate) fn pg_type(ty: SqlType) -> Type {
     Type::from_oid(ty.pg_oid()).unwrap_or(Type::UNKNOWN)
 }
 
@@ -229,6 +281,24 @@ mod tests {
             binary(SqlType::Bytea, Datum::Bytea(vec![0, 255])).unwrap(),
             [0, 255]
         );
+    }
+
+    fn numeric(text: &str) -> Vec<i16> {
+        let mut buf = BytesMut::new();
+        put_numeric(&mut buf, text).unwrap();
+        buf.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numerics_use_base_10000_digits() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(numeric("12345.678"), [3, 1, 0, 3, 1, 2345, 6780]);
+        assert_eq!(numeric("-0.00012"), [2, -1, 0x4000, 5, 1, 2000]);
+        assert_eq!(numeric("100000000"), [1, 2, 0, 0, 1]);
+        assert_eq!(numeric("0.00"), [0, 0, 0, 2]);
+        assert_eq!(numeric("300"), [1, 0, 0, 0, 300]);
     }
 
     #[test]

@@ -1,17 +1,22 @@
-//! The extended query protocol (Parse, Bind, Describe, Execute, Close, Sync) for statements
-//! without parameters.
+//! The extended query protocol (Parse, Bind, Describe, Execute, Close, Sync).
 //!
 //! pgwire stores statements and portals; this handler decides what they mean. Parse accepts
-//! exactly one statement without `$n` placeholders. Bind accepts no parameter values. A portal
-//! runs once, at its first Execute or, when the backend cannot describe statements, at its
-//! Describe; its result is kept in [`PortalRuns`] and handed out by Execute in `max_rows`
-//! chunks (`PortalSuspended` between chunks).
+//! exactly one statement and asks the backend to prepare it ([`SqlBackend::prepare`]), which
+//! yields the parameter types (declared by the client or inferred from use) and the result
+//! columns, so Describe answers without running anything. Bind checks the parameter count and
+//! decodes every value (`decode.rs`) before BindComplete. A portal runs once, at its first
+//! Execute, through [`SqlBackend::execute_prepared`]; its result is kept in [`PortalRuns`] and
+//! handed out by Execute in `max_rows` chunks (`PortalSuspended` between chunks).
+//!
+//! A backend that does not prepare (`prepare` answers `None`) gets the older path: statements
+//! without placeholders only, run as text, at their Describe when the backend cannot describe
+//! them either.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::{Sink, SinkExt};
-use meridian_sql::{ColumnInfo, StatementResult};
+use meridian_sql::{ColumnInfo, SqlType, StatementResult};
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::ExtendedQueryHandler;
 use pgwire::api::results::{
@@ -25,29 +30,46 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{Bind, BindComplete, Describe, Execute, PortalSuspended};
 use pgwire::messages::response::EmptyQueryResponse;
 
-use crate::backend::SqlBackend;
+use crate::backend::{SqlBackend, StatementInfo, query_canceled};
 use crate::cancel::StatementCancel;
-use crate::encode::{column_formats, encode_rows, field_infos, query_response};
+use crate::decode::{declared_type, decode_params};
+use crate::encode::{column_formats, encode_rows, field_infos, pg_type, query_response};
 use crate::error::{Error, Severity, pg_error, sql_error};
 use crate::server::Handler;
 use crate::session::{PortalRun, PortalRuns, session_slot};
 use crate::shape;
 
-/// The text of a parsed statement: exactly one statement, without placeholders.
+/// A parsed statement: its text and what the backend said about it at Parse.
 #[derive(Debug, Clone)]
-pub(crate) struct PreparedSql(Arc<str>);
+pub(crate) struct PreparedSql {
+    pub sql: Arc<str>,
+    /// Parameter and result types; `None` when the backend does not prepare statements.
+    pub info: Option<Arc<StatementInfo>>,
+    /// The parameter types the client declared (`None`: inferred).
+    pub declared: Arc<[Option<SqlType>]>,
+    /// The type each parameter's value arrives as: the declared type, else the inferred one.
+    pub wire: Arc<[Type]>,
+}
 
-/// Checks statement text at Parse time; see the module documentation.
-#[derive(Debug)]
-pub(crate) struct StatementParser;
+/// Checks statement text at Parse time and prepares it with the connection's session; see the
+/// module documentation.
+pub(crate) struct StatementParser<B: SqlBackend> {
+    pub backend: Arc<B>,
+}
+
+impl<B: SqlBackend> Debug for StatementParser<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatementParser")
+    }
+}
 
 #[async_trait::async_trait]
-impl QueryParser for StatementParser {
+impl<B: SqlBackend> QueryParser for StatementParser<B> {
     type Statement = PreparedSql;
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         types: &[Option<Type>],
     ) -> PgWireResult<Option<PreparedSql>>
@@ -55,24 +77,62 @@ impl QueryParser for StatementParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let shape = shape::scan(sql);
-        if shape.has_placeholders || !types.is_empty() {
-            return Err(user_error(
-                "0A000",
-                "extended query protocol with parameters is not supported yet",
-            ));
-        }
         match shape.statements {
-            0 => Ok(None),
-            1 => Ok(Some(PreparedSql(sql.into()))),
-            _ => Err(user_error(
-                "42601",
-                "cannot insert multiple commands into a prepared statement",
-            )),
+            0 => return Ok(None),
+            1 => {}
+            _ => {
+                return Err(user_error(
+                    "42601",
+                    "cannot insert multiple commands into a prepared statement",
+                ));
+            }
         }
+        let declared = types
+            .iter()
+            .map(|t| declared_type(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| pg_error(err, Severity::Error))?;
+        let info = {
+            let slot = session_slot::<B::Session, C>(client)?;
+            let mut session = slot.session.lock().await;
+            self.backend
+                .prepare(&mut session, sql, &declared)
+                .await
+                .map_err(|err| pg_error(err, Severity::Error))?
+        };
+        let Some(info) = info else {
+            if shape.has_placeholders || !types.is_empty() {
+                return Err(user_error(
+                    "0A000",
+                    "extended query protocol with parameters is not supported by this backend",
+                ));
+            }
+            return Ok(Some(PreparedSql {
+                sql: sql.into(),
+                info: None,
+                declared: Arc::from(declared),
+                wire: Arc::from(Vec::new()),
+            }));
+        };
+        let wire: Vec<Type> = info
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| match types.get(i) {
+                Some(Some(t)) if t.oid() != 0 && t.oid() != 705 => t.clone(),
+                _ => pg_type(*ty),
+            })
+            .collect();
+        Ok(Some(PreparedSql {
+            sql: sql.into(),
+            info: Some(Arc::new(info)),
+            declared: Arc::from(declared),
+            wire: Arc::from(wire),
+        }))
     }
 
-    fn get_parameter_types(&self, _stmt: &PreparedSql) -> PgWireResult<Vec<Type>> {
-        Ok(Vec::new())
+    fn get_parameter_types(&self, stmt: &PreparedSql) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.wire.to_vec())
     }
 
     fn get_result_schema(
@@ -80,8 +140,8 @@ impl QueryParser for StatementParser {
         _stmt: &PreparedSql,
         _column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        // Result schemas come from the backend session; the handler's describe methods ask it
-        // and never call this.
+        // Result schemas come from the statement's info or the backend session; the
+        // handler's describe methods never call this.
         Err(user_error(
             "XX000",
             "internal error: result schema requested from the parser",
@@ -92,9 +152,9 @@ impl QueryParser for StatementParser {
 #[async_trait::async_trait]
 impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
     type Statement = PreparedSql;
-    type QueryParser = StatementParser;
+    type QueryParser = StatementParser<B>;
 
-    fn query_parser(&self) -> Arc<StatementParser> {
+    fn query_parser(&self) -> Arc<StatementParser<B>> {
         Arc::clone(&self.parser)
     }
 
@@ -110,13 +170,24 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
             .portal_store()
             .get_statement(statement_name)
             .ok_or_else(|| PgWireError::StatementNotFound(statement_name.to_owned()))?;
-        if !message.parameters.is_empty() {
-            let shown = message.statement_name.as_deref().unwrap_or("");
+        if let Entry::Value(statement) = &statement {
+            let wanted = statement.statement.wire.len();
+            if message.parameters.len() != wanted {
+                let shown = message.statement_name.as_deref().unwrap_or("");
+                return Err(user_error(
+                    "08P01",
+                    format!(
+                        "bind message supplies {} parameters, but prepared statement \"{shown}\" \
+                         requires {wanted}",
+                        message.parameters.len()
+                    ),
+                ));
+            }
+        } else if !message.parameters.is_empty() {
             return Err(user_error(
                 "08P01",
                 format!(
-                    "bind message supplies {} parameters, but prepared statement \"{shown}\" \
-                     requires 0",
+                    "bind message supplies {} parameters, but the empty statement requires 0",
                     message.parameters.len()
                 ),
             ));
@@ -124,6 +195,14 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         match statement {
             Entry::Value(statement) => {
                 let portal = Portal::try_new(&message, statement)?;
+                // Decoded here so that a bad value fails the Bind, as in PostgreSQL; Execute
+                // decodes again (cheap) rather than keeping a second copy in the portal.
+                decode_params(
+                    &portal.parameters,
+                    &portal.parameter_format,
+                    &portal.statement.statement.wire,
+                )
+                .map_err(|err| pg_error(err, Severity::Error))?;
                 client.portal_store().put_portal(Arc::new(portal));
             }
             Entry::Empty => {
@@ -204,6 +283,13 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(info) = &target.statement.info {
+            let formats = vec![FieldFormat::Text; info.columns.len()];
+            return Ok(DescribeStatementResponse::new(
+                target.statement.wire.to_vec(),
+                field_infos(&info.columns, &formats),
+            ));
+        }
         let Some(columns) = self.describe(client, &target.statement).await? else {
             return Err(user_error(
                 "0A000",
@@ -233,7 +319,11 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         if let Some(fields) = runs.fields(&cell) {
             return Ok(DescribePortalResponse::new(fields));
         }
-        if let Some(columns) = self.describe(client, &portal.statement.statement).await? {
+        let known = match &portal.statement.statement.info {
+            Some(info) => Some(info.columns.clone()),
+            None => self.describe(client, &portal.statement.statement).await?,
+        };
+        if let Some(columns) = known {
             let formats = column_formats(&portal.result_column_format, columns.len())
                 .map_err(|err| pg_error(err, Severity::Error))?;
             return Ok(DescribePortalResponse::new(field_infos(&columns, &formats)));
@@ -285,7 +375,7 @@ impl<B: SqlBackend> Handler<B> {
         let slot = session_slot::<B::Session, C>(client)?;
         let mut session = slot.session.lock().await;
         self.backend
-            .describe(&mut session, &statement.0)
+            .describe(&mut session, &statement.sql)
             .await
             .map_err(|err| pg_error(err, Severity::Error))
     }
@@ -296,15 +386,40 @@ impl<B: SqlBackend> Handler<B> {
         client: &C,
         portal: &Portal<PreparedSql>,
     ) -> PgWireResult<PortalRun> {
+        let statement = &portal.statement.statement;
         let slot = session_slot::<B::Session, C>(client)?;
-        let results = {
+        let mut results = if statement.info.is_some() {
+            let params = decode_params(
+                &portal.parameters,
+                &portal.parameter_format,
+                &statement.wire,
+            )
+            .map_err(|err| pg_error(err, Severity::Error))?;
+            let mut session = slot.session.lock().await;
+            let cancel = StatementCancel::start(client);
+            let token = cancel.token();
+            let run = self.backend.execute_prepared(
+                &mut session,
+                &statement.sql,
+                &statement.declared,
+                params,
+            );
+            // Dropping the statement at an await point is safe for the node's engine, as for
+            // simple queries (see `SqlBackend::execute_cancellable`).
+            let result = tokio::select! {
+                biased;
+                r = run => r,
+                () = token.cancelled() => Err(query_canceled()),
+            };
+            vec![result]
+        } else {
             let mut session = slot.session.lock().await;
             let cancel = StatementCancel::start(client);
             self.backend
-                .execute_cancellable(&mut session, &portal.statement.statement.0, cancel.token())
+                .execute_cancellable(&mut session, &statement.sql, cancel.token())
                 .await
-        };
-        let mut results = results.into_iter();
+        }
+        .into_iter();
         let run = match results.next() {
             None => PortalRun::Empty,
             Some(Err(err)) => return Err(pg_error(err, Severity::Error)),

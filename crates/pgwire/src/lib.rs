@@ -13,7 +13,8 @@
 //!                                                        ▼ pgwire's decoder
 //!                  startup.rs  (TLS requirement, trust or SCRAM via auth.rs) Startup
 //!                  simple.rs   (Query)                     ─▶ SqlBackend::execute_cancellable
-//!                  extended.rs (Parse/Bind/Describe/Execute)   SqlBackend::describe
+//!                  extended.rs (Parse/Bind/Describe/Execute) ─▶ SqlBackend::prepare,
+//!                  decode.rs   (Bind parameters → Datums)       execute_prepared
 //!                  cancel.rs   (CancelRequest → the running statement's CancellationToken)
 //!                  encode.rs   (rows → RowDescription/DataRow), error.rs (SqlError → ErrorResponse)
 //! ```
@@ -34,12 +35,18 @@
 //!   `DateStyle` `ISO, MDY`, `TimeZone` UTC, ...).
 //! - The simple query protocol, including several statements per query string, empty queries,
 //!   NULLs, and errors carrying SQLSTATE, detail, hint and position.
-//! - The extended query protocol for statements **without parameters**: Parse, Bind, Describe,
-//!   Execute (with row limits and `PortalSuspended`), Close, Flush and Sync, with text or binary
-//!   result formats. Describe of a prepared *statement* needs [`SqlBackend::describe`]; a backend
-//!   that cannot describe answers it with SQLSTATE `0A000`. Describe of a *portal* uses
-//!   `describe` when available and otherwise runs the portal at that point and keeps its result
-//!   for the following Execute (the statement runs exactly once either way).
+//! - The extended query protocol: Parse, Bind, Describe, Execute (with row limits and
+//!   `PortalSuspended`), Close, Flush and Sync, with text or binary parameter and result
+//!   formats. Parse prepares the statement with [`SqlBackend::prepare`], which reports the
+//!   parameter types (declared by the client, or inferred by the backend from their use) and
+//!   result columns, so Describe never runs anything; Bind decodes every parameter value
+//!   (`decode.rs`: PostgreSQL's binary layouts of bool, int2/4/8, float4/8, text, varchar,
+//!   numeric, date, timestamp[tz], interval, uuid, bytea; text values go to the backend as text)
+//!   and Execute runs [`SqlBackend::execute_prepared`]. A backend that does not prepare gets the
+//!   older path: statements without parameters only, Describe through
+//!   [`SqlBackend::describe`] or by running the portal early (it runs exactly once either way).
+//! - ReadyForQuery carries the session's transaction status ([`SqlBackend::transaction_status`]:
+//!   `I`, `T`, or `E` in a failed block), after simple queries and at Sync.
 //! - Cancel requests: the right (pid, secret key) cancels the [`CancellationToken`] passed to
 //!   [`SqlBackend::execute_cancellable`] for the statement running on that connection; the
 //!   default implementation abandons `execute` and answers `57014`.
@@ -55,8 +62,6 @@
 //!   [`PgServerConfig::shutdown_grace`], then closes every connection.
 //!
 //! # Not supported yet
-//! - Statements with parameters (`$1`) in the extended protocol: rejected at Parse with
-//!   SQLSTATE `0A000` "extended query protocol with parameters is not supported yet".
 //! - COPY, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`), client certificates.
 //! - A row-returning statement always completes with the tag `SELECT n` (the backend's
 //!   [`StatementResult::Query`] carries no tag, so `INSERT ... RETURNING` also says `SELECT n`).
@@ -66,6 +71,7 @@ mod backend;
 mod cancel;
 mod config;
 mod conn;
+mod decode;
 mod encode;
 mod error;
 mod extended;
@@ -80,7 +86,7 @@ mod startup;
 mod state;
 
 pub use auth::{StaticUsers, UserStore};
-pub use backend::{SqlBackend, query_canceled};
+pub use backend::{SqlBackend, StatementInfo, query_canceled};
 pub use config::{DEFAULT_MAX_MESSAGE_SIZE, PgServerConfig};
 pub use error::{Error, Result};
 pub use meridian_security::ScramCredentials;

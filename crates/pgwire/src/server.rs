@@ -57,12 +57,14 @@ pub async fn serve<B: SqlBackend>(
         server_version: config.server_version.clone(),
     });
     let handler = Arc::new(Handler {
+        parser: Arc::new(StatementParser {
+            backend: Arc::clone(&backend),
+        }),
         backend,
         state: Arc::clone(&state),
         driver: AuthDriver::new(Arc::clone(&parameters)),
         parameters,
         pid_generator: RandomPidSecretKeyGenerator::default(),
-        parser: Arc::new(StatementParser),
         security,
         cancels: Arc::new(CancelRegistry::default()),
     });
@@ -147,7 +149,7 @@ pub(crate) struct Handler<B: SqlBackend> {
     /// connection's session extensions).
     pub driver: AuthDriver<Arc<ServerParameters>>,
     pub pid_generator: RandomPidSecretKeyGenerator,
-    pub parser: Arc<StatementParser>,
+    pub parser: Arc<StatementParser<B>>,
     pub security: Security,
     pub cancels: Arc<CancelRegistry>,
 }

@@ -11,11 +11,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context;
 use meridian_clock::TrueTime;
-use meridian_pgwire::{PgServerConfig, SqlBackend};
+use meridian_pgwire::{PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_proto::v1::node_server::NodeServer;
-use meridian_sql::{Engine, Session, SqlError, StatementResult, TxnStatus};
+use meridian_sql::{Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::{KvClient, LocalGroup, Replica, ReplicaConfig, ReplicaEndpoint, Router};
 use tokio::net::TcpListener;
@@ -63,6 +63,29 @@ impl SqlBackend for SqlService {
         sql: &str,
     ) -> Vec<Result<StatementResult, SqlError>> {
         session.execute(sql).await
+    }
+
+    async fn prepare(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        types: &[Option<SqlType>],
+    ) -> Result<Option<StatementInfo>, SqlError> {
+        let p = session.prepare_named(sql, types).await?;
+        Ok(Some(StatementInfo {
+            params: p.param_types().to_vec(),
+            columns: p.columns().to_vec(),
+        }))
+    }
+
+    async fn execute_prepared(
+        &self,
+        session: &mut Session,
+        sql: &str,
+        types: &[Option<SqlType>],
+        params: Vec<Datum>,
+    ) -> Result<StatementResult, SqlError> {
+        session.execute_named(sql, types, params).await
     }
 
     fn transaction_status(&self, session: &Session) -> TxnStatus {

@@ -62,6 +62,15 @@ impl Prepared {
     }
 }
 
+/// The key of a statement prepared by [`Session::prepare_named`].
+fn named_key(sql: &str, types: &[Option<SqlType>]) -> String {
+    let types: Vec<&str> = types
+        .iter()
+        .map(|t| t.map_or("?", SqlType::pg_name))
+        .collect();
+    format!("{}\u{0}{}", types.join(","), sql)
+}
+
 /// A cached plan and the catalog it is valid for.
 pub(crate) struct CachedPlan {
     /// Every table or view the plan read a descriptor of: name, and (id, version) or `None`
@@ -235,6 +244,38 @@ impl Session {
             },
         );
         plan
+    }
+
+    /// Prepares `sql` for a wire protocol Parse (`types`: the types the client declared) and
+    /// remembers it by its text and declared types, for [`Session::execute_named`]. Parsing
+    /// the same text again prepares it anew, so a client that re-parses after a schema
+    /// change gets a fresh statement.
+    pub async fn prepare_named(
+        &mut self,
+        sql: &str,
+        types: &[Option<SqlType>],
+    ) -> Result<Prepared, SqlError> {
+        let p = self.prepare_typed(sql, types).await?;
+        if self.named.len() >= MAX_CACHED_PLANS {
+            self.named.clear();
+        }
+        self.named.insert(named_key(sql, types), p.clone());
+        Ok(p)
+    }
+
+    /// Executes the statement [`Session::prepare_named`] prepared from `sql` and `types`
+    /// (preparing it again if it was evicted) with `params`.
+    pub async fn execute_named(
+        &mut self,
+        sql: &str,
+        types: &[Option<SqlType>],
+        params: Vec<Datum>,
+    ) -> Result<StatementResult, SqlError> {
+        let p = match self.named.get(&named_key(sql, types)) {
+            Some(p) => p.clone(),
+            None => self.prepare_named(sql, types).await?,
+        };
+        self.execute_prepared(&p, params).await
     }
 
     /// Executes a prepared statement with `params` (`$1` first), retrying write conflicts like

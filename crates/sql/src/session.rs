@@ -57,6 +57,7 @@ impl Engine {
             state: Arc::new(Mutex::new(SessionState::new(id))),
             backoff_seed: id,
             plans: HashMap::new(),
+            named: HashMap::new(),
             block: txn::Block::default(),
         }
     }
@@ -75,6 +76,8 @@ pub struct Session {
     backoff_seed: u64,
     /// Plans of prepared statements, by statement text and parameter types.
     pub(crate) plans: HashMap<String, CachedPlan>,
+    /// Statements prepared for the wire protocol, by text and declared parameter types.
+    pub(crate) named: HashMap<String, Prepared>,
     /// The open transaction block, if any.
     pub(crate) block: txn::Block,
 }

@@ -55,7 +55,7 @@ async fn tokio_postgres_prepared_queries_work_when_the_backend_describes() {
 }
 
 #[tokio::test]
-async fn parameters_and_multiple_statements_are_refused_at_parse() {
+async fn parameters_are_refused_at_parse_when_the_backend_does_not_prepare() {
     let server = TestServer::start(Fake::new(true)).await;
     let client = server.client().await;
     let err = client
@@ -65,7 +65,7 @@ async fn parameters_and_multiple_statements_are_refused_at_parse() {
     assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED));
     assert_eq!(
         err.as_db_error().unwrap().message(),
-        "extended query protocol with parameters is not supported yet"
+        "extended query protocol with parameters is not supported by this backend"
     );
     let err = client
         .prepare("select ints; select ints")
