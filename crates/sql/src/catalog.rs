@@ -63,6 +63,8 @@ pub(crate) struct ColumnDesc {
     pub owned_sequence: Option<String>,
     /// `NUMERIC(precision, scale)`.
     pub numeric: Option<(u16, u16)>,
+    /// `CHAR(n)`: blank-padded to `max_len`.
+    pub fixed: bool,
 }
 
 impl ColumnDesc {
@@ -72,6 +74,7 @@ impl ColumnDesc {
             ty: self.ty,
             max_len: self.max_len,
             numeric: self.numeric,
+            fixed: self.fixed,
         }
     }
 }
@@ -194,6 +197,7 @@ impl TableDesc {
                     ty,
                     nullable: c.nullable,
                     max_len: (c.max_length > 0).then_some(c.max_length),
+                    fixed: c.fixed_length,
                     default_expr: (!c.default_expr.is_empty()).then_some(c.default_expr),
                     hidden: c.hidden,
                     owned_sequence: (!c.owned_sequence.is_empty()).then_some(c.owned_sequence),
@@ -281,6 +285,7 @@ impl TableDesc {
                     owned_sequence: c.owned_sequence.clone().unwrap_or_default(),
                     numeric_precision: c.numeric.map_or(0, |(p, _)| u32::from(p)),
                     numeric_scale: c.numeric.map_or(0, |(_, s)| u32::from(s)),
+                    fixed_length: c.fixed,
                 })
                 .collect(),
             primary_key: self.pk.iter().map(|&i| i as u32).collect(),
@@ -510,6 +515,7 @@ pub(crate) mod tests {
             ty,
             nullable,
             max_len: None,
+            fixed: false,
             default_expr: None,
             hidden: false,
             owned_sequence: None,

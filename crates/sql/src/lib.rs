@@ -67,7 +67,7 @@
 //!
 //! * Types: BOOL, INT2/SMALLINT, INT4/INT/INTEGER, INT8/BIGINT, NUMERIC/DECIMAL[(p, s)] (exact,
 //!   with PostgreSQL's display scales: `1/3.0` is `0.33333333333333333333`, `avg` of integers
-//!   has 16 fraction digits), FLOAT/REAL/DOUBLE PRECISION (all float8), TEXT/VARCHAR(n)/STRING,
+//!   has 16 fraction digits), FLOAT/REAL/DOUBLE PRECISION (all float8), TEXT/VARCHAR(n)/STRING, CHAR(n) (blank-padded),
 //!   DATE, TIMESTAMP, TIMESTAMPTZ (in UTC), INTERVAL (months, days and microseconds kept apart),
 //!   UUID, BYTEA (hex output); SERIAL/BIGSERIAL/SMALLSERIAL. Decimal literals are NUMERIC;
 //!   integers widen implicitly to NUMERIC and NUMERIC to float8; date/time arithmetic (date ±
@@ -127,8 +127,9 @@
 //!
 //! # Not yet
 //!
-//! * Types: REAL as float4 (it is float8), CHAR(n) with blank padding, TIME, JSON, arrays; time
-//!   zones other than UTC (TIMESTAMPTZ reads and prints in UTC whatever `TimeZone` says);
+//! * Types: REAL as float4 (it is float8); CHAR(n) is text padded on input, so its
+//!   comparisons, casts to text and `length` keep the trailing blanks PostgreSQL ignores;
+//!   TIME, JSON, arrays; time zones other than UTC (TIMESTAMPTZ reads and prints in UTC whatever `TimeZone` says);
 //!   NUMERIC NaN and infinities; transcendental functions on NUMERIC compute in float8; binary
 //!   wire formats of the newer types; collations other than byte order (C). `-0` is stored as
 //!   `0`. The display scale of a NUMERIC key column without a declared scale, and the fields of

@@ -45,49 +45,83 @@ pub(crate) fn upsert_marker() -> sqlparser::ast::OnInsert {
     })
 }
 
-/// Replaces a leading `UPSERT` keyword of each statement by `INSERT` (same length, so
-/// positions stay right); returns the new text and the indexes of the rewritten statements.
+/// Rewrites what sqlparser does not parse as PostgreSQL means it, keeping every byte offset
+/// (so error positions stay right): a leading `UPSERT` keyword of a statement becomes `INSERT`
+/// (the indexes of those statements are returned), and the options of `VACUUM` (`FULL`,
+/// `FREEZE`, `VERBOSE`, `ANALYZE`, or a parenthesized list), which sqlparser would read as a
+/// table name, are blanked out.
 fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     use sqlparser::tokenizer::{Token, Tokenizer};
-    if !sql.to_ascii_lowercase().contains("upsert") {
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("upsert") && !lower.contains("vacuum") {
         return (std::borrow::Cow::Borrowed(sql), vec![]);
     }
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
         return (std::borrow::Cow::Borrowed(sql), vec![]);
     };
-    let mut out = sql.to_string();
-    let mut upserts = Vec::new();
-    let mut statement = 0;
-    let mut at_start = true;
     let line_starts: Vec<usize> = std::iter::once(0)
         .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
+    // The byte offset of a token's start (columns count characters).
+    let offset = |loc: sqlparser::tokenizer::Location| -> Option<usize> {
+        let line = usize::try_from(loc.line).ok()?;
+        let col = usize::try_from(loc.column).ok()?;
+        let start = *line_starts.get(line.checked_sub(1)?)?;
+        sql[start..]
+            .char_indices()
+            .nth(col.checked_sub(1)?)
+            .map(|(b, _)| start + b)
+    };
+    let mut out = sql.to_string();
+    let blank = |out: &mut String, from: usize, len: usize| {
+        if out.get(from..from + len).is_some() {
+            out.replace_range(from..from + len, &" ".repeat(len));
+        }
+    };
+    let mut upserts = Vec::new();
+    let mut statement = 0;
+    let mut at_start = true;
+    // After VACUUM: still reading its options; the depth of a parenthesized option list.
+    let mut vacuum_options = false;
+    let mut depth = 0usize;
     for t in tokens {
+        if matches!(t.token, Token::Whitespace(_)) {
+            continue;
+        }
+        if vacuum_options {
+            let len = t.token.to_string().len();
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen if depth > 0 => depth -= 1,
+                Token::Word(w)
+                    if depth == 0
+                        && w.quote_style.is_none()
+                        && ["full", "freeze", "verbose", "analyze", "analyse"]
+                            .contains(&w.value.to_ascii_lowercase().as_str()) => {}
+                _ if depth > 0 => {}
+                _ => vacuum_options = false,
+            }
+            if vacuum_options {
+                if let Some(b) = offset(t.span.start) {
+                    blank(&mut out, b, len);
+                }
+                continue;
+            }
+        }
         match &t.token {
-            Token::Whitespace(_) => continue,
             Token::SemiColon => {
                 statement += 1;
                 at_start = true;
                 continue;
             }
-            Token::Word(w)
-                if at_start
-                    && w.quote_style.is_none()
-                    && w.value.eq_ignore_ascii_case("upsert") =>
-            {
-                let loc = t.span.start;
-                let line = usize::try_from(loc.line).unwrap_or(0);
-                let col = usize::try_from(loc.column).unwrap_or(0);
-                if let Some(start) = line_starts.get(line.wrapping_sub(1)) {
-                    // Columns count characters; the keyword is ASCII, find its byte offset.
-                    let byte = sql[*start..]
-                        .char_indices()
-                        .nth(col.saturating_sub(1))
-                        .map(|(b, _)| start + b);
-                    if let Some(b) = byte.filter(|b| sql.get(*b..b + 6).is_some()) {
+            Token::Word(w) if at_start && w.quote_style.is_none() => {
+                if w.value.eq_ignore_ascii_case("upsert") {
+                    if let Some(b) = offset(t.span.start).filter(|b| sql.get(*b..b + 6).is_some()) {
                         out.replace_range(b..b + 6, "INSERT");
                         upserts.push(statement);
                     }
+                } else if w.value.eq_ignore_ascii_case("vacuum") {
+                    vacuum_options = true;
                 }
             }
             _ => {}

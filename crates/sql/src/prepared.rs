@@ -128,6 +128,8 @@ fn is_session_command(stmt: &Statement) -> bool {
                 | Statement::Reset(_)
                 | Statement::ShowVariable { .. }
                 | Statement::ShowTables { .. }
+                | Statement::Vacuum(_)
+                | Statement::Analyze(_)
         )
 }
 

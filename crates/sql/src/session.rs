@@ -135,6 +135,22 @@ impl Session {
             }
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
+            // Meridian's storage has no heap to vacuum (old MVCC versions are collected below
+            // the GC horizon) and keeps no planner statistics yet: both only check the table.
+            Statement::Vacuum(v) => {
+                if self.block.txn.is_some() {
+                    return Err(SqlError::new(
+                        "25001",
+                        "VACUUM cannot run inside a transaction block",
+                    ));
+                }
+                self.check_table(v.table_name.as_ref()).await?;
+                command("VACUUM")
+            }
+            Statement::Analyze(a) => {
+                self.check_table(a.table_name.as_ref()).await?;
+                command("ANALYZE")
+            }
             _ => self.retrying(Work::Statement(stmt, sql)).await,
         }
     }
@@ -176,6 +192,21 @@ impl Session {
             Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
             Work::ShowTables => self.show_tables().await,
             Work::Prepared(p, params) => self.run_prepared(p, params).await,
+        }
+    }
+
+    /// 42P01 unless `name` (when given) is a table or view.
+    async fn check_table(&self, name: Option<&ObjectName>) -> Result<(), SqlError> {
+        let Some(name) = name else { return Ok(()) };
+        let name = plan::table_name(name)?;
+        let kv = self.kv();
+        let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
+        match catalog::get_table(kv.as_ref(), &name, ts)
+            .await
+            .map_err(Error::into_sql)?
+        {
+            Some(_) => Ok(()),
+            None => Err(SqlError::undefined_table(&name)),
         }
     }
 

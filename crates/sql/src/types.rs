@@ -15,6 +15,8 @@ pub(crate) struct TypeSpec {
     pub max_len: Option<u32>,
     /// Precision and scale of `NUMERIC(p, s)`, if given.
     pub numeric: Option<(u16, u16)>,
+    /// `CHAR(n)`: values are blank-padded to `max_len`.
+    pub fixed: bool,
 }
 
 impl TypeSpec {
@@ -23,6 +25,7 @@ impl TypeSpec {
             ty,
             max_len: None,
             numeric: None,
+            fixed: false,
         }
     }
 }
@@ -57,6 +60,7 @@ fn numeric_spec(info: &ExactNumberInfo) -> Result<TypeSpec, SqlError> {
         ty: SqlType::Numeric,
         max_len: None,
         numeric,
+        fixed: false,
     })
 }
 
@@ -101,6 +105,25 @@ pub(crate) fn resolve(dt: &DataType) -> Result<TypeSpec, SqlError> {
                 ty: Text,
                 max_len,
                 numeric: None,
+                fixed: false,
+            })
+        }
+        DataType::Char(len) | DataType::Character(len) => {
+            let n = match len {
+                None => 1,
+                Some(CharacterLength::IntegerLength { length, .. }) => u32::try_from(*length)
+                    .ok()
+                    .filter(|l| (1..=10_485_760).contains(l))
+                    .ok_or_else(|| {
+                        SqlError::syntax("length for type char must be between 1 and 10485760")
+                    })?,
+                Some(CharacterLength::Max) => return Err(SqlError::undefined_type("max")),
+            };
+            Ok(TypeSpec {
+                ty: Text,
+                max_len: Some(n),
+                numeric: None,
+                fixed: true,
             })
         }
         DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
@@ -148,8 +171,6 @@ fn unsupported_or_unknown(name: &str) -> SqlError {
         "time",
         "json",
         "jsonb",
-        "char",
-        "character",
         "bpchar",
         "serial",
         "bigserial",
@@ -232,6 +253,7 @@ pub(crate) fn internal_name(spec: TypeSpec) -> &'static str {
 /// The name of a type as PostgreSQL prints it in error messages (`character varying(10)`).
 pub(crate) fn display_name(spec: TypeSpec) -> String {
     match (spec.ty, spec.max_len, spec.numeric) {
+        (SqlType::Text, Some(n), _) if spec.fixed => format!("character({n})"),
         (SqlType::Text, Some(n), _) => format!("character varying({n})"),
         (SqlType::Numeric, _, Some((p, s))) => format!("numeric({p},{s})"),
         (ty, _, _) => ty.pg_name().to_string(),
@@ -303,9 +325,21 @@ mod tests {
                 ty: SqlType::Text,
                 max_len: Some(10),
                 numeric: None,
+                fixed: false,
             }
         );
         assert_eq!(display_name(v), "character varying(10)");
+        let c = resolve(&DataType::Char(Some(CharacterLength::IntegerLength {
+            length: 3,
+            unit: None,
+        })))
+        .unwrap();
+        assert!(c.fixed);
+        assert_eq!(display_name(c), "character(3)");
+        assert_eq!(
+            resolve(&DataType::Character(None)).unwrap().max_len,
+            Some(1)
+        );
         let custom = |n: &str| DataType::Custom(ObjectName::from(vec![Ident::new(n)]), vec![]);
         assert_eq!(resolve(&custom("int8")).unwrap().ty, SqlType::Int8);
         assert_eq!(resolve(&custom("STRING")).unwrap().ty, SqlType::Text);

@@ -17,6 +17,58 @@ fn tag(t: &str) -> StatementResult {
     StatementResult::Command { tag: t.to_string() }
 }
 
+/// Moves every row of the table to its key under the new primary key and rebuilds every
+/// secondary index (their entries end with the primary key). Old keys that are not written
+/// again are deleted; two rows with the same new key fail as PostgreSQL's index build does.
+async fn rekey(
+    cx: &mut ExecContext<'_>,
+    plan: &AlterPlan,
+    old_pairs: &[meridian_tablet::KvPair],
+    rows: &[Row],
+    req: &mut WriteRequest,
+) -> Result<()> {
+    let new = &plan.new;
+    // Key -> value (None: delete); later writes of a key replace earlier ones, so a new key
+    // that happens to equal an old one is written, not deleted.
+    let mut changes: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+        old_pairs.iter().map(|(k, _)| (k.clone(), None)).collect();
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    for row in rows {
+        let key = keys::row_key(new, row);
+        if !seen.insert(key.clone()) {
+            let pk: Vec<Datum> = new.pk.iter().map(|&c| row[c].clone()).collect();
+            let dup = SqlError::unique_violation(new, &pk);
+            return Err(SqlError::new(
+                "23505",
+                format!("could not create unique index \"{}\"", new.pkey_name()),
+            )
+            .with_detail(
+                dup.detail
+                    .unwrap_or_default()
+                    .replace("already exists.", "is duplicated."),
+            )
+            .into());
+        }
+        changes.insert(key, Some(keys::row_value(new, row)));
+    }
+    for ix in &new.indexes {
+        let start = keys::index_prefix(new.id, ix.id);
+        let end = keys::successor(&start);
+        for (key, _) in keys_in(cx, &start, &end).await? {
+            changes.entry(key).or_insert(None);
+        }
+        for (key, value) in backfill_entries(new, ix, rows)? {
+            changes.insert(key, Some(value));
+        }
+    }
+    req.mutations
+        .extend(changes.into_iter().map(|(key, v)| match v {
+            Some(value) => Mutation::Put { key, value },
+            None => Mutation::Delete { key },
+        }));
+    Ok(())
+}
+
 /// Applies an ALTER TABLE.
 pub(crate) async fn alter(cx: &mut ExecContext<'_>, plan: &AlterPlan) -> Result<StatementResult> {
     let old = &plan.old;
@@ -95,7 +147,9 @@ pub(crate) async fn alter(cx: &mut ExecContext<'_>, plan: &AlterPlan) -> Result<
                 }
             }
         }
-        if plan.rewrite.is_some() {
+        if plan.rekey {
+            rekey(cx, plan, &pairs, &rows, &mut req).await?;
+        } else if plan.rewrite.is_some() {
             for row in &rows {
                 req.mutations.push(Mutation::Put {
                     key: keys::row_key(new, row),

@@ -103,7 +103,9 @@ pub(crate) fn cast_datum(
         }
     };
     match (out, to.max_len, to.numeric) {
-        (Datum::Text(s), Some(n), _) => fit_varchar(s, n, ctx).map(Datum::Text),
+        (Datum::Text(s), Some(n), _) => {
+            fit_varchar(s, n, to.fixed, ctx).map(|s| Datum::Text(pad_char(s, n, to.fixed)))
+        }
         (Datum::Numeric(v, _), _, Some((p, s))) => numeric::apply_typmod(&v, p, s),
         (out, _, _) => Ok(out),
     }
@@ -140,9 +142,18 @@ fn to_text(d: &Datum) -> String {
     }
 }
 
-/// Applies a `VARCHAR(n)` limit: explicit casts truncate, assignments fail unless only spaces
-/// would be cut (PostgreSQL's rule).
-fn fit_varchar(s: String, n: u32, ctx: CastContext) -> Result<String, SqlError> {
+/// Blank-pads a `CHAR(n)` value to `n` characters.
+fn pad_char(mut s: String, n: u32, fixed: bool) -> String {
+    if fixed {
+        let len = s.chars().count();
+        s.extend(std::iter::repeat_n(' ', (n as usize).saturating_sub(len)));
+    }
+    s
+}
+
+/// Applies a `VARCHAR(n)` or `CHAR(n)` limit: explicit casts truncate, assignments fail
+/// unless only spaces would be cut (PostgreSQL's rule).
+fn fit_varchar(s: String, n: u32, fixed: bool, ctx: CastContext) -> Result<String, SqlError> {
     let n = n as usize;
     let Some((cut, _)) = s.char_indices().nth(n) else {
         return Ok(s);
@@ -158,6 +169,7 @@ fn fit_varchar(s: String, n: u32, ctx: CastContext) -> Result<String, SqlError> 
                 ty: SqlType::Text,
                 max_len: Some(n as u32),
                 numeric: None,
+                fixed,
             })
         ),
     ))
@@ -433,6 +445,7 @@ mod tests {
             ty: SqlType::Text,
             max_len: Some(3),
             numeric: None,
+            fixed: false,
         };
         let t = |s: &str| Datum::Text(s.into());
         assert_eq!(
@@ -451,6 +464,17 @@ mod tests {
         assert_eq!(
             cast_datum(t("äöü"), SqlType::Text, to, CastContext::Assignment).unwrap(),
             t("äöü")
+        );
+        let fixed = TypeSpec { fixed: true, ..to };
+        assert_eq!(
+            cast_datum(t("a"), SqlType::Text, fixed, CastContext::Assignment).unwrap(),
+            t("a  ")
+        );
+        assert_eq!(
+            cast_datum(t("abcd"), SqlType::Text, fixed, CastContext::Assignment)
+                .unwrap_err()
+                .message,
+            "value too long for type character(3)"
         );
     }
 

@@ -39,6 +39,10 @@ pub(crate) struct AlterPlan {
     pub dropped_indexes: Vec<IndexDesc>,
     /// An index added (backfilled from the rows).
     pub added_index: Option<IndexDesc>,
+    /// The primary key changes (ADD PRIMARY KEY replacing the hidden `rowid`): every row moves
+    /// to its new key and every secondary index, whose entries end with the primary key, is
+    /// rebuilt.
+    pub rekey: bool,
 }
 
 /// A planned TRUNCATE.
@@ -134,6 +138,7 @@ pub(crate) fn plan_alter(
         not_null: vec![],
         dropped_indexes: vec![],
         added_index: None,
+        rekey: false,
     };
     match op {
         AlterTableOperation::AddColumn {
@@ -334,6 +339,7 @@ pub(crate) fn plan_alter(
                 plan.new.indexes.push(ix.clone());
                 plan.added_index = Some(ix);
             }
+            TableConstraint::PrimaryKey(pk) => add_primary_key(&mut plan, &pk.columns, ctx)?,
             _ => {
                 return Err(SqlError::unsupported(
                     "this kind of constraint cannot be added yet",
@@ -371,6 +377,51 @@ pub(crate) fn plan_alter(
 
 /// Adds CHECK constraints to the new descriptor and to the conditions existing rows are
 /// validated against.
+/// ADD PRIMARY KEY on a table created without one: the key columns become NOT NULL, the hidden
+/// `rowid` key column goes, and rows and indexes are rewritten under the new key (`rekey`).
+fn add_primary_key(
+    plan: &mut AlterPlan,
+    columns: &[sqlparser::ast::IndexColumn],
+    ctx: &BindContext<'_>,
+) -> Result<(), SqlError> {
+    let table = plan.old.clone();
+    if !table.has_hidden_key() {
+        return Err(SqlError::new(
+            "42P16",
+            format!(
+                "multiple primary keys for table \"{}\" are not allowed",
+                table.name
+            ),
+        ));
+    }
+    let (cols, _) = super::ddl::key_columns(columns, &table.columns, "primary key", ctx)?;
+    let hidden = table.pk[0];
+    let shift = |i: usize| if i > hidden { i - 1 } else { i };
+    let mut new = plan.new.clone();
+    for &c in &cols {
+        new.columns[c].nullable = false;
+    }
+    new.columns.remove(hidden);
+    new.pk = cols.iter().map(|&c| shift(c)).collect();
+    new.indexes = table
+        .indexes
+        .iter()
+        .cloned()
+        .map(|mut ix| {
+            ix.columns = ix.columns.iter().map(|(k, d)| (shift(*k), *d)).collect();
+            ix.stored = ix.stored.iter().map(|&k| shift(k)).collect();
+            ix
+        })
+        .collect();
+    plan.new = TableDesc::rebuild(new).map_err(|e| e.into_sql())?;
+    plan.not_null = plan.new.pk.clone();
+    let mut rw = identity(&table);
+    rw.remove(hidden);
+    plan.rewrite = Some(rw);
+    plan.rekey = true;
+    Ok(())
+}
+
 fn add_checks(
     plan: &mut AlterPlan,
     exprs: Vec<(Option<String>, Expr, Option<usize>)>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlparser::ast::{
     ColumnDef, ColumnOption, CreateIndex, CreateTable, CreateTableOptions, CreateView, Expr,
-    IndexColumn, ObjectType, Statement, TableConstraint,
+    IndexColumn, ObjectType, SqlOption, Statement, TableConstraint,
 };
 
 use super::bind::ExprBinder;
@@ -90,6 +90,42 @@ pub(crate) enum DropPlan {
     Sequences { names: Vec<String>, if_exists: bool },
 }
 
+/// Checks `WITH (...)` storage parameters. They tune PostgreSQL's heap pages and vacuum, which
+/// Meridian's storage does not have, so known ones are accepted (and ignored) and unknown ones
+/// refused, as PostgreSQL refuses them.
+fn check_storage_options(options: &CreateTableOptions) -> Result<(), SqlError> {
+    let list = match options {
+        CreateTableOptions::None => return Ok(()),
+        CreateTableOptions::With(list) => list,
+        _ => {
+            return Err(SqlError::unsupported(
+                "this form of CREATE TABLE is not supported yet",
+            ));
+        }
+    };
+    for option in list {
+        let SqlOption::KeyValue { key, .. } = option else {
+            return Err(SqlError::syntax(format!(
+                "invalid storage parameter: {option}"
+            )));
+        };
+        let name = key.to_string().to_ascii_lowercase();
+        let known = name == "fillfactor"
+            || name == "parallel_workers"
+            || name == "user_catalog_table"
+            || name.starts_with("autovacuum_")
+            || name.starts_with("toast.")
+            || name.starts_with("toast_");
+        if !known {
+            return Err(SqlError::new(
+                "22023",
+                format!("unrecognized parameter \"{name}\""),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Plans CREATE TABLE.
 pub(crate) fn plan_create_table(
     ct: &CreateTable,
@@ -100,6 +136,7 @@ pub(crate) fn plan_create_table(
             "CREATE TABLE ... AS is not supported yet",
         ));
     }
+    check_storage_options(&ct.table_options)?;
     if ct.or_replace
         || ct.temporary
         || ct.external
@@ -109,7 +146,6 @@ pub(crate) fn plan_create_table(
         || ct.partition_of.is_some()
         || ct.partition_by.is_some()
         || ct.on_commit.is_some()
-        || ct.table_options != CreateTableOptions::None
     {
         return Err(SqlError::unsupported(
             "this form of CREATE TABLE is not supported yet",
@@ -396,6 +432,7 @@ pub(super) fn column(
         ty: spec.ty,
         nullable: true,
         max_len: spec.max_len,
+        fixed: spec.fixed,
         default_expr: None,
         hidden: false,
         owned_sequence: None,
@@ -464,6 +501,7 @@ fn hidden_rowid(columns: &[ColumnDesc]) -> ColumnDesc {
         ty: SqlType::Int8,
         nullable: false,
         max_len: None,
+        fixed: false,
         default_expr: None,
         hidden: true,
         owned_sequence: None,
@@ -560,6 +598,7 @@ pub(crate) fn plan_create_view(
             ty: c.ty,
             nullable: true,
             max_len: None,
+            fixed: false,
             default_expr: None,
             hidden: false,
             owned_sequence: None,

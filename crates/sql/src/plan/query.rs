@@ -378,6 +378,7 @@ fn bind_limit(
             ty: SqlType::Int8,
             nullable: true,
             max_len: None,
+            fixed: false,
             default_expr: None,
             hidden: false,
             owned_sequence: None,

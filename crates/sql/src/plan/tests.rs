@@ -17,6 +17,7 @@ fn col(name: &str, ty: SqlType, nullable: bool) -> ColumnDesc {
         ty,
         nullable,
         max_len: None,
+        fixed: false,
         default_expr: None,
         hidden: false,
         owned_sequence: None,

@@ -110,6 +110,7 @@ pub(crate) fn is_read_only(stmt: &Statement) -> bool {
             | Statement::ShowTables { .. }
             | Statement::Set(_)
             | Statement::Reset(_)
+            | Statement::Analyze(_)
     ) || is_control(stmt)
 }
 
