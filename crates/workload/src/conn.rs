@@ -15,9 +15,9 @@ pub struct Target {
 impl Target {
     /// Parses `url` (`postgresql://user[:password]@host:port/db` or `key=value` pairs).
     pub fn parse(url: &str) -> Result<Target> {
-        let mut config: Config = url.parse().map_err(|source| Error::InvalidUrl {
+        let mut config: Config = url.parse().map_err(|cause| Error::InvalidUrl {
             url: redact(url),
-            source,
+            cause,
         })?;
         // An unreachable host should fail with a message, not hang the command.
         if config.get_connect_timeout().is_none() {
@@ -42,9 +42,9 @@ impl Target {
             self.config
                 .connect(NoTls)
                 .await
-                .map_err(|source| Error::Connect {
+                .map_err(|cause| Error::Connect {
                     url: self.display.clone(),
-                    source,
+                    cause,
                 })?;
         tokio::spawn(async move {
             // The connection's own error surfaces on the client's next request.

@@ -1,5 +1,5 @@
-//! TPC-C end to end against a real PostgreSQL-wire database: `init` with one warehouse, a
-//! 10-second `run` without think times, and `check` before and after the run.
+//! TPC-C end to end against a real PostgreSQL-wire database: `init` with one warehouse,
+//! `check`, a 10-second `run` without keying or think times, and `check` again.
 //!
 //! SKIPPED WHEN `MERIDIAN_TPCC_PG_URL` IS UNSET (and only then): the test needs a database to
 //! talk to, e.g. a private PostgreSQL 15 started as in `benches/tpcc.sh`:
@@ -9,52 +9,40 @@
 //!     cargo test -p meridian-workload --test tpcc -- --nocapture
 //! ```
 //!
-//! The same URL variable can point at a Meridian node; [`init_run_check`] is the whole test
-//! and takes only a URL, so a test that starts a node in-process can call the library the
-//! same way.
+//! The variable may point at a Meridian node as well. A test that starts a node in-process
+//! calls `meridian_workload::tpcc::init_run_check` with the node's URL and makes the same
+//! assertions as [`assert_sound`].
 
 use std::time::Duration;
 
-use meridian_workload::tpcc::{self, CheckConfig, InitConfig, RunConfig};
+use meridian_workload::tpcc::{self, CheckConfig, SmokeReport};
 
-/// Loads one warehouse, checks it, runs the standard mix for `secs` seconds with no keying
-/// or think time, and checks again.
-async fn init_run_check(url: &str, secs: u64) {
-    let loaded = tpcc::init(&InitConfig::new(url, 1))
-        .await
-        .unwrap_or_else(|e| panic!("init against {url}: {e}"));
-    // Order lines vary around ten per order; everything else is fixed by the specification.
+/// What a correct database and a correct workload produce.
+fn assert_sound(r: &SmokeReport) {
+    // Order lines vary around ten per order; every other count is fixed by the specification.
     let fixed = 100_000 + 1 + 100_000 + 10 * (1 + 3000 * 3 + 900);
     assert!(
-        loaded.rows > fixed + 10 * 3000 * 5 && loaded.rows < fixed + 10 * 3000 * 15,
+        r.init.rows > fixed + 10 * 3000 * 5 && r.init.rows < fixed + 10 * 3000 * 15,
         "loaded {} rows",
-        loaded.rows
+        r.init.rows
     );
-
-    let check = CheckConfig {
-        url: url.to_string(),
-        warehouses: None,
-    };
-    let before = tpcc::check(&check).await.expect("check after init");
-    assert!(before.passed(), "after init:\n{}", before.to_text());
-
-    let mut cfg = RunConfig::new(url, 1, Duration::from_secs(secs));
-    cfg.seed = 0;
-    let report = tpcc::run(&cfg).await.expect("run");
-    println!("{}", report.to_text());
-    let new_orders = &report.txns[0];
-    assert_eq!(new_orders.name, "newOrder");
-    assert!(new_orders.count > 0, "no New-Order completed");
-    assert!(report.tpmc > 0.0);
-    for t in &report.txns {
+    assert!(r.before.passed(), "after init:\n{}", r.before.to_text());
+    assert_eq!(r.before.conditions.len(), 11);
+    assert!(r.run.tpmc > 0.0);
+    for t in &r.run.txns {
         assert!(t.count > 0, "no {} completed", t.name);
-        assert_eq!(t.errors, 0, "{} failed: {:?}", t.name, report.error_samples);
+        // One warehouse without think times is all contention: a transaction can lose its
+        // serialization conflicts until its retries run out, rarely. Anything more is a bug.
+        assert!(
+            t.errors * 100 <= t.count,
+            "{} failed {} times: {:?}",
+            t.name,
+            t.errors,
+            r.run.error_samples
+        );
     }
-    assert!(!report.series.is_empty(), "no time series recorded");
-
-    let after = tpcc::check(&check).await.expect("check after run");
-    println!("{}", after.to_text());
-    assert!(after.passed(), "after the run:\n{}", after.to_text());
+    assert!(!r.run.series.is_empty(), "no time series recorded");
+    assert!(r.after.passed(), "after the run:\n{}", r.after.to_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +51,12 @@ async fn tpcc_init_run_check_skipped_if_meridian_tpcc_pg_url_unset() {
         eprintln!("skipped: MERIDIAN_TPCC_PG_URL is not set");
         return;
     };
-    init_run_check(&url, 10).await;
+    let r = tpcc::init_run_check(&url, 1, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("TPC-C against {url}: {e}"));
+    println!("{}", r.run.to_text());
+    println!("{}", r.after.to_text());
+    assert_sound(&r);
 }
 
 #[tokio::test]

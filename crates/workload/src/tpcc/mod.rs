@@ -6,12 +6,14 @@ pub mod load;
 pub mod mix;
 pub mod run;
 pub mod schema;
+pub mod smoke;
 pub mod txn;
 
 pub use check::{CheckConfig, CheckReport, check};
 pub use load::{InitConfig, InitReport, init};
 pub use mix::{Mix, TxnKind};
 pub use run::{RunConfig, run};
+pub use smoke::{SmokeReport, init_run_check};
 
 /// Items in the ITEM table, and stock rows per warehouse.
 pub const ITEMS: i32 = 100_000;

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_postgres::error::SqlState;
 
 use crate::conn::Target;
-use crate::error::{Error, Result, SqlContext};
+use crate::error::{Error, Result, SqlContext, describe};
 use crate::pgtypes::AnyInt;
 use crate::rand::{NuRandC, TpccRng};
 use crate::report::RunReport;
@@ -340,7 +340,7 @@ impl Worker {
                             && Instant::now() < self.end =>
                     {
                         retries += 1;
-                        let cap_ms = 1i64 << retries.min(7); // up to 128 ms
+                        let cap_ms = 1i64 << retries.min(4); // up to 16 ms
                         let ms = self.backoff.uniform(0, cap_ms);
                         tokio::time::sleep(Duration::from_millis(ms as u64)).await;
                     }
@@ -376,12 +376,4 @@ struct Attempted {
     retries: u32,
     latency: Duration,
     error: Option<String>,
-}
-
-/// An error as `SQLSTATE: message` when the database sent it, else tokio-postgres's words.
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    }
 }
