@@ -1,6 +1,6 @@
 //! The interface between the wire protocol server and a SQL engine.
 
-use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult, TxnStatus};
+use meridian_sql::{ColumnInfo, CopyIn, Datum, SqlError, SqlType, StatementResult, TxnStatus};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::sql_error;
@@ -91,6 +91,18 @@ pub trait SqlBackend: Send + Sync + 'static {
     ) -> Result<StatementResult, SqlError> {
         let _ = (session, sql, types, params);
         Err(sql_error("0A000", "prepared statements are not supported"))
+    }
+
+    /// Loads the data a client sent for a `COPY ... FROM STDIN` the session answered with
+    /// [`StatementResult::CopyIn`]; returns the number of rows loaded.
+    async fn copy_in(
+        &self,
+        session: &mut Self::Session,
+        copy: &CopyIn,
+        data: Vec<u8>,
+    ) -> Result<u64, SqlError> {
+        let _ = (session, copy, data);
+        Err(sql_error("0A000", "COPY FROM STDIN is not supported"))
     }
 
     /// Where `session` is with respect to transaction blocks, reported to the client in every

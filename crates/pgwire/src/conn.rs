@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use pgwire::api::{ClientInfo, NoopHandler, PgWireConnectionState};
+use pgwire::api::{ClientInfo, PgWireConnectionState};
 use pgwire::error::{ErrorInfo, PgWireError};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::TlsAcceptor;
@@ -49,7 +49,6 @@ pub(crate) async fn serve_connection<B: SqlBackend>(
     let mut parts = FramedParts::new::<PgWireBackendMessage>(guard, old.codec);
     parts.write_buf = old.write_buf;
     let mut socket = Framed::from_parts(parts);
-    let copy_handler = Arc::new(NoopHandler);
 
     loop {
         let starting = matches!(
@@ -102,7 +101,7 @@ pub(crate) async fn serve_connection<B: SqlBackend>(
             Arc::clone(&handler),
             Arc::clone(&handler),
             Arc::clone(&handler),
-            Arc::clone(&copy_handler),
+            Arc::clone(&handler),
             Arc::clone(&handler),
         )
         .await;

@@ -32,6 +32,7 @@ use pgwire::messages::response::EmptyQueryResponse;
 
 use crate::backend::{SqlBackend, StatementInfo, query_canceled};
 use crate::cancel::StatementCancel;
+use crate::copy::{send_copy_out, start_copy_in};
 use crate::decode::{declared_type, decode_params};
 use crate::encode::{column_formats, encode_rows, field_infos, pg_type, query_response};
 use crate::error::{Error, Severity, pg_error, sql_error};
@@ -335,7 +336,7 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
         let run = run?;
         let fields = match &run {
             PortalRun::Rows { fields, .. } => fields.clone(),
-            PortalRun::Command(_) | PortalRun::Empty => Vec::new(),
+            _ => Vec::new(),
         };
         runs.put(&cell, run);
         Ok(DescribePortalResponse::new(fields))
@@ -361,6 +362,9 @@ impl<B: SqlBackend> ExtendedQueryHandler for Handler<B> {
             }
             PortalRun::Command(tag) => Response::Execution(Tag::new(&tag)),
             PortalRun::Empty => Response::EmptyQuery,
+            PortalRun::CopyIn(_) | PortalRun::CopyOut { .. } => {
+                return Err(user_error("0A000", "COPY needs the server's own Execute"));
+            }
         })
     }
 }
@@ -424,6 +428,10 @@ impl<B: SqlBackend> Handler<B> {
             None => PortalRun::Empty,
             Some(Err(err)) => return Err(pg_error(err, Severity::Error)),
             Some(Ok(StatementResult::Command { tag })) => PortalRun::Command(tag),
+            Some(Ok(StatementResult::CopyIn(copy))) => PortalRun::CopyIn(copy),
+            Some(Ok(StatementResult::CopyOut { rows, lines })) => {
+                PortalRun::CopyOut { rows, lines }
+            }
             Some(Ok(StatementResult::Query { columns, rows })) => {
                 let formats = column_formats(&portal.result_column_format, columns.len())
                     .map_err(|err| pg_error(err, Severity::Error))?;
@@ -446,7 +454,7 @@ impl<B: SqlBackend> Handler<B> {
 /// rows remain or the completion otherwise. Returns what is left of the run.
 async fn send_run<C>(client: &mut C, run: PortalRun, max_rows: i32) -> PgWireResult<PortalRun>
 where
-    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
@@ -483,6 +491,15 @@ where
                 ))
                 .await?;
             Ok(PortalRun::Empty)
+        }
+        // The data comes next (the client's Sync is ignored until CopyDone).
+        PortalRun::CopyIn(copy) => {
+            start_copy_in(client, copy, true).await?;
+            Ok(PortalRun::Empty)
+        }
+        PortalRun::CopyOut { rows, lines } => {
+            send_copy_out(client, rows, lines).await?;
+            Ok(PortalRun::Command(format!("COPY {rows}")))
         }
     }
 }

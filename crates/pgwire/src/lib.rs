@@ -45,6 +45,10 @@
 //!   and Execute runs [`SqlBackend::execute_prepared`]. A backend that does not prepare gets the
 //!   older path: statements without parameters only, Describe through
 //!   [`SqlBackend::describe`] or by running the portal early (it runs exactly once either way).
+//! - COPY (`copy.rs`): `FROM STDIN` collects the client's CopyData (up to 1 GiB per statement)
+//!   and hands it to [`SqlBackend::copy_in`] at CopyDone; `TO STDOUT` streams the lines the
+//!   backend formatted. Both work from the simple and the extended protocol (psql's `\copy`,
+//!   tokio-postgres `copy_in`/`copy_out`, pgbench's loader).
 //! - ReadyForQuery carries the session's transaction status ([`SqlBackend::transaction_status`]:
 //!   `I`, `T`, or `E` in a failed block), after simple queries and at Sync.
 //! - Cancel requests: the right (pid, secret key) cancels the [`CancellationToken`] passed to
@@ -62,7 +66,8 @@
 //!   [`PgServerConfig::shutdown_grace`], then closes every connection.
 //!
 //! # Not supported yet
-//! - COPY, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`), client certificates.
+//! - COPY in binary format, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`),
+//!   client certificates.
 //! - A row-returning statement always completes with the tag `SELECT n` (the backend's
 //!   [`StatementResult::Query`] carries no tag, so `INSERT ... RETURNING` also says `SELECT n`).
 
@@ -71,6 +76,7 @@ mod backend;
 mod cancel;
 mod config;
 mod conn;
+mod copy;
 mod decode;
 mod encode;
 mod error;
@@ -90,6 +96,8 @@ pub use backend::{SqlBackend, StatementInfo, query_canceled};
 pub use config::{DEFAULT_MAX_MESSAGE_SIZE, PgServerConfig};
 pub use error::{Error, Result};
 pub use meridian_security::ScramCredentials;
-pub use meridian_sql::{ColumnInfo, Datum, SqlError, SqlType, StatementResult, TxnStatus};
+pub use meridian_sql::{
+    ColumnInfo, CopyFormat, CopyIn, Datum, SqlError, SqlType, StatementResult, TxnStatus,
+};
 pub use server::serve;
 pub use tokio_util::sync::CancellationToken;

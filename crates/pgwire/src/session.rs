@@ -43,6 +43,10 @@ pub(crate) enum PortalRun {
     Command(String),
     /// The text held no statement.
     Empty,
+    /// A `COPY ... FROM STDIN`, whose data the client sends after Execute.
+    CopyIn(meridian_sql::CopyIn),
+    /// A `COPY ... TO STDOUT`: the row count and the formatted lines.
+    CopyOut { rows: u64, lines: Vec<Vec<u8>> },
 }
 
 /// pgwire's per-portal state cell; its address identifies a portal for as long as it lives.
@@ -81,7 +85,7 @@ impl PortalRuns {
             .find(|(cell, _)| is(cell, portal))
             .map(|(_, run)| match run {
                 PortalRun::Rows { fields, .. } => fields.clone(),
-                PortalRun::Command(_) | PortalRun::Empty => Vec::new(),
+                _ => Vec::new(),
             })
     }
 

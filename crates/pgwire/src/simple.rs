@@ -19,6 +19,7 @@ use pgwire::messages::simplequery::Query;
 
 use crate::backend::SqlBackend;
 use crate::cancel::StatementCancel;
+use crate::copy::{is_copy, send_copy_out, start_copy_in};
 use crate::encode::{encode_rows, field_infos, query_response};
 use crate::error::{Severity, error_info, pg_error};
 use crate::server::Handler;
@@ -47,32 +48,38 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let responses = self.do_query(client, &query.query).await;
+        let results = self.run_simple(client, &query.query).await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
-        for response in responses? {
-            match response {
-                Response::EmptyQuery => {
-                    client
-                        .feed(PgWireBackendMessage::EmptyQueryResponse(
-                            EmptyQueryResponse::new(),
-                        ))
-                        .await?;
+        let Some(results) = results? else {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            let status = self.sync_transaction_status(client).await?;
+            return send_ready_for_query(client, status).await;
+        };
+        for result in results {
+            match result {
+                // The data comes next; pgwire sends ReadyForQuery once it is loaded.
+                Ok(StatementResult::CopyIn(copy)) => {
+                    return start_copy_in(client, copy, false).await;
                 }
-                Response::Query(results) => send_query_response(client, results, true).await?,
-                Response::Execution(tag)
-                | Response::TransactionStart(tag)
-                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
-                Response::Error(e) => {
-                    client
-                        .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
-                        .await?;
+                Ok(StatementResult::CopyOut { rows, lines }) => {
+                    send_copy_out(client, rows, lines).await?;
                 }
-                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
-                    return Err(pg_error(
-                        crate::error::sql_error("0A000", "COPY is not supported yet"),
-                        Severity::Error,
-                    ));
-                }
+                other => match simple_response(other) {
+                    Response::Query(results) => {
+                        send_query_response(client, results, true).await?;
+                    }
+                    Response::Execution(tag) => send_execution_response(client, tag).await?,
+                    Response::Error(e) => {
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                            .await?;
+                    }
+                    _ => unreachable_response()?,
+                },
             }
         }
         let status = self.sync_transaction_status(client).await?;
@@ -86,12 +93,37 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        // Text made only of comments is an empty query too (pgwire catches the rest).
-        if shape::scan(query).statements == 0 {
+        // Used only by pgwire's default query loop, which `on_query` replaces.
+        let Some(results) = self.run_simple(client, query).await? else {
             return Ok(vec![Response::EmptyQuery]);
+        };
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                Ok(r) if is_copy(&r) => error_response(crate::error::sql_error(
+                    "0A000",
+                    "COPY needs the server's own query loop",
+                )),
+                r => simple_response(r),
+            })
+            .collect())
+    }
+}
+
+impl<B: SqlBackend> Handler<B> {
+    /// Runs a simple-query string: `None` when it holds no statement; else the results up to
+    /// and including the first error (as in PostgreSQL, nothing after it is reported).
+    async fn run_simple<C: ClientInfo>(
+        &self,
+        client: &C,
+        query: &str,
+    ) -> PgWireResult<Option<Vec<Result<StatementResult, SqlError>>>> {
+        // Text made only of comments is an empty query too.
+        if shape::scan(query).statements == 0 {
+            return Ok(None);
         }
         let slot = session_slot::<B::Session, C>(client)?;
-        let results = {
+        let mut results = {
             let mut session = slot.session.lock().await;
             let cancel = StatementCancel::start(client);
             self.backend
@@ -99,20 +131,21 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
                 .await
         };
         if results.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
+            return Ok(None);
         }
-        let mut responses = Vec::with_capacity(results.len());
-        for result in results {
-            let response = simple_response(result);
-            let failed = matches!(response, Response::Error(_));
-            responses.push(response);
-            if failed {
-                // As in PostgreSQL, nothing is reported after the first error.
-                break;
-            }
+        if let Some(first_error) = results.iter().position(Result::is_err) {
+            results.truncate(first_error + 1);
         }
-        Ok(responses)
+        Ok(Some(results))
     }
+}
+
+/// A response kind the simple protocol never produces.
+fn unreachable_response() -> PgWireResult<()> {
+    Err(pg_error(
+        crate::error::sql_error("XX000", "internal error: unexpected response kind"),
+        Severity::Error,
+    ))
 }
 
 impl<B: SqlBackend> Handler<B> {
@@ -144,6 +177,9 @@ fn simple_response(result: Result<StatementResult, SqlError>) -> Response {
                 Err(err) => error_response(err.to_sql_error()),
             }
         }
+        Ok(StatementResult::CopyIn(_) | StatementResult::CopyOut { .. }) => error_response(
+            crate::error::sql_error("XX000", "internal error: COPY outside the query loop"),
+        ),
         Err(err) => error_response(err),
     }
 }

@@ -15,7 +15,7 @@ use meridian_pgwire::{PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_proto::v1::node_server::NodeServer;
-use meridian_sql::{Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
+use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::{KvClient, LocalGroup, Replica, ReplicaConfig, ReplicaEndpoint, Router};
 use tokio::net::TcpListener;
@@ -86,6 +86,15 @@ impl SqlBackend for SqlService {
         params: Vec<Datum>,
     ) -> Result<StatementResult, SqlError> {
         session.execute_named(sql, types, params).await
+    }
+
+    async fn copy_in(
+        &self,
+        session: &mut Session,
+        copy: &CopyIn,
+        data: Vec<u8>,
+    ) -> Result<u64, SqlError> {
+        session.copy_in(copy, &data).await
     }
 
     fn transaction_status(&self, session: &Session) -> TxnStatus {

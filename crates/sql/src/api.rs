@@ -151,6 +151,16 @@ pub enum StatementResult {
         /// The PostgreSQL command tag, e.g. `INSERT 0 2`, `CREATE TABLE`, `DELETE 1`.
         tag: String,
     },
+    /// `COPY ... FROM STDIN`: the client sends the data next; pass it to
+    /// [`crate::Session::copy_in`].
+    CopyIn(crate::copy::CopyIn),
+    /// `COPY ... TO STDOUT`: the data, one formatted line (with its newline) per element.
+    CopyOut {
+        /// Number of rows.
+        rows: u64,
+        /// The lines.
+        lines: Vec<Vec<u8>>,
+    },
 }
 
 /// An error to report to a SQL client, with its PostgreSQL SQLSTATE.

@@ -148,6 +148,7 @@
 
 mod api;
 mod catalog;
+mod copy;
 mod datum_text;
 mod error;
 mod exec;
@@ -164,6 +165,7 @@ mod types;
 mod vars;
 
 pub use api::{ColumnInfo, Datum, Interval, SqlError, SqlType, StatementResult};
+pub use copy::{CopyFormat, CopyIn};
 /// The exact decimal of [`Datum::Numeric`].
 pub use meridian_storage::keycode::Decimal;
 pub use prepared::Prepared;

@@ -49,11 +49,12 @@ pub(crate) fn upsert_marker() -> sqlparser::ast::OnInsert {
 /// (so error positions stay right): a leading `UPSERT` keyword of a statement becomes `INSERT`
 /// (the indexes of those statements are returned), and the options of `VACUUM` (`FULL`,
 /// `FREEZE`, `VERBOSE`, `ANALYZE`, or a parenthesized list), which sqlparser would read as a
-/// table name, are blanked out.
+/// table name, are blanked out; in `COPY` options, `FREEZE on` and `HEADER on` lose the `on`
+/// (sqlparser takes only TRUE and FALSE there, and the bare option means true).
 fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     use sqlparser::tokenizer::{Token, Tokenizer};
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("upsert") && !lower.contains("vacuum") {
+    if !lower.contains("upsert") && !lower.contains("vacuum") && !lower.contains("copy") {
         return (std::borrow::Cow::Borrowed(sql), vec![]);
     }
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
@@ -84,6 +85,9 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     // After VACUUM: still reading its options; the depth of a parenthesized option list.
     let mut vacuum_options = false;
     let mut depth = 0usize;
+    // In a COPY statement; the previous word was FREEZE or HEADER.
+    let mut copy = false;
+    let mut after_flag = false;
     for t in tokens {
         if matches!(t.token, Token::Whitespace(_)) {
             continue;
@@ -108,10 +112,27 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
                 continue;
             }
         }
+        if copy {
+            let flag = after_flag;
+            after_flag = false;
+            if let Token::Word(w) = &t.token
+                && w.quote_style.is_none()
+            {
+                let v = w.value.to_ascii_lowercase();
+                if flag && v == "on" {
+                    if let Some(b) = offset(t.span.start) {
+                        blank(&mut out, b, 2);
+                    }
+                    continue;
+                }
+                after_flag = v == "freeze" || v == "header";
+            }
+        }
         match &t.token {
             Token::SemiColon => {
                 statement += 1;
                 at_start = true;
+                copy = false;
                 continue;
             }
             Token::Word(w) if at_start && w.quote_style.is_none() => {
@@ -122,6 +143,8 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
                     }
                 } else if w.value.eq_ignore_ascii_case("vacuum") {
                     vacuum_options = true;
+                } else if w.value.eq_ignore_ascii_case("copy") {
+                    copy = true;
                 }
             }
             _ => {}

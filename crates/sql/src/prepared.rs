@@ -130,6 +130,7 @@ fn is_session_command(stmt: &Statement) -> bool {
                 | Statement::ShowTables { .. }
                 | Statement::Vacuum(_)
                 | Statement::Analyze(_)
+                | Statement::Copy { .. }
         )
 }
 
@@ -196,7 +197,7 @@ impl Session {
                 }],
                 Statement::ShowVariable { .. } => match self.execute_statement(&stmt, sql).await? {
                     StatementResult::Query { columns, .. } => columns,
-                    StatementResult::Command { .. } => vec![],
+                    _ => vec![],
                 },
                 _ => vec![],
             };

@@ -91,6 +91,12 @@ impl Session {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
         };
+        // The data of COPY FROM STDIN follows the query string, so nothing can come after it.
+        if stmts.iter().rev().skip(1).any(is_copy_in) {
+            return vec![Err(SqlError::unsupported(
+                "COPY FROM STDIN must be the last statement of a query string",
+            ))];
+        }
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
             let r = self.execute_statement(stmt, sql).await;
@@ -135,6 +141,7 @@ impl Session {
             }
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
+            Statement::Copy { .. } => self.copy_statement(stmt).await,
             // Meridian's storage has no heap to vacuum (old MVCC versions are collected below
             // the GC horizon) and keeps no planner statistics yet: both only check the table.
             Statement::Vacuum(v) => {
@@ -400,6 +407,10 @@ pub(crate) async fn plan_with_catalog(
             return planned.map(|p| (p, tables)).map_err(Error::Sql);
         }
     }
+}
+
+fn is_copy_in(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Copy { to: false, .. })
 }
 
 /// Work retried as a unit.

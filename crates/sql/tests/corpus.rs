@@ -294,6 +294,9 @@ async fn run_record(s: &mut Session, r: &Record, threshold: usize) -> Result<(),
                 Some(Ok(StatementResult::Command { tag })) => {
                     return Err(format!("query returned no rows ({tag})"));
                 }
+                Some(Ok(StatementResult::CopyIn(_) | StatementResult::CopyOut { .. })) => {
+                    return Err("query returned COPY data".to_string());
+                }
                 Some(Err(e)) => return Err(format!("query failed: {e}")),
                 None => return Err("empty query".to_string()),
             };

@@ -70,6 +70,26 @@ impl AsyncDB for Conn {
         Ok(match last {
             None => DBOutput::StatementComplete(0),
             Some(StatementResult::Command { tag }) => DBOutput::StatementComplete(tag_count(&tag)),
+            // COPY TO STDOUT: one text column per line.
+            Some(StatementResult::CopyOut { lines, .. }) => DBOutput::Rows {
+                types: vec![DefaultColumnType::Text],
+                rows: lines
+                    .iter()
+                    .map(|l| {
+                        vec![
+                            String::from_utf8_lossy(l)
+                                .trim_end_matches('\n')
+                                .to_string(),
+                        ]
+                    })
+                    .collect(),
+            },
+            Some(StatementResult::CopyIn(_)) => {
+                return Err(SqlError::new(
+                    "0A000",
+                    "COPY FROM STDIN needs its data inline in a test file",
+                ));
+            }
             Some(StatementResult::Query { columns, rows }) => DBOutput::Rows {
                 types: columns.iter().map(|c| column_type(c.ty)).collect(),
                 rows: rows

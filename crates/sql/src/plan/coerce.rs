@@ -99,13 +99,15 @@ pub(crate) fn bind_number(n: &str, pos: Option<u32>) -> Result<Bound, SqlError> 
 fn resolve_literal(b: &Bound, to: TypeSpec, ctx: CastContext) -> Result<ScalarExpr, SqlError> {
     if let Some(n) = b.param {
         let p = ScalarExpr::Param(n, to.ty);
-        return Ok(match to.max_len {
-            None => p,
-            Some(_) => ScalarExpr::Cast {
+        // A length limit or a NUMERIC precision and scale still applies to the value.
+        return Ok(if to.max_len.is_none() && to.numeric.is_none() {
+            p
+        } else {
+            ScalarExpr::Cast {
                 expr: Box::new(p),
                 to,
                 explicit: ctx == CastContext::Explicit,
-            },
+            }
         });
     }
     let ScalarExpr::Literal(d, _) = &b.expr else {

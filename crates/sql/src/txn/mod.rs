@@ -144,6 +144,32 @@ impl Block {
         }
     }
 
+    /// Opens a read-write block (for statements that must be atomic across several writes,
+    /// such as COPY outside a block).
+    pub(crate) fn begin(&mut self, base: Arc<dyn KvClient>) {
+        self.txn = Some(Txn::new(base, false));
+    }
+
+    /// Commits the block [`Block::begin`] opened.
+    pub(crate) async fn commit_implicit(&mut self) -> Result<(), SqlError> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        match txn.kv.commit().await {
+            Ok(ts) => {
+                if ts.is_some() {
+                    self.last_commit = ts;
+                }
+                Ok(())
+            }
+            Err(source) => Err(Error::Write {
+                source,
+                table: None,
+            }
+            .into_sql()),
+        }
+    }
+
     /// Marks the open block failed (after a statement in it failed).
     pub(crate) fn fail(&mut self) {
         if let Some(t) = &mut self.txn {
@@ -206,19 +232,8 @@ impl Block {
                     // As in PostgreSQL: COMMIT of a failed block rolls it back.
                     return Ok(tag("ROLLBACK"));
                 }
-                match txn.kv.commit().await {
-                    Ok(ts) => {
-                        if ts.is_some() {
-                            self.last_commit = ts;
-                        }
-                        Ok(tag("COMMIT"))
-                    }
-                    Err(source) => Err(Error::Write {
-                        source,
-                        table: None,
-                    }
-                    .into_sql()),
-                }
+                self.txn = Some(txn);
+                self.commit_implicit().await.map(|()| tag("COMMIT"))
             }
             Statement::Rollback {
                 savepoint: None, ..
