@@ -191,13 +191,19 @@ impl RunReport {
         for e in &self.error_samples {
             let _ = writeln!(s, "  error: {e}");
         }
+        let failed = self.errors();
         let _ = writeln!(
             s,
-            "result: {}",
+            "result: {}{}",
             if self.passed {
                 "PASS (every 90th percentile response time within its limit)"
             } else {
-                "FAIL (a 90th percentile response time over its limit)"
+                "FAIL (a 90th percentile response time over its limit, or no transaction of a kind completed)"
+            },
+            if failed > 0 {
+                format!(", but {failed} transaction(s) failed")
+            } else {
+                String::new()
             }
         );
         s
