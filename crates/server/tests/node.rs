@@ -145,3 +145,68 @@ async fn three_replica_node_replicates_every_write() {
         .expect("replica count mismatch is refused");
     assert!(err.to_string().contains("3 replica"), "{err:#}");
 }
+
+/// The value of the first sample of `name` (with exactly these labels, if given) in a
+/// Prometheus text exposition.
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (key, value) = l.rsplit_once(' ')?;
+        (key == name_and_labels).then(|| value.parse().ok())?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_statements_raft_work_and_report_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let client = connect(&node).await;
+    let before = http_get(node.http_addr(), "/metrics").await;
+    let inserts_before =
+        sample(&before, "meridian_sql_statements_total{kind=\"insert\"}").unwrap_or(0.0);
+    client
+        .batch_execute("CREATE TABLE m (k INT PRIMARY KEY); INSERT INTO m VALUES (1); INSERT INTO m VALUES (2)")
+        .await
+        .unwrap();
+    assert!(client.batch_execute("SELECT * FROM nosuch").await.is_err());
+    let text = http_get(node.http_addr(), "/metrics").await;
+    assert!(text.contains(" 200 "), "{text}");
+    // Other tests in this process may add to the counters, never subtract.
+    let inserts = sample(&text, "meridian_sql_statements_total{kind=\"insert\"}").unwrap();
+    assert!(
+        inserts >= inserts_before + 2.0,
+        "{inserts} after {inserts_before}"
+    );
+    assert!(sample(&text, "meridian_sql_errors_total{class=\"42\"}").unwrap() >= 1.0);
+    assert!(sample(&text, "meridian_raft_proposals_total").unwrap() >= 3.0);
+    assert!(sample(&text, "meridian_raft_applied_entries_total").unwrap() >= 3.0);
+    assert!(sample(&text, "meridian_commit_wait_seconds_count").unwrap() >= 3.0);
+    assert_eq!(sample(&text, "meridian_clock_usable"), Some(1.0));
+    assert!(sample(&text, "meridian_clock_epsilon_seconds").unwrap() > 0.0);
+    assert_eq!(sample(&text, "meridian_replicas"), Some(1.0));
+    assert_eq!(sample(&text, "meridian_leaders"), Some(1.0));
+    assert!(sample(&text, "meridian_raft_applied_index{tablet=\"1\"}").unwrap() >= 3.0);
+
+    // Every metric the Grafana dashboard under ops/ plots is one the node serves.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops/grafana-dashboard.json"),
+    )
+    .unwrap();
+    let mut plotted = 0;
+    for (at, _) in dashboard.match_indices("meridian_") {
+        let name: String = dashboard[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        assert!(
+            text.contains(&format!("# TYPE {base} ")),
+            "the dashboard plots {name}, which /metrics does not serve"
+        );
+        plotted += 1;
+    }
+    assert!(plotted >= 10, "only {plotted} metrics in the dashboard");
+    node.shutdown().await;
+}

@@ -154,6 +154,7 @@ mod error;
 mod exec;
 mod expr;
 mod keys;
+mod metrics;
 mod parse;
 mod plan;
 mod prepared;
@@ -168,6 +169,7 @@ pub use api::{ColumnInfo, Datum, Interval, SqlError, SqlType, StatementResult};
 pub use copy::{CopyFormat, CopyIn};
 /// The exact decimal of [`Datum::Numeric`].
 pub use meridian_storage::keycode::Decimal;
+pub use metrics::register as register_metrics;
 pub use prepared::Prepared;
 pub use session::{Engine, Session};
 pub use txn::TxnStatus;

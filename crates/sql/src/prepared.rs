@@ -288,6 +288,22 @@ impl Session {
         p: &Prepared,
         params: Vec<Datum>,
     ) -> Result<StatementResult, SqlError> {
+        let started = crate::metrics::Stopwatch::start();
+        let r = self.execute_prepared_inner(p, params).await;
+        crate::metrics::observe(
+            crate::metrics::kind(&p.stmt),
+            started.elapsed(),
+            r.as_ref().map(|_| ()),
+        );
+        r
+    }
+
+    /// [`Session::execute_prepared`] without the metrics.
+    async fn execute_prepared_inner(
+        &mut self,
+        p: &Prepared,
+        params: Vec<Datum>,
+    ) -> Result<StatementResult, SqlError> {
         if params.len() != p.param_types.len() {
             return Err(SqlError::new(
                 "08P01",

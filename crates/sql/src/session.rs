@@ -99,7 +99,13 @@ impl Session {
         }
         let mut out = Vec::with_capacity(stmts.len());
         for stmt in &stmts {
+            let started = crate::metrics::Stopwatch::start();
             let r = self.execute_statement(stmt, sql).await;
+            crate::metrics::observe(
+                crate::metrics::kind(stmt),
+                started.elapsed(),
+                r.as_ref().map(|_| ()),
+            );
             let failed = r.is_err();
             out.push(r);
             if failed {
@@ -186,6 +192,7 @@ impl Session {
             n += 1;
             match self.attempt(work).await {
                 Err(e) if e.is_retryable() && n < MAX_ATTEMPTS => {
+                    crate::metrics::RETRIES.inc();
                     tracing::debug!(session = self.id, attempt = n, error = %e, "retrying statement");
                     tokio::time::sleep(self.backoff(n)).await;
                 }

@@ -32,6 +32,7 @@ mod group;
 mod kv;
 mod lease;
 mod logger;
+pub mod metrics;
 mod replica;
 mod router;
 mod transport;

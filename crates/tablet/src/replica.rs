@@ -499,6 +499,7 @@ impl Driver {
         let data = command::encode_write(id, ts, &req);
         match self.raw.propose(Vec::new(), data) {
             Ok(()) => {
+                crate::metrics::PROPOSALS.inc();
                 self.proposals.insert(id, Proposal { ts, reply });
             }
             Err(e) => {
@@ -669,6 +670,7 @@ impl Driver {
             self.applied_max_ts = self.applied_max_ts.max(ts);
         }
         batch.commit(self.shared.tablet_id, last)?;
+        crate::metrics::APPLIED_ENTRIES.inc_by(entries.len() as u64);
         for (id, result) in results {
             let Some(p) = self.proposals.remove(&id) else {
                 continue;
@@ -680,11 +682,17 @@ impl Driver {
                     // used up part (usually all) of the wait.
                     let clock = self.clock.clone();
                     tokio::spawn(async move {
-                        let result = clock.commit_wait(ts).await.map(|_| ts).map_err(Error::from);
-                        let _ = p.reply.send(result);
+                        let result = clock.commit_wait(ts).await.map_err(Error::from);
+                        if let Ok(waited) = &result {
+                            crate::metrics::COMMIT_WAIT.observe(waited.as_secs_f64());
+                        }
+                        let _ = p.reply.send(result.map(|_| ts));
                     });
                 }
                 Err(e) => {
+                    if matches!(e, Error::WriteConflict { .. }) {
+                        crate::metrics::WRITE_CONFLICTS.inc();
+                    }
                     let _ = p.reply.send(Err(e));
                 }
             }

@@ -157,16 +157,20 @@ impl Block {
         };
         match txn.kv.commit().await {
             Ok(ts) => {
+                crate::metrics::COMMITS.inc();
                 if ts.is_some() {
                     self.last_commit = ts;
                 }
                 Ok(())
             }
-            Err(source) => Err(Error::Write {
-                source,
-                table: None,
+            Err(source) => {
+                crate::metrics::COMMIT_FAILURES.inc();
+                Err(Error::Write {
+                    source,
+                    table: None,
+                }
+                .into_sql())
             }
-            .into_sql()),
         }
     }
 

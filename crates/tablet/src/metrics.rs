@@ -1,0 +1,58 @@
+//! The tablet layer's metrics, registered in the process's default Prometheus registry (a
+//! node's `/metrics` endpoint serves them; several nodes in one process share them).
+
+use std::sync::LazyLock;
+
+use prometheus::{Histogram, IntCounter, register_histogram, register_int_counter};
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    // Registration fails only for a duplicate name, which these unique statics cannot cause;
+    // an unregistered counter still counts.
+    register_int_counter!(name, help)
+        .unwrap_or_else(|_| IntCounter::new(name, help).expect("valid metric name"))
+}
+
+/// Writes proposed to Raft by a leader.
+pub static PROPOSALS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_proposals_total",
+        "Writes proposed to Raft by tablet leaders on this node.",
+    )
+});
+
+/// Committed log entries applied to the MVCC engine.
+pub static APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_applied_entries_total",
+        "Committed Raft log entries applied to the storage engine on this node.",
+    )
+});
+
+/// Writes refused at apply time because data they read changed (retryable conflicts).
+pub static WRITE_CONFLICTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_write_conflicts_total",
+        "Writes refused at apply time because data they read changed since their snapshot.",
+    )
+});
+
+/// How long acknowledged writes waited for `TT.after(commit_ts)` after being applied.
+pub static COMMIT_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
+    let opts = prometheus::histogram_opts!(
+        "meridian_commit_wait_seconds",
+        "Commit wait of acknowledged writes: time from apply until TT.after(commit timestamp).",
+        vec![
+            0.0, 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5
+        ]
+    );
+    register_histogram!(opts.clone())
+        .unwrap_or_else(|_| Histogram::with_opts(opts).expect("valid histogram"))
+});
+
+/// Registers every metric of this module, so that `/metrics` lists them from the start.
+pub fn register() {
+    LazyLock::force(&PROPOSALS);
+    LazyLock::force(&APPLIED_ENTRIES);
+    LazyLock::force(&WRITE_CONFLICTS);
+    LazyLock::force(&COMMIT_WAIT);
+}
