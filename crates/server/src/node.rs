@@ -251,7 +251,9 @@ impl Node {
         kv: Arc<dyn KvClient>,
         rx: watch::Receiver<bool>,
     ) {
-        self.tasks.push(tokio::spawn(serve_sql(listener, kv, rx)));
+        let clock = self.state.clock.clone();
+        self.tasks
+            .push(tokio::spawn(serve_sql(listener, kv, clock, rx)));
     }
 
     /// The PostgreSQL wire protocol address.
@@ -368,7 +370,7 @@ async fn run_member(
         }
     };
     tracing::info!(node_id, cluster_id = %desc.cluster_id, "serving SQL");
-    serve_sql(sql_listener, router, shutdown).await;
+    serve_sql(sql_listener, router, state.clock.clone(), shutdown).await;
 }
 
 /// Starts this member's replica (if it hosts one) and a router over all replicas.
@@ -419,13 +421,18 @@ fn activate(
     )))
 }
 
-async fn serve_sql(listener: TcpListener, kv: Arc<dyn KvClient>, rx: watch::Receiver<bool>) {
+async fn serve_sql(
+    listener: TcpListener,
+    kv: Arc<dyn KvClient>,
+    clock: Arc<TrueTime>,
+    rx: watch::Receiver<bool>,
+) {
     let pg_config = PgServerConfig {
         insecure: true,
         server_version: format!("15.0 (Meridian {})", env!("CARGO_PKG_VERSION")),
         ..PgServerConfig::default()
     };
-    let backend = Arc::new(SqlService(Engine::new(kv)));
+    let backend = Arc::new(SqlService(Engine::with_clock(kv, clock)));
     if let Err(e) = meridian_pgwire::serve(listener, backend, pg_config, wait(rx)).await {
         tracing::error!(error = %e, "SQL server failed");
     }

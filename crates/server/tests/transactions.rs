@@ -159,3 +159,69 @@ async fn the_second_of_two_conflicting_blocks_fails_at_commit_and_changes_nothin
     assert_eq!(int(&b, "SELECT n FROM c WHERE k = 1").await, 1);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_clock_and_the_last_commit_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let client = connect(&node).await;
+    let row = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let msgs = client.simple_query(sql).await.unwrap();
+            msgs.into_iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| r.get(i).map(str::to_string))
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                })
+                .unwrap()
+        }
+    };
+    let clock = row("SHOW CLOCK").await;
+    let (earliest, latest) = (clock[0].clone().unwrap(), clock[1].clone().unwrap());
+    assert!(earliest <= latest, "{clock:?}");
+    let epsilon_us: f64 = clock[2].as_deref().unwrap().parse().unwrap();
+    assert!(epsilon_us > 0.0, "{clock:?}");
+    assert_eq!(clock[5].as_deref(), Some("ok"));
+
+    // No write yet in this session.
+    assert_eq!(row("SHOW LAST COMMIT TIMESTAMP").await, [None, None]);
+    client
+        .batch_execute("CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    let first: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The commit was acknowledged after commit wait: its timestamp is in the past now.
+    let now = row("SHOW CLOCK").await[0].clone().unwrap();
+    assert!(row("SHOW LAST COMMIT TIMESTAMP").await[0].clone().unwrap() < now);
+    client
+        .batch_execute("BEGIN; INSERT INTO t VALUES (2); COMMIT")
+        .await
+        .unwrap();
+    let second: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(second > first, "{second} after {first}");
+    // A read-only block commits nothing and leaves it unchanged.
+    client
+        .batch_execute("BEGIN; SELECT * FROM t; COMMIT")
+        .await
+        .unwrap();
+    let third: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(third, second);
+    node.shutdown().await;
+}

@@ -109,7 +109,9 @@
 //!   Parameters work anywhere a value does, including key ranges (computed per execution)
 //!   and `LIMIT $1 OFFSET $2`.
 //! * `EXPLAIN` (plan text with point lookups, key ranges, indexes, join methods), `SHOW
-//!   TABLES`, `SET`/`SHOW`/`RESET` of session variables.
+//!   TABLES`, `SET`/`SHOW`/`RESET` of session variables; `SHOW CLOCK` (the node's TrueTime
+//!   interval, epsilon and sync state; engines built with [`Engine::with_clock`]) and `SHOW
+//!   LAST COMMIT TIMESTAMP` (of the session's last write).
 //! * Transaction blocks: `BEGIN` / `START TRANSACTION [READ ONLY | READ WRITE]` (any
 //!   isolation level is accepted and runs serializable), `COMMIT` / `END`, `ROLLBACK`, `AND
 //!   CHAIN`, `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` (to a savepoint taken

@@ -30,6 +30,8 @@ pub struct Engine {
 
 pub(crate) struct EngineInner {
     pub(crate) kv: Arc<dyn KvClient>,
+    /// The node's clock, for `SHOW CLOCK` (absent in engines over a bare keyspace).
+    clock: Option<Arc<meridian_clock::TrueTime>>,
     next_session: AtomicU64,
 }
 
@@ -39,6 +41,18 @@ impl Engine {
         Engine {
             inner: Arc::new(EngineInner {
                 kv,
+                clock: None,
+                next_session: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// An engine over `kv` on a node whose clock is `clock` (shown by `SHOW CLOCK`).
+    pub fn with_clock(kv: Arc<dyn KvClient>, clock: Arc<meridian_clock::TrueTime>) -> Engine {
+        Engine {
+            inner: Arc::new(EngineInner {
+                kv,
+                clock: Some(clock),
                 next_session: AtomicU64::new(1),
             }),
         }
@@ -49,6 +63,7 @@ impl Engine {
     pub fn session(&self, user: &str, database: &str) -> Session {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
         Session {
+            autocommit: Arc::new(txn::Recording::new(self.inner.kv.clone())),
             engine: self.clone(),
             id,
             user: user.to_string(),
@@ -80,6 +95,8 @@ pub struct Session {
     pub(crate) named: HashMap<String, Prepared>,
     /// The open transaction block, if any.
     pub(crate) block: txn::Block,
+    /// The keyspace of autocommit statements, recording their commit timestamps.
+    autocommit: Arc<txn::Recording>,
 }
 
 impl Session {
@@ -241,8 +258,13 @@ impl Session {
     pub(crate) fn kv(&self) -> Arc<dyn KvClient> {
         match &self.block.txn {
             Some(t) => t.kv.clone(),
-            None => self.engine.inner.kv.clone(),
+            None => self.autocommit.clone(),
         }
+    }
+
+    /// The commit timestamp of the session's last write (autocommit or transaction block).
+    fn last_commit(&self) -> Option<meridian_clock::Timestamp> {
+        self.block.last_commit.max(self.autocommit.last())
     }
 
     /// Where the session is with respect to transaction blocks.
@@ -337,13 +359,54 @@ impl Session {
         }
     }
 
+    /// `SHOW CLOCK`: the node's TrueTime interval now, its epsilon, how it was last synced,
+    /// and whether it may assign timestamps.
+    fn show_clock(&self) -> Result<StatementResult, SqlError> {
+        let Some(clock) = &self.engine.inner.clock else {
+            return Err(SqlError::unsupported("this engine has no clock to show"));
+        };
+        let s = clock.status();
+        let usable = match clock.now() {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("fenced: {e}"),
+        };
+        let text = |n: &str| ColumnInfo {
+            name: n.to_string(),
+            ty: SqlType::Text,
+        };
+        Ok(StatementResult::Query {
+            columns: vec![
+                text("earliest"),
+                text("latest"),
+                ColumnInfo {
+                    name: "epsilon_us".to_string(),
+                    ty: SqlType::Float8,
+                },
+                text("sync_source"),
+                ColumnInfo {
+                    name: "since_sync_ms".to_string(),
+                    ty: SqlType::Float8,
+                },
+                text("status"),
+            ],
+            rows: vec![vec![
+                Datum::Text(s.interval.earliest.to_string()),
+                Datum::Text(s.interval.latest.to_string()),
+                Datum::Float(s.epsilon.as_secs_f64() * 1e6),
+                Datum::Text(format!("{:?}", s.source)),
+                Datum::Float(s.since_sync.as_secs_f64() * 1e3),
+                Datum::Text(usable),
+            ]],
+        })
+    }
+
     fn show(&self, variable: &[sqlparser::ast::Ident]) -> Result<StatementResult, SqlError> {
         let parts: Vec<String> = variable.iter().map(|i| i.value.clone()).collect();
         // Multi-word names (`SHOW TIME ZONE`) and dotted custom names arrive as separate
         // identifiers.
         let spaced = parts.join(" ");
         let name = match spaced.to_ascii_lowercase().as_str() {
-            "all" | "time zone" | "transaction isolation level" => spaced,
+            "all" | "time zone" | "transaction isolation level" | "last commit timestamp" => spaced,
             _ => parts.join("."),
         };
         let text_col = |n: &str| ColumnInfo {
@@ -361,6 +424,28 @@ impl Session {
                 columns: vec![text_col("name"), text_col("setting")],
                 rows,
             });
+        }
+        match name.to_ascii_lowercase().as_str() {
+            "clock" => return self.show_clock(),
+            "last commit timestamp" => {
+                let ts = self.last_commit();
+                return Ok(StatementResult::Query {
+                    columns: vec![
+                        text_col("last_commit_timestamp"),
+                        ColumnInfo {
+                            name: "nanos".to_string(),
+                            ty: SqlType::Int8,
+                        },
+                    ],
+                    rows: vec![vec![
+                        ts.map_or(Datum::Null, |t| Datum::Text(t.to_string())),
+                        ts.map_or(Datum::Null, |t| {
+                            Datum::Int(i64::try_from(t.as_nanos()).unwrap_or(i64::MAX))
+                        }),
+                    ]],
+                });
+            }
+            _ => {}
         }
         let name = match name.to_ascii_lowercase().as_str() {
             "time zone" => "TimeZone".to_string(),

@@ -242,6 +242,55 @@ impl KvClient for TxnKv {
     }
 }
 
+/// The keyspace of a session's autocommit statements: the tablets themselves, remembering the
+/// largest commit timestamp of the writes made through it (for `SHOW LAST COMMIT TIMESTAMP`).
+pub(crate) struct Recording {
+    base: Arc<dyn KvClient>,
+    last: Mutex<Option<Timestamp>>,
+}
+
+impl Recording {
+    pub(crate) fn new(base: Arc<dyn KvClient>) -> Recording {
+        Recording {
+            base,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The largest commit timestamp of a write made through this keyspace.
+    pub(crate) fn last(&self) -> Option<Timestamp> {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl KvClient for Recording {
+    async fn read_ts(&self) -> Result<Timestamp> {
+        self.base.read_ts().await
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.base.get(key, ts).await
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        self.base.scan(start, end, ts, limit).await
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        let ts = self.base.write(req).await?;
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last).max(Some(ts));
+        Ok(ts)
+    }
+}
+
 /// The smallest key after `k`.
 fn successor(k: &[u8]) -> Vec<u8> {
     let mut s = Vec::with_capacity(k.len() + 1);

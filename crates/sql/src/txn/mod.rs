@@ -14,7 +14,7 @@ use meridian_tablet::KvClient;
 use sqlparser::ast::{Ident, Statement, TransactionAccessMode, TransactionMode};
 
 use buffer::Mark;
-pub(crate) use buffer::TxnKv;
+pub(crate) use buffer::{Recording, TxnKv};
 
 use crate::api::{SqlError, StatementResult};
 use crate::error::Error;
