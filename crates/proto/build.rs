@@ -10,7 +10,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::env::set_var("PROTOC", protoc);
         }
     }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // The package directory of this run, read at run time: cargo reuses a compiled build script
+    // across checkouts at other paths that share a target directory, so a path compiled in
+    // with `env!` could name another checkout (or one that no longer exists).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")?;
+    let root = std::path::Path::new(&manifest_dir).join("../../proto");
     let names = ["meridian.proto", "catalog.proto"];
     // Relative to this package, so that checkouts at other paths sharing one target directory
     // (cargo's artifact hashes do not depend on the checkout's path) watch their own files.

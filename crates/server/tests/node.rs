@@ -188,7 +188,7 @@ async fn metrics_count_statements_raft_work_and_report_the_clock() {
 
     // Every metric the Grafana dashboard under ops/ plots is one the node serves.
     let dashboard = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops/grafana-dashboard.json"),
+        std::path::Path::new(&manifest_dir()).join("../../ops/grafana-dashboard.json"),
     )
     .unwrap();
     let mut plotted = 0;
@@ -209,4 +209,10 @@ async fn metrics_count_statements_raft_work_and_report_the_clock() {
     }
     assert!(plotted >= 10, "only {plotted} metrics in the dashboard");
     node.shutdown().await;
+}
+
+/// This package's directory, read when the test runs (cargo sets it): a test binary compiled in
+/// another checkout sharing the target directory must not read that checkout's files.
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR for tests")
 }
