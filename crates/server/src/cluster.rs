@@ -175,5 +175,5 @@ async fn form(state: &NodeState, cluster: &ClusterMode) -> Result<pb::ClusterDes
 fn client(addr: &str) -> Result<NodeClient<tonic::transport::Channel>, Status> {
     let ch = channel(addr, Duration::from_secs(5))
         .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?;
-    Ok(NodeClient::new(ch))
+    Ok(crate::remote::node_client(ch))
 }

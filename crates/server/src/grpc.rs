@@ -142,6 +142,34 @@ impl Node for NodeService {
         }))
     }
 
+    async fn kv_multi_get(
+        &self,
+        req: Request<pb::KvMultiGetRequest>,
+    ) -> GrpcResult<pb::KvMultiGetResponse> {
+        let req = req.into_inner();
+        let ts = Timestamp::from_nanos(req.ts);
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) => ReplicaEndpoint::get_many(&r, &req.keys, ts).await,
+            Err(e) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(values) => pb::KvMultiGetResponse {
+                values: values
+                    .into_iter()
+                    .map(|v| pb::KvValue {
+                        found: v.is_some(),
+                        value: v.unwrap_or_default(),
+                    })
+                    .collect(),
+                error: None,
+            },
+            Err(e) => pb::KvMultiGetResponse {
+                values: vec![],
+                error: Some(error_to_proto(&e)),
+            },
+        }))
+    }
+
     async fn kv_scan(&self, req: Request<pb::KvScanRequest>) -> GrpcResult<pb::KvScanResponse> {
         let req = req.into_inner();
         let ts = Timestamp::from_nanos(req.ts);

@@ -33,7 +33,7 @@ pub use node::{Node, ROOT_TABLET};
 /// Asks the node listening (gRPC) at `host` to initialise its cluster; returns the cluster.
 pub async fn init_cluster(host: &str) -> anyhow::Result<meridian_proto::v1::ClusterDescriptor> {
     let ch = remote::channel(host, std::time::Duration::from_secs(30))?;
-    let mut client = meridian_proto::v1::node_client::NodeClient::new(ch);
+    let mut client = remote::node_client(ch);
     let resp = client
         .init(meridian_proto::v1::InitRequest {})
         .await
@@ -46,7 +46,7 @@ pub async fn init_cluster(host: &str) -> anyhow::Result<meridian_proto::v1::Clus
 /// The status of the node listening (gRPC) at `host`.
 pub async fn node_status(host: &str) -> anyhow::Result<meridian_proto::v1::NodeStatusResponse> {
     let ch = remote::channel(host, std::time::Duration::from_secs(10))?;
-    let mut client = meridian_proto::v1::node_client::NodeClient::new(ch);
+    let mut client = remote::node_client(ch);
     let resp = client
         .status(meridian_proto::v1::NodeStatusRequest {})
         .await

@@ -13,7 +13,6 @@ use anyhow::Context;
 use meridian_clock::TrueTime;
 use meridian_pgwire::{PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
-use meridian_proto::v1::node_client::NodeClient;
 use meridian_proto::v1::node_server::NodeServer;
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
@@ -205,7 +204,11 @@ impl Node {
         self.tasks.push(tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
             let result = tonic::transport::Server::builder()
-                .add_service(NodeServer::new(service))
+                .add_service(
+                    NodeServer::new(service)
+                        .max_decoding_message_size(crate::remote::MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(crate::remote::MAX_MESSAGE_BYTES),
+                )
                 .serve_with_incoming_shutdown(incoming, wait(rx))
                 .await;
             if let Err(e) = result {
@@ -387,7 +390,7 @@ fn activate(
     for m in desc.members.iter().filter(|m| m.node_id != node_id) {
         let ch = channel(&m.listen_addr, config.request_timeout)
             .with_context(|| format!("bad address {} for node {}", m.listen_addr, m.node_id))?;
-        clients.insert(m.node_id, NodeClient::new(ch));
+        clients.insert(m.node_id, crate::remote::node_client(ch));
     }
     let peers = clients.iter().map(|(id, c)| (*id, c.clone())).collect();
     let transport = Arc::new(GrpcTransport::start(

@@ -13,6 +13,18 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::netsim::NetworkSim;
 
+/// The largest gRPC message a node sends or accepts. A transaction's writes travel in one
+/// message (to the leader, then in a Raft entry to the followers), so this bounds the size of
+/// one transaction; tonic's default of 4 MiB would refuse a modest bulk load.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 512 << 20;
+
+/// A node client on `ch` that sends and accepts messages up to [`MAX_MESSAGE_BYTES`].
+pub(crate) fn node_client(ch: Channel) -> NodeClient<Channel> {
+    NodeClient::new(ch)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
 /// A lazily connected gRPC channel to a node's listen address.
 pub(crate) fn channel(listen_addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
     Ok(Endpoint::from_shared(format!("http://{listen_addr}"))?
@@ -92,9 +104,13 @@ impl ReplicaEndpoint for RemoteReplica {
                 tonic::Code::Unavailable if s.message().contains("connect") => {
                     self.transport_error(s)
                 }
-                _ => Error::Ambiguous {
-                    tablet: self.tablet_id,
-                },
+                _ => {
+                    tracing::warn!(node = self.node_id, tablet = self.tablet_id, code = ?s.code(),
+                        error = %s.message(), "forwarded write failed; its outcome is unknown");
+                    Error::Ambiguous {
+                        tablet: self.tablet_id,
+                    }
+                }
             })?;
         let resp = resp.into_inner();
         check(resp.error)?;
@@ -111,6 +127,30 @@ impl ReplicaEndpoint for RemoteReplica {
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.found.then_some(resp.value))
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        let req = pb::KvMultiGetRequest {
+            tablet_id: self.tablet_id,
+            keys: keys.to_vec(),
+            ts: ts.as_nanos(),
+        };
+        let resp = self.call().await?.kv_multi_get(req).await;
+        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        check(resp.error)?;
+        if resp.values.len() != keys.len() {
+            return Err(Error::Internal(format!(
+                "node {} answered {} values for {} keys",
+                self.node_id,
+                resp.values.len(),
+                keys.len()
+            )));
+        }
+        Ok(resp
+            .values
+            .into_iter()
+            .map(|v| v.found.then_some(v.value))
+            .collect())
     }
 
     async fn scan(

@@ -32,7 +32,7 @@ pub(crate) async fn run(
     let clients: Vec<(String, NodeClient<Channel>)> = masters
         .iter()
         .filter_map(|addr| match channel(addr, interval.max(Duration::from_millis(200))) {
-            Ok(ch) => Some((addr.clone(), NodeClient::new(ch))),
+            Ok(ch) => Some((addr.clone(), crate::remote::node_client(ch))),
             Err(e) => {
                 tracing::error!(master = %addr, error = %e, "ignoring unusable time master address");
                 None

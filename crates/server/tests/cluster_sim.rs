@@ -101,3 +101,49 @@ async fn five_nodes_survive_an_isolated_leader() {
         .expect("nodes converge after healing");
     cluster.shutdown().await;
 }
+
+/// Regression: a transaction of several megabytes (a bulk COPY) committed through a gateway
+/// that is not the leader failed as "ambiguous", because gRPC refused messages over 4 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_of_several_megabytes_commits_across_nodes() {
+    use futures::SinkExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A test build moves a multi-megabyte Raft entry slowly: ticks long enough that the
+    // followers, busy persisting it, do not call an election meanwhile.
+    let cluster = LocalCluster::start(dir.path(), 3, |_, c| {
+        c.request_timeout = Duration::from_secs(60);
+        c.raft_tick = Duration::from_millis(200);
+    })
+    .await
+    .unwrap();
+    let leader = cluster.leader().expect("a leader");
+    let gateway = (leader + 1) % cluster.len();
+    let c = connect(cluster.node(gateway).sql_addr()).await;
+    c.batch_execute("CREATE TABLE big (id INT PRIMARY KEY, filler TEXT)")
+        .await
+        .unwrap();
+    let filler = "x".repeat(160);
+    let mut data = String::new();
+    for id in 0..32_000 {
+        data.push_str(&format!("{id}\t{filler}\n"));
+    }
+    assert!(data.len() > 5 << 20, "{} bytes", data.len());
+    let sink = c.copy_in("COPY big FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(data)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), 32_000);
+    for i in 0..cluster.len() {
+        let ci = connect(cluster.node(i).sql_addr()).await;
+        let n = ci
+            .simple_query("SELECT count(*) FROM big")
+            .await
+            .unwrap()
+            .into_iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            });
+        assert_eq!(n.as_deref(), Some("32000"), "node {i}");
+    }
+    cluster.shutdown().await;
+}

@@ -131,6 +131,14 @@ fn tablet_error(source: meridian_tablet::Error, write: bool) -> SqlError {
         T::Clock(e) => SqlError::new("XX000", format!("this node cannot assign timestamps: {e}")),
         T::Storage(e) => SqlError::new("58030", format!("storage error: {e}")),
         T::ConditionFailed { key, kind } => condition_failed(&key, kind, None),
+        T::Ambiguous { tablet } => SqlError::new(
+            "40003",
+            format!(
+                "the result of the write to tablet {tablet} is unknown: it may or may not have \
+                 committed"
+            ),
+        )
+        .with_hint("Check whether the change is there before repeating it."),
         other => SqlError::internal(other.to_string()),
     }
 }
@@ -404,6 +412,13 @@ mod tests {
             leader: Some(3),
         });
         assert!(moved.is_retryable());
+        // Regression: an ambiguous write was reported as an internal error (XX000).
+        let ambiguous = Error::Write {
+            source: meridian_tablet::Error::Ambiguous { tablet: 1 },
+            table: None,
+        };
+        assert!(!ambiguous.is_retryable());
+        assert_eq!(ambiguous.into_sql().code, "40003");
     }
 
     #[test]

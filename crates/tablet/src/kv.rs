@@ -70,6 +70,16 @@ pub trait KvClient: Send + Sync + 'static {
     /// The value of `key` as of `ts`.
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
 
+    /// The values of `keys` as of `ts`, in order. Implementations that reach the data over a
+    /// network answer in one round trip; the default asks for each key in turn.
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k, ts).await?);
+        }
+        Ok(out)
+    }
+
     /// Live pairs in `[start, end)` as of `ts`, in key order, at most `limit` of them.
     async fn scan(
         &self,

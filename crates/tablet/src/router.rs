@@ -42,6 +42,15 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
     /// Reads `key` at `ts` if this replica's snapshot at `ts` is complete (a leader makes it so).
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
 
+    /// Several keys at `ts` under the same rule as [`ReplicaEndpoint::get`], in order.
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k, ts).await?);
+        }
+        Ok(out)
+    }
+
     /// Scans at `ts` under the same rule as [`ReplicaEndpoint::get`].
     async fn scan(
         &self,
@@ -223,6 +232,14 @@ impl KvClient for Router {
             return e.get(key, ts).await;
         }
         self.with_leader(|e| async move { e.get(key, ts).await })
+            .await
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        if let Some(e) = self.local_reader(ts) {
+            return e.get_many(keys, ts).await;
+        }
+        self.with_leader(|e| async move { e.get_many(keys, ts).await })
             .await
     }
 

@@ -129,6 +129,39 @@ impl TxnKv {
         self.buf().reads.push(span);
     }
 
+    /// The values of `keys` in the transaction's view, recording the reads: the buffer first,
+    /// the rest from the snapshot in one request.
+    async fn view_get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        {
+            let mut b = self.buf();
+            for k in keys {
+                match b.writes.get(k) {
+                    Some(v) => out.push(Some(v.clone())),
+                    None => {
+                        out.push(None);
+                        missing.push(k.clone());
+                        b.reads.push(Span {
+                            start: k.clone(),
+                            end: None,
+                        });
+                    }
+                }
+            }
+        }
+        let mut fetched = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.base.get_many(&missing, ts).await?
+        }
+        .into_iter();
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| fetched.next().flatten()))
+            .collect())
+    }
+
     /// The value of `key` in the transaction's view, recording the read.
     async fn view_get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         if let Some(v) = self.buf().writes.get(key) {
@@ -213,12 +246,21 @@ impl KvClient for TxnKv {
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
         let ts = self.read_ts().await?;
-        for cond in &req.conditions {
-            let (key, must_exist) = match cond {
-                Condition::NotExists(k) => (k, false),
-                Condition::Exists(k) => (k, true),
-            };
-            let live = self.view_get(key, ts).await?.is_some();
+        // One request for all the keys, which matters when the tablet's leader is on another
+        // node (a bulk insert checks every new key).
+        let keys: Vec<Vec<u8>> = req
+            .conditions
+            .iter()
+            .map(|c| match c {
+                Condition::NotExists(k) | Condition::Exists(k) => k.clone(),
+            })
+            .collect();
+        let values = self.view_get_many(&keys, ts).await?;
+        let checks = req.conditions.iter().zip(&values).map(|(c, v)| match c {
+            Condition::NotExists(k) => (k, false, v.is_some()),
+            Condition::Exists(k) => (k, true, v.is_some()),
+        });
+        for (key, must_exist, live) in checks {
             if live != must_exist {
                 return Err(Error::ConditionFailed {
                     key: key.clone(),
