@@ -27,72 +27,9 @@ WORK=${WORK:-$(mktemp -d /tmp/meridian-tpcc.XXXXXX)}
 mkdir -p "$WORK"
 chmod 755 "$WORK"
 
-PG_DIR="$WORK/postgres"
-MERIDIAN_PID=""
-
-log() { printf '== %s\n' "$*" >&2; }
-
-# Runs a command as the postgres user when we are root (PostgreSQL refuses to run as root).
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-cleanup() {
-    if [ -n "$MERIDIAN_PID" ] && kill -0 "$MERIDIAN_PID" 2>/dev/null; then
-        kill "$MERIDIAN_PID" 2>/dev/null || true
-        wait "$MERIDIAN_PID" 2>/dev/null || true
-    fi
-    if [ -n "${PG_BIN:-}" ] && [ -f "$PG_DIR/data/postmaster.pid" ]; then
-        as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop >/dev/null 2>&1 || true
-    fi
-}
-trap cleanup EXIT
-
-build_meridian() {
-    if [ ! -x "$BIN" ]; then
-        log "building the release binary"
-        cargo build --release --locked -p meridian
-    fi
-}
-
-start_postgres() {
-    PG_BIN=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || true)
-    if [ -z "$PG_BIN" ]; then
-        log "installing PostgreSQL 15 (apt-get)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-        PG_BIN=/usr/lib/postgresql/15/bin
-    fi
-    mkdir -p "$PG_DIR"
-    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; fi
-    log "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (data in $PG_DIR/data)"
-    as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust >"$PG_DIR/initdb.log" 2>&1
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=300" >/dev/null
-}
-
-start_meridian() {
-    log "starting Meridian on 127.0.0.1:$MERIDIAN_PORT (data in $WORK/meridian)"
-    "$BIN" start --single-node --insecure --data-dir "$WORK/meridian" \
-        --sql-addr "127.0.0.1:$MERIDIAN_PORT" \
-        --listen-addr "127.0.0.1:$((MERIDIAN_PORT + 1))" \
-        --http-addr "127.0.0.1:$((MERIDIAN_PORT + 2))" >"$WORK/meridian.log" 2>&1 &
-    MERIDIAN_PID=$!
-    for _ in $(seq 1 150); do
-        if command -v curl >/dev/null; then
-            curl -sf "http://127.0.0.1:$((MERIDIAN_PORT + 2))/ready" >/dev/null 2>&1 && return 0
-        elif (exec 3<>"/dev/tcp/127.0.0.1/$MERIDIAN_PORT") 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$MERIDIAN_PID" 2>/dev/null || break
-        sleep 0.2
-    done
-    log "Meridian did not become ready; see $WORK/meridian.log"
-    return 1
-}
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+trap stop_all EXIT
 
 # init, run and check one database; results go to $WORK/NAME.*.
 bench() {
@@ -118,11 +55,11 @@ bench() {
 
 build_meridian
 if [ "$ONLY" != meridian ]; then
-    start_postgres
+    start_postgres "$PG_PORT"
     bench postgres "postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
 fi
 if [ "$ONLY" != postgres ]; then
-    if start_meridian; then
+    if start_meridian "$MERIDIAN_PORT"; then
         bench meridian "postgresql://root@127.0.0.1:$MERIDIAN_PORT/defaultdb?sslmode=disable"
     else
         echo "did not start" >"$WORK/meridian.failed"

@@ -13,7 +13,7 @@ pub use check::{CheckConfig, CheckReport, check};
 pub use load::{InitConfig, InitReport, init};
 pub use mix::{Mix, TxnKind};
 pub use run::{RunConfig, run};
-pub use smoke::{SmokeReport, init_run_check};
+pub use smoke::{SmokeReport, init_run_check, init_run_check_with};
 
 /// Items in the ITEM table, and stock rows per warehouse.
 pub const ITEMS: i32 = 100_000;

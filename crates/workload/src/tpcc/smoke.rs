@@ -25,13 +25,20 @@ pub struct SmokeReport {
 /// Errors are those of the tool (no connection, a failed load); the transactions' own errors
 /// and the checks' verdicts are in the report for the caller to assert on.
 pub async fn init_run_check(url: &str, warehouses: u32, duration: Duration) -> Result<SmokeReport> {
+    init_run_check_with(RunConfig::new(url, warehouses, duration)).await
+}
+
+/// [`init_run_check`] with the run configured by the caller (a short test may weigh the rare
+/// transactions up so that each kind completes).
+pub async fn init_run_check_with(run_config: RunConfig) -> Result<SmokeReport> {
+    let (url, warehouses) = (run_config.url.as_str(), run_config.warehouses);
     let init = init(&InitConfig::new(url, warehouses)).await?;
     let check_cfg = CheckConfig {
         url: url.to_string(),
         warehouses: Some(warehouses),
     };
     let before = check(&check_cfg).await?;
-    let run = run(&RunConfig::new(url, warehouses, duration)).await?;
+    let run = run(&run_config).await?;
     let after = check(&check_cfg).await?;
     Ok(SmokeReport {
         init,
