@@ -288,10 +288,13 @@ fn restore_order(
     }
 }
 
-/// A lookup join into `right` when it is a table scan and `right_keys` are plain columns that
-/// fix the whole primary key or all key columns of an index.
+/// A lookup join into `right` when it is a table scan and `right_keys` are plain columns that,
+/// with the columns the scan's filter sets to a constant or parameter (`s_w_id = 1` in
+/// `... JOIN stock ON s_i_id = ol_i_id WHERE s_w_id = 1`), fix the whole primary key or all key
+/// columns of an index.
 fn lookup_for(right: &Rel, left_keys: &[ScalarExpr], right_keys: &[ScalarExpr]) -> Option<Lookup> {
     let (scan, projection) = right.as_scan()?;
+    let constants = filter_constants(scan.filter.as_ref());
     // Table column of each right key (through the unit's column pruning).
     let cols: Vec<Option<usize>> = right_keys
         .iter()
@@ -308,9 +311,12 @@ fn lookup_for(right: &Rel, left_keys: &[ScalarExpr], right_keys: &[ScalarExpr]) 
         .collect();
     let find = |key: &[usize]| -> Option<Vec<ScalarExpr>> {
         key.iter()
-            .map(|kc| {
-                let i = cols.iter().position(|c| *c == Some(*kc))?;
-                same_type(&scan.table, *kc, &left_keys[i]).then(|| left_keys[i].clone())
+            .map(|kc| match cols.iter().position(|c| *c == Some(*kc)) {
+                Some(i) => same_type(&scan.table, *kc, &left_keys[i]).then(|| left_keys[i].clone()),
+                None => constants
+                    .iter()
+                    .find(|(c, e)| *c == *kc && same_type(&scan.table, *kc, e))
+                    .map(|(_, e)| e.clone()),
             })
             .collect()
     };
@@ -327,6 +333,36 @@ fn lookup_for(right: &Rel, left_keys: &[ScalarExpr], right_keys: &[ScalarExpr]) 
             key_exprs,
         })
     })
+}
+
+/// The table columns a scan filter sets equal to a constant or a parameter, with that value
+/// (valid for every left row, so usable as a lookup key).
+fn filter_constants(filter: Option<&ScalarExpr>) -> Vec<(usize, ScalarExpr)> {
+    let mut conjuncts = Vec::new();
+    if let Some(f) = filter {
+        super::access::conjuncts(f.clone(), &mut conjuncts);
+    }
+    conjuncts
+        .into_iter()
+        .filter_map(|c| match c {
+            ScalarExpr::Compare {
+                op: CmpOp::Eq,
+                left,
+                right,
+            } => match (*left, *right) {
+                (
+                    ScalarExpr::Column(c, _),
+                    v @ (ScalarExpr::Literal(..) | ScalarExpr::Param(..)),
+                )
+                | (
+                    v @ (ScalarExpr::Literal(..) | ScalarExpr::Param(..)),
+                    ScalarExpr::Column(c, _),
+                ) => Some((c, v)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether values of `e` can be encoded as keys of column `c` (same type class).
