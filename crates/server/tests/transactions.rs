@@ -225,3 +225,67 @@ async fn show_clock_and_the_last_commit_timestamp() {
     assert_eq!(third, second);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_as_of_a_past_commit_timestamp_see_the_data_of_that_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let client = connect(&node).await;
+    let last_commit = async || -> String {
+        let msgs = client
+            .simple_query("SHOW LAST COMMIT TIMESTAMP")
+            .await
+            .unwrap();
+        msgs.into_iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
+                _ => None,
+            })
+            .unwrap()
+    };
+    client
+        .batch_execute("CREATE TABLE t (k INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 10)")
+        .await
+        .unwrap();
+    let first = last_commit().await;
+    client
+        .batch_execute("UPDATE t SET v = 20 WHERE k = 1; INSERT INTO t VALUES (2, 30)")
+        .await
+        .unwrap();
+    let second = last_commit().await;
+    assert!(first.parse::<u64>().unwrap() < second.parse::<u64>().unwrap());
+
+    let at = |ts: &str| format!("SELECT k, v FROM t AS OF SYSTEM TIME {ts} ORDER BY k");
+    let rows = |sql: String| {
+        let client = &client;
+        async move {
+            client
+                .simple_query(&sql)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some(format!("{}={}", r.get(0).unwrap(), r.get(1).unwrap()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(rows(at(&first)).await, ["1=10"]);
+    assert_eq!(rows(at(&second)).await, ["1=20", "2=30"]);
+    // The same through a read-only block opened in the past, which refuses writes.
+    client
+        .batch_execute(&format!("BEGIN AS OF SYSTEM TIME {first}"))
+        .await
+        .unwrap();
+    assert_eq!(rows("SELECT k, v FROM t ORDER BY k".into()).await, ["1=10"]);
+    let err = client
+        .batch_execute("INSERT INTO t VALUES (3, 3)")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "25006");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    node.shutdown().await;
+}

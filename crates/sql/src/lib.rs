@@ -118,6 +118,9 @@
 //!   before the block read anything, it restarts the block on a new snapshot:
 //!   `SAVEPOINT cockroach_restart`); DDL inside blocks is transactional. `COMMIT`/`ROLLBACK`
 //!   outside a block are no-ops, as in PostgreSQL.
+//! * `AS OF SYSTEM TIME <literal>` on a SELECT (after its FROM list) or a BEGIN: reads at a
+//!   past timestamp (a negative duration such as `'-5s'`, nanoseconds since the epoch, or a
+//!   timestamp), catalog included, lock-free and read-only.
 //!
 //! # Testing
 //!
@@ -137,7 +140,7 @@
 //!   `0`. The display scale of a NUMERIC key column without a declared scale, and the fields of
 //!   an INTERVAL key column (normalised to microseconds), are not kept in keys.
 //! * `SELECT ... FOR UPDATE` and lock-based transactions (blocks validate optimistically at
-//!   COMMIT); `AS OF SYSTEM TIME`; FOREIGN KEY; WITH RECURSIVE;
+//!   COMMIT); bounded staleness (`with_max_staleness`); FOREIGN KEY; WITH RECURSIVE;
 //!   LATERAL; GROUPING SETS; LIMIT/OFFSET other than constants and parameters; several
 //!   operations in one ALTER TABLE; ALTER COLUMN TYPE; dependency tracking (dropping a table a
 //!   view reads leaves the view failing when used; renaming a column a CHECK uses is refused).

@@ -14,8 +14,25 @@ const RECURSION_LIMIT: usize = 200;
 
 /// Parses every statement of `sql`. `UPSERT INTO t ...` (CockroachDB's statement, which
 /// sqlparser does not know) parses as `INSERT INTO t ...` marked with [`upsert_marker`].
+/// `AS OF SYSTEM TIME` is refused here; see [`parse_with_as_of`].
 pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    let (text, upserts) = rewrite_upserts(sql);
+    let (stmts, as_of) = parse_with_as_of(sql)?;
+    if as_of.iter().any(Option::is_some) {
+        return Err(SqlError::unsupported(
+            "AS OF SYSTEM TIME is not supported in this context",
+        ));
+    }
+    Ok(stmts)
+}
+
+/// [`parse`], also accepting CockroachDB's `AS OF SYSTEM TIME <literal>` clause (after a
+/// SELECT's FROM list, or after `BEGIN`): each statement comes with the clause's literal, if it
+/// had one.
+pub(crate) fn parse_with_as_of(
+    sql: &str,
+) -> Result<(Vec<Statement>, Vec<Option<String>>), SqlError> {
+    let (without_as_of, clauses) = strip_as_of(sql);
+    let (text, upserts) = rewrite_upserts(&without_as_of);
     let parser = Parser::new(&PostgreSqlDialect {}).with_recursion_limit(RECURSION_LIMIT);
     let mut stmts = parser
         .try_with_sql(&text)
@@ -29,7 +46,88 @@ pub(crate) fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
             ins.on = Some(upsert_marker());
         }
     }
-    Ok(stmts)
+    let mut as_of = vec![None; stmts.len()];
+    for (i, literal) in clauses {
+        match as_of.get_mut(i) {
+            Some(slot) => *slot = Some(literal),
+            None => return Err(SqlError::syntax("AS OF SYSTEM TIME outside a statement")),
+        }
+    }
+    Ok((stmts, as_of))
+}
+
+/// Blanks out every `AS OF SYSTEM TIME <literal>` clause (keeping byte offsets) and returns
+/// the literals with the index of the statement each belongs to.
+fn strip_as_of(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<(usize, String)>) {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.to_ascii_lowercase().contains("system") {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    }
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
+        return (std::borrow::Cow::Borrowed(sql), vec![]);
+    };
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let offset = byte_offsets(sql);
+    let word = |i: usize, w: &str| {
+        matches!(tokens.get(i).map(|t| &t.token),
+            Some(Token::Word(x)) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+    };
+    let mut out = sql.to_string();
+    let mut found = Vec::new();
+    let mut statement = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        if matches!(tokens[i].token, Token::SemiColon) {
+            statement += 1;
+        } else if word(i, "as") && word(i + 1, "of") && word(i + 2, "system") && word(i + 3, "time")
+        {
+            // The literal: a string, a number, or a negative number.
+            let (literal, last) = match tokens.get(i + 4).map(|t| &t.token) {
+                Some(Token::SingleQuotedString(s)) => (Some(s.clone()), i + 4),
+                Some(Token::Number(n, _)) => (Some(n.clone()), i + 4),
+                Some(Token::Minus) => match tokens.get(i + 5).map(|t| &t.token) {
+                    Some(Token::Number(n, _)) => (Some(format!("-{n}")), i + 5),
+                    _ => (None, i),
+                },
+                _ => (None, i),
+            };
+            if let (Some(literal), Some(from), Some(to)) = (
+                literal,
+                offset(tokens[i].span.start),
+                offset(tokens[last].span.end),
+            ) && out.get(from..to).is_some()
+            {
+                out.replace_range(from..to, &" ".repeat(to - from));
+                found.push((statement, literal));
+                i = last + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    (std::borrow::Cow::Owned(out), found)
+}
+
+/// Converts tokenizer locations (1-based lines and character columns) to byte offsets of
+/// `sql`.
+fn byte_offsets(sql: &str) -> impl Fn(sqlparser::tokenizer::Location) -> Option<usize> + '_ {
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    move |loc| {
+        let line = usize::try_from(loc.line).ok()?;
+        let col = usize::try_from(loc.column).ok()?;
+        let start = *line_starts.get(line.checked_sub(1)?)?;
+        let rest = &sql[start..];
+        // A location just past the end of the line (a token's end) is the line's length.
+        match rest.char_indices().nth(col.checked_sub(1)?) {
+            Some((b, _)) => Some(start + b),
+            None => Some(start + rest.len()),
+        }
+    }
 }
 
 /// The ON CONFLICT clause that marks an UPSERT: DO UPDATE with no target and no assignments,
@@ -60,19 +158,8 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
         return (std::borrow::Cow::Borrowed(sql), vec![]);
     };
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
     // The byte offset of a token's start (columns count characters).
-    let offset = |loc: sqlparser::tokenizer::Location| -> Option<usize> {
-        let line = usize::try_from(loc.line).ok()?;
-        let col = usize::try_from(loc.column).ok()?;
-        let start = *line_starts.get(line.checked_sub(1)?)?;
-        sql[start..]
-            .char_indices()
-            .nth(col.checked_sub(1)?)
-            .map(|(b, _)| start + b)
-    };
+    let offset = byte_offsets(sql);
     let mut out = sql.to_string();
     let blank = |out: &mut String, from: usize, len: usize| {
         if out.get(from..from + len).is_some() {

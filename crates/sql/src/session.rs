@@ -104,7 +104,7 @@ impl Session {
     /// statements separated by `;`), stopping after the first error, which is the last element.
     /// A syntax error anywhere in the string yields a single 42601 error and runs nothing.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<StatementResult, SqlError>> {
-        let stmts = match parse::parse(sql) {
+        let (stmts, as_of) = match parse::parse_with_as_of(sql) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
         };
@@ -115,9 +115,12 @@ impl Session {
             ))];
         }
         let mut out = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
+        for (stmt, as_of) in stmts.iter().zip(&as_of) {
             let started = crate::metrics::Stopwatch::start();
-            let r = self.execute_statement(stmt, sql).await;
+            let r = match as_of {
+                Some(literal) => self.execute_as_of(stmt, sql, literal).await,
+                None => self.execute_statement(stmt, sql).await,
+            };
             crate::metrics::observe(
                 crate::metrics::kind(stmt),
                 started.elapsed(),
@@ -182,6 +185,49 @@ impl Session {
                 command("ANALYZE")
             }
             _ => self.retrying(Work::Statement(stmt, sql)).await,
+        }
+    }
+
+    /// A statement with `AS OF SYSTEM TIME`: a SELECT read at that past timestamp (lock-free,
+    /// servable by any replica whose safe time covers it), or a BEGIN opening a read-only block
+    /// at it.
+    async fn execute_as_of(
+        &mut self,
+        stmt: &Statement,
+        sql: &str,
+        literal: &str,
+    ) -> Result<StatementResult, SqlError> {
+        if self.block.txn.is_some() {
+            return Err(SqlError::new(
+                "25001",
+                "AS OF SYSTEM TIME inside a transaction block: give it on the BEGIN instead",
+            ));
+        }
+        let now = self
+            .engine
+            .inner
+            .kv
+            .read_ts()
+            .await
+            .map_err(|e| Error::Read(e).into_sql())?;
+        let ts = txn::resolve_as_of(literal, now)?;
+        let base = self.engine.inner.kv.clone();
+        match stmt {
+            Statement::StartTransaction { .. } => {
+                self.block.txn = Some(txn::Txn::at(base, ts));
+                Ok(StatementResult::Command {
+                    tag: "BEGIN".to_string(),
+                })
+            }
+            Statement::Query(_) => {
+                self.block.txn = Some(txn::Txn::at(base, ts));
+                let r = self.retrying(Work::Statement(stmt, sql)).await;
+                self.block.txn = None;
+                r
+            }
+            _ => Err(SqlError::unsupported(
+                "AS OF SYSTEM TIME applies to SELECT and BEGIN only",
+            )),
         }
     }
 

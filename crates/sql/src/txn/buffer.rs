@@ -74,6 +74,17 @@ impl TxnKv {
         self.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A read-only view at the fixed snapshot `ts` (`AS OF SYSTEM TIME`).
+    pub(crate) fn at(base: Arc<dyn KvClient>, ts: Timestamp) -> TxnKv {
+        TxnKv {
+            base,
+            buf: Mutex::new(Buffer {
+                read_ts: Some(ts),
+                ..Buffer::default()
+            }),
+        }
+    }
+
     /// The state to restore on `ROLLBACK TO SAVEPOINT`.
     pub(crate) fn mark(&self) -> Mark {
         let b = self.buf();

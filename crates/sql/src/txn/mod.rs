@@ -40,6 +40,16 @@ pub(crate) struct Txn {
 }
 
 impl Txn {
+    /// A read-only block whose snapshot is the past timestamp `ts` (`AS OF SYSTEM TIME`).
+    pub(crate) fn at(base: Arc<dyn KvClient>, ts: Timestamp) -> Txn {
+        Txn {
+            kv: Arc::new(TxnKv::at(base, ts)),
+            failed: false,
+            read_only: true,
+            savepoints: Vec::new(),
+        }
+    }
+
     fn new(base: Arc<dyn KvClient>, read_only: bool) -> Txn {
         Txn {
             kv: Arc::new(TxnKv::new(base)),
@@ -86,6 +96,84 @@ fn no_block(what: &str) -> SqlError {
 
 fn tag(t: &str) -> StatementResult {
     StatementResult::Command { tag: t.to_string() }
+}
+
+/// The timestamp an `AS OF SYSTEM TIME` literal names, given the current time `now`: a negative
+/// interval (`'-5s'`, `'-1 minute'`) before now, a number of nanoseconds since the Unix epoch,
+/// or a timestamp (`'2026-12-05 01:00:00'`, RFC 3339). Future timestamps are refused.
+pub(crate) fn resolve_as_of(literal: &str, now: Timestamp) -> Result<Timestamp, SqlError> {
+    let invalid =
+        |why: &str| SqlError::new("22023", format!("AS OF SYSTEM TIME: {why}: {literal:?}"));
+    let text = literal.trim();
+    let ts = if text.starts_with('-') || text.starts_with('+') {
+        let micros = match compact_duration_micros(text) {
+            Some(m) => m,
+            None => {
+                let iv = crate::expr::datetime::parse_interval(text)
+                    .map_err(|_| invalid("not a negative interval"))?;
+                i128::from(iv.micros)
+                    + i128::from(iv.days) * 86_400_000_000
+                    + i128::from(iv.months) * 30 * 86_400_000_000
+            }
+        };
+        if micros >= 0 {
+            return Err(invalid("the interval must be negative"));
+        }
+        let back = u64::try_from(-micros * 1000).map_err(|_| invalid("too far in the past"))?;
+        Timestamp::from_nanos(now.as_nanos().saturating_sub(back))
+    } else if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Nanoseconds (a fractional part, CockroachDB's logical clock, is ignored).
+        let whole = text.split('.').next().unwrap_or(text);
+        Timestamp::from_nanos(whole.parse().map_err(|_| invalid("not a timestamp"))?)
+    } else if let Ok(ts) = text.parse::<Timestamp>() {
+        ts
+    } else {
+        match crate::expr::parse_text(text, crate::api::SqlType::TimestampTz) {
+            Ok(crate::api::Datum::TimestampTz(us)) if us >= 0 => {
+                Timestamp::from_nanos(u64::try_from(us).unwrap_or(0).saturating_mul(1000))
+            }
+            _ => return Err(invalid("not a timestamp")),
+        }
+    };
+    if ts > now {
+        return Err(invalid("the timestamp is in the future"));
+    }
+    Ok(ts)
+}
+
+/// A Go-style duration (`-5s`, `-1h30m`, `-250ms`; units h, m, s, ms, us, µs, ns) in
+/// microseconds, or `None` when `text` is not one.
+fn compact_duration_micros(text: &str) -> Option<i128> {
+    let (sign, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&n| n > 0)?;
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let micros_per = match &rest[..unit_len] {
+            "h" => 3_600_000_000.0,
+            "m" => 60_000_000.0,
+            "s" => 1_000_000.0,
+            "ms" => 1_000.0,
+            "us" | "µs" => 1.0,
+            "ns" => 0.001,
+            _ => return None,
+        };
+        total += value * micros_per;
+        rest = &rest[unit_len..];
+    }
+    Some(sign * total.round() as i128)
 }
 
 /// Whether a transaction-control statement.
@@ -282,6 +370,43 @@ impl Block {
             other => Err(SqlError::internal(format!(
                 "not a transaction-control statement: {other}"
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_of_literals() {
+        let now = Timestamp::from_nanos(10_000_000_000_000);
+        let back = |lit: &str| now.as_nanos() - resolve_as_of(lit, now).unwrap().as_nanos();
+        assert_eq!(back("-5s"), 5_000_000_000);
+        assert_eq!(back("-1h30m"), 5_400_000_000_000);
+        assert_eq!(back("-250ms"), 250_000_000);
+        assert_eq!(back("-1 minute"), 60_000_000_000);
+        assert_eq!(
+            resolve_as_of("1234", now).unwrap(),
+            Timestamp::from_nanos(1234)
+        );
+        assert_eq!(
+            resolve_as_of("1234.0000000001", now).unwrap(),
+            Timestamp::from_nanos(1234)
+        );
+        assert_eq!(
+            resolve_as_of("1970-01-01 00:00:01", now).unwrap(),
+            Timestamp::from_nanos(1_000_000_000)
+        );
+        for bad in [
+            "+5s",
+            "-0s",
+            "99999999999999999999",
+            "soon",
+            "2999-01-01",
+            "-5x",
+        ] {
+            assert_eq!(resolve_as_of(bad, now).unwrap_err().code, "22023", "{bad}");
         }
     }
 }
