@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
@@ -16,6 +17,12 @@ if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# psycopg 3 (with its own libpq) for the Python driver test (crates/server/tests/psycopg.rs).
+if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+    echo "install-deps: installing psycopg (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]==3.3.9'
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -131,6 +131,7 @@ fn is_session_command(stmt: &Statement) -> bool {
                 | Statement::Vacuum(_)
                 | Statement::Analyze(_)
                 | Statement::Copy { .. }
+                | Statement::Deallocate { .. }
         )
 }
 

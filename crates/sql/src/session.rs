@@ -168,6 +168,17 @@ impl Session {
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
             Statement::Copy { .. } => self.copy_statement(stmt).await,
+            // Statements prepared through the wire protocol belong to the connection, which
+            // drops them when it closes or a Parse reuses the name; SQL-level PREPARE does not
+            // exist yet, so there is nothing else to free. Drivers (psycopg) send this after a
+            // rollback.
+            Statement::Deallocate { name, .. } => {
+                if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+                    command("DEALLOCATE ALL")
+                } else {
+                    command("DEALLOCATE")
+                }
+            }
             // Meridian's storage has no heap to vacuum (old MVCC versions are collected below
             // the GC horizon) and keeps no planner statistics yet: both only check the table.
             Statement::Vacuum(v) => {
