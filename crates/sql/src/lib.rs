@@ -118,6 +118,12 @@
 //!   before the block read anything, it restarts the block on a new snapshot:
 //!   `SAVEPOINT cockroach_restart`); DDL inside blocks is transactional. `COMMIT`/`ROLLBACK`
 //!   outside a block are no-ops, as in PostgreSQL.
+//! * A subset of `pg_catalog` computed from the catalog at the statement's timestamp
+//!   (`syscat.rs`: `pg_class`, `pg_namespace`, `pg_index`, `pg_am`, `pg_database`, with the
+//!   columns psql's `\d`, `\dt`, `\di`, `\dv`, `\dn` and `\l` read) and the helpers those
+//!   queries call (`pg_get_userbyid`, `pg_table_is_visible`, `pg_encoding_to_char`); the
+//!   regular-expression operators `~`, `!~`, `~*`, `!~*` (Rust regex syntax, which covers the
+//!   common part of PostgreSQL's).
 //! * `AS OF SYSTEM TIME <literal>` on a SELECT (after its FROM list) or a BEGIN: reads at a
 //!   past timestamp (a negative duration such as `'-5s'`, nanoseconds since the epoch, or a
 //!   timestamp), catalog included, lock-free and read-only.
@@ -164,6 +170,7 @@ mod parse;
 mod plan;
 mod prepared;
 mod session;
+mod syscat;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod txn;

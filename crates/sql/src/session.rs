@@ -533,12 +533,16 @@ pub(crate) async fn plan_with_catalog(
     let mut tables = Tables::new();
     let mut wanted: Vec<String> = plan::referenced_tables(stmt)
         .into_iter()
-        .filter_map(|n| plan::table_name(n).ok())
+        .filter_map(|n| plan::relation_name(n).ok())
         .collect();
     loop {
         for name in wanted.drain(..) {
             if let std::collections::hash_map::Entry::Vacant(slot) = tables.entry(name) {
-                let desc = catalog::get_table(kv, slot.key(), ts).await?;
+                // PostgreSQL's catalog tables come first, as pg_catalog does on its search path.
+                let desc = match crate::syscat::virtual_table(kv, ts, slot.key(), database).await? {
+                    Some(v) => Some(Arc::new(v)),
+                    None => catalog::get_table(kv, slot.key(), ts).await?,
+                };
                 slot.insert(desc);
             }
         }

@@ -19,6 +19,10 @@ pub(crate) enum TrimSide {
 /// A scalar function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Func {
+    /// `text ~ pattern` (and `~*` when case-insensitive): a regular-expression match.
+    RegexMatch {
+        case_insensitive: bool,
+    },
     Lower,
     Upper,
     /// Characters.
@@ -117,6 +121,20 @@ impl Func {
         };
         let text_fn = |f, params: Vec<SqlType>, ret| Some((f, Shape::Fixed(params), Some(ret)));
         match (name, n) {
+            ("textregexeq", 2) => text_fn(
+                Func::RegexMatch {
+                    case_insensitive: false,
+                },
+                vec![Text, Text],
+                SqlType::Bool,
+            ),
+            ("texticregexeq", 2) => text_fn(
+                Func::RegexMatch {
+                    case_insensitive: true,
+                },
+                vec![Text, Text],
+                SqlType::Bool,
+            ),
             ("lower", 1) => text_fn(Func::Lower, vec![Text], Text),
             ("upper", 1) => text_fn(Func::Upper, vec![Text], Text),
             ("octet_length" | "length", 1) if arg_types[0] == Some(SqlType::Bytea) => {
@@ -277,6 +295,12 @@ impl Func {
     /// The function's SQL name.
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Func::RegexMatch {
+                case_insensitive: false,
+            } => "textregexeq",
+            Func::RegexMatch {
+                case_insensitive: true,
+            } => "texticregexeq",
             Func::Lower => "lower",
             Func::Upper => "upper",
             Func::Length => "length",
@@ -446,6 +470,16 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
     let x = |i: usize| float_arg(&v[i]);
     let text = |s: String| Ok(Datum::Text(s));
     match f {
+        Func::RegexMatch { case_insensitive } => {
+            // Rust's regex syntax covers the common part of PostgreSQL's (POSIX ARE):
+            // anchors, classes, alternation, repetition. Back-references are not supported.
+            let re = regex::RegexBuilder::new(t(1)?)
+                .case_insensitive(case_insensitive)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| SqlError::new("2201B", format!("invalid regular expression: {e}")))?;
+            Ok(Datum::Bool(re.is_match(t(0)?)))
+        }
         Func::Lower => text(t(0)?.to_lowercase()),
         Func::Upper => text(t(0)?.to_uppercase()),
         Func::Length => Ok(Datum::Int(t(0)?.chars().count() as i64)),

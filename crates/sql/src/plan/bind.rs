@@ -458,6 +458,27 @@ impl<'a> ExprBinder<'a> {
                     let (lb, rb) = (self.bind(l)?, self.bind(r)?);
                     concat(lb, rb)?
                 }
+                BinaryOperator::PGRegexMatch
+                | BinaryOperator::PGRegexIMatch
+                | BinaryOperator::PGRegexNotMatch
+                | BinaryOperator::PGRegexNotIMatch => {
+                    let ci = matches!(
+                        op,
+                        BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch
+                    );
+                    let negated = matches!(
+                        op,
+                        BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch
+                    );
+                    let (lb, rb) = (self.bind(l)?, self.bind(r)?);
+                    let name = if ci { "texticregexeq" } else { "textregexeq" };
+                    let call = self.bind_call(name, vec![lb, rb], pos)?.expr;
+                    if negated {
+                        ScalarExpr::Not(Box::new(call))
+                    } else {
+                        call
+                    }
+                }
                 other => {
                     return Err(SqlError::unsupported(format!(
                         "operator is not supported yet: {other}"

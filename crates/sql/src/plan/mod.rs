@@ -52,7 +52,7 @@ pub(crate) use ddl::{
 pub(crate) use dml::{
     ConflictAction, DeletePlan, InsertPlan, InsertSource, OnConflictPlan, UpdatePlan,
 };
-pub(crate) use names::table_name;
+pub(crate) use names::{relation_name, table_name};
 pub(crate) use rel::{
     Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
 };
@@ -295,7 +295,7 @@ pub(crate) fn lookup_table(
     name: &ObjectName,
     ctx: &BindContext<'_>,
 ) -> Result<Arc<TableDesc>, SqlError> {
-    let folded = table_name(name)?;
+    let folded = names::relation_name(name)?;
     match ctx.tables.get(&folded) {
         Some(Some(t)) => Ok(t.clone()),
         found => {

@@ -44,6 +44,16 @@ pub(crate) fn table_name(name: &ObjectName) -> Result<String, SqlError> {
     }
 }
 
+/// The name under which a relation that is read is looked up: [`table_name`], except that
+/// `pg_catalog.x` names PostgreSQL's catalog table `x` (see `syscat.rs`).
+pub(crate) fn relation_name(name: &ObjectName) -> Result<String, SqlError> {
+    let p = parts(name)?;
+    match p.as_slice() {
+        [schema, t] if ident(schema) == "pg_catalog" => Ok(format!("pg_catalog.{}", ident(t))),
+        _ => table_name(name),
+    }
+}
+
 /// The position of the last part of `name` in the statement.
 pub(crate) fn object_position(name: &ObjectName, ctx: &BindContext<'_>) -> Option<u32> {
     match name.0.last()? {
