@@ -138,6 +138,20 @@ impl<'a> ExprBinder<'a> {
                 other => bind_value(other, pos),
             },
             Expr::Nested(inner) => self.bind(inner),
+            // Text compares byte-wise (the C collation); the collations that mean that, or the
+            // database default, are accepted.
+            Expr::Collate { expr, collation } => {
+                let name = collation.to_string().to_ascii_lowercase().replace('"', "");
+                let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+                if !matches!(name, "default" | "c" | "posix" | "ucs_basic") {
+                    return Err(SqlError::new(
+                        "42704",
+                        format!("collation \"{collation}\" does not exist"),
+                    )
+                    .with_hint("Meridian compares text byte by byte (collation \"C\")."));
+                }
+                self.bind(expr)
+            }
             Expr::UnaryOp { op, expr } => self.bind_unary(*op, expr, pos),
             Expr::BinaryOp { left, op, right } => self.bind_binary(left, op, right, pos),
             Expr::IsNull(x) | Expr::IsNotNull(x) => {
@@ -421,6 +435,39 @@ impl<'a> ExprBinder<'a> {
         r: &Expr,
         pos: Option<u32>,
     ) -> Result<Bound, SqlError> {
+        // `OPERATOR(pg_catalog.~)` names a built-in operator explicitly (psql writes them so).
+        if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
+            let symbol = match parts.as_slice() {
+                [schema, s] if schema.eq_ignore_ascii_case("pg_catalog") => s.as_str(),
+                [s] => s.as_str(),
+                _ => "",
+            };
+            let builtin = match symbol {
+                "~" => Some(BinaryOperator::PGRegexMatch),
+                "!~" => Some(BinaryOperator::PGRegexNotMatch),
+                "~*" => Some(BinaryOperator::PGRegexIMatch),
+                "!~*" => Some(BinaryOperator::PGRegexNotIMatch),
+                "=" => Some(BinaryOperator::Eq),
+                "<>" | "!=" => Some(BinaryOperator::NotEq),
+                "<" => Some(BinaryOperator::Lt),
+                "<=" => Some(BinaryOperator::LtEq),
+                ">" => Some(BinaryOperator::Gt),
+                ">=" => Some(BinaryOperator::GtEq),
+                "+" => Some(BinaryOperator::Plus),
+                "-" => Some(BinaryOperator::Minus),
+                "*" => Some(BinaryOperator::Multiply),
+                "/" => Some(BinaryOperator::Divide),
+                "||" => Some(BinaryOperator::StringConcat),
+                _ => None,
+            };
+            return match builtin {
+                Some(b) => self.bind_binary(l, &b, r, pos),
+                None => Err(SqlError::new(
+                    "42883",
+                    format!("operator does not exist: {op}"),
+                )),
+            };
+        }
         let arith = match op {
             BinaryOperator::Plus => Some(ArithOp::Add),
             BinaryOperator::Minus => Some(ArithOp::Sub),
