@@ -72,7 +72,8 @@
 //!   UUID, BYTEA (hex output); SERIAL/BIGSERIAL/SMALLSERIAL. Decimal literals are NUMERIC;
 //!   integers widen implicitly to NUMERIC and NUMERIC to float8; date/time arithmetic (date ±
 //!   integer, timestamp ± interval, timestamp - timestamp, interval × number), `now()`,
-//!   `current_date`, `date_trunc`, `extract`/`date_part`, `gen_random_uuid()`.
+//!   `current_date`, `date_trunc`, `extract`/`date_part`, `gen_random_uuid()`,
+//!   `cluster_logical_timestamp()` (the statement's read timestamp in nanoseconds, INT8).
 //! * DDL: `CREATE TABLE [IF NOT EXISTS]` with PRIMARY KEY (column or composite), NOT NULL,
 //!   DEFAULT, UNIQUE, CHECK; `DROP TABLE [IF EXISTS]`; `CREATE [UNIQUE] INDEX [IF NOT EXISTS]`
 //!   (multi-column, ASC/DESC, INCLUDE), backfilled; `DROP INDEX`; `ALTER TABLE` ADD / DROP /

@@ -62,6 +62,9 @@ impl Executor<'_> {
                 Datum::Uuid(bits)
             }
             VolatileFunc::Now => Datum::TimestampTz((self.ts.as_nanos() / 1000) as i64),
+            VolatileFunc::ReadTimestamp => {
+                Datum::Int(i64::try_from(self.ts.as_nanos()).unwrap_or(i64::MAX))
+            }
             VolatileFunc::NextVal => {
                 let n = name(&args[0])?;
                 let v = self.nextval(&n).await?;

@@ -23,6 +23,9 @@ pub(crate) enum VolatileFunc {
     RandomUuid,
     /// `now()` / `current_timestamp`: the statement's read timestamp.
     Now,
+    /// `cluster_logical_timestamp()`: the statement's read timestamp in nanoseconds since the
+    /// Unix epoch (CockroachDB's name; an INT8 here, not a decimal).
+    ReadTimestamp,
 }
 
 impl VolatileFunc {
@@ -36,6 +39,7 @@ impl VolatileFunc {
             VolatileFunc::Random => "random",
             VolatileFunc::RandomUuid => "gen_random_uuid",
             VolatileFunc::Now => "now",
+            VolatileFunc::ReadTimestamp => "cluster_logical_timestamp",
         }
     }
 }

@@ -148,6 +148,7 @@ impl ExprBinder<'_> {
             ("unique_rowid", 0) => (VolatileFunc::UniqueRowId, vec![], Int8),
             ("random", 0) => (VolatileFunc::Random, vec![], Float8),
             ("gen_random_uuid", 0) => (VolatileFunc::RandomUuid, vec![], SqlType::Uuid),
+            ("cluster_logical_timestamp", 0) => (VolatileFunc::ReadTimestamp, vec![], Int8),
             ("now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp", 0) => {
                 (VolatileFunc::Now, vec![], SqlType::TimestampTz)
             }
