@@ -327,7 +327,11 @@ async fn a_recorded_register_history_passes_the_checkers() {
         tasks.push(tokio::spawn(async move {
             let mut ops = Vec::new();
             for n in 0..10i64 {
-                let key = if (w + n as usize).is_multiple_of(2) { "a" } else { "b" };
+                let key = if (w + n as usize).is_multiple_of(2) {
+                    "a"
+                } else {
+                    "b"
+                };
                 let value = (w as i64 + 1) * 1000 + n;
                 let invoked = since(start);
                 let r = client
