@@ -28,6 +28,11 @@ impl Env<'static> {
 impl ScalarExpr {
     /// Evaluates the expression over `row`.
     pub(crate) fn eval(&self, row: &[Datum], env: &Env<'_>) -> Result<Datum, SqlError> {
+        // One level of recursion per level of nesting: grow the stack on the heap when deep.
+        stacker::maybe_grow(128 * 1024, 2 * 1024 * 1024, || self.eval_node(row, env))
+    }
+
+    fn eval_node(&self, row: &[Datum], env: &Env<'_>) -> Result<Datum, SqlError> {
         use ScalarExpr::*;
         Ok(match self {
             Literal(d, _) => d.clone(),

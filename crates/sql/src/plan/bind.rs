@@ -23,6 +23,11 @@ use crate::catalog::ColumnDesc;
 use crate::expr::{ArithOp, CmpOp, ScalarExpr};
 use crate::types::is_numeric;
 
+/// Stack left below which a recursive step first grows the stack (see `stacker`).
+pub(crate) const STACK_RED_ZONE: usize = 128 * 1024;
+/// How much stack a growth adds.
+pub(crate) const STACK_GROWTH: usize = 2 * 1024 * 1024;
+
 /// Binds expressions in one scope.
 pub(crate) struct ExprBinder<'a> {
     pub ctx: &'a BindContext<'a>,
@@ -89,6 +94,12 @@ impl<'a> ExprBinder<'a> {
 
     /// Binds `e`.
     pub(crate) fn bind(&mut self, e: &Expr) -> Result<Bound, SqlError> {
+        // Binding recurses once per level of nesting; the parser bounds the depth, and the
+        // stack grows on the heap when a deep expression would overflow the thread's.
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.bind_expr(e))
+    }
+
+    fn bind_expr(&mut self, e: &Expr) -> Result<Bound, SqlError> {
         if let Some(hit) = self.match_group(e) {
             return Ok(hit);
         }
@@ -437,30 +448,7 @@ impl<'a> ExprBinder<'a> {
     ) -> Result<Bound, SqlError> {
         // `OPERATOR(pg_catalog.~)` names a built-in operator explicitly (psql writes them so).
         if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
-            let symbol = match parts.as_slice() {
-                [schema, s] if schema.eq_ignore_ascii_case("pg_catalog") => s.as_str(),
-                [s] => s.as_str(),
-                _ => "",
-            };
-            let builtin = match symbol {
-                "~" => Some(BinaryOperator::PGRegexMatch),
-                "!~" => Some(BinaryOperator::PGRegexNotMatch),
-                "~*" => Some(BinaryOperator::PGRegexIMatch),
-                "!~*" => Some(BinaryOperator::PGRegexNotIMatch),
-                "=" => Some(BinaryOperator::Eq),
-                "<>" | "!=" => Some(BinaryOperator::NotEq),
-                "<" => Some(BinaryOperator::Lt),
-                "<=" => Some(BinaryOperator::LtEq),
-                ">" => Some(BinaryOperator::Gt),
-                ">=" => Some(BinaryOperator::GtEq),
-                "+" => Some(BinaryOperator::Plus),
-                "-" => Some(BinaryOperator::Minus),
-                "*" => Some(BinaryOperator::Multiply),
-                "/" => Some(BinaryOperator::Divide),
-                "||" => Some(BinaryOperator::StringConcat),
-                _ => None,
-            };
-            return match builtin {
+            return match builtin_operator(parts) {
                 Some(b) => self.bind_binary(l, &b, r, pos),
                 None => Err(SqlError::new(
                     "42883",
@@ -508,24 +496,7 @@ impl<'a> ExprBinder<'a> {
                 BinaryOperator::PGRegexMatch
                 | BinaryOperator::PGRegexIMatch
                 | BinaryOperator::PGRegexNotMatch
-                | BinaryOperator::PGRegexNotIMatch => {
-                    let ci = matches!(
-                        op,
-                        BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch
-                    );
-                    let negated = matches!(
-                        op,
-                        BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch
-                    );
-                    let (lb, rb) = (self.bind(l)?, self.bind(r)?);
-                    let name = if ci { "texticregexeq" } else { "textregexeq" };
-                    let call = self.bind_call(name, vec![lb, rb], pos)?.expr;
-                    if negated {
-                        ScalarExpr::Not(Box::new(call))
-                    } else {
-                        call
-                    }
-                }
+                | BinaryOperator::PGRegexNotIMatch => self.bind_regex(l, op, r, pos)?,
                 other => {
                     return Err(SqlError::unsupported(format!(
                         "operator is not supported yet: {other}"
@@ -534,6 +505,34 @@ impl<'a> ExprBinder<'a> {
             }
         };
         Ok(Bound::known(expr, pos))
+    }
+
+    /// `l ~ r` and its variants, as calls of `textregexeq` / `texticregexeq`. Out of
+    /// `bind_binary`, whose stack frame every level of a nested expression pays for.
+    #[inline(never)]
+    fn bind_regex(
+        &mut self,
+        l: &Expr,
+        op: &BinaryOperator,
+        r: &Expr,
+        pos: Option<u32>,
+    ) -> Result<ScalarExpr, SqlError> {
+        let ci = matches!(
+            op,
+            BinaryOperator::PGRegexIMatch | BinaryOperator::PGRegexNotIMatch
+        );
+        let negated = matches!(
+            op,
+            BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch
+        );
+        let (lb, rb) = (self.bind(l)?, self.bind(r)?);
+        let name = if ci { "texticregexeq" } else { "textregexeq" };
+        let call = self.bind_call(name, vec![lb, rb], pos)?.expr;
+        Ok(if negated {
+            ScalarExpr::Not(Box::new(call))
+        } else {
+            call
+        })
     }
 
     fn bind_in_list(
@@ -665,4 +664,33 @@ impl<'a> ExprBinder<'a> {
             pos,
         ))
     }
+}
+
+/// The built-in operator that `OPERATOR(pg_catalog.op)` (or `OPERATOR(op)`) names. Kept out of
+/// `bind_binary`, whose stack frame every level of a nested expression pays for.
+#[inline(never)]
+fn builtin_operator(parts: &[String]) -> Option<BinaryOperator> {
+    let symbol = match parts {
+        [schema, s] if schema.eq_ignore_ascii_case("pg_catalog") => s.as_str(),
+        [s] => s.as_str(),
+        _ => return None,
+    };
+    Some(match symbol {
+        "~" => BinaryOperator::PGRegexMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "+" => BinaryOperator::Plus,
+        "-" => BinaryOperator::Minus,
+        "*" => BinaryOperator::Multiply,
+        "/" => BinaryOperator::Divide,
+        "||" => BinaryOperator::StringConcat,
+        _ => return None,
+    })
 }
