@@ -68,6 +68,22 @@ pub(crate) struct ColumnDesc {
 }
 
 impl ColumnDesc {
+    /// A nullable column of type `ty` without length limit, default or constraints.
+    pub(crate) fn plain(id: u32, name: String, ty: SqlType) -> ColumnDesc {
+        ColumnDesc {
+            id,
+            name,
+            ty,
+            nullable: true,
+            max_len: None,
+            fixed: false,
+            default_expr: None,
+            hidden: false,
+            owned_sequence: None,
+            numeric: None,
+        }
+    }
+
     /// The column's type with its length limit.
     pub(crate) fn spec(&self) -> TypeSpec {
         TypeSpec {

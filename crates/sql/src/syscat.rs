@@ -260,18 +260,7 @@ pub(crate) async fn virtual_table(
     let columns = cols
         .iter()
         .enumerate()
-        .map(|(i, (n, ty))| ColumnDesc {
-            id: i as u32 + 1,
-            name: (*n).to_string(),
-            ty: *ty,
-            nullable: true,
-            max_len: None,
-            fixed: false,
-            default_expr: None,
-            hidden: false,
-            owned_sequence: None,
-            numeric: None,
-        })
+        .map(|(i, (n, ty))| ColumnDesc::plain(i as u32 + 1, (*n).to_string(), *ty))
         .collect();
     let mut desc = TableDesc::new(0, name.to_string(), columns, vec![0], 1)?;
     desc.view = Some(view_sql(&cols, &rows));

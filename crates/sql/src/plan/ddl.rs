@@ -592,18 +592,7 @@ pub(crate) fn plan_create_view(
                 format!("column \"{name}\" specified more than once"),
             ));
         }
-        columns.push(ColumnDesc {
-            id: i as u32 + 1,
-            name,
-            ty: c.ty,
-            nullable: true,
-            max_len: None,
-            fixed: false,
-            default_expr: None,
-            hidden: false,
-            owned_sequence: None,
-            numeric: None,
-        });
+        columns.push(ColumnDesc::plain(i as u32 + 1, name, c.ty));
     }
     Ok(CreateViewPlan {
         name,

@@ -372,18 +372,7 @@ fn bind_limit(
         offset: None,
     });
     let eval = |e: &Expr, what: &'static str| -> Result<Option<i64>, SqlError> {
-        let target = ColumnDesc {
-            id: 0,
-            name: what.to_ascii_lowercase(),
-            ty: SqlType::Int8,
-            nullable: true,
-            max_len: None,
-            fixed: false,
-            default_expr: None,
-            hidden: false,
-            owned_sequence: None,
-            numeric: None,
-        };
+        let target = ColumnDesc::plain(0, what.to_ascii_lowercase(), SqlType::Int8);
         let mut b = ExprBinder::new(ctx, &scope, what);
         let expr = b.bind(e)?;
         let expr =
