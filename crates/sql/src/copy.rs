@@ -9,7 +9,7 @@
 //! [`StatementResult::CopyOut`] with the formatted lines. The binary format is not supported.
 
 use sqlparser::ast::{
-    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Statement,
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement,
 };
 
 use crate::api::{Datum, SqlError, StatementResult};
@@ -190,7 +190,7 @@ pub(crate) fn plan(stmt: &Statement) -> Result<CopyPlan, SqlError> {
             Ok(CopyPlan::In(
                 CopyIn {
                     table: crate::plan::table_name(table_name)?,
-                    columns: columns.iter().map(ident_text).collect(),
+                    columns: columns.iter().map(crate::plan::ident).collect(),
                     format,
                 },
                 payload.as_ref().map(|p| p.data.clone()),
@@ -222,14 +222,6 @@ pub(crate) fn plan(stmt: &Statement) -> Result<CopyPlan, SqlError> {
             "COPY to or from a file or program on the server is not allowed; use STDIN or \
              STDOUT (psql's \\copy)",
         )),
-    }
-}
-
-fn ident_text(id: &Ident) -> String {
-    if id.quote_style.is_some() {
-        id.value.clone()
-    } else {
-        id.value.to_lowercase()
     }
 }
 

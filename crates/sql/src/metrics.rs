@@ -3,17 +3,11 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use meridian_tablet::metrics::counter;
 use prometheus::{HistogramVec, IntCounter, IntCounterVec};
 use sqlparser::ast::Statement;
 
 use crate::api::SqlError;
-
-fn counter(name: &str, help: &str) -> IntCounter {
-    // Registration fails only for a duplicate name, which these unique statics cannot cause;
-    // an unregistered counter still counts.
-    prometheus::register_int_counter!(name, help)
-        .unwrap_or_else(|_| IntCounter::new(name, help).expect("valid metric name"))
-}
 
 fn counter_vec(name: &str, help: &str, label: &str) -> IntCounterVec {
     let opts = prometheus::Opts::new(name, help);

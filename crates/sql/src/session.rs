@@ -38,21 +38,19 @@ pub(crate) struct EngineInner {
 impl Engine {
     /// An engine storing its catalog and tables in `kv`.
     pub fn new(kv: Arc<dyn KvClient>) -> Engine {
-        Engine {
-            inner: Arc::new(EngineInner {
-                kv,
-                clock: None,
-                next_session: AtomicU64::new(1),
-            }),
-        }
+        Engine::build(kv, None)
     }
 
     /// An engine over `kv` on a node whose clock is `clock` (shown by `SHOW CLOCK`).
     pub fn with_clock(kv: Arc<dyn KvClient>, clock: Arc<meridian_clock::TrueTime>) -> Engine {
+        Engine::build(kv, Some(clock))
+    }
+
+    fn build(kv: Arc<dyn KvClient>, clock: Option<Arc<meridian_clock::TrueTime>>) -> Engine {
         Engine {
             inner: Arc::new(EngineInner {
                 kv,
-                clock: Some(clock),
+                clock,
                 next_session: AtomicU64::new(1),
             }),
         }

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 
 use prometheus::{Histogram, IntCounter, register_histogram, register_int_counter};
 
-fn counter(name: &str, help: &str) -> IntCounter {
+/// A counter registered in the default registry (shared by the crates that record metrics).
+pub fn counter(name: &str, help: &str) -> IntCounter {
     // Registration fails only for a duplicate name, which these unique statics cannot cause;
     // an unregistered counter still counts.
     register_int_counter!(name, help)

@@ -52,7 +52,7 @@ pub(crate) use ddl::{
 pub(crate) use dml::{
     ConflictAction, DeletePlan, InsertPlan, InsertSource, OnConflictPlan, UpdatePlan,
 };
-pub(crate) use names::{relation_name, table_name};
+pub(crate) use names::{ident, relation_name, table_name};
 pub(crate) use rel::{
     Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
 };

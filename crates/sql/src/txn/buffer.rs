@@ -136,38 +136,38 @@ impl TxnKv {
         self.base.write(req).await.map(Some)
     }
 
-    fn record(&self, span: Span) {
-        self.buf().reads.push(span);
+    /// The buffered value of `key` (`Some(None)`: deleted here), or `None` after recording
+    /// that the transaction reads it from its snapshot.
+    fn buffered_or_record(&self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        let mut b = self.buf();
+        if let Some(v) = b.writes.get(key) {
+            return Some(v.clone());
+        }
+        b.reads.push(Span {
+            start: key.to_vec(),
+            end: None,
+        });
+        None
     }
 
     /// The values of `keys` in the transaction's view, recording the reads: the buffer first,
     /// the rest from the snapshot in one request.
     async fn view_get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
-        let mut out: Vec<Option<Option<Vec<u8>>>> = Vec::with_capacity(keys.len());
-        let mut missing = Vec::new();
-        {
-            let mut b = self.buf();
-            for k in keys {
-                match b.writes.get(k) {
-                    Some(v) => out.push(Some(v.clone())),
-                    None => {
-                        out.push(None);
-                        missing.push(k.clone());
-                        b.reads.push(Span {
-                            start: k.clone(),
-                            end: None,
-                        });
-                    }
-                }
-            }
-        }
+        let buffered: Vec<Option<Option<Vec<u8>>>> =
+            keys.iter().map(|k| self.buffered_or_record(k)).collect();
+        let missing: Vec<Vec<u8>> = keys
+            .iter()
+            .zip(&buffered)
+            .filter(|(_, b)| b.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut fetched = if missing.is_empty() {
             Vec::new()
         } else {
             self.base.get_many(&missing, ts).await?
         }
         .into_iter();
-        Ok(out
+        Ok(buffered
             .into_iter()
             .map(|v| v.unwrap_or_else(|| fetched.next().flatten()))
             .collect())
@@ -175,14 +175,10 @@ impl TxnKv {
 
     /// The value of `key` in the transaction's view, recording the read.
     async fn view_get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.buf().writes.get(key) {
-            return Ok(v.clone());
+        match self.buffered_or_record(key) {
+            Some(v) => Ok(v),
+            None => self.base.get(key, ts).await,
         }
-        self.record(Span {
-            start: key.to_vec(),
-            end: None,
-        });
-        self.base.get(key, ts).await
     }
 }
 
@@ -248,7 +244,7 @@ impl KvClient for TxnKv {
                 read_end = successor(k);
             }
         }
-        self.record(Span {
+        self.buf().reads.push(Span {
             start: start.to_vec(),
             end: Some(read_end),
         });
@@ -324,6 +320,10 @@ impl KvClient for Recording {
 
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         self.base.get(key, ts).await
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        self.base.get_many(keys, ts).await
     }
 
     async fn scan(

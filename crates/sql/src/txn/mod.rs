@@ -61,20 +61,11 @@ impl Txn {
 
     /// The index of the newest savepoint called `name` (names compare as identifiers do).
     fn find(&self, name: &Ident) -> Result<usize, SqlError> {
-        let wanted = ident_text(name);
+        let wanted = crate::plan::ident(name);
         self.savepoints
             .iter()
             .rposition(|(n, _)| *n == wanted)
             .ok_or_else(|| SqlError::new("3B001", format!("savepoint \"{wanted}\" does not exist")))
-    }
-}
-
-/// An identifier as PostgreSQL folds it (unquoted names are case-insensitive).
-fn ident_text(id: &Ident) -> String {
-    if id.quote_style.is_some() {
-        id.value.clone()
-    } else {
-        id.value.to_lowercase()
     }
 }
 
@@ -219,7 +210,8 @@ pub(crate) fn read_only_violation(stmt: &Statement) -> SqlError {
 #[derive(Default)]
 pub(crate) struct Block {
     pub txn: Option<Txn>,
-    /// The commit timestamp of the session's last committed write (autocommit or block).
+    /// The commit timestamp of the session's last committed block (autocommit writes are
+    /// recorded by the session's [`Recording`] keyspace).
     pub last_commit: Option<Timestamp>,
 }
 
@@ -352,7 +344,8 @@ impl Block {
                 if txn.failed {
                     return Err(aborted());
                 }
-                txn.savepoints.push((ident_text(name), txn.kv.mark()));
+                txn.savepoints
+                    .push((crate::plan::ident(name), txn.kv.mark()));
                 Ok(tag("SAVEPOINT"))
             }
             Statement::ReleaseSavepoint { name } => {
