@@ -10,6 +10,19 @@ pub fn query_canceled() -> SqlError {
     sql_error("57014", "canceling statement due to user request")
 }
 
+/// Runs `work` unless `cancel` fires first, in which case `work` is dropped at its current await
+/// point and the answer is `None`.
+pub(crate) async fn until_cancelled<T>(
+    work: impl std::future::Future<Output = T>,
+    cancel: &CancellationToken,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        result = work => Some(result),
+        () = cancel.cancelled() => None,
+    }
+}
+
 /// What Parse learns about a statement from the backend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatementInfo {
@@ -56,11 +69,9 @@ pub trait SqlBackend: Send + Sync + 'static {
         sql: &str,
         cancel: CancellationToken,
     ) -> Vec<Result<StatementResult, SqlError>> {
-        tokio::select! {
-            biased;
-            results = self.execute(session, sql) => results,
-            () = cancel.cancelled() => vec![Err(query_canceled())],
-        }
+        until_cancelled(self.execute(session, sql), &cancel)
+            .await
+            .unwrap_or_else(|| vec![Err(query_canceled())])
     }
 
     /// Prepares the single statement `sql` for the extended protocol (Parse): checks and plans

@@ -1,20 +1,20 @@
 //! The COPY sub-protocol.
 //!
-//! `COPY ... FROM STDIN`: when a statement answers [`StatementResult::CopyIn`] the server sends
-//! CopyInResponse and the connection enters pgwire's copy-in state; CopyData messages are
-//! collected here ([`PendingCopy`], bounded by [`MAX_COPY_BYTES`]) and CopyDone hands them to
+//! `COPY ... FROM STDIN`: when a statement answers [`meridian_sql::StatementResult::CopyIn`]
+//! the server sends CopyInResponse and the connection enters pgwire's copy-in state; CopyData
+//! messages are collected here ([`PendingCopy`], bounded by [`MAX_COPY_BYTES`]) and CopyDone hands them to
 //! [`SqlBackend::copy_in`], whose row count completes the statement (`COPY n`). CopyFail, or an
 //! error, ends it with nothing loaded. pgwire sends the ReadyForQuery (simple protocol) or
 //! waits for Sync (extended).
 //!
-//! `COPY ... TO STDOUT` ([`StatementResult::CopyOut`]): CopyOutResponse, one CopyData per
-//! line, CopyDone and `COPY n`, all at once.
+//! `COPY ... TO STDOUT` ([`meridian_sql::StatementResult::CopyOut`]): CopyOutResponse, one
+//! CopyData per line, CopyDone and `COPY n`, all at once.
 
 use std::fmt::Debug;
 use std::sync::Mutex;
 
 use futures::{Sink, SinkExt};
-use meridian_sql::{CopyIn, StatementResult};
+use meridian_sql::CopyIn;
 use pgwire::api::copy::CopyHandler;
 use pgwire::api::results::Tag;
 use pgwire::api::{ClientInfo, PgWireConnectionState};
@@ -119,14 +119,6 @@ where
         ))
         .await?;
     Ok(())
-}
-
-/// Whether a statement result starts a COPY sub-protocol exchange.
-pub(crate) fn is_copy(result: &StatementResult) -> bool {
-    matches!(
-        result,
-        StatementResult::CopyIn(_) | StatementResult::CopyOut { .. }
-    )
 }
 
 #[async_trait::async_trait]

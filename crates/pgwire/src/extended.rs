@@ -30,7 +30,7 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{Bind, BindComplete, Describe, Execute, PortalSuspended};
 use pgwire::messages::response::EmptyQueryResponse;
 
-use crate::backend::{SqlBackend, StatementInfo, query_canceled};
+use crate::backend::{SqlBackend, StatementInfo, query_canceled, until_cancelled};
 use crate::cancel::StatementCancel;
 use crate::copy::{send_copy_out, start_copy_in};
 use crate::decode::{declared_type, decode_params};
@@ -401,7 +401,6 @@ impl<B: SqlBackend> Handler<B> {
             .map_err(|err| pg_error(err, Severity::Error))?;
             let mut session = slot.session.lock().await;
             let cancel = StatementCancel::start(client);
-            let token = cancel.token();
             let run = self.backend.execute_prepared(
                 &mut session,
                 &statement.sql,
@@ -410,12 +409,11 @@ impl<B: SqlBackend> Handler<B> {
             );
             // Dropping the statement at an await point is safe for the node's engine, as for
             // simple queries (see `SqlBackend::execute_cancellable`).
-            let result = tokio::select! {
-                biased;
-                r = run => r,
-                () = token.cancelled() => Err(query_canceled()),
-            };
-            vec![result]
+            vec![
+                until_cancelled(run, &cancel.token())
+                    .await
+                    .unwrap_or_else(|| Err(query_canceled())),
+            ]
         } else {
             let mut session = slot.session.lock().await;
             let cancel = StatementCancel::start(client);

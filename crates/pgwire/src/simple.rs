@@ -19,7 +19,7 @@ use pgwire::messages::simplequery::Query;
 
 use crate::backend::SqlBackend;
 use crate::cancel::StatementCancel;
-use crate::copy::{is_copy, send_copy_out, start_copy_in};
+use crate::copy::{send_copy_out, start_copy_in};
 use crate::encode::{encode_rows, field_infos, query_response};
 use crate::error::{Severity, error_info, pg_error};
 use crate::server::Handler;
@@ -50,16 +50,15 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let results = self.run_simple(client, &query.query).await;
         client.set_state(PgWireConnectionState::ReadyForQuery);
-        let Some(results) = results? else {
+        let results = results?;
+        if results.is_none() {
             client
                 .feed(PgWireBackendMessage::EmptyQueryResponse(
                     EmptyQueryResponse::new(),
                 ))
                 .await?;
-            let status = self.sync_transaction_status(client).await?;
-            return send_ready_for_query(client, status).await;
-        };
-        for result in results {
+        }
+        for result in results.into_iter().flatten() {
             match result {
                 // The data comes next; pgwire sends ReadyForQuery once it is loaded.
                 Ok(StatementResult::CopyIn(copy)) => {
@@ -97,16 +96,7 @@ impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {
         let Some(results) = self.run_simple(client, query).await? else {
             return Ok(vec![Response::EmptyQuery]);
         };
-        Ok(results
-            .into_iter()
-            .map(|r| match r {
-                Ok(r) if is_copy(&r) => error_response(crate::error::sql_error(
-                    "0A000",
-                    "COPY needs the server's own query loop",
-                )),
-                r => simple_response(r),
-            })
-            .collect())
+        Ok(results.into_iter().map(simple_response).collect())
     }
 }
 
@@ -138,17 +128,7 @@ impl<B: SqlBackend> Handler<B> {
         }
         Ok(Some(results))
     }
-}
 
-/// A response kind the simple protocol never produces.
-fn unreachable_response() -> PgWireResult<()> {
-    Err(pg_error(
-        crate::error::sql_error("XX000", "internal error: unexpected response kind"),
-        Severity::Error,
-    ))
-}
-
-impl<B: SqlBackend> Handler<B> {
     /// Records the session's transaction status on the connection (for ReadyForQuery, which
     /// Sync also sends) and returns it.
     pub(crate) async fn sync_transaction_status<C: ClientInfo>(
@@ -164,6 +144,14 @@ impl<B: SqlBackend> Handler<B> {
         client.set_transaction_status(status);
         Ok(status)
     }
+}
+
+/// A response kind the simple protocol never produces.
+fn unreachable_response() -> PgWireResult<()> {
+    Err(pg_error(
+        crate::error::sql_error("XX000", "internal error: unexpected response kind"),
+        Severity::Error,
+    ))
 }
 
 /// The simple-protocol response to one statement's outcome (always in text format).
