@@ -168,22 +168,7 @@ async fn show_clock_and_the_last_commit_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
     let client = connect(&node).await;
-    let row = |sql: &'static str| {
-        let client = &client;
-        async move {
-            let msgs = client.simple_query(sql).await.unwrap();
-            msgs.into_iter()
-                .find_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
-                        (0..r.len())
-                            .map(|i| r.get(i).map(str::to_string))
-                            .collect::<Vec<_>>(),
-                    ),
-                    _ => None,
-                })
-                .unwrap()
-        }
-    };
+    let row = async |sql: &str| support::rows(&client, sql).await.remove(0);
     let clock = row("SHOW CLOCK").await;
     let (earliest, latest) = (clock[0].clone().unwrap(), clock[1].clone().unwrap());
     assert!(earliest <= latest, "{clock:?}");
@@ -197,11 +182,7 @@ async fn show_clock_and_the_last_commit_timestamp() {
         .batch_execute("CREATE TABLE t (k INT PRIMARY KEY); INSERT INTO t VALUES (1)")
         .await
         .unwrap();
-    let first: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let first = support::last_commit_nanos(&client).await.unwrap();
     // The commit was acknowledged after commit wait: its timestamp is in the past now.
     let now = row("SHOW CLOCK").await[0].clone().unwrap();
     assert!(row("SHOW LAST COMMIT TIMESTAMP").await[0].clone().unwrap() < now);
@@ -209,22 +190,14 @@ async fn show_clock_and_the_last_commit_timestamp() {
         .batch_execute("BEGIN; INSERT INTO t VALUES (2); COMMIT")
         .await
         .unwrap();
-    let second: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let second = support::last_commit_nanos(&client).await.unwrap();
     assert!(second > first, "{second} after {first}");
     // A read-only block commits nothing and leaves it unchanged.
     client
         .batch_execute("BEGIN; SELECT * FROM t; COMMIT")
         .await
         .unwrap();
-    let third: i64 = row("SHOW LAST COMMIT TIMESTAMP").await[1]
-        .as_deref()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let third = support::last_commit_nanos(&client).await.unwrap();
     assert_eq!(third, second);
     node.shutdown().await;
 }
@@ -234,18 +207,7 @@ async fn reads_as_of_a_past_commit_timestamp_see_the_data_of_that_time() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
     let client = connect(&node).await;
-    let last_commit = async || -> String {
-        let msgs = client
-            .simple_query("SHOW LAST COMMIT TIMESTAMP")
-            .await
-            .unwrap();
-        msgs.into_iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
-                _ => None,
-            })
-            .unwrap()
-    };
+    let last_commit = async || support::last_commit_nanos(&client).await.unwrap();
     client
         .batch_execute("CREATE TABLE t (k INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 10)")
         .await
@@ -256,25 +218,15 @@ async fn reads_as_of_a_past_commit_timestamp_see_the_data_of_that_time() {
         .await
         .unwrap();
     let second = last_commit().await;
-    assert!(first.parse::<u64>().unwrap() < second.parse::<u64>().unwrap());
+    assert!(first < second);
 
-    let at = |ts: &str| format!("SELECT k, v FROM t AS OF SYSTEM TIME {ts} ORDER BY k");
-    let rows = |sql: String| {
-        let client = &client;
-        async move {
-            client
-                .simple_query(&sql)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some(format!("{}={}", r.get(0).unwrap(), r.get(1).unwrap()))
-                    }
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        }
+    let at = |ts: &u64| format!("SELECT k, v FROM t AS OF SYSTEM TIME {ts} ORDER BY k");
+    let rows = async |sql: String| {
+        support::rows(&client, &sql)
+            .await
+            .into_iter()
+            .map(|r| format!("{}={}", r[0].as_deref().unwrap(), r[1].as_deref().unwrap()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(rows(at(&first)).await, ["1=10"]);
     assert_eq!(rows(at(&second)).await, ["1=20", "2=30"]);
@@ -340,16 +292,7 @@ async fn a_recorded_register_history_passes_the_checkers() {
                 let completed = since(start);
                 let (outcome, commit_ts) = match r {
                     Ok(()) => {
-                        let rows = client
-                            .simple_query("SHOW LAST COMMIT TIMESTAMP")
-                            .await
-                            .unwrap();
-                        let nanos = rows.into_iter().find_map(|m| match m {
-                            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                                r.get(1).map(|s| s.parse::<u64>().unwrap())
-                            }
-                            _ => None,
-                        });
+                        let nanos = support::last_commit_nanos(&client).await;
                         (Outcome::Committed, nanos)
                     }
                     Err(e) if e.code().map(|c| c.code()) == Some("40003") => {

@@ -34,3 +34,26 @@ pub async fn values(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Every column of every row `sql` returns, as text (`None` for NULL).
+pub async fn rows(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The commit timestamp (nanoseconds) of the session's last write, from `SHOW LAST COMMIT
+/// TIMESTAMP`; `None` before the session wrote anything.
+pub async fn last_commit_nanos(client: &tokio_postgres::Client) -> Option<u64> {
+    let row = rows(client, "SHOW LAST COMMIT TIMESTAMP").await.remove(0);
+    row[1].as_deref().map(|n| n.parse().unwrap())
+}
