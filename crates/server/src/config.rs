@@ -13,7 +13,8 @@ use crate::netsim::NetworkSim;
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// Where the node keeps its data (one fjall database per in-process replica).
+    /// Where the node keeps its data (one fjall database per store: a cluster node has one,
+    /// a single node one per in-process replica).
     pub data_dir: PathBuf,
     /// PostgreSQL wire protocol address (port 0: pick a free port).
     pub sql_addr: SocketAddr,
@@ -30,8 +31,8 @@ pub struct NodeConfig {
     pub region: String,
     /// Locality: zone.
     pub zone: String,
-    /// Single node only: number of replicas of the tablet, all in this process (1: a plain
-    /// single node; 3: a three-replica Raft group replicating through an in-memory transport).
+    /// Single node only: number of replicas of every tablet, all in this process (1: a plain
+    /// single node; 3: three-replica Raft groups replicating through an in-memory transport).
     pub replicas: usize,
     /// Clock uncertainty model.
     pub clock: TrueTimeConfig,
@@ -49,6 +50,8 @@ pub struct NodeConfig {
     pub clock_sync_interval: Duration,
     /// How long a request keeps retrying through elections and unreachable replicas.
     pub request_timeout: Duration,
+    /// A tablet splits once about this many bytes were written to it.
+    pub range_max_bytes: u64,
 }
 
 impl NodeConfig {
@@ -78,6 +81,7 @@ impl NodeConfig {
             raft_tick: Duration::from_millis(50),
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
+            range_max_bytes: 64 << 20,
         }
     }
 }

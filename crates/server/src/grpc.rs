@@ -49,6 +49,7 @@ impl Node for NodeService {
             .iter()
             .map(|r| {
                 let s = r.status();
+                let desc = r.descriptor();
                 pb::TabletStatus {
                     tablet_id: r.tablet_id(),
                     replica_id: r.replica_id(),
@@ -56,6 +57,10 @@ impl Node for NodeService {
                     term: s.term,
                     commit_index: s.commit_index,
                     applied_index: s.applied_index,
+                    start_key: desc.start_key,
+                    end_key: desc.end_key,
+                    replicas: desc.replicas,
+                    approx_bytes: r.approx_bytes(),
                 }
             })
             .collect();
@@ -105,8 +110,9 @@ impl Node for NodeService {
         &self,
         req: Request<pb::KvReadTsRequest>,
     ) -> GrpcResult<pb::KvReadTsResponse> {
-        let tablet = req.into_inner().tablet_id;
-        let result = match self.replica(tablet) {
+        let req = req.into_inner();
+        let result = match self.replica(req.tablet_id) {
+            Ok(r) if req.at != 0 => r.read_at(Timestamp::from_nanos(req.at)).await,
             Ok(r) => r.read_ts().await,
             Err(e) => Err(e),
         };
@@ -213,6 +219,35 @@ impl Node for NodeService {
             Err(e) => pb::KvWriteResponse {
                 commit_ts: 0,
                 error: Some(error_to_proto(&e)),
+            },
+        }))
+    }
+
+    async fn kv_op(&self, req: Request<pb::KvOpRequest>) -> GrpcResult<pb::KvOpResponse> {
+        let req = req.into_inner();
+        let op = req
+            .op
+            .ok_or_else(|| Status::invalid_argument("operation request without an operation"))?;
+        let result = match (
+            self.replica(req.tablet_id),
+            meridian_tablet::op_from_proto(op),
+        ) {
+            (Ok(r), Ok(op)) => r.op(op).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        Ok(Response::new(match result {
+            Ok(outcome) => {
+                let (left, right) = outcome.split.unzip();
+                pb::KvOpResponse {
+                    ts: outcome.ts.as_nanos(),
+                    error: None,
+                    left,
+                    right,
+                }
+            }
+            Err(e) => pb::KvOpResponse {
+                error: Some(error_to_proto(&e)),
+                ..Default::default()
             },
         }))
     }

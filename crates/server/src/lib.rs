@@ -27,8 +27,9 @@ mod transport;
 
 pub use config::NodeConfig;
 pub use local_cluster::LocalCluster;
+pub use meridian_tablet::range::ROOT_TABLET;
 pub use netsim::{Link, NetworkSim};
-pub use node::{Node, ROOT_TABLET};
+pub use node::Node;
 
 /// Asks the node listening (gRPC) at `host` to initialise its cluster; returns the cluster.
 pub async fn init_cluster(host: &str) -> anyhow::Result<meridian_proto::v1::ClusterDescriptor> {

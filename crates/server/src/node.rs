@@ -16,7 +16,11 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::NodeServer;
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
-use meridian_tablet::{KvClient, LocalGroup, Replica, ReplicaConfig, ReplicaEndpoint, Router};
+use meridian_tablet::range::{self, ROOT_TABLET, USER_START};
+use meridian_tablet::{
+    KvClient, LocalStores, RangeClient, RangeDescriptor, RangeSettings, Replica, ReplicaConfig,
+    ReplicaEndpoint, Resolver, Store, StoreEndpoint, maintain,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,7 +35,6 @@ use crate::timesync;
 use crate::transport::GrpcTransport;
 
 /// The id of the single tablet that holds the whole keyspace until tablets split.
-pub const ROOT_TABLET: u64 = 1;
 
 /// A running node.
 pub struct Node {
@@ -40,7 +43,7 @@ pub struct Node {
     http_addr: SocketAddr,
     state: Arc<NodeState>,
     /// Single-node mode: the in-process tablet group.
-    group: Option<Arc<LocalGroup>>,
+    local: Option<Arc<LocalStores>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -152,7 +155,7 @@ impl Node {
             mode,
             node_id: OnceLock::new(),
             cluster_id: OnceLock::new(),
-            replicas: RwLock::new(Vec::new()),
+            stores: RwLock::new(Vec::new()),
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -161,7 +164,7 @@ impl Node {
             listen_addr,
             http_addr,
             state: state.clone(),
-            group: None,
+            local: None,
             shutdown,
             tasks: Vec::new(),
         };
@@ -171,13 +174,13 @@ impl Node {
 
         match store {
             None => {
-                let group = start_single(&config, &clock).await?;
+                let local = start_single(&config, &clock).await?;
                 let _ = state.node_id.set(1);
-                for r in group.replicas() {
-                    state.add_replica(r.clone());
+                for s in local.stores() {
+                    state.add_store(s.clone());
                 }
-                node.group = Some(group.clone());
-                node.spawn_sql(sql_listener, group, shutdown_rx);
+                node.local = Some(local.clone());
+                node.spawn_sql(sql_listener, local.client(), shutdown_rx);
                 tracing::info!(%sql_addr, %listen_addr, %http_addr,
                     data_dir = %config.data_dir.display(), replicas = config.replicas, "node started");
             }
@@ -284,8 +287,9 @@ impl Node {
     }
 
     /// Single-node mode: the in-process tablet group.
-    pub fn local_group(&self) -> Option<&Arc<LocalGroup>> {
-        self.group.as_ref()
+    /// A single node's in-process stores (`None` for a cluster member).
+    pub fn local_stores(&self) -> Option<&Arc<LocalStores>> {
+        self.local.as_ref()
     }
 
     /// Replicas hosted by this node.
@@ -304,11 +308,17 @@ impl Node {
         for task in self.tasks {
             let _ = task.await;
         }
-        match &self.group {
-            Some(group) => group.shutdown().await,
+        match &self.local {
+            Some(local) => local.shutdown().await,
             None => {
-                for r in self.state.all_replicas() {
-                    r.stop();
+                let stores = self
+                    .state
+                    .stores
+                    .read()
+                    .map(|s| s.clone())
+                    .unwrap_or_default();
+                for s in stores {
+                    s.shutdown().await;
                 }
             }
         }
@@ -319,25 +329,99 @@ impl Node {
 async fn start_single(
     config: &NodeConfig,
     clock: &Arc<TrueTime>,
-) -> anyhow::Result<Arc<LocalGroup>> {
+) -> anyhow::Result<Arc<LocalStores>> {
     let engines = open_replica_engines(config)?;
-    let group = LocalGroup::start(replica_config(config, 1, vec![]), engines, clock.clone())
-        .context("cannot start the tablet")?;
-    let group = Arc::new(group);
-    group
-        .wait_for_leader()
+    let local = LocalStores::start(
+        replica_config(config),
+        engines,
+        clock.clone(),
+        range_settings(config),
+    )
+    .context("cannot start the tablets")?;
+    let local = Arc::new(local);
+    local
+        .ready()
         .await
-        .context("the tablet elected no leader")?;
-    Ok(group)
+        .context("the root tablet elected no leader")?;
+    Ok(local)
 }
 
-fn replica_config(config: &NodeConfig, replica_id: u64, voters: Vec<u64>) -> ReplicaConfig {
+/// The settings every replica of the node starts from (ids and ranges are filled in per
+/// tablet).
+fn replica_config(config: &NodeConfig) -> ReplicaConfig {
     let mut replica = ReplicaConfig::single(ROOT_TABLET, config.clock.max_epsilon);
-    replica.replica_id = replica_id;
-    replica.initial_voters = voters;
     replica.tick_interval = config.raft_tick;
     replica.request_timeout = config.request_timeout;
     replica
+}
+
+fn range_settings(config: &NodeConfig) -> RangeSettings {
+    RangeSettings {
+        split_bytes: config.range_max_bytes,
+        ..RangeSettings::default()
+    }
+}
+
+/// Endpoints of a cluster node: its own store's replicas, and the other members over gRPC.
+struct ClusterResolver {
+    node_id: u64,
+    store: Arc<Store>,
+    clients: std::collections::HashMap<
+        u64,
+        meridian_proto::v1::node_client::NodeClient<tonic::transport::Channel>,
+    >,
+    net: Arc<crate::netsim::NetworkSim>,
+}
+
+impl Resolver for ClusterResolver {
+    fn endpoints(&self, desc: &RangeDescriptor) -> Vec<Arc<dyn ReplicaEndpoint>> {
+        let mut out: Vec<Arc<dyn ReplicaEndpoint>> = Vec::new();
+        for &id in &desc.replicas {
+            if id == self.node_id {
+                out.push(Arc::new(StoreEndpoint::new(
+                    self.store.clone(),
+                    desc.tablet_id,
+                )));
+            } else if let Some(client) = self.clients.get(&id) {
+                out.push(Arc::new(RemoteReplica {
+                    tablet_id: desc.tablet_id,
+                    node_id: id,
+                    client: client.clone(),
+                    from_node: self.node_id,
+                    net: self.net.clone(),
+                }));
+            }
+        }
+        out
+    }
+}
+
+/// Range upkeep for `stores` until shutdown; first makes sure table data has tablets of its
+/// own (the split at [`USER_START`]; idempotent, so every node may ask).
+async fn keep_ranges(
+    stores: Vec<Arc<Store>>,
+    client: Arc<RangeClient>,
+    settings: RangeSettings,
+    shutdown: watch::Receiver<bool>,
+) {
+    let stop = wait(shutdown);
+    tokio::pin!(stop);
+    let mut ticker = tokio::time::interval(settings.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut user_split = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticker.tick() => {}
+        }
+        if !user_split {
+            match client.split_at(USER_START).await {
+                Ok(_) => user_split = true,
+                Err(e) => tracing::debug!(error = %e, "first split not done yet"),
+            }
+        }
+        maintain(&stores, &client, &settings).await;
+    }
 }
 
 /// A cluster member's life: wait for the cluster descriptor, start the replica and the router,
@@ -365,25 +449,33 @@ async fn run_member(
             changed = joined.changed() => if changed.is_err() { return },
         }
     };
-    let router = match activate(&config, &state, engine, &desc, node_id) {
-        Ok(router) => router,
+    let (store, client) = match activate(&config, &state, engine, &desc, node_id) {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "cannot start the node's replicas");
             return;
         }
     };
+    let upkeep = tokio::spawn(keep_ranges(
+        vec![store],
+        client.clone(),
+        range_settings(&config),
+        shutdown.clone(),
+    ));
     tracing::info!(node_id, cluster_id = %desc.cluster_id, "serving SQL");
-    serve_sql(sql_listener, router, state.clock.clone(), shutdown).await;
+    serve_sql(sql_listener, client, state.clock.clone(), shutdown).await;
+    let _ = upkeep.await;
 }
 
-/// Starts this member's replica (if it hosts one) and a router over all replicas.
+/// Starts this member's store (with the root tablet's replica on a new member that holds one)
+/// and the range client over the cluster.
 fn activate(
     config: &NodeConfig,
     state: &NodeState,
     engine: Arc<dyn KvEngine>,
     desc: &pb::ClusterDescriptor,
     node_id: u64,
-) -> anyhow::Result<Arc<Router>> {
+) -> anyhow::Result<(Arc<Store>, Arc<RangeClient>)> {
     let _ = state.node_id.set(node_id);
     let _ = state.cluster_id.set(desc.cluster_id.clone());
     let mut clients = std::collections::HashMap::new();
@@ -399,29 +491,30 @@ fn activate(
         peers,
         config.network.clone(),
     ));
-    let mut endpoints: Vec<Arc<dyn ReplicaEndpoint>> = Vec::new();
-    for &id in &desc.root_replicas {
-        if id == node_id {
-            let rc = replica_config(config, node_id, desc.root_replicas.clone());
-            let (replica, _task) =
-                Replica::start(rc, engine.clone(), state.clock.clone(), transport.clone())?;
-            state.add_replica(replica.clone());
-            endpoints.push(Arc::new(replica));
-        } else if let Some(client) = clients.get(&id) {
-            endpoints.push(Arc::new(RemoteReplica {
-                tablet_id: ROOT_TABLET,
-                node_id: id,
-                client: client.clone(),
-                from_node: node_id,
-                net: config.network.clone(),
-            }));
-        }
-    }
-    Ok(Arc::new(Router::new(
-        ROOT_TABLET,
-        endpoints,
+    let root = range::whole_keyspace(ROOT_TABLET, desc.root_replicas.clone());
+    let bootstrap = desc.root_replicas.contains(&node_id).then_some(root);
+    let store = Store::open(
+        node_id,
+        engine,
+        state.clock.clone(),
+        transport,
+        replica_config(config),
+        bootstrap,
+    )?;
+    state.add_store(store.clone());
+    let resolver = Arc::new(ClusterResolver {
+        node_id,
+        store: store.clone(),
+        clients,
+        net: config.network.clone(),
+    });
+    let client = Arc::new(RangeClient::new(
+        resolver,
+        state.clock.clone(),
+        desc.root_replicas.clone(),
         config.request_timeout,
-    )))
+    ));
+    Ok((store, client))
 }
 
 async fn serve_sql(

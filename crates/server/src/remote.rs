@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use meridian_clock::Timestamp;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
-use meridian_tablet::{ConditionFailure, Error, KvPair, ReplicaEndpoint, Result, WriteRequest};
+use meridian_tablet::{
+    ConditionFailure, Error, KvPair, OpOutcome, ReplicaEndpoint, Result, TabletOp, WriteRequest,
+};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::netsim::NetworkSim;
@@ -57,6 +59,32 @@ impl RemoteReplica {
         }
     }
 
+    async fn read_ts_at(&self, at: u64) -> Result<Timestamp> {
+        let req = pb::KvReadTsRequest {
+            tablet_id: self.tablet_id,
+            at,
+        };
+        let resp = self.call().await?.kv_read_ts(req).await;
+        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        check(resp.error)?;
+        Ok(Timestamp::from_nanos(resp.ts))
+    }
+
+    /// A failed call that changes state: unless it never connected, the request may have
+    /// reached the leader, so its outcome is unknown.
+    fn unknown_outcome(&self, s: tonic::Status) -> Error {
+        match s.code() {
+            tonic::Code::Unavailable if s.message().contains("connect") => self.transport_error(s),
+            _ => {
+                tracing::warn!(node = self.node_id, tablet = self.tablet_id, code = ?s.code(),
+                    error = %s.message(), "forwarded request failed; its outcome is unknown");
+                Error::Ambiguous {
+                    tablet: self.tablet_id,
+                }
+            }
+        }
+    }
+
     fn transport_error(&self, status: tonic::Status) -> Error {
         Error::Unavailable {
             tablet: self.tablet_id,
@@ -80,13 +108,11 @@ impl ReplicaEndpoint for RemoteReplica {
     }
 
     async fn read_ts(&self) -> Result<Timestamp> {
-        let req = pb::KvReadTsRequest {
-            tablet_id: self.tablet_id,
-        };
-        let resp = self.call().await?.kv_read_ts(req).await;
-        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
-        check(resp.error)?;
-        Ok(Timestamp::from_nanos(resp.ts))
+        self.read_ts_at(0).await
+    }
+
+    async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        self.read_ts_at(ts.as_nanos()).await
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
@@ -94,27 +120,34 @@ impl ReplicaEndpoint for RemoteReplica {
             tablet_id: self.tablet_id,
             write: Some(meridian_tablet::write_to_proto(&req)),
         };
-        // Once the request may have reached the leader, a lost answer leaves the outcome unknown.
         let resp = self
             .call()
             .await?
             .kv_write(req)
             .await
-            .map_err(|s| match s.code() {
-                tonic::Code::Unavailable if s.message().contains("connect") => {
-                    self.transport_error(s)
-                }
-                _ => {
-                    tracing::warn!(node = self.node_id, tablet = self.tablet_id, code = ?s.code(),
-                        error = %s.message(), "forwarded write failed; its outcome is unknown");
-                    Error::Ambiguous {
-                        tablet: self.tablet_id,
-                    }
-                }
-            })?;
+            .map_err(|s| self.unknown_outcome(s))?;
         let resp = resp.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.commit_ts))
+    }
+
+    async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        let req = pb::KvOpRequest {
+            tablet_id: self.tablet_id,
+            op: Some(meridian_tablet::op_to_proto(&op)),
+        };
+        let resp = self
+            .call()
+            .await?
+            .kv_op(req)
+            .await
+            .map_err(|s| self.unknown_outcome(s))?
+            .into_inner();
+        check(resp.error)?;
+        Ok(OpOutcome {
+            ts: Timestamp::from_nanos(resp.ts),
+            split: resp.left.zip(resp.right),
+        })
     }
 
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
@@ -211,6 +244,12 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.code = Code::Ambiguous as i32;
             out.tablet_id = *tablet;
         }
+        Error::RangeMismatch { tablet, range } => {
+            out.code = Code::RangeMismatch as i32;
+            out.tablet_id = *tablet;
+            out.range = Some((**range).clone());
+        }
+        Error::TxnAborted { .. } => out.code = Code::TxnAborted as i32,
         Error::Clock(_) => out.code = Code::Clock as i32,
         Error::Storage(_) | Error::Raft(_) | Error::Internal(_) => out.code = Code::Internal as i32,
     }
@@ -243,6 +282,17 @@ pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
         },
         Ok(Code::Ambiguous) => Error::Ambiguous {
             tablet: e.tablet_id,
+        },
+        Ok(Code::RangeMismatch) => Error::RangeMismatch {
+            tablet: e.tablet_id,
+            range: Box::new(e.range.unwrap_or_default()),
+        },
+        Ok(Code::TxnAborted) => Error::TxnAborted {
+            reason: e
+                .message
+                .strip_prefix("transaction aborted: ")
+                .unwrap_or(&e.message)
+                .to_string(),
         },
         Ok(Code::Clock) => Error::Internal(format!("remote clock: {}", e.message)),
         Ok(Code::Internal) | Err(_) => Error::Internal(format!("remote: {}", e.message)),
@@ -282,6 +332,19 @@ mod tests {
                 read_ts: Timestamp::from_nanos(77),
             },
             Error::Ambiguous { tablet: 5 },
+            Error::RangeMismatch {
+                tablet: 6,
+                range: Box::new(meridian_tablet::RangeDescriptor {
+                    tablet_id: 6,
+                    start_key: b"a".to_vec(),
+                    end_key: b"b".to_vec(),
+                    generation: 2,
+                    replicas: vec![1, 2, 3],
+                }),
+            },
+            Error::TxnAborted {
+                reason: "coordinator said so".into(),
+            },
         ];
         for e in cases {
             let back = error_from_proto(error_to_proto(&e));
@@ -308,6 +371,17 @@ mod tests {
                 (Error::Ambiguous { tablet: a }, Error::Ambiguous { tablet: b }) => {
                     assert_eq!(a, b)
                 }
+                (
+                    Error::RangeMismatch {
+                        tablet: a,
+                        range: r,
+                    },
+                    Error::RangeMismatch {
+                        tablet: b,
+                        range: s,
+                    },
+                ) => assert_eq!((a, r), (b, s)),
+                (Error::TxnAborted { .. }, Error::TxnAborted { .. }) => {}
                 _ => panic!("{e:?} came back as {back:?}"),
             }
         }

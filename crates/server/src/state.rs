@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use meridian_clock::TrueTime;
 use meridian_proto::v1 as pb;
 use meridian_storage::KvEngine;
-use meridian_tablet::Replica;
+use meridian_tablet::{Replica, Store};
 use tokio::sync::watch;
 
 /// How this node came to be.
@@ -40,33 +40,29 @@ pub(crate) struct NodeState {
     /// The cluster id; unset until bootstrapped (single nodes have none).
     pub cluster_id: OnceLock<String>,
     /// Replicas hosted here.
-    pub replicas: RwLock<Vec<Replica>>,
+    /// The node's stores: one in a cluster, one per in-process replica on a single node.
+    pub stores: RwLock<Vec<Arc<Store>>>,
 }
 
 impl NodeState {
     /// The local replica of `tablet`, if this node hosts one.
     pub(crate) fn replica(&self, tablet: u64) -> Option<Replica> {
-        let replicas = self.replicas.read().unwrap_or_else(|e| e.into_inner());
-        replicas.iter().find(|r| r.tablet_id() == tablet).cloned()
+        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
+        stores.iter().find_map(|s| s.replica(tablet))
     }
 
-    /// Every local replica.
     pub(crate) fn all_replicas(&self) -> Vec<Replica> {
-        self.replicas
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
+        stores.iter().flat_map(|s| s.replicas()).collect()
     }
 
-    /// Adds a replica this node now hosts.
-    pub(crate) fn add_replica(&self, replica: Replica) {
-        self.replicas
+    pub(crate) fn add_store(&self, store: Arc<Store>) {
+        self.stores
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .push(replica);
+            .push(store);
     }
 
-    /// What `NodeInfo` answers.
     pub(crate) fn info(&self) -> pb::NodeInfoResponse {
         pb::NodeInfoResponse {
             cluster_id: self.cluster_id.get().cloned().unwrap_or_default(),

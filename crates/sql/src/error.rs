@@ -17,7 +17,9 @@
 //! | `ConditionFailed` on a primary key   | `23505`  | unique_violation, as PostgreSQL           |
 //! | `ConditionFailed` on a catalog name  | `42P07`  | duplicate_table (a concurrent CREATE won) |
 //! | `WriteConflict` (retries exhausted)  | `40001`  | serialization_failure: clients retry it   |
+//! | `TxnAborted` (retries exhausted)     | `40001`  | serialization_failure: a 2PC was aborted  |
 //! | `NotLeader` (retries exhausted)      | `58000`  | system_error: the tablet moved            |
+//! | `RangeMismatch` (retries exhausted)  | `58000`  | system_error: the range kept moving       |
 //! | `Unavailable` while reading          | `58000`  | system_error: nothing was changed         |
 //! | `Unavailable` while writing          | `40003`  | statement_completion_unknown: the write may or may not have committed |
 //! | `Clock`                              | `XX000`  | internal_error: the node fenced its clock |
@@ -72,6 +74,7 @@ impl Error {
             Error::Read(e) => matches!(e, meridian_tablet::Error::NotLeader { .. }),
             Error::Write { source, table } => match source {
                 meridian_tablet::Error::WriteConflict { .. }
+                | meridian_tablet::Error::TxnAborted { .. }
                 | meridian_tablet::Error::NotLeader { .. } => true,
                 // A generated rowid collided with another session's: a retry draws new ids.
                 meridian_tablet::Error::ConditionFailed { key, kind } => {
@@ -111,6 +114,15 @@ fn tablet_error(source: meridian_tablet::Error, write: bool) -> SqlError {
         T::WriteConflict { .. } => SqlError::new(
             "40001",
             "could not serialize access due to concurrent update",
+        )
+        .with_hint("Retry the statement."),
+        T::TxnAborted { reason } => {
+            SqlError::new("40001", format!("could not serialize access: {reason}"))
+                .with_hint("Retry the statement.")
+        }
+        T::RangeMismatch { tablet, .. } => SqlError::new(
+            "58000",
+            format!("tablet {tablet} moved while the statement ran; it was not executed"),
         )
         .with_hint("Retry the statement."),
         T::NotLeader { tablet, .. } => SqlError::new(

@@ -7,9 +7,10 @@
 //! so `statement error 23505` works, and `statement error (23505)` compares the SQLSTATE.
 //!
 //! `SLT_FILTER=substring` runs only the files whose path contains it.
-//! Each file runs on its own single-replica tablet (the real Raft replica, MVCC apply and fjall
-//! storage); `MERIDIAN_SLT_KV=memory` runs on the in-memory test keyspace instead, which is
-//! faster for iterating on a file.
+//! Each file runs on its own single-replica store (the real Raft replicas, MVCC apply and fjall
+//! storage) whose tablets split at 32 KiB, so that tables of a few hundred rows span several
+//! tablets and statements touching them commit by two-phase commit; `MERIDIAN_SLT_KV=memory`
+//! runs on the in-memory test keyspace instead, which is faster for iterating on a file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use meridian_clock::{SystemClock, TrueTime, TrueTimeConfig};
 use meridian_sql::{Datum, Engine, Session, SqlError, SqlType, StatementResult};
-use meridian_tablet::{KvClient, LocalGroup, ReplicaConfig};
+use meridian_storage::{FjallEngine, KvEngine};
+use meridian_tablet::{KvClient, LocalStores, RangeSettings, ReplicaConfig};
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType, Runner};
 
 /// One sqllogictest connection: a session of the file's engine.
@@ -132,7 +134,7 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The keyspace one file runs against.
 struct Backend {
     kv: Arc<dyn KvClient>,
-    group: Option<Arc<LocalGroup>>,
+    stores: Option<Arc<LocalStores>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -143,7 +145,7 @@ impl Backend {
         if std::env::var("MERIDIAN_SLT_KV").as_deref() == Ok("memory") {
             return Backend {
                 kv: Arc::new(meridian_sql::testing::MemKv::new()),
-                group: None,
+                stores: None,
                 _dir: None,
             };
         }
@@ -160,23 +162,27 @@ impl Backend {
             tick_interval: Duration::from_millis(10),
             ..ReplicaConfig::single(1, max_epsilon)
         };
-        let group = Arc::new(
-            LocalGroup::open_single(dir.path(), clock, config).expect("single-replica tablet"),
+        let engine: Arc<dyn KvEngine> =
+            Arc::new(FjallEngine::open(dir.path()).expect("storage engine"));
+        let settings = RangeSettings {
+            split_bytes: 32 << 10,
+            interval: Duration::from_millis(50),
+            ..RangeSettings::default()
+        };
+        let stores = Arc::new(
+            LocalStores::start(config, vec![engine], clock, settings).expect("single store"),
         );
-        group
-            .wait_for_leader()
-            .await
-            .expect("the tablet elects itself");
+        stores.ready().await.expect("the root tablet elects itself");
         Backend {
-            kv: group.clone(),
-            group: Some(group),
+            kv: stores.client(),
+            stores: Some(stores),
             _dir: Some(dir),
         }
     }
 
     async fn stop(self) {
-        if let Some(g) = self.group {
-            g.shutdown().await;
+        if let Some(s) = self.stores {
+            s.shutdown().await;
         }
     }
 }

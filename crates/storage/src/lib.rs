@@ -40,7 +40,9 @@ pub mod keycode;
 pub mod mvcc;
 pub mod raftlog;
 
-pub use engine::{Durability, FjallEngine, KeyRange, KvEngine, MemEngine, Space, WriteBatch};
+pub use engine::{
+    Durability, FjallEngine, KeyRange, KvEngine, MemEngine, ScanOrder, Space, WriteBatch,
+};
 pub use error::{Error, Result};
 pub use mvcc::{GcStats, Mvcc, MvccBatch};
 pub use raftlog::RaftLogStore;

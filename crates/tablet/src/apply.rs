@@ -29,6 +29,8 @@ pub(crate) struct ApplyBatch<'a> {
     overlay: BTreeMap<Vec<u8>, Version>,
     /// Largest commit timestamp applied in this batch.
     pub max_ts: Option<Timestamp>,
+    /// Bytes of keys and values put by this batch.
+    pub bytes: u64,
 }
 
 impl<'a> ApplyBatch<'a> {
@@ -38,6 +40,7 @@ impl<'a> ApplyBatch<'a> {
             batch: mvcc.batch(),
             overlay: BTreeMap::new(),
             max_ts: None,
+            bytes: 0,
         }
     }
 
@@ -68,7 +71,16 @@ impl<'a> ApplyBatch<'a> {
 
     /// Validates `write` against the current state and, if it passes, buffers its mutations.
     /// A rejected write leaves the batch unchanged and returns why.
+    /// Applies a validated write at its commit timestamp, or rejects it without effect.
     pub(crate) fn apply_write(&mut self, write: &pb::WriteCommand) -> Result<Timestamp> {
+        self.validate(write)?;
+        let ts = Timestamp::from_nanos(write.commit_ts);
+        self.apply_mutations(&write.mutations, ts)?;
+        Ok(ts)
+    }
+
+    /// Checks a write's conditions and that nothing it read at its `read_ts` changed since.
+    pub(crate) fn validate(&self, write: &pb::WriteCommand) -> Result<()> {
         let view = WriteView::new(write);
         for cond in &write.conditions {
             let live = self.newest(&cond.key)?.is_some_and(|(_, live)| live);
@@ -101,12 +113,23 @@ impl<'a> ApplyBatch<'a> {
                 }
             }
         }
-        let ts = view.commit_ts;
-        for m in &write.mutations {
+        Ok(())
+    }
+
+    /// Writes `mutations` at `ts` (already validated); returns the bytes of keys and values
+    /// put.
+    pub(crate) fn apply_mutations(
+        &mut self,
+        mutations: &[pb::Mutation],
+        ts: Timestamp,
+    ) -> Result<u64> {
+        let mut bytes = 0;
+        for m in mutations {
             match pb::mutation::Kind::try_from(m.kind) {
                 Ok(pb::mutation::Kind::Put) => {
                     self.batch.put(&m.key, ts, &m.value);
                     self.overlay.insert(m.key.clone(), (ts, true));
+                    bytes += (m.key.len() + m.value.len()) as u64;
                 }
                 Ok(pb::mutation::Kind::Delete) => {
                     self.batch.delete(&m.key, ts);
@@ -116,10 +139,15 @@ impl<'a> ApplyBatch<'a> {
             }
         }
         self.max_ts = self.max_ts.max(Some(ts));
-        Ok(ts)
+        self.bytes += bytes;
+        Ok(bytes)
     }
 
-    /// Writes everything buffered plus the applied index of `group`, atomically.
+    /// The engine batch, for node-local records written with the data.
+    pub(crate) fn write_batch(&mut self) -> &mut meridian_storage::WriteBatch {
+        self.batch.write_batch()
+    }
+
     pub(crate) fn commit(self, group: u64, applied_index: u64) -> Result<()> {
         let mut batch = self.batch;
         batch.set_applied_index(group, applied_index);

@@ -5,6 +5,7 @@ use meridian_proto::v1 as pb;
 use prost::Message;
 
 use crate::kv::{Condition, Mutation, Span, WriteRequest};
+use crate::txn::TabletOp;
 use crate::{Error, Result};
 
 /// The protobuf form of a write request, with `commit_ts` left 0 (the leader assigns it).
@@ -107,6 +108,128 @@ pub(crate) fn encode_write(proposal_id: u64, commit_ts: Timestamp, req: &WriteRe
 }
 
 /// Builds the log entry payload for a garbage collection below `horizon`.
+/// Encodes a command with its proposal id.
+pub(crate) fn encode(proposal_id: u64, command: pb::tablet_command::Command) -> Vec<u8> {
+    pb::TabletCommand {
+        proposal_id,
+        command: Some(command),
+    }
+    .encode_to_vec()
+}
+
+/// The log command for `op`, at timestamp `ts` (the prepare, decision or split timestamp the
+/// leader assigned; unused by the others).
+pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> pb::tablet_command::Command {
+    use pb::tablet_command::Command;
+    match op {
+        TabletOp::Prepare {
+            txn_id,
+            anchor,
+            write,
+        } => Command::Prepare(pb::PrepareCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            write: Some(pb::WriteCommand {
+                commit_ts: ts.as_nanos(),
+                ..write_to_proto(write)
+            }),
+        }),
+        TabletOp::Decide {
+            txn_id,
+            anchor,
+            commit,
+            ..
+        } => Command::Decide(pb::DecideCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            commit: *commit,
+            commit_ts: ts.as_nanos(),
+        }),
+        TabletOp::Resolve { txn_id, commit_ts } => {
+            Command::Resolve(resolve_command(txn_id, *commit_ts))
+        }
+        TabletOp::Forget { txn_id } => Command::Forget(pb::ForgetCommand {
+            txn_id: txn_id.clone(),
+        }),
+        TabletOp::Split { key, new_tablet_id } => Command::Split(pb::SplitCommand {
+            split_key: key.clone(),
+            new_tablet_id: *new_tablet_id,
+            split_ts: ts.as_nanos(),
+        }),
+    }
+}
+
+fn resolve_command(txn_id: &[u8], commit_ts: Option<Timestamp>) -> pb::ResolveCommand {
+    pb::ResolveCommand {
+        txn_id: txn_id.to_vec(),
+        commit: commit_ts.is_some(),
+        commit_ts: commit_ts.map_or(0, Timestamp::as_nanos),
+    }
+}
+
+/// `op` as a request to another node.
+pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
+    use pb::kv_op_request::Op;
+    match op {
+        TabletOp::Prepare {
+            txn_id,
+            anchor,
+            write,
+        } => Op::Prepare(pb::PrepareCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            write: Some(write_to_proto(write)),
+        }),
+        TabletOp::Decide {
+            txn_id,
+            anchor,
+            commit,
+            min_commit_ts,
+        } => Op::Decide(pb::DecideCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            commit: *commit,
+            commit_ts: min_commit_ts.as_nanos(),
+        }),
+        TabletOp::Resolve { txn_id, commit_ts } => Op::Resolve(resolve_command(txn_id, *commit_ts)),
+        TabletOp::Forget { txn_id } => Op::Forget(pb::ForgetCommand {
+            txn_id: txn_id.clone(),
+        }),
+        TabletOp::Split { key, new_tablet_id } => Op::Split(pb::SplitCommand {
+            split_key: key.clone(),
+            new_tablet_id: *new_tablet_id,
+            split_ts: 0,
+        }),
+    }
+}
+
+/// A request from another node as an op.
+pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
+    use pb::kv_op_request::Op;
+    Ok(match op {
+        Op::Prepare(p) => TabletOp::Prepare {
+            txn_id: p.txn_id,
+            anchor: p.anchor_key,
+            write: write_from_proto(p.write.unwrap_or_default())?,
+        },
+        Op::Decide(d) => TabletOp::Decide {
+            txn_id: d.txn_id,
+            anchor: d.anchor_key,
+            commit: d.commit,
+            min_commit_ts: Timestamp::from_nanos(d.commit_ts),
+        },
+        Op::Resolve(r) => TabletOp::Resolve {
+            txn_id: r.txn_id,
+            commit_ts: r.commit.then(|| Timestamp::from_nanos(r.commit_ts)),
+        },
+        Op::Forget(f) => TabletOp::Forget { txn_id: f.txn_id },
+        Op::Split(s) => TabletOp::Split {
+            key: s.split_key,
+            new_tablet_id: s.new_tablet_id,
+        },
+    })
+}
+
 pub(crate) fn encode_gc(proposal_id: u64, horizon: Timestamp) -> Vec<u8> {
     pb::TabletCommand {
         proposal_id,
@@ -126,7 +249,6 @@ pub(crate) fn decode(data: &[u8]) -> Result<pb::TabletCommand> {
 
 /// A decoded write, borrowed views over the protobuf message.
 pub(crate) struct WriteView<'a> {
-    pub commit_ts: Timestamp,
     pub read_ts: Option<Timestamp>,
     pub cmd: &'a pb::WriteCommand,
 }
@@ -134,7 +256,6 @@ pub(crate) struct WriteView<'a> {
 impl<'a> WriteView<'a> {
     pub(crate) fn new(cmd: &'a pb::WriteCommand) -> Self {
         WriteView {
-            commit_ts: Timestamp::from_nanos(cmd.commit_ts),
             read_ts: (cmd.read_ts != 0).then(|| Timestamp::from_nanos(cmd.read_ts)),
             cmd,
         }
@@ -183,7 +304,7 @@ mod tests {
             panic!("not a write")
         };
         let view = WriteView::new(w);
-        assert_eq!(view.commit_ts, Timestamp::from_nanos(9));
+        assert_eq!(w.commit_ts, 9);
         assert_eq!(view.read_ts, Some(Timestamp::from_nanos(5)));
         assert_eq!(view.spans().collect::<Vec<_>>(), req.read_spans);
         assert_eq!(w.mutations.len(), 2);

@@ -51,6 +51,25 @@ pub enum Error {
         tablet: u64,
     },
     /// The node's clock is outside its uncertainty bound; it must not assign timestamps.
+    /// The request names keys the tablet does not hold (it split, or the caller's routing is
+    /// stale); `range` is the tablet's current range.
+    #[error(
+        "tablet {tablet} does not hold the requested keys (it holds {})",
+        describe(range)
+    )]
+    RangeMismatch {
+        /// The tablet that refused.
+        tablet: u64,
+        /// Its current range.
+        range: Box<crate::RangeDescriptor>,
+    },
+    /// A transaction across tablets was aborted (a participant refused to prepare, or recovery
+    /// aborted it); nothing of it is visible.
+    #[error("transaction aborted: {reason}")]
+    TxnAborted {
+        /// Why.
+        reason: String,
+    },
     #[error(transparent)]
     Clock(#[from] meridian_clock::ClockError),
     /// The storage engine failed.
@@ -82,12 +101,25 @@ impl std::fmt::Display for ConditionFailure {
     }
 }
 
+fn describe(r: &crate::RangeDescriptor) -> String {
+    let end = if r.end_key.is_empty() {
+        "the end".to_string()
+    } else {
+        crate::range::pretty_key(&r.end_key)
+    };
+    format!("[{}, {end})", crate::range::pretty_key(&r.start_key))
+}
+
 impl Error {
     /// True when retrying the same operation (with a fresh read timestamp) may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::WriteConflict { .. } | Error::NotLeader { .. } | Error::Unavailable { .. }
+            Error::WriteConflict { .. }
+                | Error::NotLeader { .. }
+                | Error::Unavailable { .. }
+                | Error::RangeMismatch { .. }
+                | Error::TxnAborted { .. }
         )
     }
 }

@@ -57,6 +57,22 @@ pub struct WriteRequest {
     pub mutations: Vec<Mutation>,
 }
 
+impl WriteRequest {
+    /// Puts `value` under `key` provided nothing wrote `key` after `read_ts`: a
+    /// read-modify-write of one key.
+    pub fn put_if_unchanged(read_ts: Timestamp, key: Vec<u8>, value: Vec<u8>) -> Self {
+        WriteRequest {
+            read_ts: Some(read_ts),
+            read_spans: vec![Span {
+                start: key.clone(),
+                end: None,
+            }],
+            conditions: Vec::new(),
+            mutations: vec![Mutation::Put { key, value }],
+        }
+    }
+}
+
 /// A key-value pair returned by a scan.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
@@ -92,4 +108,13 @@ pub trait KvClient: Send + Sync + 'static {
     /// Commits `req` and returns its commit timestamp once it is durable on a majority and
     /// `TT.after(commit_ts)` holds (commit wait).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
+
+    /// Splits the keyspace so that a tablet starts at `key` (nothing happens when one does).
+    /// A keyspace that is a single tablet cannot split and says so.
+    async fn split_at(&self, key: &[u8]) -> Result<()> {
+        let _ = key;
+        Err(crate::Error::Internal(
+            "this keyspace is a single tablet and cannot be split".into(),
+        ))
+    }
 }

@@ -8,8 +8,14 @@
 //! ```text
 //!  KvClient (kv.rs) ◀── SQL layer
 //!      │
-//!  Router (router.rs): route to the leader, retry through elections; LocalGroup (group.rs)
-//!  runs all replicas of a tablet in this process behind a Router
+//!  RangeClient (dist.rs): the keyspace over all tablets; meta records (range.rs) say which
+//!  tablet holds a key; writes across tablets commit by 2PC (txn.rs)
+//!      │
+//!  Router (router.rs): route to a tablet's leader, retry through elections; LocalGroup
+//!  (group.rs) runs all replicas of one tablet in this process behind a Router
+//!      │
+//!  Store (store.rs): every replica of one node on its engine; LocalStores (stores.rs): several
+//!  stores in one process (a single node, tests)
 //!      │
 //!  Replica (replica.rs): RawNode + Ready loop ── Transport (transport.rs) ── other replicas
 //!      │        │
@@ -22,26 +28,37 @@
 //! Leader leases (`lease.rs`) let a leader serve reads without a Raft round trip and gate
 //! timestamp assignment.
 //!
-//! Not here yet: multi-raft batching, log compaction with snapshots, splits, membership
+//! Not here yet: multi-raft batching, log compaction with snapshots, merges, membership
 //! changes.
 
 mod apply;
 mod command;
+mod dist;
 mod error;
 mod group;
 mod kv;
 mod lease;
+mod local;
 mod logger;
 pub mod metrics;
+pub mod range;
 mod replica;
 mod router;
+mod store;
+mod stores;
 mod transport;
 mod tsoracle;
+mod txn;
 
-pub use command::{write_from_proto, write_to_proto};
+pub use command::{op_from_proto, op_to_proto, write_from_proto, write_to_proto};
+pub use dist::{RangeClient, RangeSettings, Resolver, maintain};
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
-pub use replica::{Replica, ReplicaConfig, ReplicaStatus};
+pub use range::RangeDescriptor;
+pub use replica::{NoHooks, Replica, ReplicaConfig, ReplicaHooks, ReplicaStatus};
 pub use router::{ReplicaEndpoint, Router};
+pub use store::{Store, StoreEndpoint};
+pub use stores::LocalStores;
 pub use transport::{LocalTransport, Transport};
+pub use txn::{OpOutcome, TabletOp};

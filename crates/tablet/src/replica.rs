@@ -13,9 +13,9 @@
 //! confirms its leadership with Raft's ReadIndex and waits until every write at or below the
 //! timestamp is applied; afterwards the snapshot at that timestamp never changes.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use meridian_clock::{Timestamp, TrueTime, TtInterval};
@@ -32,9 +32,12 @@ use crate::apply::ApplyBatch;
 use crate::command;
 use crate::kv::WriteRequest;
 use crate::lease::LeaseState;
+use crate::local;
 use crate::logger::raft_logger;
+use crate::range::{self, RangeDescriptor};
 use crate::transport::Transport;
 use crate::tsoracle::TsOracle;
+use crate::txn::{self, OpOutcome, Prepared, PreparedSet, TabletOp};
 use crate::{Error, Result};
 
 /// How a replica is set up.
@@ -57,6 +60,31 @@ pub struct ReplicaConfig {
     pub max_clock_epsilon: Duration,
     /// How long a caller waits for a proposal or read before giving up.
     pub request_timeout: Duration,
+    /// The range of a replica created for the first time (default: the whole keyspace, with
+    /// `initial_voters` as replicas). A restarted replica uses the range it stored.
+    pub range: Option<RangeDescriptor>,
+    /// A tablet created by a split assigns timestamps above this (the split's timestamp).
+    pub min_ts: Timestamp,
+}
+
+/// What a replica asks of whoever hosts it.
+pub trait ReplicaHooks: Send + Sync + 'static {
+    /// A split applied here created tablet `right`; its replica on this node should start
+    /// (and campaign at once when `campaign`: the splitting replica led). `split_ts` is the
+    /// split's timestamp.
+    fn split(&self, right: RangeDescriptor, split_ts: Timestamp, campaign: bool);
+}
+
+/// Hooks that do nothing (a single tablet that never splits).
+pub struct NoHooks;
+
+impl ReplicaHooks for NoHooks {
+    fn split(&self, right: RangeDescriptor, _split_ts: Timestamp, _campaign: bool) {
+        tracing::warn!(
+            tablet = right.tablet_id,
+            "a split created a tablet nobody hosts"
+        );
+    }
 }
 
 impl ReplicaConfig {
@@ -71,6 +99,8 @@ impl ReplicaConfig {
             heartbeat_ticks: 2,
             max_clock_epsilon,
             request_timeout: Duration::from_secs(10),
+            range: None,
+            min_ts: Timestamp::ZERO,
         }
     }
 }
@@ -102,7 +132,12 @@ enum Msg {
         reply: Reply<Timestamp>,
     },
     ReadTs {
+        at: Option<Timestamp>,
         reply: Reply<Timestamp>,
+    },
+    Op {
+        op: TabletOp,
+        reply: Reply<OpOutcome>,
     },
     Gc {
         horizon: Timestamp,
@@ -121,6 +156,16 @@ struct Shared {
     /// will get one: reads at or below it may be served from this replica's engine.
     safe_ts: AtomicU64,
     status: Mutex<ReplicaStatus>,
+    /// The keys this replica holds (changes when a split applies).
+    desc: RwLock<RangeDescriptor>,
+    /// Transactions prepared here.
+    prepared: Mutex<PreparedSet>,
+    /// Raft ticks since the replica started.
+    ticks: AtomicU64,
+    /// Approximate bytes written to the tablet (the split threshold's measure).
+    approx_bytes: AtomicU64,
+    /// The range changed (or the replica just started) and the meta records may not show it.
+    meta_dirty: AtomicBool,
 }
 
 /// A handle to a running replica. Cloning is cheap; all clones talk to the same task.
@@ -139,6 +184,46 @@ impl Replica {
         clock: Arc<TrueTime>,
         transport: Arc<dyn Transport>,
     ) -> Result<(Replica, tokio::task::JoinHandle<()>)> {
+        Self::start_with_hooks(config, engine, clock, transport, Arc::new(NoHooks))
+    }
+
+    /// [`Replica::start`], with `hooks` told about splits.
+    pub fn start_with_hooks(
+        config: ReplicaConfig,
+        engine: Arc<dyn KvEngine>,
+        clock: Arc<TrueTime>,
+        transport: Arc<dyn Transport>,
+        hooks: Arc<dyn ReplicaHooks>,
+    ) -> Result<(Replica, tokio::task::JoinHandle<()>)> {
+        let desc = match local::load_descriptor(engine.as_ref(), config.tablet_id)? {
+            Some(desc) => desc,
+            None => {
+                let desc = config.range.clone().unwrap_or_else(|| {
+                    range::whole_keyspace(config.tablet_id, config.initial_voters.clone())
+                });
+                let mut batch = meridian_storage::WriteBatch::new();
+                local::put_descriptor(&mut batch, &desc);
+                engine.write(batch, Durability::Sync)?;
+                desc
+            }
+        };
+        let mut oracle = TsOracle::default();
+        let mut prepared = PreparedSet::default();
+        for p in local::load_prepared(engine.as_ref(), config.tablet_id)? {
+            let write = p.write.unwrap_or_default();
+            let ts = Timestamp::from_nanos(write.commit_ts);
+            oracle.add_prepared(ts);
+            prepared.insert(
+                p.txn_id,
+                Prepared {
+                    ts,
+                    anchor: p.anchor_key,
+                    write,
+                    since_tick: 0,
+                },
+            );
+        }
+        let approx_bytes = local::load_size(engine.as_ref(), config.tablet_id)?;
         let store = RaftLogStore::open(engine.clone(), config.tablet_id)?;
         if !store.is_initialized() {
             store.initialize(ConfState {
@@ -180,6 +265,11 @@ impl Replica {
                 applied_index: applied,
                 ..Default::default()
             }),
+            desc: RwLock::new(desc),
+            prepared: Mutex::new(prepared),
+            ticks: AtomicU64::new(0),
+            approx_bytes: AtomicU64::new(approx_bytes),
+            meta_dirty: AtomicBool::new(true),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let replica = Replica {
@@ -200,13 +290,14 @@ impl Replica {
             transport,
             tick_interval: config.tick_interval,
             margin: config.max_clock_epsilon * 2,
-            oracle: TsOracle::default(),
+            oracle,
+            hooks,
             proposals: HashMap::new(),
             next_id: 1,
             reads_awaiting_index: HashMap::new(),
             reads_awaiting_term: Vec::new(),
             reads_awaiting_apply: Vec::new(),
-            applied_max_ts: Timestamp::ZERO,
+            applied_max_ts: config.min_ts,
             was_leader: false,
             lease,
             writes_awaiting_lease: Vec::new(),
@@ -276,8 +367,107 @@ impl Replica {
     /// this replica's engine holds the complete snapshot at that timestamp.
     pub async fn read_ts(&self) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
-        self.send(Msg::ReadTs { reply })?;
+        self.send(Msg::ReadTs { at: None, reply })?;
         self.await_reply(rx).await
+    }
+
+    /// Makes the snapshot at `ts` final on this tablet (at the leader): no later write gets a
+    /// timestamp at or below it, and every write at or below it is applied here when this
+    /// returns. Refused when `ts` is further ahead of the leader's clock than the uncertainty
+    /// bound allows.
+    pub async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::ReadTs {
+            at: Some(ts),
+            reply,
+        })?;
+        self.await_reply(rx).await
+    }
+
+    /// Proposes a 2PC step or a split (only the leader accepts).
+    pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Msg::Op { op, reply })?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) => Err(Error::Ambiguous {
+                tablet: self.shared.tablet_id,
+            }),
+        }
+    }
+
+    /// The keys this replica holds.
+    pub fn descriptor(&self) -> RangeDescriptor {
+        self.shared
+            .desc
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// An error unless this replica holds `key`.
+    pub fn check_key(&self, key: &[u8]) -> Result<()> {
+        let desc = self.shared.desc.read().unwrap_or_else(|e| e.into_inner());
+        if range::contains(&desc, key) {
+            Ok(())
+        } else {
+            Err(self.mismatch(&desc))
+        }
+    }
+
+    /// An error unless this replica holds every key of `[start, end)`.
+    pub fn check_span(&self, start: &[u8], end: &[u8]) -> Result<()> {
+        let desc = self.shared.desc.read().unwrap_or_else(|e| e.into_inner());
+        if range::contains_span(&desc, start, end) {
+            Ok(())
+        } else {
+            Err(self.mismatch(&desc))
+        }
+    }
+
+    fn mismatch(&self, desc: &RangeDescriptor) -> Error {
+        Error::RangeMismatch {
+            tablet: self.shared.tablet_id,
+            range: Box::new(desc.clone()),
+        }
+    }
+
+    /// Approximate bytes written to this tablet.
+    pub fn approx_bytes(&self) -> u64 {
+        self.shared.approx_bytes.load(Ordering::Relaxed)
+    }
+
+    /// How many transactions are prepared here.
+    pub fn prepared_count(&self) -> usize {
+        self.shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Transactions prepared here for at least `ticks` Raft ticks: (id, anchor key). Their
+    /// gateway may be gone; recovery asks their coordinator.
+    pub fn stale_prepared(&self, ticks: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let now = self.shared.ticks.load(Ordering::Relaxed);
+        let Some(cutoff) = now.checked_sub(ticks) else {
+            return Vec::new();
+        };
+        self.shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .older_than(cutoff)
+    }
+
+    /// Takes the "meta records may be stale" flag (set at start and by splits).
+    pub fn take_meta_dirty(&self) -> bool {
+        self.shared.meta_dirty.swap(false, Ordering::AcqRel)
+    }
+
+    /// Sets the flag again (a meta update failed).
+    pub fn set_meta_dirty(&self) {
+        self.shared.meta_dirty.store(true, Ordering::Release);
     }
 
     /// Replicates a garbage collection of versions no reader at or above `horizon` needs.
@@ -319,10 +509,43 @@ impl Replica {
     }
 }
 
-/// A write waiting to be applied.
+/// A proposal waiting to be applied.
 struct Proposal {
+    /// The timestamp the leader assigned it (pending in the oracle until applied), or zero.
     ts: Timestamp,
-    reply: Reply<Timestamp>,
+    reply: ProposalReply,
+    /// Acknowledge only after commit wait on the outcome's timestamp.
+    commit_wait: bool,
+}
+
+enum ProposalReply {
+    Write(Reply<Timestamp>),
+    Op(Reply<OpOutcome>),
+}
+
+/// A request that reached the leader before it held a lease.
+enum Deferred {
+    Write(WriteRequest, Reply<Timestamp>),
+    Op(TabletOp, Reply<OpOutcome>),
+}
+
+impl Deferred {
+    fn fail(self, e: Error) {
+        match self {
+            Deferred::Write(_, reply) => drop(reply.send(Err(e))),
+            Deferred::Op(_, reply) => drop(reply.send(Err(e))),
+        }
+    }
+}
+
+/// What applying one command produced, beyond its result.
+enum Applied {
+    Done(Result<OpOutcome>),
+    Split {
+        left: RangeDescriptor,
+        right: RangeDescriptor,
+        split_ts: Timestamp,
+    },
 }
 
 /// A read whose timestamp is assigned and whose ReadIndex is known.
@@ -342,20 +565,21 @@ struct Driver {
     tick_interval: Duration,
     margin: Duration,
     oracle: TsOracle,
+    hooks: Arc<dyn ReplicaHooks>,
     proposals: HashMap<u64, Proposal>,
     next_id: u64,
     /// ReadIndex requests sent to Raft, by request id (the ReadIndex context).
     reads_awaiting_index: HashMap<u64, (Timestamp, Reply<Timestamp>)>,
     /// Reads received before this leader committed an entry of its term (raft-rs drops
     /// ReadIndex requests until then).
-    reads_awaiting_term: Vec<Reply<Timestamp>>,
+    reads_awaiting_term: Vec<(Option<Timestamp>, Reply<Timestamp>)>,
     reads_awaiting_apply: Vec<ReadAwaitingApply>,
     /// Largest commit timestamp applied by this replica since it started.
     applied_max_ts: Timestamp,
     was_leader: bool,
     lease: LeaseState,
     /// Writes that reached the leader before it held a lease.
-    writes_awaiting_lease: Vec<(WriteRequest, Reply<Timestamp>)>,
+    writes_awaiting_lease: Vec<Deferred>,
     ticks: u64,
     heartbeat_ticks: u64,
     leader_since: Option<Timestamp>,
@@ -427,7 +651,8 @@ impl Driver {
                 }
             }
             Msg::Write { req, reply } => self.propose_write(req, reply),
-            Msg::ReadTs { reply } => self.start_read(reply),
+            Msg::ReadTs { at, reply } => self.start_read(at, reply),
+            Msg::Op { op, reply } => self.propose_op(op, reply),
             Msg::Gc { horizon, reply } => self.propose_gc(horizon, reply),
             Msg::Campaign => {
                 if let Err(e) = self.raw.campaign() {
@@ -465,6 +690,7 @@ impl Driver {
         self.raw.tick();
         self.lease.on_tick();
         self.ticks += 1;
+        self.shared.ticks.store(self.ticks, Ordering::Relaxed);
         if self.ticks.is_multiple_of(self.heartbeat_ticks) {
             self.renew_lease();
         }
@@ -491,22 +717,83 @@ impl Driver {
         if !self.lease.valid(now) {
             // A leader assigns timestamps only under a lease; it gets one within a heartbeat
             // round, or steps down and fails these with NotLeader.
-            self.writes_awaiting_lease.push((req, reply));
+            self.writes_awaiting_lease.push(Deferred::Write(req, reply));
             return;
         }
         let ts = self.oracle.assign_write(now.latest);
         let id = self.next_id();
         let data = command::encode_write(id, ts, &req);
+        self.propose(id, data, ts, ProposalReply::Write(reply), true);
+    }
+
+    fn propose(
+        &mut self,
+        id: u64,
+        data: Vec<u8>,
+        ts: Timestamp,
+        reply: ProposalReply,
+        commit_wait: bool,
+    ) {
         match self.raw.propose(Vec::new(), data) {
             Ok(()) => {
                 crate::metrics::PROPOSALS.inc();
-                self.proposals.insert(id, Proposal { ts, reply });
+                self.proposals.insert(
+                    id,
+                    Proposal {
+                        ts,
+                        reply,
+                        commit_wait,
+                    },
+                );
             }
             Err(e) => {
-                self.oracle.resolve(ts);
-                let _ = reply.send(Err(Error::Raft(e)));
+                if ts != Timestamp::ZERO {
+                    self.oracle.resolve(ts);
+                }
+                match reply {
+                    ProposalReply::Write(r) => drop(r.send(Err(Error::Raft(e)))),
+                    ProposalReply::Op(r) => drop(r.send(Err(Error::Raft(e)))),
+                }
             }
         }
+    }
+
+    /// Proposes a 2PC step or a split. Prepares, commit decisions and splits take a timestamp
+    /// (so they need the lease); resolving and forgetting only need leadership.
+    fn propose_op(&mut self, op: TabletOp, reply: Reply<OpOutcome>) {
+        let needs_ts = matches!(
+            op,
+            TabletOp::Prepare { .. }
+                | TabletOp::Split { .. }
+                | TabletOp::Decide { commit: true, .. }
+        );
+        let mut ts = Timestamp::ZERO;
+        if needs_ts {
+            let now = match self.leader_now() {
+                Ok(now) => now,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            };
+            if !self.lease.valid(now) {
+                self.writes_awaiting_lease.push(Deferred::Op(op, reply));
+                return;
+            }
+            ts = match &op {
+                TabletOp::Decide { min_commit_ts, .. } => self
+                    .oracle
+                    .assign_write_at_least(now.latest, *min_commit_ts),
+                _ => self.oracle.assign_write(now.latest),
+            };
+        } else if !self.is_leader() {
+            let _ = reply.send(Err(self.not_leader()));
+            return;
+        }
+        let commit_wait = matches!(op, TabletOp::Decide { commit: true, .. });
+        let id = self.next_id();
+        let data = command::encode(id, command::op_command(&op, ts));
+        self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait);
     }
 
     fn propose_gc(&mut self, horizon: Timestamp, reply: Reply<()>) {
@@ -522,9 +809,9 @@ impl Driver {
         let _ = reply.send(result.map_err(Error::Raft));
     }
 
-    fn start_read(&mut self, reply: Reply<Timestamp>) {
+    fn start_read(&mut self, at: Option<Timestamp>, reply: Reply<Timestamp>) {
         if self.is_leader() && !self.raw.raft.commit_to_current_term() {
-            self.reads_awaiting_term.push(reply);
+            self.reads_awaiting_term.push((at, reply));
             return;
         }
         let now = match self.leader_now() {
@@ -534,7 +821,20 @@ impl Driver {
                 return;
             }
         };
-        let read_ts = self.oracle.assign_read(now.latest);
+        let requested = at.unwrap_or(Timestamp::ZERO);
+        if requested > now.latest.saturating_add(self.margin) {
+            // No correct clock can be this far ahead of ours: the caller's clock is broken.
+            let _ = reply.send(Err(Error::Unavailable {
+                tablet: self.shared.tablet_id,
+                reason: format!(
+                    "read timestamp {requested} is ahead of the leader's clock ({}) by more \
+                     than the uncertainty bound",
+                    now.latest
+                ),
+            }));
+            return;
+        }
+        let read_ts = self.oracle.assign_read(now.latest.max(requested));
         if self.lease.valid(now) {
             // Under a lease no other leader exists: the committed index is the latest.
             let index = self.raw.raft.raft_log.committed;
@@ -630,24 +930,62 @@ impl Driver {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
-        let mut results: Vec<(u64, Result<Timestamp>)> = Vec::new();
-        let mut batch = ApplyBatch::new(&self.shared.mvcc);
+        let mvcc = self.shared.mvcc.clone();
+        let tablet = self.shared.tablet_id;
+        let mut results: Vec<(u64, Result<OpOutcome>)> = Vec::new();
+        let mut splits = Vec::new();
+        let mut batch = ApplyBatch::new(&mvcc);
+        // Decisions recorded or forgotten earlier in this batch (not yet in the engine).
+        let mut decisions: BTreeMap<Vec<u8>, Option<pb::TxnDecision>> = BTreeMap::new();
         for entry in &entries {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
                 EntryType::EntryNormal => {
                     let cmd = command::decode(&entry.data)?;
-                    match &cmd.command {
-                        Some(pb::tablet_command::Command::Write(w)) => {
-                            results.push((cmd.proposal_id, batch.apply_write(w)));
+                    let Some(command) = cmd.command else { continue };
+                    use pb::tablet_command::Command;
+                    // GC and splits rewrite engine state directly: flush what precedes them.
+                    if matches!(command, Command::Gc(_) | Command::Split(_)) {
+                        self.commit_batch(
+                            std::mem::replace(&mut batch, ApplyBatch::new(&mvcc)),
+                            entry.index - 1,
+                        )?;
+                        decisions.clear();
+                    }
+                    let applied = match command {
+                        Command::Write(w) => Applied::Done(self.apply_write(&mut batch, &w)),
+                        Command::Gc(gc) => {
+                            mvcc.gc(Timestamp::from_nanos(gc.horizon))?;
+                            Applied::Done(Ok(OpOutcome::default()))
                         }
-                        Some(pb::tablet_command::Command::Gc(gc)) => {
-                            // GC rewrites the engine directly: flush what precedes it first.
-                            std::mem::replace(&mut batch, ApplyBatch::new(&self.shared.mvcc))
-                                .commit(self.shared.tablet_id, entry.index - 1)?;
-                            self.shared.mvcc.gc(Timestamp::from_nanos(gc.horizon))?;
+                        Command::Prepare(p) => Applied::Done(self.apply_prepare(&mut batch, p)),
+                        Command::Decide(d) => {
+                            Applied::Done(self.apply_decide(&mut batch, &mut decisions, d)?)
                         }
-                        None => {}
+                        Command::Resolve(r) => Applied::Done(self.apply_resolve(&mut batch, &r)),
+                        Command::Forget(f) => {
+                            local::delete_decision(batch.write_batch(), tablet, &f.txn_id);
+                            decisions.insert(f.txn_id, None);
+                            Applied::Done(Ok(OpOutcome::default()))
+                        }
+                        Command::Split(sp) => self.apply_split(&mut batch, &sp)?,
+                    };
+                    match applied {
+                        Applied::Done(r) => results.push((cmd.proposal_id, r)),
+                        Applied::Split {
+                            left,
+                            right,
+                            split_ts,
+                        } => {
+                            results.push((
+                                cmd.proposal_id,
+                                Ok(OpOutcome {
+                                    ts: split_ts,
+                                    split: Some((left, right.clone())),
+                                }),
+                            ));
+                            splits.push((right, split_ts));
+                        }
                     }
                 }
                 EntryType::EntryConfChange => {
@@ -666,40 +1004,309 @@ impl Driver {
                 }
             }
         }
-        if let Some(ts) = batch.max_ts {
-            self.applied_max_ts = self.applied_max_ts.max(ts);
-        }
-        batch.commit(self.shared.tablet_id, last)?;
+        self.commit_batch(batch, last)?;
         crate::metrics::APPLIED_ENTRIES.inc_by(entries.len() as u64);
+        let leader = self.is_leader();
+        for (right, split_ts) in splits {
+            self.hooks.split(right, split_ts, leader);
+        }
         for (id, result) in results {
             let Some(p) = self.proposals.remove(&id) else {
                 continue;
             };
-            self.oracle.resolve(p.ts);
-            match result {
-                Ok(ts) => {
-                    // Commit wait: acknowledge only once TT.after(ts). Replication already
-                    // used up part (usually all) of the wait.
-                    let clock = self.clock.clone();
-                    tokio::spawn(async move {
-                        let result = clock.commit_wait(ts).await.map_err(Error::from);
-                        if let Ok(waited) = &result {
-                            crate::metrics::COMMIT_WAIT.observe(waited.as_secs_f64());
+            if p.ts != Timestamp::ZERO {
+                self.oracle.resolve(p.ts);
+            }
+            match p.reply {
+                ProposalReply::Write(reply) => match result {
+                    Ok(outcome) => self.acknowledge_after_commit_wait(outcome.ts, move |r| {
+                        let _ = reply.send(r);
+                    }),
+                    Err(e) => {
+                        if matches!(e, Error::WriteConflict { .. }) {
+                            crate::metrics::WRITE_CONFLICTS.inc();
                         }
-                        let _ = p.reply.send(result.map(|_| ts));
-                    });
-                }
-                Err(e) => {
-                    if matches!(e, Error::WriteConflict { .. }) {
-                        crate::metrics::WRITE_CONFLICTS.inc();
+                        let _ = reply.send(Err(e));
                     }
-                    let _ = p.reply.send(Err(e));
-                }
+                },
+                ProposalReply::Op(reply) => match result {
+                    // A commit decision is acknowledged after commit wait, like a write.
+                    Ok(outcome) if p.commit_wait => {
+                        self.acknowledge_after_commit_wait(outcome.ts, move |r| {
+                            let _ = reply.send(r.map(|ts| OpOutcome { ts, split: None }));
+                        });
+                    }
+                    other => {
+                        let _ = reply.send(other);
+                    }
+                },
             }
         }
         let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
         status.applied_index = last;
         Ok(())
+    }
+
+    /// Commit wait: runs `done` once `TT.after(ts)`. Replication already used up part (usually
+    /// all) of the wait.
+    fn acknowledge_after_commit_wait(
+        &self,
+        ts: Timestamp,
+        done: impl FnOnce(Result<Timestamp>) + Send + 'static,
+    ) {
+        let clock = self.clock.clone();
+        tokio::spawn(async move {
+            let result = clock.commit_wait(ts).await.map_err(Error::from);
+            if let Ok(waited) = &result {
+                crate::metrics::COMMIT_WAIT.observe(waited.as_secs_f64());
+            }
+            done(result.map(|_| ts));
+        });
+    }
+
+    /// Writes the batch with the applied index and the tablet's size record.
+    fn commit_batch(&mut self, mut batch: ApplyBatch<'_>, applied: u64) -> Result<()> {
+        let tablet = self.shared.tablet_id;
+        if let Some(ts) = batch.max_ts {
+            self.applied_max_ts = self.applied_max_ts.max(ts);
+        }
+        if batch.bytes > 0 {
+            let size = self
+                .shared
+                .approx_bytes
+                .fetch_add(batch.bytes, Ordering::Relaxed)
+                + batch.bytes;
+            local::put_size(batch.write_batch(), tablet, size);
+        }
+        batch.commit(tablet, applied)
+    }
+
+    fn range_error(&self) -> Error {
+        Error::RangeMismatch {
+            tablet: self.shared.tablet_id,
+            range: Box::new(self.current_desc()),
+        }
+    }
+
+    fn current_desc(&self) -> RangeDescriptor {
+        self.shared
+            .desc
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn apply_write(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        w: &pb::WriteCommand,
+    ) -> Result<OpOutcome> {
+        if !txn::write_in_range(&self.current_desc(), w) {
+            return Err(self.range_error());
+        }
+        let conflict = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .conflicts(w, None);
+        if conflict {
+            return Err(Error::WriteConflict {
+                read_ts: Timestamp::from_nanos(w.read_ts),
+            });
+        }
+        let ts = batch.apply_write(w)?;
+        Ok(OpOutcome { ts, split: None })
+    }
+
+    fn apply_prepare(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        p: pb::PrepareCommand,
+    ) -> Result<OpOutcome> {
+        let w = p.write.unwrap_or_default();
+        if !txn::write_in_range(&self.current_desc(), &w) {
+            return Err(self.range_error());
+        }
+        let mut prepared = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = prepared.get(&p.txn_id) {
+            // A retried prepare: the first one stands.
+            return Ok(OpOutcome {
+                ts: existing.ts,
+                split: None,
+            });
+        }
+        if prepared.conflicts(&w, Some(&p.txn_id)) {
+            return Err(Error::WriteConflict {
+                read_ts: Timestamp::from_nanos(w.read_ts),
+            });
+        }
+        batch.validate(&w)?;
+        let ts = Timestamp::from_nanos(w.commit_ts);
+        let record = pb::PreparedTxn {
+            txn_id: p.txn_id.clone(),
+            anchor_key: p.anchor_key.clone(),
+            write: Some(w.clone()),
+        };
+        local::put_prepared(batch.write_batch(), self.shared.tablet_id, &record);
+        prepared.insert(
+            p.txn_id,
+            Prepared {
+                ts,
+                anchor: p.anchor_key,
+                write: w,
+                since_tick: self.ticks,
+            },
+        );
+        self.oracle.add_prepared(ts);
+        Ok(OpOutcome { ts, split: None })
+    }
+
+    /// Records a decision unless one is recorded; answers with the decision of record.
+    fn apply_decide(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        decisions: &mut BTreeMap<Vec<u8>, Option<pb::TxnDecision>>,
+        d: pb::DecideCommand,
+    ) -> Result<Result<OpOutcome>> {
+        if !range::contains(&self.current_desc(), &d.anchor_key) {
+            return Ok(Err(self.range_error()));
+        }
+        let tablet = self.shared.tablet_id;
+        let recorded = match decisions.get(&d.txn_id) {
+            Some(d) => d.clone(),
+            None => local::load_decision(self.shared.mvcc.engine().as_ref(), tablet, &d.txn_id)?,
+        };
+        let decision = match recorded {
+            Some(existing) => existing,
+            None => {
+                let record = pb::TxnDecision {
+                    txn_id: d.txn_id.clone(),
+                    anchor_key: d.anchor_key.clone(),
+                    commit: d.commit,
+                    commit_ts: if d.commit { d.commit_ts } else { 0 },
+                };
+                local::put_decision(batch.write_batch(), tablet, &record);
+                decisions.insert(d.txn_id.clone(), Some(record.clone()));
+                if record.commit {
+                    let ts = Timestamp::from_nanos(record.commit_ts);
+                    self.applied_max_ts = self.applied_max_ts.max(ts);
+                }
+                record
+            }
+        };
+        Ok(if decision.commit {
+            Ok(OpOutcome {
+                ts: Timestamp::from_nanos(decision.commit_ts),
+                split: None,
+            })
+        } else {
+            Err(Error::TxnAborted {
+                reason: "the transaction was aborted by its coordinator".into(),
+            })
+        })
+    }
+
+    fn apply_resolve(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        r: &pb::ResolveCommand,
+    ) -> Result<OpOutcome> {
+        let tablet = self.shared.tablet_id;
+        let removed = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r.txn_id);
+        let Some(p) = removed else {
+            return Ok(OpOutcome::default());
+        };
+        self.oracle.remove_prepared(p.ts);
+        local::delete_prepared(batch.write_batch(), tablet, &r.txn_id);
+        if r.commit {
+            let ts = Timestamp::from_nanos(r.commit_ts);
+            batch.apply_mutations(&p.write.mutations, ts)?;
+            self.oracle.observe(ts);
+        }
+        Ok(OpOutcome::default())
+    }
+
+    /// Splits the range (every replica at the same log index): this replica keeps the lower
+    /// half and the upper half becomes a new tablet, started by the hooks once the descriptors
+    /// are written. Runs in a batch of its own.
+    fn apply_split(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        sp: &pb::SplitCommand,
+    ) -> Result<Applied> {
+        let desc = self.current_desc();
+        let key = sp.split_key.as_slice();
+        let inside = key > desc.start_key.as_slice()
+            && (desc.end_key.is_empty() || key < desc.end_key.as_slice());
+        if !inside {
+            return Ok(Applied::Done(Err(Error::Internal(format!(
+                "split key {} is not inside tablet {}'s range",
+                range::pretty_key(key),
+                desc.tablet_id
+            )))));
+        }
+        let busy = !self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if busy {
+            return Ok(Applied::Done(Err(Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: "transactions are prepared on the tablet; split later".into(),
+            })));
+        }
+        let generation = desc.generation + 1;
+        let left = RangeDescriptor {
+            end_key: key.to_vec(),
+            generation,
+            ..desc.clone()
+        };
+        let right = RangeDescriptor {
+            tablet_id: sp.new_tablet_id,
+            start_key: key.to_vec(),
+            end_key: desc.end_key.clone(),
+            generation,
+            replicas: desc.replicas.clone(),
+        };
+        let wb = batch.write_batch();
+        local::put_descriptor(wb, &left);
+        local::put_descriptor(wb, &right);
+        // Decisions follow their anchor key.
+        let engine = self.shared.mvcc.engine().clone();
+        for d in local::load_decisions(engine.as_ref(), desc.tablet_id)? {
+            if d.anchor_key.as_slice() >= key {
+                local::delete_decision(wb, desc.tablet_id, &d.txn_id);
+                local::put_decision(wb, right.tablet_id, &d);
+            }
+        }
+        // Each half starts with half of the estimate.
+        let half = self.shared.approx_bytes.load(Ordering::Relaxed) / 2;
+        self.shared.approx_bytes.store(half, Ordering::Relaxed);
+        local::put_size(wb, left.tablet_id, half);
+        local::put_size(wb, right.tablet_id, half);
+        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = left.clone();
+        self.shared.meta_dirty.store(true, Ordering::Release);
+        let split_ts = Timestamp::from_nanos(sp.split_ts);
+        self.applied_max_ts = self.applied_max_ts.max(split_ts);
+        tracing::info!(tablet = desc.tablet_id, new_tablet = right.tablet_id,
+            key = %range::pretty_key(key), "tablet split");
+        Ok(Applied::Split {
+            left,
+            right,
+            split_ts,
+        })
     }
 
     /// Leadership changes, deferred reads, status.
@@ -744,13 +1351,16 @@ impl Driver {
             if self.lease.end().is_none() {
                 self.renew_lease();
             }
-            for reply in std::mem::take(&mut self.reads_awaiting_term) {
-                self.start_read(reply);
+            for (at, reply) in std::mem::take(&mut self.reads_awaiting_term) {
+                self.start_read(at, reply);
             }
             let lease_valid = self.clock.now().is_ok_and(|now| self.lease.valid(now));
             if lease_valid {
-                for (req, reply) in std::mem::take(&mut self.writes_awaiting_lease) {
-                    self.propose_write(req, reply);
+                for deferred in std::mem::take(&mut self.writes_awaiting_lease) {
+                    match deferred {
+                        Deferred::Write(req, reply) => self.propose_write(req, reply),
+                        Deferred::Op(op, reply) => self.propose_op(op, reply),
+                    }
                 }
             }
         }
@@ -782,19 +1392,22 @@ impl Driver {
     fn fail_all(&mut self, read_err: impl Fn() -> Error) {
         let tablet = self.shared.tablet_id;
         for (_, p) in self.proposals.drain() {
-            let _ = p.reply.send(Err(Error::Ambiguous { tablet }));
+            match p.reply {
+                ProposalReply::Write(r) => drop(r.send(Err(Error::Ambiguous { tablet }))),
+                ProposalReply::Op(r) => drop(r.send(Err(Error::Ambiguous { tablet }))),
+            }
         }
         for (_, (_, reply)) in self.reads_awaiting_index.drain() {
             let _ = reply.send(Err(read_err()));
         }
-        for reply in self.reads_awaiting_term.drain(..) {
+        for (_, reply) in self.reads_awaiting_term.drain(..) {
             let _ = reply.send(Err(read_err()));
         }
         for read in self.reads_awaiting_apply.drain(..) {
             let _ = read.reply.send(Err(read_err()));
         }
-        for (_, reply) in self.writes_awaiting_lease.drain(..) {
-            let _ = reply.send(Err(read_err()));
+        for deferred in self.writes_awaiting_lease.drain(..) {
+            deferred.fail(read_err());
         }
     }
 }

@@ -15,6 +15,7 @@ use meridian_clock::Timestamp;
 
 use crate::kv::{KvClient, KvPair, WriteRequest};
 use crate::replica::Replica;
+use crate::txn::{OpOutcome, TabletOp};
 use crate::{Error, Result};
 
 /// How long to back off before retrying while a group has no reachable leader.
@@ -38,6 +39,13 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
 
     /// Proposes a write (leader only).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
+
+    /// At the leader: makes the snapshot at `ts` final on the tablet (see
+    /// [`Replica::read_at`]).
+    async fn read_at(&self, ts: Timestamp) -> Result<Timestamp>;
+
+    /// A 2PC step or a split, at the leader.
+    async fn op(&self, op: TabletOp) -> Result<OpOutcome>;
 
     /// Reads `key` at `ts` if this replica's snapshot at `ts` is complete (a leader makes it so).
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
@@ -68,7 +76,7 @@ impl Replica {
         if self.safe_ts() >= ts {
             return Ok(());
         }
-        let granted = self.read_ts().await?;
+        let granted = self.read_at(ts).await?;
         if granted >= ts {
             Ok(())
         } else {
@@ -103,9 +111,26 @@ impl ReplicaEndpoint for Replica {
         Replica::write(self, req).await
     }
 
+    async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        Replica::read_at(self, ts).await
+    }
+
+    async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        Replica::op(self, op).await
+    }
+
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.check_key(key)?;
         self.ensure_safe(ts).await?;
         Ok(self.mvcc().get(key, ts)?)
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        self.ensure_safe(ts).await?;
+        keys.iter().map(|k| Ok(self.mvcc().get(k, ts)?)).collect()
     }
 
     async fn scan(
@@ -115,6 +140,7 @@ impl ReplicaEndpoint for Replica {
         ts: Timestamp,
         limit: Option<usize>,
     ) -> Result<Vec<KvPair>> {
+        self.check_span(start, end)?;
         self.ensure_safe(ts).await?;
         Ok(self.mvcc().scan(start, end, ts, limit)?)
     }
@@ -213,6 +239,27 @@ impl Router {
     }
 
     /// A local endpoint whose safe time already covers `ts`, if any.
+    /// A 2PC step or a split at the leader, retried through elections. Every op is idempotent
+    /// or refused without effect, so retrying is safe.
+    pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        self.with_leader(|e| {
+            let op = op.clone();
+            async move { e.op(op).await }
+        })
+        .await
+    }
+
+    /// Makes the snapshot at `ts` final on the tablet (see [`Replica::read_at`]).
+    pub async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        self.with_leader(|e| async move { e.read_at(ts).await })
+            .await
+    }
+
+    /// The tablet this router reaches.
+    pub fn tablet_id(&self) -> u64 {
+        self.tablet_id
+    }
+
     fn local_reader(&self, ts: Timestamp) -> Option<Arc<dyn ReplicaEndpoint>> {
         self.endpoints
             .iter()

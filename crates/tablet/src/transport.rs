@@ -20,7 +20,7 @@ pub trait Transport: Send + Sync + 'static {
 /// An in-process transport: a routing table from replica id to replica.
 #[derive(Default)]
 pub struct LocalTransport {
-    routes: RwLock<HashMap<u64, Replica>>,
+    routes: RwLock<HashMap<u64, Route>>,
     /// Directed links (from, to) that currently drop every message.
     cut: Mutex<HashSet<(u64, u64)>>,
 }
@@ -34,7 +34,13 @@ impl LocalTransport {
     /// Makes `replica` reachable under its replica id.
     pub fn register(&self, replica: Replica) {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        routes.insert(replica.replica_id(), replica);
+        routes.insert(replica.replica_id(), Route::Replica(replica));
+    }
+
+    /// Routes messages for replica id `id` of any tablet to `store`.
+    pub fn register_store(&self, id: u64, store: std::sync::Weak<crate::store::Store>) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        routes.insert(id, Route::Store(store));
     }
 
     /// Removes a replica (it is stopped or gone).
@@ -67,16 +73,29 @@ impl LocalTransport {
     }
 }
 
+/// Where a replica id's messages go: one replica (a single tablet) or a store holding a
+/// replica of every tablet on its node.
+enum Route {
+    Replica(Replica),
+    Store(std::sync::Weak<crate::store::Store>),
+}
+
 impl Transport for LocalTransport {
-    fn send(&self, _tablet: u64, msgs: Vec<Message>) {
+    fn send(&self, tablet: u64, msgs: Vec<Message>) {
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
         let cut = self.cut.lock().unwrap_or_else(|e| e.into_inner());
         for msg in msgs {
             if cut.contains(&(msg.from, msg.to)) {
                 continue;
             }
-            if let Some(replica) = routes.get(&msg.to) {
-                replica.deliver(msg);
+            match routes.get(&msg.to) {
+                Some(Route::Replica(replica)) => replica.deliver(msg),
+                Some(Route::Store(store)) => {
+                    if let Some(store) = store.upgrade() {
+                        store.deliver(tablet, msg);
+                    }
+                }
+                None => {}
             }
         }
     }

@@ -21,6 +21,9 @@ pub(crate) struct TsOracle {
     last_assigned: Timestamp,
     /// Timestamps of proposed writes not yet applied (with multiplicity).
     pending: BTreeMap<Timestamp, u32>,
+    /// Prepare timestamps of transactions prepared here (replicated state: kept across
+    /// leadership changes, maintained on every replica as entries apply).
+    prepared: BTreeMap<Timestamp, u32>,
 }
 
 impl TsOracle {
@@ -52,6 +55,36 @@ impl TsOracle {
 
     /// A read timestamp: `TT.now().latest`, after which no write will be assigned a timestamp
     /// at or below it.
+    /// A write timestamp at or above `floor` (a 2PC decision above every prepare timestamp).
+    pub(crate) fn assign_write_at_least(
+        &mut self,
+        now_latest: Timestamp,
+        floor: Timestamp,
+    ) -> Timestamp {
+        self.assign_write(now_latest.max(floor))
+    }
+
+    /// A commit timestamp chosen elsewhere (a 2PC decision) was applied here: later writes get
+    /// larger ones.
+    pub(crate) fn observe(&mut self, ts: Timestamp) {
+        self.last_assigned = self.last_assigned.max(ts);
+    }
+
+    /// A transaction was prepared at `ts`: reads at or above it wait until it is resolved.
+    pub(crate) fn add_prepared(&mut self, ts: Timestamp) {
+        *self.prepared.entry(ts).or_default() += 1;
+    }
+
+    /// The transaction prepared at `ts` was resolved.
+    pub(crate) fn remove_prepared(&mut self, ts: Timestamp) {
+        if let Some(n) = self.prepared.get_mut(&ts) {
+            *n -= 1;
+            if *n == 0 {
+                self.prepared.remove(&ts);
+            }
+        }
+    }
+
     pub(crate) fn assign_read(&mut self, now_latest: Timestamp) -> Timestamp {
         self.last_assigned = self.last_assigned.max(now_latest);
         now_latest
@@ -70,6 +103,7 @@ impl TsOracle {
     /// True when no write at or below `read_ts` is in flight.
     pub(crate) fn can_serve(&self, read_ts: Timestamp) -> bool {
         self.pending.keys().next().is_none_or(|min| *min > read_ts)
+            && self.prepared.keys().next().is_none_or(|min| *min > read_ts)
     }
 
     #[cfg(test)]

@@ -129,6 +129,38 @@ impl Mvcc {
         Ok(max)
     }
 
+    /// A user key near the middle (by bytes, all versions counted) of `[start, end)` (empty
+    /// `end`: unbounded), where a range of that size could be split; `None` when the span holds
+    /// fewer than two user keys. Reads the span twice.
+    pub fn middle_key(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut total: u64 = 0;
+        for pair in self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
+        {
+            let (k, v) = pair?;
+            total += (k.len() + v.len()) as u64;
+        }
+        let mut seen: u64 = 0;
+        let mut first: Option<Vec<u8>> = None;
+        for pair in self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
+        {
+            let (storage_key, v) = pair?;
+            let (prefix, _) = split_storage_key(&storage_key)?;
+            seen += (storage_key.len() + v.len()) as u64;
+            match &first {
+                None => first = Some(prefix.to_vec()),
+                Some(f) if f.as_slice() != prefix && seen * 2 >= total => {
+                    return Ok(Some(unescape_prefix(prefix)?));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// Writes one version of `key` (not synced; use [`Mvcc::batch`] to choose).
     pub fn put(&self, key: &[u8], ts: Timestamp, value: &[u8]) -> Result<()> {
         let mut b = self.batch();

@@ -1,0 +1,738 @@
+//! The range-aware client: Meridian's keyspace across all its tablets, as one [`KvClient`].
+//!
+//! It finds the tablet of a key in the meta records of the root tablet (`range.rs`) and caches
+//! what it found; a tablet that no longer holds a key answers `RangeMismatch` with its current
+//! range, and the client refreshes and retries. Reads at a timestamp go to each tablet the keys
+//! live in; a snapshot read's timestamp is `TT.now().latest` at the gateway, which every tablet
+//! serves once nothing at or below it can still change there.
+//!
+//! A write within one tablet commits with one Raft write (1PC). A write across tablets commits
+//! by two-phase commit (see `txn.rs` for the protocol): prepare at every participant, decide at
+//! the coordinator (the tablet of the first written key), resolve everywhere.
+//!
+//! The client also keeps the ranges in order: [`maintain`] writes meta records for ranges
+//! whose descriptor changed, recovers transactions left prepared, and splits tablets that grew
+//! past the size threshold.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_clock::{Timestamp, TrueTime};
+use prost::Message;
+
+use crate::kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+use crate::range::{self, ROOT_TABLET, RangeDescriptor};
+use crate::replica::Replica;
+use crate::router::{RETRY_BACKOFF, ReplicaEndpoint, Router};
+use crate::store::Store;
+use crate::txn::TabletOp;
+use crate::{Error, Result};
+
+/// Turns a range's replicas into endpoints a [`Router`] can reach (local replicas or remote
+/// nodes).
+pub trait Resolver: Send + Sync + 'static {
+    /// One endpoint per replica of `desc`.
+    fn endpoints(&self, desc: &RangeDescriptor) -> Vec<Arc<dyn ReplicaEndpoint>>;
+}
+
+/// How ranges are kept.
+#[derive(Debug, Clone)]
+pub struct RangeSettings {
+    /// Split a tablet once about this many bytes were written to it.
+    pub split_bytes: u64,
+    /// A transaction prepared this many Raft ticks ago without being resolved is recovered
+    /// (its coordinator is asked to decide).
+    pub recovery_ticks: u64,
+    /// How often [`maintain`] runs.
+    pub interval: Duration,
+}
+
+impl Default for RangeSettings {
+    fn default() -> Self {
+        RangeSettings {
+            split_bytes: 64 << 20,
+            recovery_ticks: 30,
+            interval: Duration::from_millis(200),
+        }
+    }
+}
+
+/// The end of a cached range, ordered with "no end" last.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum RangeEnd {
+    Key(Vec<u8>),
+    Last,
+}
+
+impl RangeEnd {
+    fn of(desc: &RangeDescriptor) -> RangeEnd {
+        if desc.end_key.is_empty() {
+            RangeEnd::Last
+        } else {
+            RangeEnd::Key(desc.end_key.clone())
+        }
+    }
+}
+
+struct Cached {
+    desc: RangeDescriptor,
+    router: Arc<Router>,
+}
+
+/// The whole keyspace over all tablets.
+pub struct RangeClient {
+    resolver: Arc<dyn Resolver>,
+    clock: Arc<TrueTime>,
+    root_replicas: Vec<u64>,
+    root: Arc<Router>,
+    cache: RwLock<BTreeMap<RangeEnd, Arc<Cached>>>,
+    deadline: Duration,
+    txn_prefix: u64,
+    txn_seq: AtomicU64,
+}
+
+impl RangeClient {
+    /// A client whose root tablet has replicas `root_replicas`; `deadline` bounds each request
+    /// including its retries.
+    pub fn new(
+        resolver: Arc<dyn Resolver>,
+        clock: Arc<TrueTime>,
+        root_replicas: Vec<u64>,
+        deadline: Duration,
+    ) -> Self {
+        let root_desc = range::whole_keyspace(ROOT_TABLET, root_replicas.clone());
+        let root = Arc::new(Router::new(
+            ROOT_TABLET,
+            resolver.endpoints(&root_desc),
+            deadline,
+        ));
+        // Transaction ids: a per-client prefix from the clock, then a sequence.
+        let txn_prefix = clock.now().map_or(0, |now| now.latest.as_nanos());
+        RangeClient {
+            resolver,
+            clock,
+            root_replicas,
+            root,
+            cache: RwLock::new(BTreeMap::new()),
+            deadline,
+            txn_prefix,
+            txn_seq: AtomicU64::new(0),
+        }
+    }
+
+    fn cached(&self, key: &[u8]) -> Option<Arc<Cached>> {
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+        let (_, c) = cache
+            .range((
+                Bound::Excluded(RangeEnd::Key(key.to_vec())),
+                Bound::Unbounded,
+            ))
+            .next()?;
+        range::contains(&c.desc, key).then(|| c.clone())
+    }
+
+    /// Caches `desc`, dropping cached ranges it overlaps (they are older).
+    fn install(&self, desc: RangeDescriptor) -> Arc<Cached> {
+        let router = if desc.tablet_id == ROOT_TABLET {
+            self.root.clone()
+        } else {
+            Arc::new(Router::new(
+                desc.tablet_id,
+                self.resolver.endpoints(&desc),
+                self.deadline,
+            ))
+        };
+        let entry = Arc::new(Cached { desc, router });
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        let stale: Vec<RangeEnd> = cache
+            .iter()
+            .filter(|(_, c)| {
+                c.desc.tablet_id == entry.desc.tablet_id || overlap(&c.desc, &entry.desc)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            cache.remove(&k);
+        }
+        cache.insert(RangeEnd::of(&entry.desc), entry.clone());
+        entry
+    }
+
+    fn evict(&self, tablet: u64) {
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, c| c.desc.tablet_id != tablet);
+    }
+
+    /// The range holding `key`: from the cache, else from the meta records.
+    async fn lookup(&self, key: &[u8]) -> Result<Arc<Cached>> {
+        if let Some(c) = self.cached(key) {
+            return Ok(c);
+        }
+        let (lo, hi) = range::meta_lookup_span(key);
+        let ts = self.root.read_ts().await?;
+        let rows = self.root.scan(&lo, &hi, ts, Some(1)).await?;
+        let desc = match rows.first() {
+            Some((_, v)) => decode_meta(v)?,
+            // No meta records yet: the root tablet holds everything until its first split.
+            None => range::whole_keyspace(ROOT_TABLET, self.root_replicas.clone()),
+        };
+        if !range::contains(&desc, key) {
+            return Err(Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: format!(
+                    "the meta records do not cover key {} yet",
+                    range::pretty_key(key)
+                ),
+            });
+        }
+        Ok(self.install(desc))
+    }
+
+    /// Runs `f` on the range holding `key`, refreshing the range and retrying when it moved,
+    /// until the deadline.
+    async fn with_range<T, F, Fut>(&self, key: &[u8], f: F) -> Result<T>
+    where
+        F: Fn(Arc<Cached>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.retrying(|| async {
+            let c = self.lookup(key).await?;
+            f(c).await
+        })
+        .await
+    }
+
+    /// Retries `f` through range moves (and meta records that lag behind a split) until the
+    /// deadline.
+    async fn retrying<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let attempts = async {
+            loop {
+                match f().await {
+                    Err(Error::RangeMismatch { tablet, range }) => {
+                        self.evict(tablet);
+                        if range.tablet_id == tablet {
+                            self.install(*range);
+                        }
+                    }
+                    Err(e @ Error::Unavailable { .. }) if is_meta_lag(&e) => {}
+                    other => return other,
+                }
+                tokio::time::sleep(RETRY_BACKOFF / 4).await;
+            }
+        };
+        match tokio::time::timeout(self.deadline, attempts).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable {
+                tablet: 0,
+                reason: "no range answered in time".into(),
+            }),
+        }
+    }
+
+    /// Every range, from the meta records, in key order.
+    pub async fn ranges(&self) -> Result<Vec<RangeDescriptor>> {
+        let (lo, hi) = range::meta_span();
+        let ts = self.root.read_ts().await?;
+        self.root
+            .scan(&lo, &hi, ts, None)
+            .await?
+            .into_iter()
+            .map(|(_, v)| decode_meta(&v))
+            .collect()
+    }
+
+    /// Splits the range holding `key` so that a tablet starts at `key`, and records both halves
+    /// in the meta records. Nothing happens when a range already starts there.
+    pub async fn split_at(&self, key: &[u8]) -> Result<Option<(RangeDescriptor, RangeDescriptor)>> {
+        let current = self
+            .with_range(key, |c| async move { Ok(c.desc.clone()) })
+            .await?;
+        if current.start_key == key {
+            return Ok(None);
+        }
+        let id = self.allocate_tablet_id().await?;
+        let outcome = self
+            .with_range(key, |c| async move {
+                c.router
+                    .op(TabletOp::Split {
+                        key: key.to_vec(),
+                        new_tablet_id: id,
+                    })
+                    .await
+            })
+            .await?;
+        let (left, right) = outcome
+            .split
+            .ok_or_else(|| Error::Internal("a split answered without its ranges".into()))?;
+        self.update_meta(&left).await?;
+        self.update_meta(&right).await?;
+        self.install(left.clone());
+        self.install(right.clone());
+        Ok(Some((left, right)))
+    }
+
+    /// A new, cluster-unique tablet id from the counter in the root tablet.
+    async fn allocate_tablet_id(&self) -> Result<u64> {
+        let key = range::next_tablet_id_key();
+        self.retry_conflicts(|| async {
+            let ts = self.root.read_ts().await?;
+            let next = match self.root.get(&key, ts).await? {
+                Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| Error::Internal("corrupt tablet-id counter".into()))?,
+                None => ROOT_TABLET + 1,
+            };
+            self.root
+                .write(WriteRequest::put_if_unchanged(
+                    ts,
+                    key.clone(),
+                    (next + 1).to_be_bytes().to_vec(),
+                ))
+                .await?;
+            Ok(next)
+        })
+        .await
+    }
+
+    /// Writes `desc`'s meta record unless the record is as new already.
+    pub async fn update_meta(&self, desc: &RangeDescriptor) -> Result<()> {
+        let key = range::meta_key(&desc.end_key);
+        self.retry_conflicts(|| async {
+            let ts = self.root.read_ts().await?;
+            if let Some(v) = self.root.get(&key, ts).await? {
+                let recorded = decode_meta(&v)?;
+                let newer = recorded.generation > desc.generation
+                    || (recorded.generation == desc.generation
+                        && recorded.tablet_id == desc.tablet_id);
+                if newer {
+                    return Ok(());
+                }
+            }
+            self.root
+                .write(WriteRequest::put_if_unchanged(
+                    ts,
+                    key.clone(),
+                    desc.encode_to_vec(),
+                ))
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry_conflicts<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for _ in 0..50 {
+            match f().await {
+                Err(Error::WriteConflict { .. }) => tokio::time::sleep(RETRY_BACKOFF / 4).await,
+                other => return other,
+            }
+        }
+        Err(Error::Unavailable {
+            tablet: ROOT_TABLET,
+            reason: "meta update kept conflicting".into(),
+        })
+    }
+
+    /// Asks the coordinator of a transaction to decide (`commit`: at or above `min_ts`); the
+    /// answer is the decision of record: `Ok(commit_ts)` or `Err(TxnAborted)`.
+    async fn decide(
+        &self,
+        txn_id: &[u8],
+        anchor: &[u8],
+        commit: bool,
+        min_ts: Timestamp,
+    ) -> Result<Timestamp> {
+        let mut last = None;
+        // A decision is idempotent: an ambiguous answer is asked again.
+        for _ in 0..3 {
+            let result = self
+                .with_range(anchor, |c| async move {
+                    c.router
+                        .op(TabletOp::Decide {
+                            txn_id: txn_id.to_vec(),
+                            anchor: anchor.to_vec(),
+                            commit,
+                            min_commit_ts: min_ts,
+                        })
+                        .await
+                })
+                .await;
+            match result {
+                Ok(outcome) => return Ok(outcome.ts),
+                Err(e @ Error::Ambiguous { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(Error::Ambiguous { tablet: 0 }))
+    }
+
+    fn new_txn_id(&self) -> Vec<u8> {
+        let seq = self.txn_seq.fetch_add(1, Ordering::Relaxed);
+        [self.txn_prefix.to_be_bytes(), seq.to_be_bytes()].concat()
+    }
+
+    /// Splits a write by range: one share per tablet it touches.
+    async fn partition(&self, req: &WriteRequest) -> Result<Vec<(Arc<Cached>, WriteRequest)>> {
+        let mut parts: BTreeMap<u64, (Arc<Cached>, WriteRequest)> = BTreeMap::new();
+        for m in &req.mutations {
+            let key = match m {
+                Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+            };
+            let c = self.lookup(key).await?;
+            entry(&mut parts, &c, req.read_ts).mutations.push(m.clone());
+        }
+        for cond in &req.conditions {
+            let key = match cond {
+                Condition::NotExists(k) | Condition::Exists(k) => k,
+            };
+            let c = self.lookup(key).await?;
+            entry(&mut parts, &c, req.read_ts)
+                .conditions
+                .push(cond.clone());
+        }
+        for span in &req.read_spans {
+            match &span.end {
+                None => {
+                    let c = self.lookup(&span.start).await?;
+                    entry(&mut parts, &c, req.read_ts)
+                        .read_spans
+                        .push(span.clone());
+                }
+                Some(end) => {
+                    let mut cur = span.start.clone();
+                    loop {
+                        let c = self.lookup(&cur).await?;
+                        let Some((lo, hi)) = range::clip(&c.desc, &cur, end) else {
+                            break;
+                        };
+                        entry(&mut parts, &c, req.read_ts).read_spans.push(Span {
+                            start: lo,
+                            end: Some(hi),
+                        });
+                        if past_end(&c.desc, end) {
+                            break;
+                        }
+                        cur = c.desc.end_key.clone();
+                    }
+                }
+            }
+        }
+        Ok(parts.into_values().collect())
+    }
+
+    /// Two-phase commit of a write whose shares are in several tablets.
+    async fn commit_across(
+        &self,
+        parts: &[(Arc<Cached>, WriteRequest)],
+        anchor: &[u8],
+    ) -> Result<Timestamp> {
+        let txn_id = self.new_txn_id();
+        let prepares = parts.iter().map(|(c, w)| {
+            c.router.op(TabletOp::Prepare {
+                txn_id: txn_id.clone(),
+                anchor: anchor.to_vec(),
+                write: w.clone(),
+            })
+        });
+        let mut max_prepare = Timestamp::ZERO;
+        let mut failure = None;
+        for result in futures::future::join_all(prepares).await {
+            match result {
+                Ok(outcome) => max_prepare = max_prepare.max(outcome.ts),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            // Nobody decides "commit" but this gateway, so the transaction is aborted whatever
+            // happens below; recovery cleans up any share still prepared.
+            if let Err(abort_err) = self.decide(&txn_id, anchor, false, Timestamp::ZERO).await
+                && !matches!(abort_err, Error::TxnAborted { .. })
+            {
+                tracing::debug!(error = %abort_err, "abort decision not recorded; recovery will");
+            }
+            self.resolve_all(parts, &txn_id, None).await;
+            return Err(e);
+        }
+        match self.decide(&txn_id, anchor, true, max_prepare).await {
+            Ok(commit_ts) => {
+                if self.resolve_all(parts, &txn_id, Some(commit_ts)).await {
+                    self.forget(&txn_id, anchor);
+                }
+                Ok(commit_ts)
+            }
+            Err(e @ Error::TxnAborted { .. }) => {
+                self.resolve_all(parts, &txn_id, None).await;
+                Err(e)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "commit decision outcome unknown");
+                Err(Error::Ambiguous {
+                    tablet: parts.first().map_or(0, |(c, _)| c.desc.tablet_id),
+                })
+            }
+        }
+    }
+
+    /// Resolves every share; true when all answered.
+    async fn resolve_all(
+        &self,
+        parts: &[(Arc<Cached>, WriteRequest)],
+        txn_id: &[u8],
+        commit_ts: Option<Timestamp>,
+    ) -> bool {
+        let resolves = parts.iter().map(|(c, _)| {
+            c.router.op(TabletOp::Resolve {
+                txn_id: txn_id.to_vec(),
+                commit_ts,
+            })
+        });
+        let mut all = true;
+        for r in futures::future::join_all(resolves).await {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "resolve failed; the participant will recover");
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// Drops the decision in the background once every participant resolved.
+    fn forget(&self, txn_id: &[u8], anchor: &[u8]) {
+        let Some(c) = self.cached(anchor) else {
+            return;
+        };
+        let op = TabletOp::Forget {
+            txn_id: txn_id.to_vec(),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = c.router.op(op).await {
+                tracing::debug!(error = %e, "decision not forgotten");
+            }
+        });
+    }
+
+    /// Settles a transaction prepared at `replica` (a leader) whose gateway went silent: asks
+    /// its coordinator to abort, which answers with the decision of record, and resolves the
+    /// share accordingly.
+    pub async fn recover(&self, replica: &Replica, txn_id: &[u8], anchor: &[u8]) -> Result<()> {
+        let commit_ts = match self.decide(txn_id, anchor, false, Timestamp::ZERO).await {
+            Ok(ts) => Some(ts),
+            Err(Error::TxnAborted { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        tracing::info!(
+            tablet = replica.tablet_id(),
+            committed = commit_ts.is_some(),
+            "recovered a transaction left prepared"
+        );
+        replica
+            .op(TabletOp::Resolve {
+                txn_id: txn_id.to_vec(),
+                commit_ts,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Splits `replica`'s tablet (it leads) near the middle of its data.
+    async fn split_by_size(&self, replica: &Replica) -> Result<()> {
+        let desc = replica.descriptor();
+        let Some(key) = replica.mvcc().middle_key(&desc.start_key, &desc.end_key)? else {
+            return Ok(());
+        };
+        if key == desc.start_key {
+            return Ok(());
+        }
+        tracing::info!(tablet = desc.tablet_id, bytes = replica.approx_bytes(),
+            key = %range::pretty_key(&key), "splitting a large tablet");
+        self.split_at(&key).await?;
+        Ok(())
+    }
+}
+
+fn entry<'a>(
+    parts: &'a mut BTreeMap<u64, (Arc<Cached>, WriteRequest)>,
+    c: &Arc<Cached>,
+    read_ts: Option<Timestamp>,
+) -> &'a mut WriteRequest {
+    &mut parts
+        .entry(c.desc.tablet_id)
+        .or_insert_with(|| {
+            (
+                c.clone(),
+                WriteRequest {
+                    read_ts,
+                    ..Default::default()
+                },
+            )
+        })
+        .1
+}
+
+fn decode_meta(v: &[u8]) -> Result<RangeDescriptor> {
+    RangeDescriptor::decode(v).map_err(|e| Error::Internal(format!("undecodable meta record: {e}")))
+}
+
+fn overlap(a: &RangeDescriptor, b: &RangeDescriptor) -> bool {
+    let a_before_b = !a.end_key.is_empty() && a.end_key <= b.start_key;
+    let b_before_a = !b.end_key.is_empty() && b.end_key <= a.start_key;
+    !a_before_b && !b_before_a
+}
+
+/// Whether `desc` reaches `end` (empty: the end of the keyspace).
+fn past_end(desc: &RangeDescriptor, end: &[u8]) -> bool {
+    desc.end_key.is_empty() || (!end.is_empty() && desc.end_key.as_slice() >= end)
+}
+
+fn is_meta_lag(e: &Error) -> bool {
+    matches!(e, Error::Unavailable { reason, .. } if reason.starts_with("the meta records"))
+}
+
+#[async_trait]
+impl KvClient for RangeClient {
+    async fn read_ts(&self) -> Result<Timestamp> {
+        Ok(self.clock.now()?.latest)
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.with_range(key, |c| async move { c.router.get(key, ts).await })
+            .await
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        self.retrying(|| async {
+            let mut groups: BTreeMap<u64, (Arc<Cached>, Vec<usize>)> = BTreeMap::new();
+            for (i, k) in keys.iter().enumerate() {
+                let c = self.lookup(k).await?;
+                groups
+                    .entry(c.desc.tablet_id)
+                    .or_insert_with(|| (c.clone(), Vec::new()))
+                    .1
+                    .push(i);
+            }
+            let mut out = vec![None; keys.len()];
+            for (c, idx) in groups.into_values() {
+                let ks: Vec<Vec<u8>> = idx.iter().map(|&i| keys[i].clone()).collect();
+                let values = c.router.get_many(&ks, ts).await?;
+                for (i, v) in idx.into_iter().zip(values) {
+                    out[i] = v;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        let mut out: Vec<KvPair> = Vec::new();
+        let mut cur = start.to_vec();
+        loop {
+            let remaining = limit.map(|l| l - out.len());
+            let (rows, desc) = self
+                .with_range(&cur, |c| {
+                    let cur = cur.clone();
+                    async move {
+                        let Some((lo, hi)) = range::clip(&c.desc, &cur, end) else {
+                            return Ok((Vec::new(), c.desc.clone()));
+                        };
+                        let rows = c.router.scan(&lo, &hi, ts, remaining).await?;
+                        Ok((rows, c.desc.clone()))
+                    }
+                })
+                .await?;
+            out.extend(rows);
+            if limit.is_some_and(|l| out.len() >= l) || past_end(&desc, end) {
+                return Ok(out);
+            }
+            cur = desc.end_key;
+        }
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        self.retrying(|| async {
+            let parts = self.partition(&req).await?;
+            match parts.as_slice() {
+                [] => Ok(self.clock.now()?.latest),
+                [(c, w)] => c.router.write(w.clone()).await,
+                _ => {
+                    let anchor = first_key(&req);
+                    self.commit_across(&parts, &anchor).await
+                }
+            }
+        })
+        .await
+    }
+
+    async fn split_at(&self, key: &[u8]) -> Result<()> {
+        RangeClient::split_at(self, key).await.map(|_| ())
+    }
+}
+
+/// The transaction's anchor: its first written key (or first key of any kind).
+fn first_key(req: &WriteRequest) -> Vec<u8> {
+    if let Some(m) = req.mutations.first() {
+        return match m {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => key.clone(),
+        };
+    }
+    if let Some(c) = req.conditions.first() {
+        return match c {
+            Condition::NotExists(k) | Condition::Exists(k) => k.clone(),
+        };
+    }
+    req.read_spans
+        .first()
+        .map(|s| s.start.clone())
+        .unwrap_or_default()
+}
+
+/// One round of range upkeep on `stores` (the stores of this node or process): meta records
+/// for changed ranges, recovery of stale prepared transactions, and size-based splits. Runs on
+/// leaders only; everything it does is idempotent.
+pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
+    for store in stores {
+        for replica in store.replicas() {
+            if !replica.status().is_leader {
+                continue;
+            }
+            if replica.take_meta_dirty()
+                && let Err(e) = client.update_meta(&replica.descriptor()).await
+            {
+                tracing::debug!(tablet = replica.tablet_id(), error = %e, "meta update failed");
+                replica.set_meta_dirty();
+            }
+            for (txn_id, anchor) in replica.stale_prepared(settings.recovery_ticks) {
+                if let Err(e) = client.recover(&replica, &txn_id, &anchor).await {
+                    tracing::debug!(tablet = replica.tablet_id(), error = %e,
+                        "recovery of a prepared transaction failed; will retry");
+                }
+            }
+            if replica.approx_bytes() > settings.split_bytes
+                && replica.prepared_count() == 0
+                && let Err(e) = client.split_by_size(&replica).await
+            {
+                tracing::warn!(tablet = replica.tablet_id(), error = %e, "size split failed");
+            }
+        }
+    }
+}

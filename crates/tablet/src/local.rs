@@ -1,0 +1,134 @@
+//! A tablet replica's node-local records in the engine's `Meta` space, next to the applied
+//! index the storage crate keeps there (prefix `01`):
+//!
+//! ```text
+//! 02 be64(tablet)                  RangeDescriptor   the replica's current range
+//! 03 be64(tablet) <txn id>         PreparedTxn       a transaction prepared here (2PC)
+//! 04 be64(tablet) <txn id>         TxnDecision       a decision this tablet coordinated
+//! 05 be64(tablet)                  be64              approximate bytes written
+//! ```
+//!
+//! All of them change only when a Raft entry is applied, in the apply batch, so they describe
+//! exactly the applied prefix of the log.
+
+use meridian_proto::v1 as pb;
+use meridian_storage::{KeyRange, KvEngine, ScanOrder, Space, WriteBatch};
+use prost::Message;
+
+use crate::{Error, Result};
+
+const DESCRIPTOR: u8 = 0x02;
+const PREPARED: u8 = 0x03;
+const DECISION: u8 = 0x04;
+const SIZE: u8 = 0x05;
+
+fn key(tag: u8, tablet: u64, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + rest.len());
+    k.push(tag);
+    k.extend_from_slice(&tablet.to_be_bytes());
+    k.extend_from_slice(rest);
+    k
+}
+
+fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| Error::Internal(format!("undecodable {what} record: {e}")))
+}
+
+/// Every range descriptor stored on this engine (one per local replica).
+pub(crate) fn load_descriptors(engine: &dyn KvEngine) -> Result<Vec<pb::RangeDescriptor>> {
+    let range = KeyRange::prefix(&[DESCRIPTOR]);
+    let mut out = Vec::new();
+    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
+        let (_, v) = item?;
+        out.push(decode("range descriptor", &v)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn load_descriptor(
+    engine: &dyn KvEngine,
+    tablet: u64,
+) -> Result<Option<pb::RangeDescriptor>> {
+    match engine.get(Space::Meta, &key(DESCRIPTOR, tablet, &[]))? {
+        Some(v) => Ok(Some(decode("range descriptor", &v)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_descriptor(batch: &mut WriteBatch, desc: &pb::RangeDescriptor) {
+    batch.put(
+        Space::Meta,
+        key(DESCRIPTOR, desc.tablet_id, &[]),
+        desc.encode_to_vec(),
+    );
+}
+
+pub(crate) fn load_prepared(engine: &dyn KvEngine, tablet: u64) -> Result<Vec<pb::PreparedTxn>> {
+    let range = KeyRange::prefix(&key(PREPARED, tablet, &[]));
+    let mut out = Vec::new();
+    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
+        let (_, v) = item?;
+        out.push(decode("prepared transaction", &v)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_prepared(batch: &mut WriteBatch, tablet: u64, txn: &pb::PreparedTxn) {
+    batch.put(
+        Space::Meta,
+        key(PREPARED, tablet, &txn.txn_id),
+        txn.encode_to_vec(),
+    );
+}
+
+pub(crate) fn delete_prepared(batch: &mut WriteBatch, tablet: u64, txn_id: &[u8]) {
+    batch.delete(Space::Meta, key(PREPARED, tablet, txn_id));
+}
+
+pub(crate) fn load_decision(
+    engine: &dyn KvEngine,
+    tablet: u64,
+    txn_id: &[u8],
+) -> Result<Option<pb::TxnDecision>> {
+    match engine.get(Space::Meta, &key(DECISION, tablet, txn_id))? {
+        Some(v) => Ok(Some(decode("transaction decision", &v)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn load_decisions(engine: &dyn KvEngine, tablet: u64) -> Result<Vec<pb::TxnDecision>> {
+    let range = KeyRange::prefix(&key(DECISION, tablet, &[]));
+    let mut out = Vec::new();
+    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
+        let (_, v) = item?;
+        out.push(decode("transaction decision", &v)?);
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_decision(batch: &mut WriteBatch, tablet: u64, d: &pb::TxnDecision) {
+    batch.put(
+        Space::Meta,
+        key(DECISION, tablet, &d.txn_id),
+        d.encode_to_vec(),
+    );
+}
+
+pub(crate) fn delete_decision(batch: &mut WriteBatch, tablet: u64, txn_id: &[u8]) {
+    batch.delete(Space::Meta, key(DECISION, tablet, txn_id));
+}
+
+pub(crate) fn load_size(engine: &dyn KvEngine, tablet: u64) -> Result<u64> {
+    Ok(engine
+        .get(Space::Meta, &key(SIZE, tablet, &[]))?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_be_bytes))
+}
+
+pub(crate) fn put_size(batch: &mut WriteBatch, tablet: u64, bytes: u64) {
+    batch.put(
+        Space::Meta,
+        key(SIZE, tablet, &[]),
+        bytes.to_be_bytes().to_vec(),
+    );
+}

@@ -1,0 +1,240 @@
+//! A store: the replicas of every tablet one node holds, on one engine.
+//!
+//! All replicas of a store share the node's engine: the MVCC data is one keyspace (a tablet
+//! owns the keys of its range), Raft logs and node-local records are keyed by tablet id. A split
+//! therefore moves no data: the new tablet's replica starts on the same engine, over keys that
+//! are already there.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use async_trait::async_trait;
+use meridian_clock::{Timestamp, TrueTime};
+use meridian_storage::KvEngine;
+use raft::prelude::Message;
+use tokio::task::JoinHandle;
+
+use crate::kv::{KvPair, WriteRequest};
+use crate::local;
+use crate::range::RangeDescriptor;
+use crate::replica::{Replica, ReplicaConfig, ReplicaHooks};
+use crate::router::ReplicaEndpoint;
+use crate::transport::Transport;
+use crate::txn::{OpOutcome, TabletOp};
+use crate::{Error, Result};
+
+/// Every tablet replica of one node.
+pub struct Store {
+    id: u64,
+    engine: Arc<dyn KvEngine>,
+    clock: Arc<TrueTime>,
+    transport: Arc<dyn Transport>,
+    base: ReplicaConfig,
+    replicas: RwLock<BTreeMap<u64, Replica>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    me: Weak<Store>,
+}
+
+impl Store {
+    /// Opens the store on `engine` and starts a replica for every range stored there; a store
+    /// with none starts `bootstrap` (if given). Replica ids are the store id.
+    pub fn open(
+        id: u64,
+        engine: Arc<dyn KvEngine>,
+        clock: Arc<TrueTime>,
+        transport: Arc<dyn Transport>,
+        base: ReplicaConfig,
+        bootstrap: Option<RangeDescriptor>,
+    ) -> Result<Arc<Store>> {
+        let mut descs = local::load_descriptors(engine.as_ref())?;
+        if descs.is_empty() {
+            descs.extend(bootstrap);
+        }
+        let store = Arc::new_cyclic(|me| Store {
+            id,
+            engine,
+            clock,
+            transport,
+            base,
+            replicas: RwLock::new(BTreeMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            me: me.clone(),
+        });
+        for desc in descs {
+            store.start_replica(desc, Timestamp::ZERO, false)?;
+        }
+        Ok(store)
+    }
+
+    /// Starts this store's replica of `desc` (a no-op if it runs).
+    pub fn start_replica(
+        &self,
+        desc: RangeDescriptor,
+        min_ts: Timestamp,
+        campaign: bool,
+    ) -> Result<Replica> {
+        let mut replicas = self.replicas.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = replicas.get(&desc.tablet_id) {
+            return Ok(r.clone());
+        }
+        let config = ReplicaConfig {
+            tablet_id: desc.tablet_id,
+            replica_id: self.id,
+            initial_voters: desc.replicas.clone(),
+            range: Some(desc.clone()),
+            min_ts,
+            ..self.base.clone()
+        };
+        let hooks = Arc::new(StoreHooks(self.me.clone()));
+        let (replica, task) = Replica::start_with_hooks(
+            config,
+            self.engine.clone(),
+            self.clock.clone(),
+            self.transport.clone(),
+            hooks,
+        )?;
+        if campaign {
+            replica.campaign();
+        }
+        replicas.insert(desc.tablet_id, replica.clone());
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(task);
+        Ok(replica)
+    }
+
+    /// The store's id (the replica id of all its replicas).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<dyn KvEngine> {
+        &self.engine
+    }
+
+    /// The replica of `tablet`, if this store holds one.
+    pub fn replica(&self, tablet: u64) -> Option<Replica> {
+        self.replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tablet)
+            .cloned()
+    }
+
+    /// Every replica, by tablet id.
+    pub fn replicas(&self) -> Vec<Replica> {
+        self.replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Hands a Raft message to the replica of `tablet` (dropped if there is none yet: a split
+    /// this store has not applied).
+    pub fn deliver(&self, tablet: u64, msg: Message) {
+        if let Some(r) = self.replica(tablet) {
+            r.deliver(msg);
+        }
+    }
+
+    /// Stops every replica and waits for their tasks.
+    pub async fn shutdown(&self) {
+        for r in self.replicas() {
+            r.stop();
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+struct StoreHooks(Weak<Store>);
+
+impl ReplicaHooks for StoreHooks {
+    fn split(&self, right: RangeDescriptor, split_ts: Timestamp, campaign: bool) {
+        let Some(store) = self.0.upgrade() else {
+            return;
+        };
+        let tablet = right.tablet_id;
+        if let Err(e) = store.start_replica(right, split_ts, campaign) {
+            tracing::error!(tablet, error = %e, "cannot start the replica of a new tablet");
+        }
+    }
+}
+
+/// The replica of one tablet on a store in this process, looked up on every call (it may not
+/// exist yet when the store has not applied the split that creates it).
+pub struct StoreEndpoint {
+    store: Arc<Store>,
+    tablet: u64,
+}
+
+impl StoreEndpoint {
+    /// The endpoint of `tablet` on `store`.
+    pub fn new(store: Arc<Store>, tablet: u64) -> Self {
+        StoreEndpoint { store, tablet }
+    }
+
+    fn replica(&self) -> Result<Replica> {
+        self.store
+            .replica(self.tablet)
+            .ok_or_else(|| Error::Unavailable {
+                tablet: self.tablet,
+                reason: format!("store {} has no replica of it yet", self.store.id),
+            })
+    }
+}
+
+#[async_trait]
+impl ReplicaEndpoint for StoreEndpoint {
+    fn replica_id(&self) -> u64 {
+        self.store.id
+    }
+
+    fn leading_term(&self) -> Option<u64> {
+        self.replica().ok().and_then(|r| r.leading_term())
+    }
+
+    fn local_safe_ts(&self) -> Option<Timestamp> {
+        self.replica().ok().map(|r| r.safe_ts())
+    }
+
+    async fn read_ts(&self) -> Result<Timestamp> {
+        self.replica()?.read_ts().await
+    }
+
+    async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        self.replica()?.write(req).await
+    }
+
+    async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        self.replica()?.read_at(ts).await
+    }
+
+    async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        self.replica()?.op(op).await
+    }
+
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        ReplicaEndpoint::get(&self.replica()?, key, ts).await
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        ReplicaEndpoint::get_many(&self.replica()?, keys, ts).await
+    }
+
+    async fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<Vec<KvPair>> {
+        ReplicaEndpoint::scan(&self.replica()?, start, end, ts, limit).await
+    }
+}

@@ -1,0 +1,147 @@
+//! Several stores in one process (a single node with one or more replicas of every tablet, and
+//! tests): the stores exchange Raft messages through a [`LocalTransport`], and a
+//! [`RangeClient`] over them is the keyspace.
+
+use std::sync::{Arc, Mutex};
+
+use meridian_clock::TrueTime;
+use meridian_storage::KvEngine;
+use tokio::task::JoinHandle;
+
+use crate::dist::{RangeClient, RangeSettings, Resolver, maintain};
+use crate::range::{self, RangeDescriptor, USER_START};
+use crate::replica::{Replica, ReplicaConfig};
+use crate::router::{RETRY_BACKOFF, ReplicaEndpoint};
+use crate::store::{Store, StoreEndpoint};
+use crate::transport::LocalTransport;
+use crate::{KvClient, Result};
+
+/// Stores `1..=n` of one process and the client over them.
+pub struct LocalStores {
+    stores: Vec<Arc<Store>>,
+    transport: Arc<LocalTransport>,
+    client: Arc<RangeClient>,
+    maintenance: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct LocalResolver {
+    stores: Vec<Arc<Store>>,
+}
+
+impl Resolver for LocalResolver {
+    fn endpoints(&self, desc: &RangeDescriptor) -> Vec<Arc<dyn ReplicaEndpoint>> {
+        desc.replicas
+            .iter()
+            .filter_map(|id| self.stores.iter().find(|s| s.id() == *id))
+            .map(|s| Arc::new(StoreEndpoint::new(s.clone(), desc.tablet_id)) as _)
+            .collect()
+    }
+}
+
+impl LocalStores {
+    /// Opens one store per engine (ids `1..=n`), bootstrapping the root tablet with a replica
+    /// on each when the engines are new, and starts range upkeep.
+    pub fn start(
+        base: ReplicaConfig,
+        engines: Vec<Arc<dyn KvEngine>>,
+        clock: Arc<TrueTime>,
+        settings: RangeSettings,
+    ) -> Result<LocalStores> {
+        let transport = Arc::new(LocalTransport::new());
+        let ids: Vec<u64> = (1..=engines.len() as u64).collect();
+        let root = range::whole_keyspace(range::ROOT_TABLET, ids.clone());
+        let mut stores = Vec::new();
+        for (id, engine) in ids.iter().zip(engines) {
+            let store = Store::open(
+                *id,
+                engine,
+                clock.clone(),
+                transport.clone(),
+                base.clone(),
+                Some(root.clone()),
+            )?;
+            transport.register_store(*id, Arc::downgrade(&store));
+            stores.push(store);
+        }
+        let resolver = Arc::new(LocalResolver {
+            stores: stores.clone(),
+        });
+        let client = Arc::new(RangeClient::new(resolver, clock, ids, base.request_timeout));
+        let task = {
+            let (stores, client) = (stores.clone(), client.clone());
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(settings.interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    maintain(&stores, &client, &settings).await;
+                }
+            })
+        };
+        Ok(LocalStores {
+            stores,
+            transport,
+            client,
+            maintenance: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Waits until the root tablet serves, and makes sure table data has tablets of its own
+    /// (the first split, at [`USER_START`]).
+    pub async fn ready(&self) -> Result<()> {
+        let deadline = std::time::Duration::from_secs(30);
+        let wait = async {
+            loop {
+                match self.client.get(b"", self.client.read_ts().await?).await {
+                    Ok(_) => return self.client.split_at(USER_START).await.map(|_| ()),
+                    Err(e) if e.is_retryable() => tokio::time::sleep(RETRY_BACKOFF).await,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        tokio::time::timeout(deadline, wait)
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::Error::Unavailable {
+                    tablet: range::ROOT_TABLET,
+                    reason: "the root tablet elected no leader in time".into(),
+                })
+            })
+    }
+
+    /// The keyspace over all tablets.
+    pub fn client(&self) -> Arc<RangeClient> {
+        self.client.clone()
+    }
+
+    /// The stores, by id.
+    pub fn stores(&self) -> &[Arc<Store>] {
+        &self.stores
+    }
+
+    /// Every replica of every store.
+    pub fn replicas(&self) -> Vec<Replica> {
+        self.stores.iter().flat_map(|s| s.replicas()).collect()
+    }
+
+    /// The in-process transport (tests cut links with it).
+    pub fn transport(&self) -> &LocalTransport {
+        &self.transport
+    }
+
+    /// Stops upkeep and every replica.
+    pub async fn shutdown(&self) {
+        let task = self
+            .maintenance
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        for s in &self.stores {
+            s.shutdown().await;
+        }
+    }
+}

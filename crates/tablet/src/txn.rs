@@ -1,0 +1,237 @@
+//! Replicated operations beyond plain writes: the steps of two-phase commit across tablets and
+//! splits.
+//!
+//! A transaction whose writes fall in several tablets commits in three replicated steps,
+//! driven by the gateway (`dist.rs`):
+//!
+//! 1. **Prepare** at every participant: the participant validates its share exactly as a
+//!    single-tablet write is validated (conditions, nothing read changed since the snapshot)
+//!    and, if it holds, keeps it *prepared* at a prepare timestamp from its leader. A prepared
+//!    transaction makes the tablet refuse conflicting writes (`conflicts`) and hold back every
+//!    read at or above its prepare timestamp, so a later commit at any timestamp at or above it
+//!    cannot change a snapshot already served.
+//! 2. **Decide** at the coordinator, the tablet holding the transaction's anchor key (its first
+//!    written key): the leader picks `s >= max(prepare timestamps, TT.now().latest, its last
+//!    timestamp + 1)`, logs the decision, waits until `TT.after(s)` and answers. The first
+//!    decision logged wins: a later Decide (a retry, or a participant's recovery asking to
+//!    abort) gets the recorded one.
+//! 3. **Resolve** at every participant: apply the prepared share at `s`, or drop it.
+//!
+//! A participant left prepared (its gateway died) asks the coordinator to decide "abort"; the
+//! answer is the decision of record, so both outcomes are safe. Decisions move with their anchor
+//! key when a tablet splits, and a tablet refuses to split while anything is prepared on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use meridian_clock::Timestamp;
+use meridian_proto::v1 as pb;
+
+use crate::kv::WriteRequest;
+use crate::range::{self, RangeDescriptor};
+
+/// A replicated operation other than a plain write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TabletOp {
+    /// 2PC phase one at a participant.
+    Prepare {
+        /// The transaction.
+        txn_id: Vec<u8>,
+        /// A key of the coordinator tablet.
+        anchor: Vec<u8>,
+        /// This participant's share.
+        write: WriteRequest,
+    },
+    /// Record (or read back) the decision, at the coordinator.
+    Decide {
+        /// The transaction.
+        txn_id: Vec<u8>,
+        /// Its anchor key (routes the request; must be in the tablet).
+        anchor: Vec<u8>,
+        /// Commit or abort.
+        commit: bool,
+        /// A commit is decided at or above this (the largest prepare timestamp).
+        min_commit_ts: Timestamp,
+    },
+    /// Apply (`Some(commit_ts)`) or drop (`None`) a prepared share.
+    Resolve {
+        /// The transaction.
+        txn_id: Vec<u8>,
+        /// The commit timestamp, or `None` to abort.
+        commit_ts: Option<Timestamp>,
+    },
+    /// Drop a decision every participant has resolved.
+    Forget {
+        /// The transaction.
+        txn_id: Vec<u8>,
+    },
+    /// Split the tablet at `key`; the upper half becomes tablet `new_tablet_id`.
+    Split {
+        /// The first key of the new tablet.
+        key: Vec<u8>,
+        /// The new tablet's id (cluster-unique, from the meta counter).
+        new_tablet_id: u64,
+    },
+}
+
+/// What a [`TabletOp`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpOutcome {
+    /// Prepare: the prepare timestamp. Decide (commit): the commit timestamp. Split: the
+    /// split's timestamp. Otherwise zero.
+    pub ts: Timestamp,
+    /// Split: the two halves.
+    pub split: Option<(RangeDescriptor, RangeDescriptor)>,
+}
+
+/// A transaction prepared at this replica.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    pub ts: Timestamp,
+    pub anchor: Vec<u8>,
+    pub write: pb::WriteCommand,
+    /// The replica's tick count when it learned of it (in memory only; for recovery).
+    pub since_tick: u64,
+}
+
+/// The transactions prepared at a replica, by transaction id.
+#[derive(Debug, Default)]
+pub(crate) struct PreparedSet {
+    by_id: BTreeMap<Vec<u8>, Prepared>,
+}
+
+impl PreparedSet {
+    pub(crate) fn get(&self, txn_id: &[u8]) -> Option<&Prepared> {
+        self.by_id.get(txn_id)
+    }
+
+    pub(crate) fn insert(&mut self, txn_id: Vec<u8>, p: Prepared) {
+        self.by_id.insert(txn_id, p);
+    }
+
+    pub(crate) fn remove(&mut self, txn_id: &[u8]) -> Option<Prepared> {
+        self.by_id.remove(txn_id)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Transactions prepared at or before tick `tick`: (id, anchor).
+    pub(crate) fn older_than(&self, tick: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.by_id
+            .iter()
+            .filter(|(_, p)| p.since_tick <= tick)
+            .map(|(id, p)| (id.clone(), p.anchor.clone()))
+            .collect()
+    }
+
+    /// Whether `w` conflicts with a prepared transaction other than `except`: it reads what
+    /// one writes, or writes what one reads or writes.
+    pub(crate) fn conflicts(&self, w: &pb::WriteCommand, except: Option<&[u8]>) -> bool {
+        self.by_id
+            .iter()
+            .filter(|(id, _)| except != Some(id.as_slice()))
+            .any(|(_, p)| overlaps(w, &p.write) || overlaps(&p.write, w))
+    }
+}
+
+/// Whether `a` reads or writes a key `b` writes, or writes a key `b` reads.
+fn overlaps(a: &pb::WriteCommand, b: &pb::WriteCommand) -> bool {
+    let b_writes: BTreeSet<&[u8]> = b.mutations.iter().map(|m| m.key.as_slice()).collect();
+    if b_writes.is_empty() {
+        return false;
+    }
+    let hits_writes = |start: &[u8], end: &[u8]| {
+        if end.is_empty() {
+            b_writes.contains(start)
+        } else {
+            b_writes.range(start..end).next().is_some()
+        }
+    };
+    a.read_spans.iter().any(|s| hits_writes(&s.start, &s.end))
+        || a.conditions.iter().any(|c| hits_writes(&c.key, &[]))
+        || a.mutations.iter().any(|m| hits_writes(&m.key, &[]))
+}
+
+/// Whether every key `w` touches lies in `desc`.
+pub(crate) fn write_in_range(desc: &RangeDescriptor, w: &pb::WriteCommand) -> bool {
+    w.mutations.iter().all(|m| range::contains(desc, &m.key))
+        && w.conditions.iter().all(|c| range::contains(desc, &c.key))
+        && w.read_spans.iter().all(|s| {
+            if s.end.is_empty() {
+                range::contains(desc, &s.start)
+            } else {
+                range::contains_span(desc, &s.start, &s.end)
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(reads: &[(&str, &str)], writes: &[&str]) -> pb::WriteCommand {
+        pb::WriteCommand {
+            read_spans: reads
+                .iter()
+                .map(|(s, e)| pb::Span {
+                    start: s.as_bytes().to_vec(),
+                    end: e.as_bytes().to_vec(),
+                })
+                .collect(),
+            mutations: writes
+                .iter()
+                .map(|k| pb::Mutation {
+                    kind: pb::mutation::Kind::Put as i32,
+                    key: k.as_bytes().to_vec(),
+                    value: vec![],
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn prepared_transactions_block_what_overlaps_them() {
+        let mut set = PreparedSet::default();
+        set.insert(
+            b"t1".to_vec(),
+            Prepared {
+                ts: Timestamp::from_nanos(10),
+                anchor: b"a".to_vec(),
+                write: cmd(&[("r", "")], &["w"]),
+                since_tick: 0,
+            },
+        );
+        // Reads of its write, writes of its read or write conflict.
+        assert!(set.conflicts(&cmd(&[("w", "")], &[]), None));
+        assert!(set.conflicts(&cmd(&[("a", "z")], &[]), None));
+        assert!(set.conflicts(&cmd(&[], &["r"]), None));
+        assert!(set.conflicts(&cmd(&[], &["w"]), None));
+        // Reading what it reads, or touching other keys, does not.
+        assert!(!set.conflicts(&cmd(&[("r", "")], &["x"]), None));
+        assert!(!set.conflicts(&cmd(&[("x", "y")], &[]), None));
+        // Its own retry does not conflict with itself.
+        assert!(!set.conflicts(&cmd(&[], &["w"]), Some(b"t1")));
+        assert_eq!(set.older_than(5).len(), 1);
+    }
+
+    #[test]
+    fn a_write_is_in_range_only_if_every_key_and_span_is() {
+        let desc = RangeDescriptor {
+            tablet_id: 2,
+            start_key: b"b".to_vec(),
+            end_key: b"d".to_vec(),
+            generation: 1,
+            replicas: vec![1],
+        };
+        assert!(write_in_range(&desc, &cmd(&[("b", "d")], &["c"])));
+        assert!(!write_in_range(&desc, &cmd(&[("b", "e")], &["c"])));
+        assert!(!write_in_range(&desc, &cmd(&[], &["d"])));
+        assert!(!write_in_range(&desc, &cmd(&[("a", "")], &[])));
+    }
+}

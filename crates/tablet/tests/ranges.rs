@@ -1,0 +1,294 @@
+//! Many tablets over one keyspace: splits (asked for and by size), routing through the meta
+//! records, writes across tablets by two-phase commit, and recovery of transactions whose
+//! gateway went silent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_clock::{SystemClock, Timestamp, TrueTime, TrueTimeConfig};
+use meridian_storage::{KvEngine, MemEngine};
+use meridian_tablet::range::{ROOT_TABLET, USER_START};
+use meridian_tablet::{
+    Condition, Error, KvClient, LocalStores, Mutation, RangeSettings, ReplicaConfig, Span,
+    TabletOp, WriteRequest,
+};
+
+fn clock() -> Arc<TrueTime> {
+    let config = TrueTimeConfig {
+        max_epsilon: Duration::from_millis(5),
+        ..TrueTimeConfig::default()
+    };
+    Arc::new(TrueTime::new(Arc::new(SystemClock), config))
+}
+
+fn config() -> ReplicaConfig {
+    ReplicaConfig {
+        tick_interval: Duration::from_millis(10),
+        request_timeout: Duration::from_secs(10),
+        ..ReplicaConfig::single(ROOT_TABLET, Duration::from_millis(5))
+    }
+}
+
+fn settings(split_bytes: u64) -> RangeSettings {
+    RangeSettings {
+        split_bytes,
+        recovery_ticks: 20,
+        interval: Duration::from_millis(20),
+    }
+}
+
+async fn start(replicas: usize, split_bytes: u64) -> LocalStores {
+    let engines: Vec<Arc<dyn KvEngine>> = (0..replicas)
+        .map(|_| Arc::new(MemEngine::new()) as Arc<dyn KvEngine>)
+        .collect();
+    let stores = LocalStores::start(config(), engines, clock(), settings(split_bytes)).unwrap();
+    stores.ready().await.unwrap();
+    stores
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("/t/1/{i:05}").into_bytes()
+}
+
+fn put(k: Vec<u8>, v: &str) -> Mutation {
+    Mutation::Put {
+        key: k,
+        value: v.as_bytes().to_vec(),
+    }
+}
+
+async fn read_all(kv: &dyn KvClient) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let ts = kv.read_ts().await.unwrap();
+    kv.scan(USER_START, b"", ts, None).await.unwrap()
+}
+
+/// Waits until `f` holds (the upkeep loop works in the background).
+async fn eventually(what: &str, f: impl AsyncFn() -> bool) {
+    let wait = async {
+        while !f().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting until {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_data_starts_in_a_tablet_of_its_own_and_splits_on_request() {
+    let stores = start(1, u64::MAX).await;
+    let kv = stores.client();
+    let ranges = kv.ranges().await.unwrap();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert_eq!(ranges[0].tablet_id, ROOT_TABLET);
+    assert_eq!(ranges[0].end_key, USER_START);
+    assert_eq!(ranges[1].start_key, USER_START);
+
+    for i in 0..100 {
+        kv.write(WriteRequest {
+            mutations: vec![put(key(i), &format!("v{i}"))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let (left, right) = kv.split_at(&key(50)).await.unwrap().expect("a new split");
+    assert_eq!(left.end_key, key(50));
+    assert_eq!(right.start_key, key(50));
+    assert_ne!(left.tablet_id, right.tablet_id);
+    // Splitting where a range already starts changes nothing.
+    assert!(kv.split_at(&key(50)).await.unwrap().is_none());
+    assert_eq!(kv.ranges().await.unwrap().len(), 3);
+
+    let rows = read_all(kv.as_ref()).await;
+    assert_eq!(rows.len(), 100);
+    assert_eq!(rows[0].0, key(0));
+    assert_eq!(rows[99].1, b"v99");
+    // A limit stops at the tablet boundary or inside the second tablet.
+    let ts = kv.read_ts().await.unwrap();
+    assert_eq!(
+        kv.scan(&key(40), b"", ts, Some(20)).await.unwrap().len(),
+        20
+    );
+    let many = kv
+        .get_many(&[key(10), key(60), key(5000)], ts)
+        .await
+        .unwrap();
+    assert_eq!(many[0].as_deref(), Some(&b"v10"[..]));
+    assert_eq!(many[1].as_deref(), Some(&b"v60"[..]));
+    assert_eq!(many[2], None);
+    stores.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_across_tablets_commit_atomically_or_not_at_all() {
+    let stores = start(3, u64::MAX).await;
+    let kv = stores.client();
+    kv.split_at(&key(50)).await.unwrap();
+    let write = |a: usize, b: usize, v: &str| WriteRequest {
+        mutations: vec![put(key(a), v), put(key(b), v)],
+        ..Default::default()
+    };
+    let ts = kv.write(write(1, 90, "x")).await.unwrap();
+    let snap = kv.read_ts().await.unwrap();
+    assert!(snap >= ts);
+    assert_eq!(
+        kv.get(&key(1), snap).await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(
+        kv.get(&key(90), snap).await.unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    // Before the commit timestamp, neither is visible.
+    assert_eq!(kv.get(&key(1), ts.prev()).await.unwrap(), None);
+    assert_eq!(kv.get(&key(90), ts.prev()).await.unwrap(), None);
+
+    // A failed condition in one tablet aborts the share in the other.
+    let err = kv
+        .write(WriteRequest {
+            conditions: vec![Condition::NotExists(key(90))],
+            mutations: vec![put(key(2), "y"), put(key(91), "y")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
+    let snap = kv.read_ts().await.unwrap();
+    assert_eq!(kv.get(&key(2), snap).await.unwrap(), None);
+    assert_eq!(kv.get(&key(91), snap).await.unwrap(), None);
+
+    // A stale read across tablets conflicts.
+    let old = kv.read_ts().await.unwrap();
+    kv.write(write(3, 93, "z")).await.unwrap();
+    let err = kv
+        .write(WriteRequest {
+            read_ts: Some(old),
+            read_spans: vec![Span {
+                start: key(0),
+                end: Some(key(100)),
+            }],
+            mutations: vec![put(key(4), "w"), put(key(94), "w")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    for r in stores.replicas() {
+        assert_eq!(r.prepared_count(), 0, "tablet {}", r.tablet_id());
+    }
+    stores.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tablet_that_grows_past_the_threshold_splits_and_every_row_stays_readable() {
+    let stores = start(1, 16 << 10).await;
+    let kv = stores.client();
+    let value = "v".repeat(200);
+    for chunk in (0..600).collect::<Vec<_>>().chunks(20) {
+        kv.write(WriteRequest {
+            mutations: chunk.iter().map(|&i| put(key(i), &value)).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    eventually("the table spans several tablets", async || {
+        kv.ranges().await.unwrap().len() >= 4
+    })
+    .await;
+    let rows = read_all(kv.as_ref()).await;
+    assert_eq!(rows.len(), 600);
+    assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+    // Meta records tile the keyspace.
+    let ranges = kv.ranges().await.unwrap();
+    assert!(ranges[0].start_key.is_empty());
+    assert!(ranges.last().unwrap().end_key.is_empty());
+    for w in ranges.windows(2) {
+        assert_eq!(w[0].end_key, w[1].start_key);
+    }
+    stores.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
+    let stores = start(1, u64::MAX).await;
+    let kv = stores.client();
+    let (left, right) = kv.split_at(&key(50)).await.unwrap().unwrap();
+    let store = &stores.stores()[0];
+    let (l, r) = (
+        store.replica(left.tablet_id).unwrap(),
+        store.replica(right.tablet_id).unwrap(),
+    );
+    let prepare = |txn: &[u8], k: Vec<u8>| TabletOp::Prepare {
+        txn_id: txn.to_vec(),
+        anchor: key(1),
+        write: WriteRequest {
+            mutations: vec![put(k, "p")],
+            ..Default::default()
+        },
+    };
+    // Gateway 1 prepared both shares and vanished: recovery aborts.
+    let p1 = l.op(prepare(b"t1", key(1))).await.unwrap().ts;
+    r.op(prepare(b"t1", key(60))).await.unwrap();
+    // While prepared, conflicting writes are refused and reads above it wait.
+    let err = kv
+        .write(WriteRequest {
+            mutations: vec![put(key(60), "other")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    eventually("recovery aborted t1", async || {
+        l.prepared_count() == 0 && r.prepared_count() == 0
+    })
+    .await;
+    let snap = kv.read_ts().await.unwrap();
+    assert!(snap > p1);
+    assert_eq!(kv.get(&key(60), snap).await.unwrap(), None);
+
+    // Gateway 2 got the commit decision logged, then vanished: recovery commits.
+    l.op(prepare(b"t2", key(2))).await.unwrap();
+    let p2 = r.op(prepare(b"t2", key(61))).await.unwrap().ts;
+    let decided = l
+        .op(TabletOp::Decide {
+            txn_id: b"t2".to_vec(),
+            anchor: key(1),
+            commit: true,
+            min_commit_ts: p2,
+        })
+        .await
+        .unwrap()
+        .ts;
+    assert!(decided >= p2);
+    eventually("recovery committed t2", async || {
+        l.prepared_count() == 0 && r.prepared_count() == 0
+    })
+    .await;
+    let snap = kv.read_ts().await.unwrap();
+    assert_eq!(
+        kv.get(&key(2), snap).await.unwrap().as_deref(),
+        Some(&b"p"[..])
+    );
+    assert_eq!(
+        kv.get(&key(61), snap).await.unwrap().as_deref(),
+        Some(&b"p"[..])
+    );
+    assert_eq!(kv.get(&key(61), decided.prev()).await.unwrap(), None);
+    // The decision of record stands: a late abort request gets "committed".
+    let again = l
+        .op(TabletOp::Decide {
+            txn_id: b"t2".to_vec(),
+            anchor: key(1),
+            commit: false,
+            min_commit_ts: Timestamp::ZERO,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.ts, decided);
+    stores.shutdown().await;
+}
