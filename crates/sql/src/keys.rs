@@ -105,7 +105,7 @@ pub(crate) fn hash_key(values: &[Datum]) -> Vec<u8> {
 }
 
 /// Decodes one value of type `ty` (or NULL).
-fn decode_datum(dec: &mut Decoder<'_>, ty: SqlType) -> Result<Datum> {
+pub(crate) fn decode_datum(dec: &mut Decoder<'_>, ty: SqlType) -> Result<Datum> {
     decode_datum_dir(dec, ty, ASC)
 }
 

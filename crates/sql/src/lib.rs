@@ -113,6 +113,8 @@
 //!   TABLES`, `SET`/`SHOW`/`RESET` of session variables; `SHOW CLOCK` (the node's TrueTime
 //!   interval, epsilon and sync state; engines built with [`Engine::with_clock`]) and `SHOW
 //!   LAST COMMIT TIMESTAMP` (of the session's last write).
+//! * `SHOW RANGES [FROM TABLE t]` (the tablets holding the data, from the meta records) and
+//!   `ALTER TABLE t SPLIT AT <query>` (split points are primary-key prefixes; see `ranges.rs`).
 //! * Transaction blocks: `BEGIN` / `START TRANSACTION [READ ONLY | READ WRITE]` (any
 //!   isolation level is accepted and runs serializable), `COMMIT` / `END`, `ROLLBACK`, `AND
 //!   CHAIN`, `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` (to a savepoint taken
@@ -170,6 +172,7 @@ mod metrics;
 mod parse;
 mod plan;
 mod prepared;
+mod ranges;
 mod session;
 mod syscat;
 #[cfg(any(test, feature = "testing"))]

@@ -102,6 +102,9 @@ impl Session {
     /// statements separated by `;`), stopping after the first error, which is the last element.
     /// A syntax error anywhere in the string yields a single 42601 error and runs nothing.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<StatementResult, SqlError>> {
+        if let Some((table, points)) = crate::ranges::parse_split(sql) {
+            return vec![self.split_table(&table, &points).await];
+        }
         let (stmts, as_of) = match parse::parse_with_as_of(sql) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
@@ -162,6 +165,16 @@ impl Session {
                     Reset::SessionAuthorization => {}
                 }
                 command("RESET")
+            }
+            Statement::ShowVariable { variable }
+                if variable
+                    .first()
+                    .is_some_and(|v| v.value.eq_ignore_ascii_case("ranges")) =>
+            {
+                let words: Vec<String> = variable[1..].iter().map(|i| i.value.clone()).collect();
+                let kv = self.engine.inner.kv.as_ref();
+                let table = crate::ranges::named_table(kv, &words).await?;
+                crate::ranges::show_ranges(kv, table.as_deref()).await
             }
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
@@ -412,6 +425,42 @@ impl Session {
                 "this form of SET is not supported: {other}"
             ))),
         }
+    }
+
+    /// `ALTER TABLE <table> SPLIT AT <points>`: splits the table's data so that a tablet starts
+    /// at each point (a prefix of the primary key).
+    async fn split_table(
+        &mut self,
+        table: &str,
+        points: &str,
+    ) -> Result<StatementResult, SqlError> {
+        if self.block.txn.is_some() {
+            return Err(SqlError::new(
+                "25001",
+                "ALTER TABLE ... SPLIT AT cannot run inside a transaction block",
+            ));
+        }
+        let stmts = parse::parse(points)?;
+        let [stmt] = stmts.as_slice() else {
+            return Err(SqlError::new(
+                "42601",
+                "SPLIT AT takes one query giving the split points",
+            ));
+        };
+        let StatementResult::Query { columns, rows } = self.execute_statement(stmt, points).await?
+        else {
+            return Err(SqlError::new("42601", "SPLIT AT takes a query"));
+        };
+        let kv = self.engine.inner.kv.clone();
+        let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
+        let desc = crate::catalog::get_table(kv.as_ref(), table, ts)
+            .await
+            .map_err(Error::into_sql)?
+            .ok_or_else(|| {
+                SqlError::new("42P01", format!("relation \"{table}\" does not exist"))
+            })?;
+        let keys = crate::ranges::split_keys(&desc, &columns, rows)?;
+        crate::ranges::split_at(kv.as_ref(), &desc, keys).await
     }
 
     /// `SHOW CLOCK`: the node's TrueTime interval now, its epsilon, how it was last synced,
