@@ -13,26 +13,8 @@ use meridian_proto::v1::TimeRequest;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_server::{Node, NodeConfig};
 
-/// The system clock shifted by an adjustable offset.
-#[derive(Debug, Default)]
-struct SkewedClock {
-    offset_nanos: AtomicI64,
-}
-
-impl SkewedClock {
-    fn set_offset(&self, offset: Duration, ahead: bool) {
-        let n = offset.as_nanos() as i64;
-        self.offset_nanos
-            .store(if ahead { n } else { -n }, Ordering::SeqCst);
-    }
-}
-
-impl PhysicalClock for SkewedClock {
-    fn now(&self) -> Timestamp {
-        let real = SystemClock.now().as_nanos() as i64;
-        Timestamp::from_nanos((real + self.offset_nanos.load(Ordering::SeqCst)) as u64)
-    }
-}
+mod support;
+use support::SkewedClock;
 
 async fn start(dir: &std::path::Path, clock: Arc<SkewedClock>, masters: Vec<String>) -> Node {
     let mut config = NodeConfig::new(dir);

@@ -57,3 +57,38 @@ pub async fn last_commit_nanos(client: &tokio_postgres::Client) -> Option<u64> {
     let row = rows(client, "SHOW LAST COMMIT TIMESTAMP").await.remove(0);
     row[1].as_deref().map(|n| n.parse().unwrap())
 }
+
+/// The system clock shifted by an adjustable offset.
+#[derive(Debug, Default)]
+pub struct SkewedClock {
+    offset_nanos: std::sync::atomic::AtomicI64,
+}
+
+impl SkewedClock {
+    /// A clock `offset` ahead of (or behind) the system clock.
+    pub fn new(offset: std::time::Duration, ahead: bool) -> SkewedClock {
+        let c = SkewedClock::default();
+        c.set_offset(offset, ahead);
+        c
+    }
+
+    /// Moves the clock to `offset` ahead of (or behind) the system clock.
+    pub fn set_offset(&self, offset: std::time::Duration, ahead: bool) {
+        let n = offset.as_nanos() as i64;
+        self.offset_nanos.store(
+            if ahead { n } else { -n },
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl meridian_clock::PhysicalClock for SkewedClock {
+    #[allow(clippy::disallowed_methods)] // built on the system clock
+    fn now(&self) -> meridian_clock::Timestamp {
+        use meridian_clock::PhysicalClock as _;
+        let real = meridian_clock::SystemClock.now().as_nanos() as i64;
+        meridian_clock::Timestamp::from_nanos(
+            (real + self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst)) as u64,
+        )
+    }
+}
