@@ -712,7 +712,7 @@ fn first_key(req: &WriteRequest) -> Vec<u8> {
 pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
     for store in stores {
         for replica in store.replicas() {
-            if !replica.status().is_leader {
+            if !replica.is_leader() {
                 continue;
             }
             if replica.take_meta_dirty()

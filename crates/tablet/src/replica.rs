@@ -65,6 +65,8 @@ pub struct ReplicaConfig {
     pub range: Option<RangeDescriptor>,
     /// A tablet created by a split assigns timestamps above this (the split's timestamp).
     pub min_ts: Timestamp,
+    /// Whether the group stops ticking while idle (see `Driver::maybe_quiesce`).
+    pub quiesce: bool,
 }
 
 /// What a replica asks of whoever hosts it.
@@ -101,6 +103,7 @@ impl ReplicaConfig {
             request_timeout: Duration::from_secs(10),
             range: None,
             min_ts: Timestamp::ZERO,
+            quiesce: true,
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct ReplicaStatus {
     pub lease_end: Option<Timestamp>,
     /// While leading: `TT.now().earliest` when it became leader.
     pub leader_since: Option<Timestamp>,
+    /// The group is idle and this replica stopped ticking.
+    pub quiesced: bool,
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -166,6 +171,8 @@ struct Shared {
     approx_bytes: AtomicU64,
     /// The range changed (or the replica just started) and the meta records may not show it.
     meta_dirty: AtomicBool,
+    /// Whether this replica leads (as of its last Ready), readable without a lock.
+    leader: AtomicBool,
 }
 
 /// A handle to a running replica. Cloning is cheap; all clones talk to the same task.
@@ -270,6 +277,7 @@ impl Replica {
             ticks: AtomicU64::new(0),
             approx_bytes: AtomicU64::new(approx_bytes),
             meta_dirty: AtomicBool::new(true),
+            leader: AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let replica = Replica {
@@ -303,6 +311,12 @@ impl Replica {
             writes_awaiting_lease: Vec::new(),
             ticks: 0,
             heartbeat_ticks: config.heartbeat_ticks.max(1) as u64,
+            election_ticks: config.election_ticks.max(1) as u64,
+            quiesce: config.quiesce,
+            quiesced: false,
+            stay_quiesced: false,
+            idle_ticks: 0,
+            last_heard: HashMap::new(),
             leader_since: None,
         };
         let handle = tokio::spawn(driver.run(rx));
@@ -460,6 +474,11 @@ impl Replica {
             .older_than(cutoff)
     }
 
+    /// Whether this replica leads its group (as of its last Raft step; lock-free).
+    pub fn is_leader(&self) -> bool {
+        self.shared.leader.load(Ordering::Relaxed)
+    }
+
     /// Takes the "meta records may be stale" flag (set at start and by splits).
     pub fn take_meta_dirty(&self) -> bool {
         self.shared.meta_dirty.swap(false, Ordering::AcqRel)
@@ -508,6 +527,9 @@ impl Replica {
         }
     }
 }
+
+/// The context of the heartbeat by which a leader tells its followers it stops ticking.
+const QUIESCE_CONTEXT: &[u8] = b"quiesce";
 
 /// A proposal waiting to be applied.
 struct Proposal {
@@ -582,6 +604,17 @@ struct Driver {
     writes_awaiting_lease: Vec<Deferred>,
     ticks: u64,
     heartbeat_ticks: u64,
+    election_ticks: u64,
+    /// Whether idle groups stop ticking (see `maybe_quiesce`).
+    quiesce: bool,
+    /// Not ticking until a message arrives.
+    quiesced: bool,
+    /// The message just handled quiesced this replica: the next wake-up check keeps it so.
+    stay_quiesced: bool,
+    /// Consecutive ticks without work.
+    idle_ticks: u64,
+    /// The tick at which each peer was last heard from.
+    last_heard: HashMap<u64, u64>,
     leader_since: Option<Timestamp>,
 }
 
@@ -607,8 +640,14 @@ impl Driver {
                     if stop {
                         break;
                     }
+                    if self.quiesced && !self.stay_quiesced {
+                        self.quiesced = false;
+                        self.idle_ticks = 0;
+                        ticker.reset();
+                    }
+                    self.stay_quiesced = false;
                 }
-                _ = ticker.tick() => self.on_tick(),
+                _ = ticker.tick(), if !self.quiesced => self.on_tick(),
             }
             // Handling a Ready can create work that needs another (deferred writes, renewals).
             let mut failed = None;
@@ -637,6 +676,15 @@ impl Driver {
 
     /// Handles one mailbox message; false means stop.
     fn handle(&mut self, msg: Msg) -> bool {
+        self.stay_quiesced = false;
+        // Work restarts the idle count; the heartbeats of a quiet group do not.
+        let quiet = matches!(&msg, Msg::Raft(m) if matches!(
+            m.get_msg_type(),
+            raft::prelude::MessageType::MsgHeartbeat | raft::prelude::MessageType::MsgHeartbeatResponse
+        ));
+        if !quiet {
+            self.idle_ticks = 0;
+        }
         match msg {
             Msg::Raft(m) if self.lease.suppress_vote(m.get_msg_type()) => {
                 tracing::debug!(
@@ -646,9 +694,23 @@ impl Driver {
                 );
             }
             Msg::Raft(m) => {
+                let quiesce = self.is_quiesce_heartbeat(&m);
+                if m.from != raft::INVALID_ID {
+                    self.last_heard.insert(m.from, self.ticks);
+                }
+                let is_quiesce_answer = m.get_msg_type()
+                    == raft::prelude::MessageType::MsgHeartbeatResponse
+                    && m.context == QUIESCE_CONTEXT;
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!(tablet = self.shared.tablet_id, error = %e, "dropped raft message");
                 }
+                if quiesce {
+                    // The leader has nothing to replicate and stops ticking: so does this
+                    // follower, until the next message wakes it.
+                    self.quiesced = true;
+                }
+                // The answer to a quiesce heartbeat does not wake a quiesced leader.
+                self.stay_quiesced = quiesce || (self.quiesced && is_quiesce_answer);
             }
             Msg::Write { req, reply } => self.propose_write(req, reply),
             Msg::ReadTs { at, reply } => self.start_read(at, reply),
@@ -687,13 +749,101 @@ impl Driver {
     }
 
     fn on_tick(&mut self) {
+        if self.maybe_quiesce() {
+            return;
+        }
         self.raw.tick();
         self.lease.on_tick();
         self.ticks += 1;
         self.shared.ticks.store(self.ticks, Ordering::Relaxed);
-        if self.ticks.is_multiple_of(self.heartbeat_ticks) {
+        // An idle leader lets its lease lapse (it is about to quiesce).
+        if self.ticks.is_multiple_of(self.heartbeat_ticks) && self.idle_ticks < self.election_ticks
+        {
             self.renew_lease();
         }
+    }
+
+    /// Whether `m` is the heartbeat by which the current leader tells this follower it
+    /// quiesces.
+    fn is_quiesce_heartbeat(&self, m: &Message) -> bool {
+        m.get_msg_type() == raft::prelude::MessageType::MsgHeartbeat
+            && m.context == QUIESCE_CONTEXT
+            && m.term == self.raw.raft.term
+            && !self.is_leader()
+    }
+
+    /// Anything in flight that needs the clock to move: requests, Raft work, prepared
+    /// transactions (their recovery counts ticks).
+    fn busy(&self) -> bool {
+        !self.proposals.is_empty()
+            || !self.reads_awaiting_index.is_empty()
+            || !self.reads_awaiting_term.is_empty()
+            || !self.reads_awaiting_apply.is_empty()
+            || !self.writes_awaiting_lease.is_empty()
+            || self.raw.has_ready()
+            || !self
+                .shared
+                .prepared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Stops ticking a group with nothing to do, so that thousands of idle tablets cost no
+    /// CPU. Only a leader decides: once every voter has the whole log, committed, for two
+    /// election timeouts, it tells its followers with a marked heartbeat and stops; they stop
+    /// when it arrives. Any message or request wakes a replica. A quiesced leader stops renewing
+    /// its lease, which therefore lapses: the first read after a wake-up confirms leadership
+    /// with a ReadIndex round. Followers do not count ticks while quiesced, so they never time
+    /// out a leader they stopped hearing from on purpose; a request reaching a follower (its
+    /// router retrying after the leader's node failed) wakes it, and it campaigns after an
+    /// election timeout.
+    /// Returns whether the replica quiesced.
+    fn maybe_quiesce(&mut self) -> bool {
+        if !self.quiesce || self.busy() {
+            self.idle_ticks = 0;
+            return false;
+        }
+        self.idle_ticks += 1;
+        if !self.is_leader() || self.idle_ticks < 2 * self.election_ticks {
+            return false;
+        }
+        let raft = &self.raw.raft;
+        let last = raft.raft_log.last_index();
+        if raft.raft_log.committed != last {
+            return false;
+        }
+        let me = self.shared.replica_id;
+        // Every follower has the whole log and answered within the last heartbeats: a leader
+        // cut off from them keeps ticking, so check-quorum deposes it.
+        let recent = self.ticks.saturating_sub(2 * self.heartbeat_ticks);
+        let caught_up = raft.prs().iter().all(|(id, pr)| {
+            *id == me
+                || (pr.matched == last && self.last_heard.get(id).is_some_and(|t| *t >= recent))
+        });
+        if !caught_up {
+            return false;
+        }
+        let msgs: Vec<Message> = raft
+            .prs()
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, _)| {
+                let mut m = Message::default();
+                m.set_msg_type(raft::prelude::MessageType::MsgHeartbeat);
+                m.to = *id;
+                m.from = me;
+                m.term = raft.term;
+                m.commit = last;
+                m.context = QUIESCE_CONTEXT.to_vec().into();
+                m
+            })
+            .collect();
+        if !msgs.is_empty() {
+            self.transport.send(self.shared.tablet_id, msgs);
+        }
+        self.quiesced = true;
+        true
     }
 
     /// Starts a lease renewal round (see `lease.rs`).
@@ -1334,6 +1484,7 @@ impl Driver {
                 term = self.raw.raft.term,
                 "became leader"
             );
+            self.idle_ticks = 0;
             self.leader_since = self.clock.now().ok().map(|now| now.earliest);
         } else if !leader && self.was_leader {
             self.oracle.step_down();
@@ -1385,6 +1536,8 @@ impl Driver {
         status.is_leader = leader;
         status.lease_end = if leader { self.lease.end() } else { None };
         status.leader_since = self.leader_since;
+        status.quiesced = self.quiesced;
+        self.shared.leader.store(leader, Ordering::Relaxed);
     }
 
     /// Fails every waiting caller, on step-down and on stop. Proposed writes may still commit

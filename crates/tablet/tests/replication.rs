@@ -282,9 +282,12 @@ async fn leases_never_overlap_and_a_partitioned_leader_stops_serving() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), watch)
+    if tokio::time::timeout(Duration::from_secs(10), watch)
         .await
-        .expect("isolated leader steps down");
+        .is_err()
+    {
+        panic!("isolated leader steps down: {:?}", old.status());
+    }
     assert!(old_lease_end > Timestamp::ZERO);
 
     // Once deposed it serves neither reads nor writes.
@@ -325,5 +328,65 @@ async fn leases_never_overlap_and_a_partitioned_leader_stops_serving() {
         Some(&b"new"[..])
     );
     assert!(ts > old_lease_end);
+    group.shutdown().await;
+}
+
+/// Waits until every replica of `group` reports itself quiesced.
+async fn wait_quiesced(group: &LocalGroup) {
+    let wait = async {
+        while !group.replicas().iter().all(|r| r.status().quiesced) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .is_err()
+    {
+        let s: Vec<_> = group.replicas().iter().map(|r| r.status()).collect();
+        panic!("an idle group quiesces: {s:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_group_stops_ticking_and_wakes_for_work_and_failover() {
+    let engines = engines(3);
+    let group = LocalGroup::start(config(), dyn_engines(&engines), clock()).unwrap();
+    group.wait_for_leader().await.unwrap();
+    group.write(put("a", "1")).await.unwrap();
+    wait_quiesced(&group).await;
+    // A write wakes the group and commits.
+    let ts = group.write(put("b", "2")).await.unwrap();
+    assert!(
+        !group
+            .replicas()
+            .iter()
+            .any(|r| r.status().is_leader && r.status().quiesced)
+    );
+    wait_quiesced(&group).await;
+    // So does a read after the leader's lease lapsed while quiesced.
+    let read = group.read_ts().await.unwrap();
+    assert!(read >= ts);
+    assert_eq!(
+        group.get(b"b", read).await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    wait_quiesced(&group).await;
+    // The leader goes away while everyone sleeps: the next request wakes a follower, which
+    // elects a new leader, and the write commits there.
+    let old = group
+        .replicas()
+        .iter()
+        .find(|r| r.status().is_leader)
+        .expect("a leader")
+        .replica_id();
+    group.transport().isolate(old);
+    group.write(put("c", "3")).await.unwrap();
+    let leader = group
+        .replicas()
+        .iter()
+        .find(|r| r.status().is_leader && r.replica_id() != old)
+        .map(|r| r.replica_id());
+    assert!(leader.is_some(), "a follower took over");
+    group.transport().heal();
     group.shutdown().await;
 }
