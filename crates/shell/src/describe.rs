@@ -1,9 +1,12 @@
 //! `\d` and friends: the catalog queries psql 15 sends, so the answers match psql's wherever
 //! the server has the catalog (PostgreSQL today, Meridian once it grows `pg_catalog` views).
 //!
-//! `\d NAME` runs psql's lookup query, then a column query per relation found, and prints
-//! psql's column table (Column, Type, Collation, Nullable, Default); the index, constraint and
-//! footer sections of psql's full output are not produced.
+//! `\d NAME` runs psql's lookup query, then per relation found psql's queries for its kind,
+//! its columns and its footers, and prints what psql prints: for a table or view the column
+//! table (Column, Type, Collation, Nullable, Default) with the "Indexes:" and "Check
+//! constraints:" sections, for an index its columns (Column, Type, Key?, Definition) and the
+//! "primary key, btree, for table ..." line. Sections psql prints for features Meridian lacks
+//! (foreign keys, triggers, policies, publications, partitions) are not produced.
 
 use crate::input::DescribeKind;
 
@@ -139,9 +142,191 @@ fn lookup_query(filter: &NameFilter) -> String {
     )
 }
 
+/// The digits of an OID as the server printed it (anything else is dropped, so that the
+/// queries below stay well-formed whatever the server sends).
+fn oid_digits(oid: &str) -> String {
+    oid.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A reduced form of psql's query for what kind of relation this OID is: its `relkind`.
+pub(crate) fn kind_query(oid: &str) -> String {
+    format!(
+        "SELECT c.relkind, c.relhasindex, c.relchecks\nFROM pg_catalog.pg_class c\nWHERE c.oid = '{}';",
+        oid_digits(oid)
+    )
+}
+
+/// What psql calls a relation of `relkind` in the title of `\d NAME`.
+pub(crate) fn relation_title(relkind: &str, schema: &str, name: &str) -> String {
+    let kind = match relkind {
+        "v" => "View",
+        "m" => "Materialized view",
+        "i" => "Index",
+        "I" => "Partitioned index",
+        "S" => "Sequence",
+        "f" => "Foreign table",
+        "p" => "Partitioned table",
+        "t" => "TOAST table",
+        _ => "Table",
+    };
+    format!("{kind} \"{schema}.{name}\"")
+}
+
+/// psql's query for the indexes of a table: (name, primary, unique, clustered, valid,
+/// definition, constraint definition, constraint type, deferrable, deferred, replica
+/// identity, tablespace).
+pub(crate) fn indexes_query(oid: &str) -> String {
+    let oid = oid_digits(oid);
+    format!(
+        "SELECT c2.relname, i.indisprimary, i.indisunique, i.indisclustered, i.indisvalid, \
+         pg_catalog.pg_get_indexdef(i.indexrelid, 0, true),\n  \
+         pg_catalog.pg_get_constraintdef(con.oid, true), contype, condeferrable, condeferred, \
+         i.indisreplident, c2.reltablespace\n\
+         FROM pg_catalog.pg_class c, pg_catalog.pg_class c2, pg_catalog.pg_index i\n  \
+         LEFT JOIN pg_catalog.pg_constraint con ON (conrelid = i.indrelid AND conindid = \
+         i.indexrelid AND contype IN ('p','u','x'))\n\
+         WHERE c.oid = '{oid}' AND c.oid = i.indrelid AND i.indexrelid = c2.oid\n\
+         ORDER BY i.indisprimary DESC, c2.relname;"
+    )
+}
+
+/// psql's query for the CHECK constraints of a table: (name, definition).
+pub(crate) fn checks_query(oid: &str) -> String {
+    format!(
+        "SELECT r.conname, pg_catalog.pg_get_constraintdef(r.oid, true)\n\
+         FROM pg_catalog.pg_constraint r\n\
+         WHERE r.conrelid = '{}' AND r.contype = 'c'\n\
+         ORDER BY 1;",
+        oid_digits(oid)
+    )
+}
+
+/// psql's query for the columns of an index: (name, type, key?, definition).
+pub(crate) fn index_columns_query(oid: &str) -> String {
+    let oid = oid_digits(oid);
+    format!(
+        "SELECT a.attname,\n  pg_catalog.format_type(a.atttypid, a.atttypmod),\n  \
+         CASE WHEN a.attnum <= (SELECT i.indnkeyatts FROM pg_catalog.pg_index i WHERE \
+         i.indexrelid = '{oid}') THEN 'yes' ELSE 'no' END AS is_key,\n  \
+         pg_catalog.pg_get_indexdef(a.attrelid, a.attnum, TRUE) AS indexdef\n\
+         FROM pg_catalog.pg_attribute a\n\
+         WHERE a.attrelid = '{oid}' AND a.attnum > 0 AND NOT a.attisdropped\n\
+         ORDER BY a.attnum;"
+    )
+}
+
+/// A reduced form of psql's query for the footer of an index: (unique, primary, clustered,
+/// valid, access method, table, predicate).
+pub(crate) fn index_info_query(oid: &str) -> String {
+    format!(
+        "SELECT i.indisunique, i.indisprimary, i.indisclustered, i.indisvalid, a.amname, \
+         c2.relname, pg_catalog.pg_get_expr(i.indpred, i.indrelid, true)\n\
+         FROM pg_catalog.pg_index i, pg_catalog.pg_class c, pg_catalog.pg_class c2, \
+         pg_catalog.pg_am a\n\
+         WHERE i.indexrelid = c.oid AND c.oid = '{}' AND c.relam = a.oid\n\
+         AND i.indrelid = c2.oid;",
+        oid_digits(oid)
+    )
+}
+
+/// One row of a catalog query, NULLs as empty strings (as psql reads them).
+pub(crate) type Row = Vec<Option<String>>;
+
+fn cell(row: &Row, i: usize) -> &str {
+    row.get(i).and_then(Option::as_deref).unwrap_or_default()
+}
+
+fn is_true(row: &Row, i: usize) -> bool {
+    matches!(cell(row, i), "t" | "true")
+}
+
+/// psql's "Indexes:" section from the rows of [`indexes_query`].
+pub(crate) fn index_footers(rows: &[Row]) -> Vec<String> {
+    if rows.is_empty() {
+        return vec![];
+    }
+    let mut out = vec!["Indexes:".to_owned()];
+    for r in rows {
+        let mut line = format!("    \"{}\"", cell(r, 0));
+        if cell(r, 7) == "x" {
+            line.push_str(&format!(" {}", cell(r, 6)));
+        } else {
+            if is_true(r, 1) {
+                line.push_str(" PRIMARY KEY,");
+            } else if is_true(r, 2) {
+                line.push_str(if cell(r, 7) == "u" {
+                    " UNIQUE CONSTRAINT,"
+                } else {
+                    " UNIQUE,"
+                });
+            }
+            // Everything after "USING" is echoed verbatim.
+            let def = cell(r, 5);
+            let def = def.find(" USING ").map_or(def, |at| &def[at + 7..]);
+            line.push_str(&format!(" {def}"));
+            if is_true(r, 8) {
+                line.push_str(" DEFERRABLE");
+            }
+            if is_true(r, 9) {
+                line.push_str(" INITIALLY DEFERRED");
+            }
+        }
+        if is_true(r, 3) {
+            line.push_str(" CLUSTER");
+        }
+        if !is_true(r, 4) {
+            line.push_str(" INVALID");
+        }
+        if is_true(r, 10) {
+            line.push_str(" REPLICA IDENTITY");
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// psql's "Check constraints:" section from the rows of [`checks_query`].
+pub(crate) fn check_footers(rows: &[Row]) -> Vec<String> {
+    if rows.is_empty() {
+        return vec![];
+    }
+    let mut out = vec!["Check constraints:".to_owned()];
+    out.extend(
+        rows.iter()
+            .map(|r| format!("    \"{}\" {}", cell(r, 0), cell(r, 1))),
+    );
+    out
+}
+
+/// psql's footer of an index (`primary key, btree, for table "public.t"`) from the row of
+/// [`index_info_query`]; `schema` is the index's.
+pub(crate) fn index_footer(row: &Row, schema: &str) -> String {
+    let mut line = String::new();
+    if is_true(row, 1) {
+        line.push_str("primary key, ");
+    } else if is_true(row, 0) {
+        line.push_str("unique, ");
+    }
+    line.push_str(&format!(
+        "{}, for table \"{schema}.{}\"",
+        cell(row, 4),
+        cell(row, 5)
+    ));
+    if !cell(row, 6).is_empty() {
+        line.push_str(&format!(", predicate ({})", cell(row, 6)));
+    }
+    if is_true(row, 2) {
+        line.push_str(", clustered");
+    }
+    if !is_true(row, 3) {
+        line.push_str(", invalid");
+    }
+    line
+}
+
 /// psql's query for the columns of the relation with this OID.
 pub(crate) fn columns_query(oid: &str) -> String {
-    let oid: String = oid.chars().filter(char::is_ascii_digit).collect();
+    let oid = oid_digits(oid);
     format!(
         "SELECT a.attname,\n  pg_catalog.format_type(a.atttypid, a.atttypmod),\n  \
          (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)\n   \
@@ -267,6 +452,52 @@ mod tests {
             "SELECT c.oid,\n  n.nspname,\n  c.relname\nFROM pg_catalog.pg_class c\n     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\nWHERE c.relname OPERATOR(pg_catalog.~) '^(t)$' COLLATE pg_catalog.default\n  AND pg_catalog.pg_table_is_visible(c.oid)\nORDER BY 2, 3;"
         );
         assert!(columns_query("16384; drop").contains("a.attrelid = '16384'"));
+    }
+
+    /// A catalog row written as psql prints one unaligned: cells separated by `|`.
+    fn row(cells: &str) -> Row {
+        cells.split('|').map(|c| Some(c.to_owned())).collect()
+    }
+
+    /// Footers as psql 15 prints them for the same catalog rows.
+    #[test]
+    fn footers_read_like_psqls() {
+        let indexes = [
+            "t_pkey|t|t|f|t|CREATE UNIQUE INDEX t_pkey ON t USING btree (a, b)|PRIMARY KEY (a, b)|p|f|f|f|0",
+            "t_c|f|f|f|t|CREATE INDEX t_c ON t USING btree (c DESC)|||||f|0",
+            "t_d|f|t|f|t|CREATE UNIQUE INDEX t_d ON t USING btree (d)|||||f|0",
+            "t_e|f|t|f|f|CREATE UNIQUE INDEX t_e ON t USING btree (e)|UNIQUE (e)|u|t|f|f|0",
+        ]
+        .map(row);
+        assert_eq!(
+            index_footers(&indexes),
+            [
+                "Indexes:",
+                "    \"t_pkey\" PRIMARY KEY, btree (a, b)",
+                "    \"t_c\" btree (c DESC)",
+                "    \"t_d\" UNIQUE, btree (d)",
+                "    \"t_e\" UNIQUE CONSTRAINT, btree (e) DEFERRABLE INVALID",
+            ]
+        );
+        assert!(index_footers(&[]).is_empty());
+        assert_eq!(
+            check_footers(&[row("t_c_check|CHECK (c > 0)")]),
+            ["Check constraints:", "    \"t_c_check\" CHECK (c > 0)"]
+        );
+        assert_eq!(
+            index_footer(&row("t|t|f|t|btree|t|"), "public"),
+            "primary key, btree, for table \"public.t\""
+        );
+        assert_eq!(
+            index_footer(&row("t|f|f|t|btree|t|(d > 0)"), "public"),
+            "unique, btree, for table \"public.t\", predicate ((d > 0))"
+        );
+        assert_eq!(
+            relation_title("i", "public", "t_pkey"),
+            "Index \"public.t_pkey\""
+        );
+        assert_eq!(relation_title("r", "public", "t"), "Table \"public.t\"");
+        assert!(indexes_query("1; x").contains("c.oid = '1'"));
     }
 
     #[test]

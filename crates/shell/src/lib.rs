@@ -31,9 +31,10 @@
 //! - Meta-commands: `\q`, `\?`, `\timing`, `\x`, `\i FILE`, `\o [FILE]`, `\set [NAME
 //!   [VALUE]]`, `\unset`, `\echo`, and `\d [NAME]`, `\dt`, `\di`, `\dn`, `\l` (with psql
 //!   patterns), which send the catalog queries psql 15 sends; a server without those catalogs
-//!   answers with an error, which is printed. Against PostgreSQL 15 the output is psql's,
-//!   byte for byte, except that `\d NAME` prints the column table without psql's index and
-//!   constraint sections and `+` adds no columns.
+//!   answers with an error, which is printed. Against PostgreSQL 15 and Meridian the output is
+//!   psql's, byte for byte, except that `\d NAME` leaves out the sections about features
+//!   Meridian lacks (foreign keys, triggers, policies, publications, partitions) and `+` adds
+//!   no columns.
 //!   Variables are substituted as `:NAME`, `:'NAME'` and `:"NAME"` in statements and
 //!   meta-command arguments.
 //! - Output as psql's aligned table (`(N rows)` footer, numbers right-aligned), expanded

@@ -4,7 +4,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::client::{Column, Connection, ResultSet, ServerError, StatementOutput};
-use crate::describe::{Plan, columns_query, plan};
+use crate::describe::{
+    Plan, check_footers, checks_query, columns_query, index_columns_query, index_footer,
+    index_footers, index_info_query, indexes_query, kind_query, plan, relation_title,
+};
 use crate::error::{Error, Result};
 use crate::format::{OutputFormat, render, render_titled};
 use crate::input::{Action, Arg, DescribeKind, HELP, LineHandler, MetaCommand};
@@ -352,21 +355,70 @@ impl<'a> Shell<'a> {
                 for row in found.rows {
                     let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
                     let (oid, schema, name) = (cell(0), cell(1), cell(2));
-                    let columns = match self.catalog_query(&columns_query(&oid)).await? {
-                        Ok(set) => set,
-                        Err(flow) => return Ok(flow),
-                    };
-                    let title = format!("Table \"{schema}.{name}\"");
-                    let mut text = render_titled(&column_table(columns), &title, format, expanded);
-                    if format == OutputFormat::Table && !expanded {
-                        // psql's description of a relation has no "(N rows)" footer.
-                        text = drop_footer(&text);
+                    if let Err(flow) = self.describe_relation(&oid, &schema, &name).await? {
+                        return Ok(flow);
                     }
-                    self.results().write_all(text.as_bytes())?;
                 }
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// `\d NAME` for one relation: psql's title, column table and footers for its kind.
+    async fn describe_relation(
+        &mut self,
+        oid: &str,
+        schema: &str,
+        name: &str,
+    ) -> Result<std::result::Result<(), Flow>> {
+        let (format, expanded) = (self.settings.format, self.settings.expanded);
+        macro_rules! rows {
+            ($sql:expr) => {
+                match self.catalog_query(&$sql).await? {
+                    Ok(set) => set,
+                    Err(flow) => return Ok(Err(flow)),
+                }
+            };
+        }
+        let kind = rows!(kind_query(oid))
+            .rows
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let flag = |i: usize| kind.get(i).cloned().flatten().unwrap_or_default();
+        let (relkind, has_index, checks) = (flag(0), flag(1), flag(2));
+        let (table, footers) = if relkind == "i" {
+            let columns = rows!(index_columns_query(oid));
+            let info = rows!(index_info_query(oid));
+            let footer = info.rows.first().map(|r| index_footer(r, schema));
+            (index_column_table(columns), footer.into_iter().collect())
+        } else {
+            let columns = column_table(rows!(columns_query(oid)));
+            let mut footers = Vec::new();
+            if matches!(has_index.as_str(), "t" | "true") {
+                footers.extend(index_footers(&rows!(indexes_query(oid)).rows));
+            }
+            if !matches!(checks.as_str(), "" | "0") {
+                footers.extend(check_footers(&rows!(checks_query(oid)).rows));
+            }
+            (columns, footers)
+        };
+        let title = relation_title(&relkind, schema, name);
+        let mut text = render_titled(&table, &title, format, expanded);
+        if format == OutputFormat::Table && !expanded {
+            // psql's description of a relation has no "(N rows)" footer; its own footers
+            // follow the rows.
+            text = drop_footer(&text);
+            if !footers.is_empty() {
+                text = format!(
+                    "{}\n{}\n\n",
+                    text.trim_end_matches('\n'),
+                    footers.join("\n")
+                );
+            }
+        }
+        self.results().write_all(text.as_bytes())?;
+        Ok(Ok(()))
     }
 
     fn after_error(&self) -> Flow {
@@ -378,11 +430,30 @@ impl<'a> Shell<'a> {
     }
 }
 
+/// A result set of text columns called `header` holding `rows`.
+fn text_table(header: &[&str], rows: Vec<Vec<Option<String>>>) -> ResultSet {
+    const TEXT: u32 = 25;
+    ResultSet {
+        columns: header
+            .iter()
+            .map(|name| Column {
+                name: (*name).to_owned(),
+                type_oid: TEXT,
+            })
+            .collect(),
+        rows,
+    }
+}
+
+/// psql's column table of `\d INDEX` from the rows of the index column query (name, type,
+/// key?, definition).
+fn index_column_table(columns: ResultSet) -> ResultSet {
+    text_table(&["Column", "Type", "Key?", "Definition"], columns.rows)
+}
+
 /// psql's column table of `\d NAME` from the rows of the column query: (name, type,
 /// default, not null, collation, identity, generated).
 fn column_table(columns: ResultSet) -> ResultSet {
-    const TEXT: u32 = 25;
-    let header = ["Column", "Type", "Collation", "Nullable", "Default"];
     let rows = columns
         .rows
         .into_iter()
@@ -408,16 +479,10 @@ fn column_table(columns: ResultSet) -> ResultSet {
             ]
         })
         .collect();
-    ResultSet {
-        columns: header
-            .iter()
-            .map(|name| Column {
-                name: (*name).to_owned(),
-                type_oid: TEXT,
-            })
-            .collect(),
+    text_table(
+        &["Column", "Type", "Collation", "Nullable", "Default"],
         rows,
-    }
+    )
 }
 
 /// An aligned table without its `(N rows)` line (the blank line after it stays).

@@ -89,7 +89,7 @@
 //!   hash joins, lookup joins into a primary key or index, or nested loops; subqueries (scalar,
 //!   IN/NOT IN, EXISTS, ANY/ALL, correlated at any depth, in FROM); UNION/INTERSECT/EXCEPT
 //!   (with or without ALL); WITH (non-recursive); VALUES; views; GROUP BY/HAVING with count/sum/min/max/avg
-//!   (DISTINCT, FILTER); window functions (row_number, rank, dense_rank, percent_rank,
+//!   and string_agg (DISTINCT, FILTER); window functions (row_number, rank, dense_rank, percent_rank,
 //!   cume_dist, ntile, lag, lead, first_value, last_value, aggregates; PARTITION BY, ORDER
 //!   BY, ROWS frames and RANGE UNBOUNDED/CURRENT ROW frames); DISTINCT and DISTINCT ON; ORDER BY with
 //!   NULLS FIRST/LAST; LIMIT/OFFSET; CASE, COALESCE, NULLIF, GREATEST, LEAST, BETWEEN, IN,
@@ -122,11 +122,19 @@
 //!   `SAVEPOINT cockroach_restart`); DDL inside blocks is transactional. `COMMIT`/`ROLLBACK`
 //!   outside a block are no-ops, as in PostgreSQL.
 //! * A subset of `pg_catalog` computed from the catalog at the statement's timestamp
-//!   (`syscat.rs`: `pg_class`, `pg_namespace`, `pg_index`, `pg_am`, `pg_database`, with the
-//!   columns psql's `\d`, `\dt`, `\di`, `\dv`, `\dn` and `\l` read) and the helpers those
-//!   queries call (`pg_get_userbyid`, `pg_table_is_visible`, `pg_encoding_to_char`); the
-//!   regular-expression operators `~`, `!~`, `~*`, `!~*` (Rust regex syntax, which covers the
-//!   common part of PostgreSQL's).
+//!   (`syscat/`: `pg_class`, `pg_attribute`, `pg_attrdef`, `pg_constraint`, `pg_index`,
+//!   `pg_type`, `pg_namespace`, `pg_am`, `pg_collation`, `pg_database`, `pg_roles`, and empty
+//!   `pg_policy`, `pg_inherits`, `pg_trigger`, ... with the columns psql's describe commands
+//!   read, `\d TABLE` and `\d+` included), the functions those queries call (`format_type`,
+//!   `pg_get_indexdef`, `pg_get_constraintdef`, `pg_get_expr`, `pg_get_viewdef`,
+//!   `pg_get_userbyid`, `pg_table_is_visible`, `pg_size_pretty`, ...), the `oid`, `regclass`,
+//!   `regtype` and `regnamespace` casts (`plan/bind_catalog.rs`); the regular-expression
+//!   operators `~`, `!~`, `~*`, `!~*` (Rust regex syntax, which covers the common part of
+//!   PostgreSQL's).
+//! * Arrays as text in PostgreSQL's array syntax (`expr/array.rs`): `ARRAY[...]`, `ARRAY(SELECT
+//!   ...)`, `x op ANY/ALL (array)`, `arr[i]`, casts to `T[]`, `array_to_string`,
+//!   `array_upper`/`array_length`; `generate_series` and `unnest` in FROM (their arguments may
+//!   read the outer row of a correlated subquery); `string_agg`.
 //! * `AS OF SYSTEM TIME <literal>` on a SELECT (after its FROM list) or a BEGIN: reads at a
 //!   past timestamp (a negative duration such as `'-5s'`, nanoseconds since the epoch, or a
 //!   timestamp), catalog included, lock-free and read-only.
@@ -143,7 +151,7 @@
 //!
 //! * Types: REAL as float4 (it is float8); CHAR(n) is text padded on input, so its
 //!   comparisons, casts to text and `length` keep the trailing blanks PostgreSQL ignores;
-//!   TIME, JSON, arrays; time zones other than UTC (TIMESTAMPTZ reads and prints in UTC whatever `TimeZone` says);
+//!   TIME, JSON, an array type (array values are text, see above); time zones other than UTC (TIMESTAMPTZ reads and prints in UTC whatever `TimeZone` says);
 //!   NUMERIC NaN and infinities; transcendental functions on NUMERIC compute in float8; binary
 //!   wire formats of the newer types; collations other than byte order (C). `-0` is stored as
 //!   `0`. The display scale of a NUMERIC key column without a declared scale, and the fields of

@@ -29,6 +29,7 @@ enum Acc {
         count: i64,
     },
     MinMax(Option<Datum>),
+    StringAgg(Option<String>),
 }
 
 /// The running state of one aggregate call.
@@ -52,6 +53,7 @@ impl Accumulator {
             },
             AggFunc::Avg => Acc::Avg { sum: 0.0, count: 0 },
             AggFunc::Min | AggFunc::Max => Acc::MinMax(None),
+            AggFunc::StringAgg => Acc::StringAgg(None),
         };
         Accumulator {
             acc,
@@ -129,6 +131,20 @@ impl Accumulator {
                 *sum += x;
                 *count += 1;
             }
+            (Acc::StringAgg(s), Datum::Text(x)) => {
+                let sep = match &call.separator {
+                    Some(e) => e.eval(row, env)?,
+                    None => Datum::Null,
+                };
+                match (s.as_mut(), sep) {
+                    (None, _) => *s = Some(x),
+                    (Some(acc), Datum::Text(sep)) => {
+                        acc.push_str(&sep);
+                        acc.push_str(&x);
+                    }
+                    (Some(acc), _) => acc.push_str(&x),
+                }
+            }
             (Acc::MinMax(best), v) => {
                 let replace = match best {
                     None => true,
@@ -174,6 +190,7 @@ impl Accumulator {
                 }
             }
             Acc::MinMax(b) => b.clone().unwrap_or(Datum::Null),
+            Acc::StringAgg(s) => s.clone().map_or(Datum::Null, Datum::Text),
         }
     }
 }
@@ -241,6 +258,7 @@ mod tests {
     fn call(func: AggFunc, ty: SqlType, distinct: bool) -> AggCall {
         let arg = (func != AggFunc::CountStar).then_some(ScalarExpr::Column(1, SqlType::Int4));
         AggCall {
+            separator: None,
             func,
             arg,
             distinct,

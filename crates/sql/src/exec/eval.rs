@@ -5,6 +5,7 @@
 //! captures from the current row as its outer values; results are memoized by those values, so
 //! rows that agree on them share one run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Executor, Row};
@@ -165,6 +166,24 @@ impl Executor<'_> {
                         .into());
                     }
                 }
+            }
+            SubqueryKind::Array => {
+                let rows = self.run(plan, env, None).await?;
+                let values: Vec<Datum> = rows
+                    .into_iter()
+                    .map(|r| r.into_iter().next().unwrap_or(Datum::Null))
+                    .collect();
+                SubqueryValue::Scalar(crate::expr::array::from_datums(&values))
+            }
+            SubqueryKind::Lookup { keys } => {
+                let rows = self.run(plan, env, None).await?;
+                let mut map = HashMap::with_capacity(rows.len());
+                for mut r in rows {
+                    let value = r.pop().unwrap_or(Datum::Null);
+                    map.entry(hash_key(&r[..keys.len().min(r.len())]))
+                        .or_insert(value);
+                }
+                SubqueryValue::Map(Arc::new(map))
             }
             SubqueryKind::Exists => {
                 SubqueryValue::Exists(!self.run(plan, env, Some(1)).await?.is_empty())

@@ -27,6 +27,10 @@ impl Executor<'_> {
                     }
                     out
                 }
+                Rel::Function { func, args, .. } => {
+                    let values = self.eval_all(args, &[], env).await?;
+                    crate::plan::table_function_rows(*func, &values, super::MAX_ROWS)?
+                }
                 Rel::Scan(s) => self.scan(s, env, want).await?,
                 Rel::Filter { input, predicate } => {
                     let rows = self.run(input, env, None).await?;

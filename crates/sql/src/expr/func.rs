@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use crate::api::{Datum, SqlError, SqlType};
-use crate::expr::{Env, ScalarExpr, cmp_datums};
+use crate::expr::{CmpOp, Env, ScalarExpr, array, cmp_datums};
 use crate::types::{check_int_range, int_out_of_range, is_integer, is_numeric};
 
 /// Which end(s) `trim` works on.
@@ -79,6 +79,23 @@ pub(crate) enum Func {
     DatePart,
     /// `extract(field FROM x)`: numeric.
     Extract,
+    /// `format_type(type oid, typmod)`: a type's SQL name; the modifier may be NULL.
+    FormatType,
+    /// `pg_size_pretty(bytes)`.
+    SizePretty,
+    /// `array_to_string(arr, sep)` (arrays are text, see `array.rs`).
+    ArrayToString,
+    /// `array_upper(arr, dim)` / `array_length(arr, dim)`.
+    ArrayUpper,
+    /// `arr[i]`.
+    ArrayElement,
+    /// `ARRAY[a, b, ...]`.
+    ArrayBuild,
+    /// `x op ANY (arr)` / `x op ALL (arr)`: arguments `x` and the array.
+    ArrayQuantified {
+        op: CmpOp,
+        all: bool,
+    },
 }
 
 /// A resolved call: the function, the types its arguments are converted to, its result type.
@@ -235,6 +252,12 @@ impl Func {
             }
             ("sign", 1) => Some((Func::Sign, Shape::Fixed(vec![Float8]), Some(Float8))),
             ("pi", 0) => Some((Func::Pi, Shape::Fixed(vec![]), Some(Float8))),
+            ("format_type", 2) => text_fn(Func::FormatType, vec![Int8, Int4], Text),
+            ("pg_size_pretty", 1) => text_fn(Func::SizePretty, vec![Int8], Text),
+            ("array_to_string", 2) => text_fn(Func::ArrayToString, vec![Text, Text], Text),
+            ("array_upper" | "array_length", 2) => {
+                text_fn(Func::ArrayUpper, vec![Text, Int4], Int4)
+            }
             ("coalesce", 1..) => Some((Func::Coalesce, Shape::Common, None)),
             ("nullif", 2) => Some((Func::Nullif, Shape::Common, None)),
             ("greatest", 1..) => Some((Func::Greatest, Shape::Common, None)),
@@ -344,6 +367,14 @@ impl Func {
             Func::DateTrunc => "date_trunc",
             Func::DatePart => "date_part",
             Func::Extract => "extract",
+            Func::FormatType => "format_type",
+            Func::SizePretty => "pg_size_pretty",
+            Func::ArrayToString => "array_to_string",
+            Func::ArrayUpper => "array_upper",
+            Func::ArrayElement => "array_element",
+            Func::ArrayBuild => "array",
+            Func::ArrayQuantified { all: false, .. } => "any",
+            Func::ArrayQuantified { all: true, .. } => "all",
         }
     }
 
@@ -388,6 +419,28 @@ impl Func {
                     }
                 }
                 Ok(best)
+            }
+            Func::FormatType => {
+                let oid = args[0].eval(row, env)?;
+                let typmod = args[1].eval(row, env)?;
+                Ok(match oid {
+                    Datum::Int(oid) => {
+                        Datum::Text(crate::syscat::format_type(oid, int_arg(&typmod).ok()))
+                    }
+                    _ => Datum::Null,
+                })
+            }
+            Func::ArrayQuantified { op, all } => {
+                let x = args[0].eval(row, env)?;
+                let arr = args[1].eval(row, env)?;
+                array::quantified(&x, &arr, op, all, args[0].ty())
+            }
+            Func::ArrayBuild => {
+                let values = args
+                    .iter()
+                    .map(|a| a.eval(row, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(array::from_datums(&values))
             }
             Func::Concat | Func::ConcatWs => {
                 let values = args
@@ -480,6 +533,10 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
                 .map_err(|e| SqlError::new("2201B", format!("invalid regular expression: {e}")))?;
             Ok(Datum::Bool(re.is_match(t(0)?)))
         }
+        Func::SizePretty => text(crate::syscat::size_pretty(n(0)?)),
+        Func::ArrayToString => array::to_string(&v[0], &v[1]),
+        Func::ArrayUpper => array::upper(&v[0], &v[1]),
+        Func::ArrayElement => array::element(&v[0], &v[1]),
         Func::Lower => text(t(0)?.to_lowercase()),
         Func::Upper => text(t(0)?.to_uppercase()),
         Func::Length => Ok(Datum::Int(t(0)?.chars().count() as i64)),
@@ -753,7 +810,12 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
         | Func::Greatest
         | Func::Least
         | Func::Concat
-        | Func::ConcatWs => Err(SqlError::internal(format!("{} is not strict", f.name()))),
+        | Func::ConcatWs
+        | Func::FormatType
+        | Func::ArrayBuild
+        | Func::ArrayQuantified { .. } => {
+            Err(SqlError::internal(format!("{} is not strict", f.name())))
+        }
     }
 }
 

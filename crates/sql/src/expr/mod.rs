@@ -5,6 +5,7 @@
 //! evaluation never has to resolve types. Evaluation works on one row at a time: a row is a
 //! slice of [`Datum`]s and [`ScalarExpr::Column`] indexes into it.
 
+pub(crate) mod array;
 mod cast;
 pub(crate) mod datetime;
 mod eval;

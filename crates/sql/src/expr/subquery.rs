@@ -42,6 +42,12 @@ pub(crate) enum SubqueryKind {
     Scalar,
     /// `EXISTS (...)`.
     Exists,
+    /// `ARRAY(SELECT x ...)`: the values as an array (text, see `array.rs`).
+    Array,
+    /// A lookup in an uncorrelated subquery's rows `(k1, ..., kn, value)`: the value of the
+    /// row whose keys equal `keys` (evaluated on the enclosing row), NULL if none does. The
+    /// catalog functions that find an object by oid are bound so.
+    Lookup { keys: Vec<ScalarExpr> },
     /// `left op ANY (...)` / `left op ALL (...)`; `IN` is `= ANY`, `NOT IN` is `<> ALL`.
     Quantified {
         left: Box<ScalarExpr>,
@@ -56,6 +62,8 @@ pub(crate) enum SubqueryValue {
     Scalar(Datum),
     Exists(bool),
     List(Arc<ValueList>),
+    /// A lookup subquery's rows: key encoding to value.
+    Map(Arc<HashMap<Vec<u8>, Datum>>),
 }
 
 /// Values of the subqueries of one expression, by subquery id.
@@ -100,16 +108,20 @@ impl ValueList {
 impl SubqueryExpr {
     pub(super) fn children(&self) -> Vec<&ScalarExpr> {
         let mut v: Vec<&ScalarExpr> = self.captures.iter().collect();
-        if let SubqueryKind::Quantified { left, .. } = &self.kind {
-            v.push(left);
+        match &self.kind {
+            SubqueryKind::Quantified { left, .. } => v.push(left),
+            SubqueryKind::Lookup { keys } => v.extend(keys),
+            _ => {}
         }
         v
     }
 
     pub(super) fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut ScalarExpr)) {
         self.captures.iter_mut().for_each(&mut *f);
-        if let SubqueryKind::Quantified { left, .. } = &mut self.kind {
-            f(left);
+        match &mut self.kind {
+            SubqueryKind::Quantified { left, .. } => f(left),
+            SubqueryKind::Lookup { keys } => keys.iter_mut().for_each(&mut *f),
+            _ => {}
         }
     }
 
@@ -120,10 +132,23 @@ impl SubqueryExpr {
             .and_then(|m| m.get(&self.id))
             .ok_or_else(|| SqlError::internal(format!("subquery {} was not computed", self.id)))?;
         match (&self.kind, value) {
-            (SubqueryKind::Scalar, SubqueryValue::Scalar(d)) => Ok(d.clone()),
+            (SubqueryKind::Scalar | SubqueryKind::Array, SubqueryValue::Scalar(d)) => Ok(d.clone()),
             (SubqueryKind::Exists, SubqueryValue::Exists(b)) => Ok(Datum::Bool(*b)),
             (SubqueryKind::Quantified { left, op, all }, SubqueryValue::List(list)) => {
                 quantified(left.eval(row, env)?, *op, *all, list)
+            }
+            (SubqueryKind::Lookup { keys }, SubqueryValue::Map(map)) => {
+                let key = keys
+                    .iter()
+                    .map(|k| k.eval(row, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if key.contains(&Datum::Null) {
+                    return Ok(Datum::Null);
+                }
+                Ok(map
+                    .get(&crate::keys::hash_key(&key))
+                    .cloned()
+                    .unwrap_or(Datum::Null))
             }
             (kind, value) => Err(SqlError::internal(format!(
                 "subquery {} of kind {kind:?} got {value:?}",
@@ -134,7 +159,12 @@ impl SubqueryExpr {
 }
 
 /// `l op ANY (list)` / `l op ALL (list)` with SQL's three-valued logic.
-fn quantified(l: Datum, op: CmpOp, all: bool, list: &ValueList) -> Result<Datum, SqlError> {
+pub(crate) fn quantified(
+    l: Datum,
+    op: CmpOp,
+    all: bool,
+    list: &ValueList,
+) -> Result<Datum, SqlError> {
     if list.is_empty() {
         return Ok(Datum::Bool(all));
     }

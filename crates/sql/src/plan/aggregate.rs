@@ -9,6 +9,7 @@ use sqlparser::ast::{
 };
 
 use super::bind::ExprBinder;
+use super::coerce::implicit;
 use crate::api::{SqlError, SqlType};
 use crate::expr::ScalarExpr;
 use crate::types::is_numeric;
@@ -28,6 +29,8 @@ pub(crate) enum AggFunc {
     Max,
     /// `avg(x)`: numeric for integers and numerics, float8 for floats.
     Avg,
+    /// `string_agg(text, separator)`: the values joined, each after the separator of its row.
+    StringAgg,
 }
 
 impl AggFunc {
@@ -39,6 +42,7 @@ impl AggFunc {
             AggFunc::Min => "min",
             AggFunc::Max => "max",
             AggFunc::Avg => "avg",
+            AggFunc::StringAgg => "string_agg",
         }
     }
 }
@@ -50,12 +54,24 @@ pub(crate) struct AggCall {
     pub func: AggFunc,
     /// Its argument, bound against the input rows (`None` for `count(*)`).
     pub arg: Option<ScalarExpr>,
+    /// `string_agg`'s separator, bound against the input rows.
+    pub separator: Option<Box<ScalarExpr>>,
     /// `DISTINCT`: aggregate each distinct value once.
     pub distinct: bool,
     /// `FILTER (WHERE ...)`: only rows where it is true take part.
     pub filter: Option<ScalarExpr>,
     /// Result type.
     pub ty: SqlType,
+}
+
+impl AggCall {
+    /// The expressions the call reads from its input rows.
+    pub(crate) fn exprs(&self) -> impl Iterator<Item = &ScalarExpr> {
+        self.arg
+            .iter()
+            .chain(self.separator.as_deref())
+            .chain(self.filter.iter())
+    }
 }
 
 /// Aggregation collected while binding an aggregate query.
@@ -89,7 +105,7 @@ pub(crate) struct AggregatePlan {
 
 /// Whether `name` (folded) is an aggregate function.
 pub(crate) fn is_aggregate(name: &str) -> bool {
-    matches!(name, "count" | "sum" | "min" | "max" | "avg")
+    matches!(name, "count" | "sum" | "min" | "max" | "avg" | "string_agg")
 }
 
 /// Binds an aggregate call; `binder` binds its argument against the input rows.
@@ -122,12 +138,29 @@ pub(crate) fn bind_call(
             return Ok(AggCall {
                 func: AggFunc::CountStar,
                 arg: None,
+                separator: None,
                 distinct: false,
                 filter,
                 ty: SqlType::Int8,
             });
         }
         [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => binder.bind_typed(e)?,
+        [
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)),
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(sep)),
+        ] if name == "string_agg" => {
+            let text = |b| implicit(b, SqlType::Text);
+            let arg = text(binder.bind(e)?)?;
+            let separator = text(binder.bind(sep)?)?;
+            return Ok(AggCall {
+                func: AggFunc::StringAgg,
+                arg: Some(arg),
+                separator: Some(Box::new(separator)),
+                distinct,
+                filter,
+                ty: SqlType::Text,
+            });
+        }
         [] if name == "count" => {
             return Err(SqlError::new(
                 "42809",
@@ -161,12 +194,14 @@ pub(crate) fn bind_call(
             },
         ),
         "min" => (AggFunc::Min, (at != SqlType::Bool).then_some(at)),
+        "string_agg" => return Err(SqlError::undefined_function(name, &[at.pg_name()])),
         _ => (AggFunc::Max, (at != SqlType::Bool).then_some(at)),
     };
     let ty = ty.ok_or_else(|| SqlError::undefined_function(name, &[at.pg_name()]))?;
     Ok(AggCall {
         func,
         arg: Some(arg),
+        separator: None,
         distinct,
         filter,
         ty,

@@ -280,8 +280,15 @@ impl<'a> ExprBinder<'a> {
                         "only CAST and :: casts are supported",
                     ));
                 }
+                if let Some(b) = self.bind_catalog_cast(expr, data_type, pos)? {
+                    return Ok(b);
+                }
                 let inner = self.bind(expr)?;
                 known(explicit_cast(inner, data_type)?)
+            }
+            Expr::Array(arr) => self.bind_array_literal(&arr.elem, pos),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                self.bind_subscript(root, access_chain, pos)
             }
             Expr::TypedString(ts) => {
                 let lit = bind_value(&ts.value.value, pos)?;
@@ -535,7 +542,7 @@ impl<'a> ExprBinder<'a> {
         })
     }
 
-    fn bind_in_list(
+    pub(super) fn bind_in_list(
         &mut self,
         x: &Expr,
         list: &[Expr],

@@ -74,7 +74,10 @@ impl ExprBinder<'_> {
                 pos,
             ))
         };
-        let mut args = match &f.args {
+        if let Some(b) = self.bind_catalog_function(&name, f, pos)? {
+            return Ok(b);
+        }
+        let args = match &f.args {
             FunctionArguments::None => {
                 if let Some(b) = self.bind_volatile(&name, &[], pos)? {
                     return Ok(b);
@@ -83,6 +86,9 @@ impl ExprBinder<'_> {
                     Some(v) => text(v),
                     None => Err(SqlError::undefined_column(&name)),
                 };
+            }
+            FunctionArguments::Subquery(q) if name == "array" => {
+                return self.bind_one_column(q, crate::expr::SubqueryKind::Array, pos);
             }
             FunctionArguments::Subquery(_) => {
                 return Err(SqlError::unsupported(
@@ -122,9 +128,6 @@ impl ExprBinder<'_> {
                     ScalarExpr::Literal(Datum::Bool(true), SqlType::Bool),
                     pos,
                 ));
-            }
-            ("array_to_string", 2) if args[0].ty() == SqlType::Text || args[0].unknown => {
-                return Ok(args.swap_remove(0));
             }
             _ => {}
         }

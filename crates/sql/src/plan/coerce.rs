@@ -111,9 +111,13 @@ fn resolve_literal(b: &Bound, to: TypeSpec, ctx: CastContext) -> Result<ScalarEx
         });
     }
     let ScalarExpr::Literal(d, _) = &b.expr else {
-        return Err(SqlError::internal(
-            "unknown-typed expression that is not a literal",
-        ));
+        // An untyped value computed when the statement runs (an array element) converts as
+        // a literal would, then.
+        return Ok(ScalarExpr::Cast {
+            expr: Box::new(b.expr.clone()),
+            to,
+            explicit: true,
+        });
     };
     let d = match d {
         Datum::Null => Datum::Null,

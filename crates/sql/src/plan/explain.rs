@@ -85,6 +85,7 @@ fn push(out: &mut Vec<String>, depth: usize, line: String) {
 fn names(r: &Rel) -> Vec<String> {
     match r {
         Rel::Values { width, .. } => (1..=*width).map(|i| format!("column{i}")).collect(),
+        Rel::Function { func, .. } => vec![func.name().to_string()],
         Rel::Scan(s) => s.table.columns.iter().map(|c| c.name.clone()).collect(),
         Rel::Filter { input, .. }
         | Rel::Distinct { input, .. }
@@ -124,6 +125,14 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
             depth,
             format!("Values: {} row{}", rows.len(), plural(rows.len())),
         ),
+        Rel::Function { func, args, .. } => {
+            let a: Vec<String> = args.iter().map(|e| expr(e, &[])).collect();
+            push(
+                out,
+                depth,
+                format!("Function: {}({})", func.name(), a.join(", ")),
+            );
+        }
         Rel::Scan(s) => scan(s, depth, out),
         Rel::Filter { input, predicate } => {
             let n = names(input);
@@ -416,6 +425,11 @@ pub(crate) fn expr(e: &ScalarExpr, names: &[String]) -> String {
         Subquery(s) => match &s.kind {
             SubqueryKind::Scalar => "(subquery)".to_string(),
             SubqueryKind::Exists => "EXISTS (subquery)".to_string(),
+            SubqueryKind::Array => "ARRAY(subquery)".to_string(),
+            SubqueryKind::Lookup { keys } => {
+                let k: Vec<String> = keys.iter().map(&r).collect();
+                format!("(subquery)[{}]", k.join(", "))
+            }
             SubqueryKind::Quantified { left, op, all } => format!(
                 "({} {} {} (subquery))",
                 r(left),

@@ -530,7 +530,13 @@ fn bind_factor(
                     for (c, d) in plan.columns.iter_mut().zip(&t.columns) {
                         c.name = d.name.clone();
                     }
-                    derived(plan, &[], Some(&t.name), alias.as_ref())
+                    let (source, mut scope) = derived(plan, &[], Some(&t.name), alias.as_ref())?;
+                    // Hidden columns of a view (those of the catalog views) are not listed
+                    // by `*`.
+                    for (c, d) in scope.cols.iter_mut().zip(&t.columns) {
+                        c.hidden = d.hidden;
+                    }
+                    Ok((source, scope))
                 }
                 None => {
                     let visible = match alias {
@@ -549,6 +555,18 @@ fn bind_factor(
                 }
             },
         },
+        TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_hints,
+            version: None,
+            partitions,
+            with_ordinality: false,
+            ..
+        } if with_hints.is_empty() && partitions.is_empty() => {
+            super::table_func::bind(name, args, alias.as_ref(), ctx, outer)
+        }
         TableFactor::Derived {
             lateral,
             subquery,

@@ -18,6 +18,8 @@ mod access;
 mod aggregate;
 mod alter;
 mod bind;
+mod bind_array;
+mod bind_catalog;
 mod bind_func;
 mod coerce;
 mod ddl;
@@ -32,6 +34,7 @@ mod rel;
 mod scope;
 mod select;
 mod subquery;
+mod table_func;
 mod visit;
 pub(crate) mod window;
 
@@ -51,12 +54,14 @@ pub(crate) use ddl::{
 };
 pub(crate) use dml::{
     ConflictAction, DeletePlan, InsertPlan, InsertSource, OnConflictPlan, UpdatePlan,
+    parse_stored_expr,
 };
 pub(crate) use names::{ident, relation_name, table_name};
 pub(crate) use rel::{
     Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
 };
 pub(crate) use select::Projection;
+pub(crate) use table_func::rows as table_function_rows;
 pub(crate) use visit::param_types;
 
 use crate::api::{SqlError, SqlType};

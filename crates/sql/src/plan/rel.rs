@@ -20,6 +20,12 @@ pub(crate) enum Rel {
         rows: Vec<Vec<ScalarExpr>>,
         width: usize,
     },
+    /// A set-returning function in FROM (`generate_series`, `unnest`): one column, computed
+    /// from `args` each time the operator runs (they may read outer values).
+    Function {
+        func: super::table_func::TableFunc,
+        args: Vec<ScalarExpr>,
+    },
     /// Reads a table through its primary index or a secondary index; produces full table rows
     /// (in descriptor column order).
     Scan(Box<ScanPlan>),
@@ -184,6 +190,7 @@ impl Rel {
     pub(crate) fn width(&self) -> usize {
         match self {
             Rel::Values { width, .. } => *width,
+            Rel::Function { .. } => 1,
             Rel::Scan(s) => s.table.columns.len(),
             Rel::Project { exprs, .. } => exprs.len(),
             Rel::Join(j) => j.left.width() + j.right.width(),

@@ -172,7 +172,7 @@ pub(crate) fn plan_select(
                 g.columns(&mut used_cols);
             }
             for a in &s.aggs {
-                for e in a.arg.iter().chain(a.filter.iter()) {
+                for e in a.exprs() {
                     e.columns(&mut used_cols);
                 }
             }

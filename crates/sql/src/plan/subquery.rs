@@ -19,14 +19,17 @@ use crate::expr::{CmpOp, ScalarExpr, SubqueryExpr, SubqueryKind};
 
 impl ExprBinder<'_> {
     /// Plans `q` as a subquery of the query being bound; returns its plan and captures.
-    fn plan_subquery(&self, q: &Query) -> Result<(QueryPlan, Vec<ScalarExpr>), SqlError> {
+    pub(super) fn plan_subquery(
+        &self,
+        q: &Query,
+    ) -> Result<(QueryPlan, Vec<ScalarExpr>), SqlError> {
         let groups = self.agg.as_ref().map(|a| a.groups.as_slice());
         let frame = Frame::new(self.scope, groups, self.outer);
         let plan = plan_query(q, self.ctx, Some(&frame))?;
         Ok((plan, frame.captures.into_inner()))
     }
 
-    fn subquery(
+    pub(super) fn subquery(
         &self,
         rel: Rel,
         captures: Vec<ScalarExpr>,
@@ -52,12 +55,26 @@ impl ExprBinder<'_> {
         q: &Query,
         pos: Option<u32>,
     ) -> Result<Bound, SqlError> {
+        self.bind_one_column(q, SubqueryKind::Scalar, pos)
+    }
+
+    /// `q`, which must yield one column, as a subquery of `kind`: a scalar subquery has the
+    /// column's type, an array subquery is text (see `expr/array.rs`).
+    pub(super) fn bind_one_column(
+        &mut self,
+        q: &Query,
+        kind: SubqueryKind,
+        pos: Option<u32>,
+    ) -> Result<Bound, SqlError> {
         let (plan, captures) = self.plan_subquery(q)?;
         if plan.columns.len() != 1 {
             return Err(SqlError::syntax("subquery must return only one column").with_position(pos));
         }
-        let ty = plan.columns[0].ty;
-        Ok(self.subquery(plan.rel, captures, SubqueryKind::Scalar, ty, pos))
+        let ty = match kind {
+            SubqueryKind::Array => SqlType::Text,
+            _ => plan.columns[0].ty,
+        };
+        Ok(self.subquery(plan.rel, captures, kind, ty, pos))
     }
 
     /// `[NOT] EXISTS (SELECT ...)`.
@@ -117,19 +134,13 @@ impl ExprBinder<'_> {
         };
         let q = match right {
             Expr::Subquery(q) => q,
-            Expr::Nested(inner) => match inner.as_ref() {
-                Expr::Subquery(q) => q,
-                _ => {
-                    return Err(SqlError::unsupported(
-                        "ANY/ALL over an array is not supported",
-                    ));
-                }
-            },
-            _ => {
-                return Err(SqlError::unsupported(
-                    "ANY/ALL over an array is not supported",
-                ));
+            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::Subquery(_)) => {
+                let Expr::Subquery(q) = inner.as_ref() else {
+                    unreachable!("matched above")
+                };
+                q
             }
+            array => return self.bind_array_quantified(left, op, array, all, pos),
         };
         let left = self.bind(left)?;
         self.quantified(left, q, op, all, pos)

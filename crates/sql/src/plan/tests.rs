@@ -86,7 +86,7 @@ fn find<'r, T>(rel: &'r Rel, pick: &dyn Fn(&'r Rel) -> Option<T>) -> Option<T> {
         return Some(t);
     }
     match rel {
-        Rel::Values { .. } | Rel::Scan(_) => None,
+        Rel::Values { .. } | Rel::Function { .. } | Rel::Scan(_) => None,
         Rel::Filter { input, .. }
         | Rel::Project { input, .. }
         | Rel::Aggregate { input, .. }

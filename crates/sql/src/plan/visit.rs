@@ -81,7 +81,7 @@ fn expr(e: &ScalarExpr, f: &mut dyn FnMut(&ScalarExpr)) {
 }
 
 fn agg(a: &AggCall, f: &mut dyn FnMut(&ScalarExpr)) {
-    for e in a.arg.iter().chain(a.filter.iter()) {
+    for e in a.exprs() {
         expr(e, f);
     }
 }
@@ -90,6 +90,11 @@ fn rel_exprs(r: &Rel, f: &mut dyn FnMut(&ScalarExpr)) {
     match r {
         Rel::Values { rows, .. } => {
             for e in rows.iter().flatten() {
+                expr(e, f);
+            }
+        }
+        Rel::Function { args, .. } => {
+            for e in args {
                 expr(e, f);
             }
         }

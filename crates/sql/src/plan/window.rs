@@ -107,7 +107,7 @@ impl WindowState {
     pub(crate) fn columns(&self, out: &mut Vec<usize>) {
         for c in &self.calls {
             let agg_args = match &c.func {
-                WindowFunc::Agg(a) => a.arg.iter().chain(a.filter.iter()).collect(),
+                WindowFunc::Agg(a) => a.exprs().collect(),
                 _ => Vec::new(),
             };
             for e in c

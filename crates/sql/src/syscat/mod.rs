@@ -1,10 +1,32 @@
-//! The part of PostgreSQL's `pg_catalog` that psql's `\dt`, `\di`, `\dn` and `\l` read.
+//! The part of PostgreSQL's `pg_catalog` that psql's describe commands read: `\d`, `\dt`,
+//! `\di`, `\dv`, `\dn`, `\l`, and `\d NAME` / `\d+ NAME` for tables, views and indexes.
 //!
 //! Each table is a view computed when a statement names it: the catalog (tables, views,
-//! indexes) as of the statement's timestamp becomes a `VALUES` list, so the statement plans and
-//! runs as over any view. Object ids are derived from Meridian's table ids (`table_oid`), stable
-//! for the life of a table. Columns are the ones those commands use; other columns and tables
-//! do not exist yet.
+//! indexes, columns, defaults, constraints) as of the statement's timestamp becomes a `VALUES`
+//! list, so the statement plans and runs as over any view.
+//!
+//! ```text
+//!  relations.rs  pg_class, pg_index, pg_attribute, pg_attrdef, pg_constraint (from descriptors)
+//!  fixed.rs      pg_namespace, pg_am, pg_type, pg_collation, pg_database, pg_roles, and the
+//!                tables psql reads that are always empty here (pg_policy, pg_inherits, ...)
+//!  deparse.rs    format_type, and the definitions pg_get_expr / pg_get_indexdef /
+//!                pg_get_constraintdef print
+//! ```
+//!
+//! Object ids are derived from Meridian's table ids, stable for the life of a table: a table
+//! owns the block of 100 oids from [`table_oid`], its indexes are `+ index id` (the primary key
+//! is index 1) and its CHECK constraints `+ 50 + n`. Oids are `int8` columns. Arrays
+//! (`pg_constraint.conkey`, `pg_policy.polroles`) are text in PostgreSQL's array syntax, and
+//! `int2vector`s (`pg_index.indkey`) are space-separated text, as PostgreSQL prints them.
+//!
+//! The functions that look objects up by oid are bound as subqueries over hidden columns of
+//! these tables (`meridian_*`, not listed by `*`): `pg_get_indexdef` reads
+//! `pg_index.meridian_indexdef`, `pg_get_constraintdef` `pg_constraint.meridian_condef`,
+//! `pg_get_viewdef` `pg_class.meridian_viewdef` (see `plan/bind_catalog.rs`).
+
+mod deparse;
+mod fixed;
+mod relations;
 
 use std::fmt::Write as _;
 
@@ -14,6 +36,8 @@ use meridian_tablet::KvClient;
 use crate::api::SqlType;
 use crate::catalog::{self, ColumnDesc, TableDesc};
 use crate::error::Result;
+
+pub(crate) use deparse::{format_type, size_pretty};
 
 /// The oid of `pg_catalog`'s namespace, as in PostgreSQL.
 const PG_CATALOG_OID: i64 = 11;
@@ -26,15 +50,13 @@ const OWNER_OID: i64 = 10;
 /// Access methods: heap tables and btree indexes.
 const HEAP_AM: i64 = 2;
 const BTREE_AM: i64 = 403;
+/// The database's default collation, and `C`.
+const DEFAULT_COLLATION_OID: i64 = 100;
+/// The offset of a table's first CHECK constraint in its oid block.
+const CHECK_OID_OFFSET: i64 = 50;
 
-/// The tables this module provides (names without the `pg_catalog.` qualifier).
-const TABLES: &[&str] = &[
-    "pg_namespace",
-    "pg_class",
-    "pg_am",
-    "pg_index",
-    "pg_database",
-];
+/// Columns whose names start with this are hidden: `*` does not list them.
+pub(crate) const HIDDEN_PREFIX: &str = "meridian_";
 
 /// The oid of a table or view.
 fn table_oid(t: &TableDesc) -> i64 {
@@ -46,15 +68,39 @@ fn index_oid(t: &TableDesc, index_id: u32) -> i64 {
     table_oid(t) + i64::from(index_id)
 }
 
+/// The oid of the `n`th CHECK constraint of `t`.
+fn check_oid(t: &TableDesc, n: usize) -> i64 {
+    table_oid(t) + CHECK_OID_OFFSET + i64::try_from(n).unwrap_or(0)
+}
+
+/// `pg_attribute.attnum` of the column at position `c` of `t`: hidden columns (a table's
+/// `rowid`) are not numbered, as PostgreSQL has no such column.
+fn attnum(t: &TableDesc, c: usize) -> i64 {
+    let n = t.columns[..c].iter().filter(|col| !col.hidden).count();
+    i64::try_from(n).unwrap_or(0) + 1
+}
+
 /// One column of a virtual table: its name and SQL type.
 type Col = (&'static str, SqlType);
 
-/// A SQL literal of `ty` for a value (`None`: NULL).
+/// A value of a virtual table's row.
 enum V {
     I(i64),
     T(String),
     B(bool),
     Null,
+}
+
+impl V {
+    fn text(s: &str) -> V {
+        V::T(s.to_string())
+    }
+}
+
+/// A virtual table's columns and rows.
+struct Contents {
+    cols: Vec<Col>,
+    rows: Vec<Vec<V>>,
 }
 
 fn literal(v: &V, ty: SqlType) -> String {
@@ -105,162 +151,29 @@ pub(crate) async fn virtual_table(
     name: &str,
     database: &str,
 ) -> Result<Option<TableDesc>> {
-    use SqlType::{Bool, Int4, Int8, Text};
     let bare = name.strip_prefix("pg_catalog.").unwrap_or(name);
-    if !TABLES.contains(&bare) {
-        return Ok(None);
-    }
-    let mut tables = Vec::new();
-    if matches!(bare, "pg_class" | "pg_index") {
+    let contents = if relations::TABLES.contains(&bare) {
+        let mut tables = Vec::new();
         for t in catalog::list_tables(kv, ts).await? {
             if let Some(desc) = catalog::get_table(kv, &t, ts).await? {
                 tables.push(desc);
             }
         }
-    }
-    let (cols, rows): (Vec<Col>, Vec<Vec<V>>) = match bare {
-        "pg_namespace" => (
-            vec![("oid", Int8), ("nspname", Text), ("nspowner", Int8)],
-            [
-                (PG_CATALOG_OID, "pg_catalog"),
-                (PUBLIC_OID, "public"),
-                (INFORMATION_SCHEMA_OID, "information_schema"),
-            ]
-            .into_iter()
-            .map(|(oid, n)| vec![V::I(oid), V::T(n.into()), V::I(OWNER_OID)])
-            .collect(),
-        ),
-        "pg_am" => (
-            vec![("oid", Int8), ("amname", Text)],
-            vec![
-                vec![V::I(HEAP_AM), V::T("heap".into())],
-                vec![V::I(BTREE_AM), V::T("btree".into())],
-            ],
-        ),
-        "pg_class" => {
-            let mut rows = Vec::new();
-            for t in &tables {
-                let kind = if t.is_view() { "v" } else { "r" };
-                let am = if t.is_view() { V::I(0) } else { V::I(HEAP_AM) };
-                rows.push(vec![
-                    V::I(table_oid(t)),
-                    V::T(t.name.clone()),
-                    V::I(PUBLIC_OID),
-                    V::T(kind.into()),
-                    V::I(OWNER_OID),
-                    am,
-                    V::B(!t.is_view()),
-                ]);
-                if t.is_view() {
-                    continue;
-                }
-                // A table without a declared key is keyed by its hidden rowid: no visible
-                // primary key index, as PostgreSQL would have none.
-                let mut indexes = Vec::new();
-                if !t.has_hidden_key() {
-                    indexes.push((1, t.pkey_name()));
-                }
-                indexes.extend(t.indexes.iter().map(|ix| (ix.id, ix.name.clone())));
-                for (id, name) in indexes {
-                    rows.push(vec![
-                        V::I(index_oid(t, id)),
-                        V::T(name),
-                        V::I(PUBLIC_OID),
-                        V::T("i".into()),
-                        V::I(OWNER_OID),
-                        V::I(BTREE_AM),
-                        V::B(false),
-                    ]);
-                }
-            }
-            (
-                vec![
-                    ("oid", Int8),
-                    ("relname", Text),
-                    ("relnamespace", Int8),
-                    ("relkind", Text),
-                    ("relowner", Int8),
-                    ("relam", Int8),
-                    ("relhasindex", Bool),
-                ],
-                rows,
-            )
-        }
-        "pg_index" => {
-            let mut rows = Vec::new();
-            for t in tables.iter().filter(|t| !t.is_view()) {
-                // A table without a declared key is keyed by its hidden rowid: no visible
-                // primary key index, as PostgreSQL would have none.
-                if !t.has_hidden_key() {
-                    rows.push(vec![
-                        V::I(index_oid(t, 1)),
-                        V::I(table_oid(t)),
-                        V::B(true),
-                        V::B(true),
-                    ]);
-                }
-                for ix in &t.indexes {
-                    rows.push(vec![
-                        V::I(index_oid(t, ix.id)),
-                        V::I(table_oid(t)),
-                        V::B(ix.unique),
-                        V::B(false),
-                    ]);
-                }
-            }
-            (
-                vec![
-                    ("indexrelid", Int8),
-                    ("indrelid", Int8),
-                    ("indisunique", Bool),
-                    ("indisprimary", Bool),
-                ],
-                rows,
-            )
-        }
-        _ => {
-            // pg_database: every database name shares one namespace, so the session's
-            // database and the conventional one are listed.
-            let mut names = vec!["defaultdb".to_string()];
-            if database != "defaultdb" {
-                names.push(database.to_string());
-            }
-            (
-                vec![
-                    ("oid", Int8),
-                    ("datname", Text),
-                    ("datdba", Int8),
-                    ("encoding", Int4),
-                    ("datcollate", Text),
-                    ("datctype", Text),
-                    ("daticulocale", Text),
-                    ("datlocprovider", Text),
-                    ("datacl", Text),
-                ],
-                names
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        vec![
-                            V::I(16_384 + i as i64),
-                            V::T(n),
-                            V::I(OWNER_OID),
-                            V::I(6), // UTF8
-                            V::T("C".into()),
-                            V::T("C".into()),
-                            V::Null,
-                            V::T("c".into()),
-                            V::Null,
-                        ]
-                    })
-                    .collect(),
-            )
-        }
+        relations::contents(bare, &tables)
+    } else {
+        fixed::contents(bare, database)
+    };
+    let Some(Contents { cols, rows }) = contents else {
+        return Ok(None);
     };
     let columns = cols
         .iter()
         .enumerate()
-        .map(|(i, (n, ty))| ColumnDesc::plain(i as u32 + 1, (*n).to_string(), *ty))
+        .map(|(i, (n, ty))| {
+            let mut c = ColumnDesc::plain(i as u32 + 1, (*n).to_string(), *ty);
+            c.hidden = n.starts_with(HIDDEN_PREFIX);
+            c
+        })
         .collect();
     let mut desc = TableDesc::new(0, name.to_string(), columns, vec![0], 1)?;
     desc.view = Some(view_sql(&cols, &rows));
