@@ -67,6 +67,9 @@ pub struct ReplicaConfig {
     pub min_ts: Timestamp,
     /// Whether the group stops ticking while idle (see `Driver::maybe_quiesce`).
     pub quiesce: bool,
+    /// Ticks between the closed timestamps an active leader publishes (0: none); followers
+    /// serve reads up to the last one they applied.
+    pub close_ticks: u64,
 }
 
 /// What a replica asks of whoever hosts it.
@@ -104,6 +107,7 @@ impl ReplicaConfig {
             range: None,
             min_ts: Timestamp::ZERO,
             quiesce: true,
+            close_ticks: 10,
         }
     }
 }
@@ -317,6 +321,8 @@ impl Replica {
             stay_quiesced: false,
             idle_ticks: 0,
             last_heard: HashMap::new(),
+            close_ticks: config.close_ticks,
+            last_close_index: 0,
             leader_since: None,
         };
         let handle = tokio::spawn(driver.run(rx));
@@ -615,6 +621,10 @@ struct Driver {
     idle_ticks: u64,
     /// The tick at which each peer was last heard from.
     last_heard: HashMap<u64, u64>,
+    /// Ticks between closed timestamps (0: never).
+    close_ticks: u64,
+    /// The log index of the last closed-timestamp entry this leader proposed.
+    last_close_index: u64,
     leader_since: Option<Timestamp>,
 }
 
@@ -761,6 +771,7 @@ impl Driver {
         {
             self.renew_lease();
         }
+        self.maybe_close();
     }
 
     /// Whether `m` is the heartbeat by which the current leader tells this follower it
@@ -1087,6 +1098,7 @@ impl Driver {
         let mut batch = ApplyBatch::new(&mvcc);
         // Decisions recorded or forgotten earlier in this batch (not yet in the engine).
         let mut decisions: BTreeMap<Vec<u8>, Option<pb::TxnDecision>> = BTreeMap::new();
+        let mut closed: Option<Timestamp> = None;
         for entry in &entries {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
@@ -1119,6 +1131,10 @@ impl Driver {
                             Applied::Done(Ok(OpOutcome::default()))
                         }
                         Command::Split(sp) => self.apply_split(&mut batch, &sp)?,
+                        Command::Close(c) => {
+                            closed = closed.max(Some(Timestamp::from_nanos(c.closed_ts)));
+                            Applied::Done(Ok(OpOutcome::default()))
+                        }
                     };
                     match applied {
                         Applied::Done(r) => results.push((cmd.proposal_id, r)),
@@ -1156,6 +1172,9 @@ impl Driver {
         }
         self.commit_batch(batch, last)?;
         crate::metrics::APPLIED_ENTRIES.inc_by(entries.len() as u64);
+        if let Some(closed) = closed {
+            self.publish_closed(closed);
+        }
         let leader = self.is_leader();
         for (right, split_ts) in splits {
             self.hooks.split(right, split_ts, leader);
@@ -1195,6 +1214,54 @@ impl Driver {
         let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
         status.applied_index = last;
         Ok(())
+    }
+
+    /// A closed timestamp was applied: reads up to it may be served here, except at or above
+    /// the prepare timestamp of a transaction still prepared.
+    fn publish_closed(&self, closed: Timestamp) {
+        let below_prepared = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .min_ts()
+            .map(Timestamp::prev);
+        let safe = below_prepared.map_or(closed, |p| p.min(closed));
+        self.shared
+            .safe_ts
+            .fetch_max(safe.as_nanos(), Ordering::AcqRel);
+    }
+
+    /// On the leader, every `close_ticks` ticks while writes happened since the last close:
+    /// closes the current timestamp (see `CloseCommand`), so that followers can serve reads up
+    /// to it. Needs the lease (it promises something about future timestamps).
+    fn maybe_close(&mut self) {
+        if !self.is_leader()
+            || self.close_ticks == 0
+            || !self.ticks.is_multiple_of(self.close_ticks)
+            || !self.raw.raft.commit_to_current_term()
+        {
+            return;
+        }
+        let last = self.raw.raft.raft_log.last_index();
+        if last == self.last_close_index {
+            return;
+        }
+        let Ok(now) = self.clock.now() else { return };
+        if !self.lease.valid(now) {
+            return;
+        }
+        let ts = self.oracle.assign_read(now.latest);
+        let id = self.next_id();
+        let data = command::encode(
+            id,
+            pb::tablet_command::Command::Close(pb::CloseCommand {
+                closed_ts: ts.as_nanos(),
+            }),
+        );
+        if self.raw.propose(Vec::new(), data).is_ok() {
+            self.last_close_index = self.raw.raft.raft_log.last_index();
+        }
     }
 
     /// Commit wait: runs `done` once `TT.after(ts)`. Replication already used up part (usually

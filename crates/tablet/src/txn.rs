@@ -120,6 +120,11 @@ impl PreparedSet {
         self.by_id.len()
     }
 
+    /// The smallest prepare timestamp: no read at or above it may be served.
+    pub(crate) fn min_ts(&self) -> Option<Timestamp> {
+        self.by_id.values().map(|p| p.ts).min()
+    }
+
     /// Transactions prepared at or before tick `tick`: (id, anchor).
     pub(crate) fn older_than(&self, tick: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.by_id

@@ -390,3 +390,41 @@ async fn an_idle_group_stops_ticking_and_wakes_for_work_and_failover() {
     group.transport().heal();
     group.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_serve_reads_up_to_the_closed_timestamp_without_the_leader() {
+    use meridian_tablet::ReplicaEndpoint;
+    let engines = engines(3);
+    let group = LocalGroup::start(config(), dyn_engines(&engines), clock()).unwrap();
+    group.wait_for_leader().await.unwrap();
+    let ts = group.write(put("k", "v1")).await.unwrap();
+    group.write(put("k", "v2")).await.unwrap();
+    let follower = group
+        .replicas()
+        .iter()
+        .find(|r| !r.status().is_leader)
+        .unwrap()
+        .clone();
+    // The leader closes timestamps as it goes; the follower's safe time passes the write.
+    let wait = async {
+        while follower.safe_ts() < ts {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .expect("the follower's safe time advances");
+    // Cut off from everyone, it still answers reads at or below its safe time, locally.
+    group.transport().isolate(follower.replica_id());
+    let safe = follower.safe_ts();
+    assert_eq!(
+        ReplicaEndpoint::get(&follower, b"k", ts)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"v1"[..])
+    );
+    assert!(ReplicaEndpoint::get(&follower, b"k", safe).await.is_ok());
+    group.transport().heal();
+    group.shutdown().await;
+}
