@@ -57,9 +57,14 @@ struct StartArgs {
     /// Run a one-node cluster that needs no `meridian init` (instead of --join).
     #[arg(long, conflicts_with = "join")]
     single_node: bool,
-    /// Accept connections without TLS or passwords (required until secure mode exists).
+    /// Accept SQL connections without TLS or passwords. Without it the node runs in secure
+    /// mode and needs --certs-dir.
     #[arg(long)]
     insecure: bool,
+    /// Certificates directory (`meridian cert`): secure mode requires TLS with its
+    /// `node.crt` and a password or a client certificate signed by its `ca.crt`.
+    #[arg(long, value_name = "DIR")]
+    certs_dir: Option<PathBuf>,
     /// Directory for the node's data; created if missing, reused on restart.
     #[arg(long, value_name = "DIR")]
     data_dir: PathBuf,
@@ -223,10 +228,12 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
          `meridian init`"
     );
     anyhow::ensure!(
-        args.insecure,
-        "secure mode (TLS, passwords) is not available yet; start with --insecure"
+        args.insecure || args.certs_dir.is_some(),
+        "secure mode needs --certs-dir DIR (make one with `meridian cert`); or pass --insecure"
     );
     let mut config = NodeConfig::new(&args.data_dir);
+    config.insecure = args.insecure;
+    config.certs_dir = args.certs_dir.clone();
     config.sql_addr = args.sql_addr;
     config.listen_addr = args.listen_addr;
     config.http_addr = args.http_addr;
@@ -244,12 +251,27 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
             node.listen_addr()
         );
     }
-    eprintln!("  sql:      {}", node.postgres_url());
-    eprintln!(
-        "  psql:     psql -h {} -p {} -U root defaultdb",
-        node.sql_addr().ip(),
-        node.sql_addr().port()
-    );
+    let (host, port) = (node.sql_addr().ip(), node.sql_addr().port());
+    match &args.certs_dir {
+        // Secure mode: root logs in with its client certificate until it has a password.
+        Some(dir) if !args.insecure => {
+            let dir = dir.display();
+            eprintln!(
+                "  sql:      postgresql://root@{host}:{port}/defaultdb?sslmode=verify-full\
+                 &sslrootcert={dir}/ca.crt&sslcert={dir}/client.root.crt\
+                 &sslkey={dir}/client.root.key"
+            );
+            eprintln!(
+                "  psql:     psql \"host={host} port={port} user=root dbname=defaultdb \
+                 sslmode=verify-full sslrootcert={dir}/ca.crt sslcert={dir}/client.root.crt \
+                 sslkey={dir}/client.root.key\""
+            );
+        }
+        _ => {
+            eprintln!("  sql:      {}", node.postgres_url());
+            eprintln!("  psql:     psql -h {host} -p {port} -U root defaultdb");
+        }
+    }
     eprintln!("  grpc:     {}", node.listen_addr());
     eprintln!("  http:     http://{}/health", node.http_addr());
     eprintln!("  data dir: {}", args.data_dir.display());

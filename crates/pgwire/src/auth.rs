@@ -4,20 +4,26 @@
 //! An unknown user goes through the same exchange as a known one, with credentials derived
 //! from a per-server secret that no password matches (as PostgreSQL does), so a client cannot
 //! tell "no such user" from "wrong password": both end in FATAL `28P01`.
+//!
+//! A client that presented a certificate during the TLS handshake (which the server's TLS
+//! configuration verified against its CA, see `meridian_security::sql_server_config`) whose
+//! common name is the user it connects as logs in without a password: that is how `root`
+//! logs in before it has one, with `client.root.crt` (CockroachDB's rule).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use meridian_security::ScramCredentials;
-use meridian_sql::SqlError;
+use meridian_sql::{Engine, SqlError};
 use pgwire::api::auth::sasl::scram::ScramSecret;
 use pgwire::api::auth::{AuthSource, LoginInfo, Password};
 use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::tokio::server::MaybeTls;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::error::{Severity, pg_error};
+use crate::error::{Severity, pg_error, sql_error};
 
 /// Where the server finds the password credentials of users.
 ///
@@ -63,6 +69,52 @@ impl StaticUsers {
 impl UserStore for StaticUsers {
     async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>, SqlError> {
         Ok(self.users.get(user).cloned())
+    }
+}
+
+/// The users of an engine's catalog (`CREATE USER ... PASSWORD`, see `meridian_sql`), read at
+/// each login: what a node checks passwords against.
+#[derive(Clone)]
+pub struct CatalogUsers {
+    engine: Engine,
+}
+
+impl CatalogUsers {
+    /// The users of `engine`'s catalog.
+    pub fn new(engine: Engine) -> CatalogUsers {
+        CatalogUsers { engine }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for CatalogUsers {
+    async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>, SqlError> {
+        let Some(verifier) = self.engine.password_verifier(user).await? else {
+            return Ok(None);
+        };
+        ScramCredentials::parse(&verifier).map(Some).map_err(|e| {
+            sql_error(
+                "XX000",
+                format!("internal error: the stored verifier of user \"{user}\" is malformed: {e}"),
+            )
+        })
+    }
+}
+
+/// The user the client's certificate names, kept in the session's extensions (which, unlike
+/// startup parameters, the client cannot set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CertificateUser(pub String);
+
+impl CertificateUser {
+    /// The common name of the certificate the client presented in the TLS handshake, which
+    /// checked that the CA signed it (a server that asks for no certificate never gets one).
+    pub(crate) fn of(io: &MaybeTls) -> Option<CertificateUser> {
+        let MaybeTls::Tls(tls) = io else {
+            return None;
+        };
+        let leaf = tls.get_ref().1.peer_certificates()?.first()?;
+        meridian_security::certificate_common_name(leaf.as_ref()).map(CertificateUser)
     }
 }
 

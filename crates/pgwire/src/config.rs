@@ -1,6 +1,7 @@
 //! Server configuration.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,16 @@ impl Default for PgServerConfig {
             users: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
+    }
+}
+
+impl PgServerConfig {
+    /// TLS for the SQL port from a certificates directory made by `meridian cert`: the node's
+    /// certificate, and client certificates its CA signed accepted (not required) as proof of
+    /// the user their common name names.
+    pub fn tls_from_certs_dir(dir: &Path) -> meridian_security::Result<Arc<rustls::ServerConfig>> {
+        let certs = meridian_security::CertsDir::new(dir);
+        meridian_security::sql_server_config(&certs).map(Arc::new)
     }
 }
 

@@ -18,6 +18,7 @@ use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedParts};
 
+use crate::auth::CertificateUser;
 use crate::backend::SqlBackend;
 use crate::error::{Severity, error_info, sql_error};
 use crate::extended::PreparedSql;
@@ -45,10 +46,14 @@ pub(crate) async fn serve_connection<B: SqlBackend>(
         return Ok(());
     };
     let old = negotiated.into_parts();
+    let certificate_user = CertificateUser::of(&old.io);
     let guard = FrameGuard::new(old.io, old.read_buf, FrameChecker::new(max_message_size));
     let mut parts = FramedParts::new::<PgWireBackendMessage>(guard, old.codec);
     parts.write_buf = old.write_buf;
     let mut socket = Framed::from_parts(parts);
+    if let Some(user) = certificate_user {
+        socket.session_extensions().insert(user);
+    }
 
     loop {
         let starting = matches!(

@@ -27,7 +27,9 @@
 //!   connection continues over TLS (a direct TLS handshake with ALPN `postgresql` works too);
 //!   without it, `N`. GSS encryption is refused. Insecure mode ([`PgServerConfig::insecure`])
 //!   trusts every user; secure mode refuses connections without TLS (FATAL `28000`) and
-//!   authenticates with SCRAM-SHA-256 against a [`UserStore`] (no channel binding). A wrong
+//!   authenticates with SCRAM-SHA-256 against a [`UserStore`] ([`CatalogUsers`] on a node;
+//!   no channel binding), or with a client certificate signed by the server's CA whose common
+//!   name is the user (when the TLS configuration asks for one). A wrong
 //!   password, an unknown user and a malformed SCRAM message all end in FATAL `28P01`
 //!   `password authentication failed for user "..."` and a closed connection. The session is
 //!   opened with [`SqlBackend::open_session`]; the usual `ParameterStatus` values are reported
@@ -66,8 +68,7 @@
 //!   [`PgServerConfig::shutdown_grace`], then closes every connection.
 //!
 //! # Not supported yet
-//! - COPY in binary format, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`),
-//!   client certificates.
+//! - COPY in binary format, LISTEN/NOTIFY, SCRAM channel binding (`SCRAM-SHA-256-PLUS`).
 //! - A row-returning statement always completes with the tag `SELECT n` (the backend's
 //!   [`StatementResult::Query`] carries no tag, so `INSERT ... RETURNING` also says `SELECT n`).
 
@@ -91,10 +92,12 @@ mod simple;
 mod startup;
 mod state;
 
-pub use auth::{StaticUsers, UserStore};
+pub use auth::{CatalogUsers, StaticUsers, UserStore};
 pub use backend::{SqlBackend, StatementInfo, query_canceled};
 pub use config::{DEFAULT_MAX_MESSAGE_SIZE, PgServerConfig};
 pub use error::{Error, Result};
+/// The certificates and credentials the secure-mode configuration is built from.
+pub use meridian_security as security;
 pub use meridian_security::ScramCredentials;
 pub use meridian_sql::{
     ColumnInfo, CopyFormat, CopyIn, Datum, SqlError, SqlType, StatementResult, TxnStatus,

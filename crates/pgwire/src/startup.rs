@@ -18,6 +18,7 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::startup::{Authentication, Startup};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
+use crate::auth::CertificateUser;
 use crate::backend::SqlBackend;
 use crate::error::{Severity, pg_error, sql_error};
 use crate::server::Handler;
@@ -110,7 +111,21 @@ impl<B: SqlBackend> Handler<B> {
                 Severity::Fatal,
             ));
         }
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
         match &self.security.scram {
+            // A client certificate naming the user stands in for a password (see `auth.rs`).
+            Some(_)
+                if client
+                    .session_extensions()
+                    .get::<CertificateUser>()
+                    .is_some_and(|c| c.0 == user) =>
+            {
+                self.start_session(client, None).await
+            }
             Some(scram) => {
                 let step = self
                     .driver

@@ -8,6 +8,7 @@
 //!          │ loaded into rustls configurations on the ring provider        (tls.rs)
 //!          ▼
 //!  ServerConfig for the SQL port and for node-to-node connections, ClientConfig for clients
+//!          │ a client certificate's common name is the SQL user it logs in as   (identity.rs)
 //!
 //!  CREATE USER ... PASSWORD  ──▶  ScramCredentials (salt, iterations, StoredKey, ServerKey)
 //!                                  checked by the PostgreSQL server's SCRAM-SHA-256  (scram.rs)
@@ -22,16 +23,18 @@
 mod certs;
 mod cli;
 mod error;
+mod identity;
 mod scram;
 mod tls;
 
 pub use certs::{CertsDir, NODE_COMMON_NAME, create_ca, create_client, create_node};
 pub use cli::{CertArgs, CertCommand, run};
 pub use error::{Error, Result};
+pub use identity::certificate_common_name;
 pub use scram::{DEFAULT_ITERATIONS, SALT_LEN, ScramCredentials};
 pub use tls::{
     ClientIdentity, client_config, load_certs, load_key, load_roots, mutual_server_config,
-    provider, server_config,
+    provider, server_config, sql_server_config,
 };
 
 /// The rustls crate this crate's configurations belong to.

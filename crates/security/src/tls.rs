@@ -1,7 +1,8 @@
 //! rustls configurations built from a certificates directory, on the `ring` crypto provider.
 //!
-//! - [`server_config`]: a node serving SQL clients (its `node.crt`; clients authenticate with
-//!   passwords, so no client certificate is asked for).
+//! - [`server_config`]: a server presenting its `node.crt`, asking for no client certificate.
+//! - [`sql_server_config`]: a node serving SQL clients in secure mode (its `node.crt`; a client
+//!   may present a certificate signed by `ca.crt` instead of a password).
 //! - [`mutual_server_config`]: a node serving other nodes (its `node.crt`, and the peer must
 //!   present a certificate signed by `ca.crt`).
 //! - [`client_config`]: a client that trusts `ca.crt`, optionally presenting a certificate
@@ -80,6 +81,21 @@ pub fn server_config(dir: &CertsDir) -> Result<ServerConfig> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth();
+    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+}
+
+/// A node serving SQL clients in secure mode: it presents `node.crt` and accepts, without
+/// requiring one, a client certificate signed by `ca.crt` (a client presenting
+/// `client.<user>.crt` logs in as `<user>` without a password; see
+/// [`crate::certificate_common_name`]). A certificate the CA did not sign fails the handshake.
+pub fn sql_server_config(dir: &CertsDir) -> Result<ServerConfig> {
+    let roots = Arc::new(load_roots(&dir.ca_cert())?);
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .allow_unauthenticated()
+        .build()?;
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier);
     Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
 }
 

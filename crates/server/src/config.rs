@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use meridian_clock::{PhysicalClock, SystemClock, TrueTimeConfig};
+use meridian_pgwire::PgServerConfig;
 
 use crate::netsim::NetworkSim;
 
@@ -22,8 +24,15 @@ pub struct NodeConfig {
     pub listen_addr: SocketAddr,
     /// HTTP address for `/health` and `/ready`.
     pub http_addr: SocketAddr,
-    /// Accept connections without authentication or TLS (the only mode so far).
+    /// Accept SQL connections without authentication or TLS (TLS is still offered when
+    /// `certs_dir` is set). Otherwise (secure mode) SQL clients must use TLS and log in with
+    /// a password or a client certificate; node-to-node traffic is not encrypted yet either
+    /// way.
     pub insecure: bool,
+    /// A certificates directory made by `meridian cert`: the SQL port presents its
+    /// `node.crt` and accepts client certificates its `ca.crt` signed. Required in secure
+    /// mode.
+    pub certs_dir: Option<PathBuf>,
     /// Listen addresses of the nodes to form a cluster with. Empty: a single node that is its
     /// own cluster (no `meridian init` needed).
     pub join: Vec<String>,
@@ -65,6 +74,7 @@ impl NodeConfig {
             listen_addr: any,
             http_addr: any,
             insecure: true,
+            certs_dir: None,
             join: Vec::new(),
             region: String::new(),
             zone: String::new(),
@@ -83,5 +93,33 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
         }
+    }
+
+    /// The wire server's configuration: in insecure mode every user is trusted (and TLS
+    /// offered when there are certificates); in secure mode TLS is required, and a client logs
+    /// in with a SCRAM-SHA-256 password of a user made with `CREATE USER ... PASSWORD`, or with
+    /// a client certificate (`client.<user>.crt`) naming the user. `root` has no password
+    /// until one is set, so it first logs in with `client.root.crt`. The users are the
+    /// catalog's, filled in when SQL is served. Fails when secure mode has no certificates
+    /// or they cannot be loaded.
+    pub fn pg_server_config(&self) -> anyhow::Result<PgServerConfig> {
+        let tls =
+            match &self.certs_dir {
+                Some(dir) => Some(PgServerConfig::tls_from_certs_dir(dir).with_context(|| {
+                    format!("cannot load the certificates in {}", dir.display())
+                })?),
+                None => None,
+            };
+        anyhow::ensure!(
+            self.insecure || tls.is_some(),
+            "secure mode needs a certificates directory (--certs-dir, made with `meridian \
+             cert`); or start with --insecure"
+        );
+        Ok(PgServerConfig {
+            insecure: self.insecure,
+            server_version: format!("15.0 (Meridian {})", env!("CARGO_PKG_VERSION")),
+            tls,
+            ..PgServerConfig::default()
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Context;
 use meridian_clock::TrueTime;
-use meridian_pgwire::{PgServerConfig, SqlBackend, StatementInfo};
+use meridian_pgwire::{CatalogUsers, PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::NodeServer;
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
@@ -108,10 +108,7 @@ impl Node {
     /// Opens the data directory and starts every listener. A single node returns once it
     /// serves SQL; a cluster member returns at once and serves SQL after `meridian init`.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
-        anyhow::ensure!(
-            config.insecure,
-            "secure mode (TLS and passwords) is not available yet: start with --insecure"
-        );
+        let pg_config = config.pg_server_config()?;
         anyhow::ensure!(config.replicas >= 1, "a node needs at least one replica");
         anyhow::ensure!(
             config.join.is_empty() || config.replicas == 1,
@@ -180,7 +177,7 @@ impl Node {
                     state.add_store(s.clone());
                 }
                 node.local = Some(local.clone());
-                node.spawn_sql(sql_listener, local.client(), shutdown_rx);
+                node.spawn_sql(sql_listener, local.client(), pg_config, shutdown_rx);
                 tracing::info!(%sql_addr, %listen_addr, %http_addr,
                     data_dir = %config.data_dir.display(), replicas = config.replicas, "node started");
             }
@@ -190,6 +187,7 @@ impl Node {
                     state,
                     engine,
                     sql_listener,
+                    pg_config,
                     shutdown_rx,
                 ));
                 node.tasks.push(task);
@@ -255,11 +253,12 @@ impl Node {
         &mut self,
         listener: TcpListener,
         kv: Arc<dyn KvClient>,
+        pg_config: PgServerConfig,
         rx: watch::Receiver<bool>,
     ) {
         let clock = self.state.clock.clone();
         self.tasks
-            .push(tokio::spawn(serve_sql(listener, kv, clock, rx)));
+            .push(tokio::spawn(serve_sql(listener, kv, clock, pg_config, rx)));
     }
 
     /// The PostgreSQL wire protocol address.
@@ -431,6 +430,7 @@ async fn run_member(
     state: Arc<NodeState>,
     engine: Arc<dyn KvEngine>,
     sql_listener: TcpListener,
+    pg_config: PgServerConfig,
     shutdown: watch::Receiver<bool>,
 ) {
     let Mode::Cluster(cluster) = &state.mode else {
@@ -463,7 +463,14 @@ async fn run_member(
         shutdown.clone(),
     ));
     tracing::info!(node_id, cluster_id = %desc.cluster_id, "serving SQL");
-    serve_sql(sql_listener, client, state.clock.clone(), shutdown).await;
+    serve_sql(
+        sql_listener,
+        client,
+        state.clock.clone(),
+        pg_config,
+        shutdown,
+    )
+    .await;
     let _ = upkeep.await;
 }
 
@@ -517,18 +524,21 @@ fn activate(
     Ok((store, client))
 }
 
+/// Serves SQL with `pg_config` (see [`NodeConfig::pg_server_config`]); logins are checked
+/// against the users of the engine's catalog.
 async fn serve_sql(
     listener: TcpListener,
     kv: Arc<dyn KvClient>,
     clock: Arc<TrueTime>,
+    pg_config: PgServerConfig,
     rx: watch::Receiver<bool>,
 ) {
+    let engine = Engine::with_clock(kv, clock);
     let pg_config = PgServerConfig {
-        insecure: true,
-        server_version: format!("15.0 (Meridian {})", env!("CARGO_PKG_VERSION")),
-        ..PgServerConfig::default()
+        users: Some(Arc::new(CatalogUsers::new(engine.clone()))),
+        ..pg_config
     };
-    let backend = Arc::new(SqlService(Engine::with_clock(kv, clock)));
+    let backend = Arc::new(SqlService(engine));
     if let Err(e) = meridian_pgwire::serve(listener, backend, pg_config, wait(rx)).await {
         tracing::error!(error = %e, "SQL server failed");
     }

@@ -28,6 +28,7 @@
 //!                                           with its indexes and CHECK constraints
 //!  /sys/catalog/indexes/<name>           -> name of the table owning index <name>
 //!  /sys/catalog/sequences/<name>         -> SequenceDescriptor (protobuf)
+//!  /sys/users/<name>                     -> SCRAM-SHA-256 verifier (empty: no password)
 //!  /sys/sequence_values/<name>           -> last value (i64 big-endian) + "called" byte
 //!  /t/<table_id>/1/<pk columns...>       -> non-key columns, in order (the row)
 //!  /t/<table_id>/<index_id>/<index columns...>/<pk columns...> -> stored (INCLUDE) columns
@@ -135,6 +136,10 @@
 //!   ...)`, `x op ANY/ALL (array)`, `arr[i]`, casts to `T[]`, `array_to_string`,
 //!   `array_upper`/`array_length`; `generate_series` and `unnest` in FROM (their arguments may
 //!   read the outer row of a correlated subquery); `string_agg`.
+//! * Users (`users.rs`): `CREATE USER` / `CREATE ROLE [LOGIN] [PASSWORD ...]`, `ALTER USER ...
+//!   PASSWORD`, `DROP USER`; only verifiers are kept (derived with `meridian_security`), which
+//!   [`Engine::password_verifier`] hands to the wire server's login check. Only `root` manages
+//!   users; a user may change its own password.
 //! * `AS OF SYSTEM TIME <literal>` on a SELECT (after its FROM list) or a BEGIN: reads at a
 //!   past timestamp (a negative duration such as `'-5s'`, nanoseconds since the epoch, or a
 //!   timestamp), catalog included, lock-free and read-only.
@@ -187,6 +192,7 @@ mod syscat;
 pub mod testing;
 mod txn;
 mod types;
+mod users;
 mod vars;
 
 pub use api::{ColumnInfo, Datum, Interval, SqlError, SqlType, StatementResult};

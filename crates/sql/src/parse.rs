@@ -148,11 +148,16 @@ pub(crate) fn upsert_marker() -> sqlparser::ast::OnInsert {
 /// (the indexes of those statements are returned), and the options of `VACUUM` (`FULL`,
 /// `FREEZE`, `VERBOSE`, `ANALYZE`, or a parenthesized list), which sqlparser would read as a
 /// table name, are blanked out; in `COPY` options, `FREEZE on` and `HEADER on` lose the `on`
-/// (sqlparser takes only TRUE and FALSE there, and the bare option means true).
+/// (sqlparser takes only TRUE and FALSE there, and the bare option means true); `CREATE USER`
+/// becomes `CREATE ROLE` (sqlparser reads `CREATE USER` as Snowflake's statement; in
+/// PostgreSQL it is `CREATE ROLE` with `LOGIN`, which every Meridian user has).
 fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     use sqlparser::tokenizer::{Token, Tokenizer};
     let lower = sql.to_ascii_lowercase();
-    if !lower.contains("upsert") && !lower.contains("vacuum") && !lower.contains("copy") {
+    if !["upsert", "vacuum", "copy", "user"]
+        .iter()
+        .any(|w| lower.contains(w))
+    {
         return (std::borrow::Cow::Borrowed(sql), vec![]);
     }
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
@@ -175,6 +180,8 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
     // In a COPY statement; the previous word was FREEZE or HEADER.
     let mut copy = false;
     let mut after_flag = false;
+    // The previous word began the statement and was CREATE.
+    let mut after_create = false;
     for t in tokens {
         if matches!(t.token, Token::Whitespace(_)) {
             continue;
@@ -215,12 +222,20 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
                 after_flag = v == "freeze" || v == "header";
             }
         }
+        let create = std::mem::take(&mut after_create);
         match &t.token {
             Token::SemiColon => {
                 statement += 1;
                 at_start = true;
                 copy = false;
                 continue;
+            }
+            Token::Word(w)
+                if create && w.quote_style.is_none() && w.value.eq_ignore_ascii_case("user") =>
+            {
+                if let Some(b) = offset(t.span.start).filter(|b| sql.get(*b..b + 4).is_some()) {
+                    out.replace_range(b..b + 4, "ROLE");
+                }
             }
             Token::Word(w) if at_start && w.quote_style.is_none() => {
                 if w.value.eq_ignore_ascii_case("upsert") {
@@ -232,6 +247,8 @@ fn rewrite_upserts(sql: &str) -> (std::borrow::Cow<'_, str>, Vec<usize>) {
                     vacuum_options = true;
                 } else if w.value.eq_ignore_ascii_case("copy") {
                     copy = true;
+                } else if w.value.eq_ignore_ascii_case("create") {
+                    after_create = true;
                 }
             }
             _ => {}

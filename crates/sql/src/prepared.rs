@@ -114,6 +114,7 @@ fn plan_columns(plan: &Plan) -> Vec<ColumnInfo> {
         | Plan::CreateView(_)
         | Plan::CreateSequence(_)
         | Plan::Drop(_)
+        | Plan::User(_)
         | Plan::Alter(_)
         | Plan::Truncate(_) => vec![],
     }

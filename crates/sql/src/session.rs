@@ -56,6 +56,24 @@ impl Engine {
         }
     }
 
+    /// The password verifier of SQL user `user` (PostgreSQL's `SCRAM-SHA-256$...` text) as of
+    /// now, or `None` when there is no such user or it has no password. The wire server checks
+    /// logins against it.
+    pub async fn password_verifier(
+        &self,
+        user: &str,
+    ) -> std::result::Result<Option<String>, SqlError> {
+        let kv = self.inner.kv.as_ref();
+        let ts = kv
+            .read_ts()
+            .await
+            .map_err(|e| SqlError::from(Error::Read(e)))?;
+        let verifier = crate::users::get(kv, user, ts)
+            .await
+            .map_err(SqlError::from)?;
+        Ok(verifier.filter(|v| !v.is_empty()))
+    }
+
     /// A new session for `user` connected to `database`. The database name is accepted as
     /// given: until CREATE DATABASE exists, all databases share one namespace.
     pub fn session(&self, user: &str, database: &str) -> Session {

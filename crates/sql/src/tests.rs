@@ -443,3 +443,39 @@ async fn index_entries_match_rows_after_mixed_writes() {
         .count();
     assert_eq!(table_keys, 2 * rows_left);
 }
+
+#[tokio::test]
+async fn users_keep_verifiers_and_only_root_manages_them() {
+    let (_, engine) = setup();
+    let mut root = engine.session("root", "db");
+    assert_eq!(engine.password_verifier("root").await.unwrap(), None);
+    assert_eq!(engine.password_verifier("alice").await.unwrap(), None);
+    assert_eq!(
+        tag(ok(&mut root, "CREATE USER alice WITH PASSWORD 'first'").await),
+        "CREATE ROLE"
+    );
+    let verifier = engine.password_verifier("alice").await.unwrap().unwrap();
+    let creds = meridian_security::ScramCredentials::parse(&verifier).unwrap();
+    assert!(creds.matches_password("first"));
+
+    // A user changes its own password, but manages no one else.
+    let mut alice = engine.session("alice", "db");
+    ok(&mut alice, "ALTER USER alice WITH PASSWORD 'second'").await;
+    let verifier = engine.password_verifier("alice").await.unwrap().unwrap();
+    let creds = meridian_security::ScramCredentials::parse(&verifier).unwrap();
+    assert!(creds.matches_password("second") && !creds.matches_password("first"));
+    for sql in [
+        "CREATE USER bob",
+        "DROP USER alice",
+        "ALTER USER root WITH PASSWORD 'x'",
+    ] {
+        assert_eq!(fail(&mut alice, sql).await.code, "42501", "{sql}");
+    }
+
+    ok(&mut root, "ALTER USER root WITH PASSWORD 'rootpw'").await;
+    assert!(engine.password_verifier("root").await.unwrap().is_some());
+    ok(&mut root, "ALTER USER alice PASSWORD NULL").await;
+    assert_eq!(engine.password_verifier("alice").await.unwrap(), None);
+    ok(&mut root, "DROP USER alice").await;
+    assert_eq!(fail(&mut root, "DROP USER alice").await.code, "42704");
+}

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_pgwire::{PgServerConfig, StaticUsers};
-use meridian_security::{CertsDir, ClientIdentity, client_config, create_ca, create_node};
+use meridian_security::{
+    CertsDir, ClientIdentity, client_config, create_ca, create_client, create_node,
+};
 use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
 use postgres_protocol::message::frontend;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -97,6 +99,65 @@ async fn wrong_passwords_and_unknown_users_get_28p01() {
         );
     }
     // The server is fine afterwards.
+    connect_tls(&server, &certs, "alice", PASSWORD)
+        .await
+        .unwrap();
+}
+
+/// Connects as `user` with `password` (none when empty), presenting `client.<cert_user>.crt`.
+async fn connect_with_certificate(
+    server: &TestServer,
+    certs: &CertsDir,
+    cert_user: &str,
+    user: &str,
+    password: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let login = if password.is_empty() {
+        user.to_owned()
+    } else {
+        format!("{user}:{password}")
+    };
+    let url = format!(
+        "postgresql://{login}@localhost:{}/defaultdb?sslmode=require&connect_timeout=10",
+        server.addr.port()
+    );
+    let identity = ClientIdentity::User(cert_user.to_owned());
+    let tls = MakeRustlsConnect::new(client_config(certs, &identity).unwrap());
+    let (client, connection) = tokio_postgres::connect(&url, tls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+#[tokio::test]
+async fn a_client_certificate_naming_the_user_stands_in_for_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(dir.path());
+    create_client(&certs, &certs.default_ca_key(), "root", false).unwrap();
+    let users = StaticUsers::new().with_password("alice", PASSWORD).unwrap();
+    let config = PgServerConfig {
+        insecure: false,
+        tls: Some(Arc::new(
+            meridian_security::sql_server_config(&certs).unwrap(),
+        )),
+        users: Some(Arc::new(users)),
+        ..PgServerConfig::default()
+    };
+    let server = TestServer::start_config(Fake::new(true), config).await;
+    let client = connect_with_certificate(&server, &certs, "root", "root", "")
+        .await
+        .unwrap();
+    let row = client.query_one("select who", &[]).await.unwrap();
+    assert_eq!(row.get::<_, &str>(0), "root");
+    // The certificate names root, not alice: alice still needs her password.
+    let err = connect_with_certificate(&server, &certs, "root", "alice", "wrong")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("root's certificate logged alice in"));
+    assert_eq!(err.code(), Some(&SqlState::INVALID_PASSWORD), "{err}");
+    connect_with_certificate(&server, &certs, "root", "alice", PASSWORD)
+        .await
+        .unwrap();
+    // Without a certificate the same server takes passwords.
     connect_tls(&server, &certs, "alice", PASSWORD)
         .await
         .unwrap();

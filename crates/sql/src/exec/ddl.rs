@@ -16,7 +16,7 @@ use crate::plan::{CreateIndexPlan, CreateTablePlan, CreateViewPlan, DropPlan};
 /// Rows read per scan page when dropping or backfilling.
 const PAGE_SIZE: usize = 4096;
 
-fn tag(t: &str) -> StatementResult {
+pub(super) fn tag(t: &str) -> StatementResult {
     StatementResult::Command { tag: t.to_string() }
 }
 

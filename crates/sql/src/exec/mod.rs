@@ -22,6 +22,7 @@ mod run;
 mod scan;
 mod sequence;
 mod setop;
+mod users;
 mod window;
 
 use std::collections::HashMap;
@@ -172,6 +173,7 @@ pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Sta
         }),
         Plan::Alter(Some(p)) => alter::alter(cx, p).await,
         Plan::Truncate(p) => alter::truncate(cx, p).await,
+        Plan::User(p) => users::execute(cx, p).await,
         Plan::Explain(lines) => Ok(StatementResult::Query {
             columns: vec![ColumnInfo {
                 name: "QUERY PLAN".to_string(),

@@ -8,7 +8,7 @@ use super::dml::InsertSource;
 use super::keyrange::{KeyRange, KeySpan, key_columns};
 use super::rel::{Access, JoinKind, Rel, ScanPlan};
 use super::window::WindowFunc;
-use super::{AggCall, Plan};
+use super::{AggCall, Plan, UserPlan};
 use crate::api::Datum;
 use crate::expr::{ScalarExpr, SubqueryKind};
 
@@ -49,6 +49,11 @@ pub(crate) fn explain(plan: &Plan) -> Vec<String> {
         )),
         Plan::CreateView(c) => out.push(format!("Create view: {}", c.name)),
         Plan::CreateSequence(c) => out.push(format!("Create sequence: {}", c.seq.name)),
+        Plan::User(u) => out.push(match u {
+            UserPlan::Create { name, .. } => format!("Create user: {name}"),
+            UserPlan::SetPassword { name, .. } => format!("Set password: {name}"),
+            UserPlan::Drop { names, .. } => format!("Drop users: {}", names.join(", ")),
+        }),
         Plan::Drop(DropPlan::Sequences { names, .. }) => {
             out.push(format!("Drop sequence: {}", names.join(", ")));
         }

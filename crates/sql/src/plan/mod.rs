@@ -35,6 +35,7 @@ mod scope;
 mod select;
 mod subquery;
 mod table_func;
+mod users;
 mod visit;
 pub(crate) mod window;
 
@@ -43,7 +44,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use sqlparser::ast::{
-    FromTable, ObjectName, Query, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
+    FromTable, ObjectName, ObjectType, Query, SetExpr, Statement, TableFactor, TableObject,
+    TableWithJoins,
 };
 use sqlparser::tokenizer::Location;
 
@@ -62,6 +64,7 @@ pub(crate) use rel::{
 };
 pub(crate) use select::Projection;
 pub(crate) use table_func::rows as table_function_rows;
+pub(crate) use users::UserPlan;
 pub(crate) use visit::param_types;
 
 use crate::api::{SqlError, SqlType};
@@ -180,6 +183,8 @@ pub(crate) enum Plan {
     /// ALTER TABLE; `None` when IF [NOT] EXISTS made it a no-op.
     Alter(Option<AlterPlan>),
     Truncate(TruncatePlan),
+    /// CREATE / ALTER / DROP USER.
+    User(UserPlan),
     /// EXPLAIN: the plan's text, one line per row.
     Explain(Vec<String>),
 }
@@ -202,6 +207,16 @@ pub(crate) fn plan_statement(stmt: &Statement, ctx: &BindContext<'_>) -> Result<
             sequence_options,
         } => ddl::plan_create_sequence(name, *if_not_exists, sequence_options, ctx)
             .map(Plan::CreateSequence),
+        Statement::CreateRole(c) => users::plan_create(c, ctx).map(Plan::User),
+        Statement::AlterRole { name, operation } => {
+            users::plan_alter(name, operation, ctx).map(Plan::User)
+        }
+        Statement::Drop {
+            object_type: ObjectType::User | ObjectType::Role,
+            if_exists,
+            names,
+            ..
+        } => users::plan_drop(names, *if_exists, ctx).map(Plan::User),
         Statement::Drop { .. } => ddl::plan_drop(stmt, ctx).map(Plan::Drop),
         Statement::AlterTable(at) => alter::plan_alter(at, ctx).map(Plan::Alter),
         Statement::Truncate(t) => alter::plan_truncate(t, ctx).map(Plan::Truncate),

@@ -65,6 +65,7 @@ pub(crate) fn plan_exprs(plan: &Plan, f: &mut dyn FnMut(&ScalarExpr)) {
         | Plan::CreateView(_)
         | Plan::CreateSequence(_)
         | Plan::Drop(_)
+        | Plan::User(_)
         | Plan::Explain(_) => {}
     }
 }

@@ -1,5 +1,5 @@
 //! The catalog tables that do not depend on the user's tables: namespaces, access methods,
-//! types, collations, databases and roles, and the tables psql reads that are always empty in
+//! types, collations, databases and roles (from the users, see `users.rs`), and the tables psql reads that are always empty in
 //! Meridian (no row-level security policies, extended statistics, publications, inheritance,
 //! triggers or rules).
 
@@ -91,44 +91,70 @@ pub(super) fn contents(name: &str, database: &str) -> Option<Contents> {
                 .map(|(oid, n)| vec![V::I(oid), V::text(n), V::I(OWNER_OID), V::Null, V::Null])
                 .collect(),
         ),
-        "pg_roles" => (
-            &[
-                ("oid", Int8),
-                ("rolname", Text),
-                ("rolsuper", Bool),
-                ("rolinherit", Bool),
-                ("rolcreaterole", Bool),
-                ("rolcreatedb", Bool),
-                ("rolcanlogin", Bool),
-                ("rolreplication", Bool),
-                ("rolconnlimit", Int4),
-                ("rolpassword", Text),
-                ("rolvaliduntil", Text),
-                ("rolbypassrls", Bool),
-                ("rolconfig", Text),
-            ],
-            vec![vec![
-                V::I(OWNER_OID),
-                V::text("root"),
-                V::B(true),
-                V::B(true),
-                V::B(true),
-                V::B(true),
-                V::B(true),
-                V::B(false),
-                V::I(-1),
-                V::text("********"),
-                V::Null,
-                V::B(true),
-                V::Null,
-            ]],
-        ),
         _ => (empty_table(name)?, vec![]),
     };
     Some(Contents {
         cols: cols.to_vec(),
         rows,
     })
+}
+
+const ROLE_COLS: &[Col] = &[
+    ("oid", Int8),
+    ("rolname", Text),
+    ("rolsuper", Bool),
+    ("rolinherit", Bool),
+    ("rolcreaterole", Bool),
+    ("rolcreatedb", Bool),
+    ("rolcanlogin", Bool),
+    ("rolreplication", Bool),
+    ("rolconnlimit", Int4),
+    ("rolpassword", Text),
+    ("rolvaliduntil", Text),
+    ("rolbypassrls", Bool),
+    ("rolconfig", Text),
+];
+
+/// The oid of a role: `root` is the bootstrap superuser (10, as in PostgreSQL); other users get
+/// a number derived from their name (FNV-1a), stable for the life of the user.
+fn role_oid(name: &str) -> i64 {
+    if name == crate::users::ROOT {
+        return OWNER_OID;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    20_000 + i64::try_from(hash % 1_000_000_000).unwrap_or(0)
+}
+
+/// `pg_roles`: every user can log in; root is the superuser and the only one who manages
+/// users. Passwords show as PostgreSQL shows them, masked.
+pub(super) fn roles(users: &[String]) -> Contents {
+    let rows = users
+        .iter()
+        .map(|name| {
+            let root = name == crate::users::ROOT;
+            vec![
+                V::I(role_oid(name)),
+                V::T(name.clone()),
+                V::B(root),
+                V::B(true),
+                V::B(root),
+                V::B(root),
+                V::B(true),
+                V::B(false),
+                V::I(-1),
+                V::text("********"),
+                V::Null,
+                V::B(root),
+                V::Null,
+            ]
+        })
+        .collect();
+    Contents {
+        cols: ROLE_COLS.to_vec(),
+        rows,
+    }
 }
 
 /// The columns of the catalog tables that are always empty here.

@@ -160,6 +160,8 @@ pub(crate) async fn virtual_table(
             }
         }
         relations::contents(bare, &tables)
+    } else if bare == "pg_roles" {
+        Some(fixed::roles(&crate::users::list(kv, ts).await?))
     } else {
         fixed::contents(bare, database)
     };
