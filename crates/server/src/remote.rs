@@ -59,6 +59,26 @@ impl RemoteReplica {
         }
     }
 
+    /// Forwards a write; `at` non-zero asks to commit at exactly that timestamp.
+    async fn forward_write(&self, req: WriteRequest, at: Timestamp) -> Result<Timestamp> {
+        let req = pb::KvWriteRequest {
+            tablet_id: self.tablet_id,
+            write: Some(pb::WriteCommand {
+                commit_ts: at.as_nanos(),
+                ..meridian_tablet::write_to_proto(&req)
+            }),
+        };
+        let resp = self
+            .call()
+            .await?
+            .kv_write(req)
+            .await
+            .map_err(|s| self.unknown_outcome(s))?;
+        let resp = resp.into_inner();
+        check(resp.error)?;
+        Ok(Timestamp::from_nanos(resp.commit_ts))
+    }
+
     async fn read_ts_at(&self, at: u64) -> Result<Timestamp> {
         let req = pb::KvReadTsRequest {
             tablet_id: self.tablet_id,
@@ -116,19 +136,11 @@ impl ReplicaEndpoint for RemoteReplica {
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
-        let req = pb::KvWriteRequest {
-            tablet_id: self.tablet_id,
-            write: Some(meridian_tablet::write_to_proto(&req)),
-        };
-        let resp = self
-            .call()
-            .await?
-            .kv_write(req)
-            .await
-            .map_err(|s| self.unknown_outcome(s))?;
-        let resp = resp.into_inner();
-        check(resp.error)?;
-        Ok(Timestamp::from_nanos(resp.commit_ts))
+        self.forward_write(req, Timestamp::ZERO).await
+    }
+
+    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
+        self.forward_write(req, ts).await
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
@@ -250,6 +262,11 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.range = Some((**range).clone());
         }
         Error::TxnAborted { .. } => out.code = Code::TxnAborted as i32,
+        Error::CommitTsTooLow { tablet, min } => {
+            out.code = Code::CommitTsTooLow as i32;
+            out.tablet_id = *tablet;
+            out.read_ts = min.as_nanos();
+        }
         Error::Clock(_) => out.code = Code::Clock as i32,
         Error::Storage(_) | Error::Raft(_) | Error::Internal(_) => out.code = Code::Internal as i32,
     }
@@ -293,6 +310,10 @@ pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
                 .strip_prefix("transaction aborted: ")
                 .unwrap_or(&e.message)
                 .to_string(),
+        },
+        Ok(Code::CommitTsTooLow) => Error::CommitTsTooLow {
+            tablet: e.tablet_id,
+            min: Timestamp::from_nanos(e.read_ts),
         },
         Ok(Code::Clock) => Error::Internal(format!("remote clock: {}", e.message)),
         Ok(Code::Internal) | Err(_) => Error::Internal(format!("remote: {}", e.message)),

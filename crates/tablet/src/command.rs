@@ -13,14 +13,7 @@ pub fn write_to_proto(req: &WriteRequest) -> pb::WriteCommand {
     pb::WriteCommand {
         commit_ts: 0,
         read_ts: req.read_ts.map_or(0, Timestamp::as_nanos),
-        read_spans: req
-            .read_spans
-            .iter()
-            .map(|s| pb::Span {
-                start: s.start.clone(),
-                end: s.end.clone().unwrap_or_default(),
-            })
-            .collect(),
+        read_spans: spans_to_proto(&req.read_spans),
         conditions: req
             .conditions
             .iter()
@@ -81,14 +74,7 @@ pub fn write_from_proto(cmd: pb::WriteCommand) -> Result<WriteRequest> {
         .collect::<Result<_>>()?;
     Ok(WriteRequest {
         read_ts: (cmd.read_ts != 0).then(|| Timestamp::from_nanos(cmd.read_ts)),
-        read_spans: cmd
-            .read_spans
-            .into_iter()
-            .map(|s| Span {
-                start: s.start,
-                end: (!s.end.is_empty()).then_some(s.end),
-            })
-            .collect(),
+        read_spans: spans_from_proto(cmd.read_spans),
         conditions,
         mutations,
     })
@@ -118,10 +104,10 @@ pub(crate) fn encode(proposal_id: u64, command: pb::tablet_command::Command) -> 
 }
 
 /// The log command for `op`, at timestamp `ts` (the prepare, decision or split timestamp the
-/// leader assigned; unused by the others).
-pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> pb::tablet_command::Command {
+/// leader assigned; unused by the others). `None` for a refresh, which is not replicated.
+pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_command::Command> {
     use pb::tablet_command::Command;
-    match op {
+    Some(match op {
         TabletOp::Prepare {
             txn_id,
             anchor,
@@ -156,7 +142,28 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> pb::tablet_command::Co
             new_tablet_id: *new_tablet_id,
             split_ts: ts.as_nanos(),
         }),
-    }
+        TabletOp::Refresh { .. } => return None,
+    })
+}
+
+fn spans_to_proto(spans: &[Span]) -> Vec<pb::Span> {
+    spans
+        .iter()
+        .map(|s| pb::Span {
+            start: s.start.clone(),
+            end: s.end.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn spans_from_proto(spans: Vec<pb::Span>) -> Vec<Span> {
+    spans
+        .into_iter()
+        .map(|s| Span {
+            start: s.start,
+            end: (!s.end.is_empty()).then_some(s.end),
+        })
+        .collect()
 }
 
 fn resolve_command(txn_id: &[u8], commit_ts: Option<Timestamp>) -> pb::ResolveCommand {
@@ -200,6 +207,15 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             new_tablet_id: *new_tablet_id,
             split_ts: 0,
         }),
+        TabletOp::Refresh {
+            spans,
+            read_ts,
+            up_to,
+        } => Op::Refresh(pb::RefreshRequest {
+            spans: spans_to_proto(spans),
+            read_ts: read_ts.as_nanos(),
+            up_to: up_to.as_nanos(),
+        }),
     }
 }
 
@@ -226,6 +242,11 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
         Op::Split(s) => TabletOp::Split {
             key: s.split_key,
             new_tablet_id: s.new_tablet_id,
+        },
+        Op::Refresh(r) => TabletOp::Refresh {
+            spans: spans_from_proto(r.spans),
+            read_ts: Timestamp::from_nanos(r.read_ts),
+            up_to: Timestamp::from_nanos(r.up_to),
         },
     })
 }

@@ -432,6 +432,50 @@ impl RangeClient {
         Ok(parts.into_values().collect())
     }
 
+    /// Commits a write whose changes are all in one tablet but whose reads span others (a
+    /// statement reads the catalog in the root tablet and writes a table): picks the commit
+    /// timestamp `s` first (`TT.now().latest` here), checks in every read-only tablet that
+    /// nothing read changed up to `s` (which also keeps anything from being written there at or
+    /// below `s`), then commits the changes with one Raft write at exactly `s`. If the writing
+    /// tablet already passed `s`, nothing is written and it is tried again above. The reads hold
+    /// at `s` everywhere, so the result is as if it all ran at `s`; commit wait on `s` keeps it
+    /// externally consistent.
+    async fn commit_with_refresh(
+        &self,
+        parts: &[(Arc<Cached>, WriteRequest)],
+        writer: usize,
+        read_ts: Timestamp,
+    ) -> Result<Timestamp> {
+        let mut floor = Timestamp::ZERO;
+        for _ in 0..5 {
+            // A timestamp from this clock, past whatever the writing tablet reported: wait
+            // until the clock has certainly passed it (at most the uncertainty bound).
+            if floor > Timestamp::ZERO {
+                self.clock.commit_wait(floor).await?;
+            }
+            let s = self.clock.now()?.latest;
+            for (i, (c, w)) in parts.iter().enumerate() {
+                if i != writer {
+                    c.router
+                        .op(TabletOp::Refresh {
+                            spans: w.read_spans.clone(),
+                            read_ts,
+                            up_to: s,
+                        })
+                        .await?;
+                }
+            }
+            let (c, w) = &parts[writer];
+            match c.router.write_at(w.clone(), s).await {
+                Err(Error::CommitTsTooLow { min, .. }) => floor = min.next(),
+                other => return other,
+            }
+        }
+        // The writing tablet kept running ahead: fall back to two-phase commit.
+        let anchor = first_key(&parts[writer].1);
+        self.commit_across(parts, &anchor).await
+    }
+
     /// Two-phase commit of a write whose shares are in several tablets.
     async fn commit_across(
         &self,
@@ -671,9 +715,15 @@ impl KvClient for RangeClient {
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
         self.retrying(|| async {
             let parts = self.partition(&req).await?;
-            match parts.as_slice() {
-                [] => Ok(self.clock.now()?.latest),
-                [(c, w)] => c.router.write(w.clone()).await,
+            let writers: Vec<usize> = (0..parts.len())
+                .filter(|&i| !parts[i].1.mutations.is_empty() || !parts[i].1.conditions.is_empty())
+                .collect();
+            match (parts.as_slice(), writers.as_slice(), req.read_ts) {
+                ([], _, _) => Ok(self.clock.now()?.latest),
+                ([(c, w)], _, _) => c.router.write(w.clone()).await,
+                (_, [writer], Some(read_ts)) => {
+                    self.commit_with_refresh(&parts, *writer, read_ts).await
+                }
                 _ => {
                     let anchor = first_key(&req);
                     self.commit_across(&parts, &anchor).await

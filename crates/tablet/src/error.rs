@@ -70,6 +70,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A write asked to commit at a timestamp the leader already passed (it assigned `min` or
+    /// served a read there); nothing was written. Retry above `min`.
+    #[error("tablet {tablet} cannot commit at the requested timestamp; it is at {min}")]
+    CommitTsTooLow {
+        /// The tablet.
+        tablet: u64,
+        /// The largest timestamp it assigned.
+        min: Timestamp,
+    },
     #[error(transparent)]
     Clock(#[from] meridian_clock::ClockError),
     /// The storage engine failed.
@@ -120,6 +129,7 @@ impl Error {
                 | Error::Unavailable { .. }
                 | Error::RangeMismatch { .. }
                 | Error::TxnAborted { .. }
+                | Error::CommitTsTooLow { .. }
         )
     }
 }

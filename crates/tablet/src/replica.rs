@@ -138,6 +138,8 @@ type Reply<T> = oneshot::Sender<Result<T>>;
 enum Msg {
     Write {
         req: WriteRequest,
+        /// Commit at exactly this timestamp (refused unless above everything assigned).
+        at: Option<Timestamp>,
         reply: Reply<Timestamp>,
     },
     ReadTs {
@@ -370,8 +372,20 @@ impl Replica {
     /// Proposes a write (only the leader accepts) and returns its commit timestamp once it is
     /// applied and commit wait is over.
     pub async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        self.write_maybe_at(req, None).await
+    }
+
+    /// Proposes a write to commit at exactly `ts`: the leader refuses (`CommitTsTooLow`,
+    /// without effect) unless `ts` is above every timestamp it assigned or served reads at,
+    /// and not further ahead of its clock than the uncertainty bound allows. A gateway that
+    /// validated the transaction's reads in other tablets up to `ts` commits it this way.
+    pub async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
+        self.write_maybe_at(req, Some(ts)).await
+    }
+
+    async fn write_maybe_at(&self, req: WriteRequest, at: Option<Timestamp>) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
-        self.send(Msg::Write { req, reply })?;
+        self.send(Msg::Write { req, at, reply })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Ambiguous {
@@ -406,6 +420,14 @@ impl Replica {
 
     /// Proposes a 2PC step or a split (only the leader accepts).
     pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        if let TabletOp::Refresh {
+            spans,
+            read_ts,
+            up_to,
+        } = &op
+        {
+            return self.refresh(spans, *read_ts, *up_to).await;
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Op { op, reply })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
@@ -414,6 +436,39 @@ impl Replica {
                 tablet: self.shared.tablet_id,
             }),
         }
+    }
+
+    /// At the leader: whether what a transaction read in `spans` at `read_ts` is still what
+    /// it would read at `up_to`. Makes the snapshot at `up_to` final first (no later write gets
+    /// a timestamp at or below it), then looks for versions in `(read_ts, up_to]`; none means
+    /// the reads hold at any commit timestamp up to `up_to`. No Raft write.
+    async fn refresh(
+        &self,
+        spans: &[crate::Span],
+        read_ts: Timestamp,
+        up_to: Timestamp,
+    ) -> Result<OpOutcome> {
+        for s in spans {
+            match &s.end {
+                None => self.check_key(&s.start)?,
+                Some(end) => self.check_span(&s.start, end)?,
+            }
+        }
+        self.read_at(up_to).await?;
+        for s in spans {
+            let end = s.end.clone().unwrap_or_else(|| successor(&s.start));
+            if self
+                .mvcc()
+                .changed_between(&s.start, &end, read_ts, up_to)?
+            {
+                crate::metrics::WRITE_CONFLICTS.inc();
+                return Err(Error::WriteConflict { read_ts });
+            }
+        }
+        Ok(OpOutcome {
+            ts: up_to,
+            split: None,
+        })
     }
 
     /// The keys this replica holds.
@@ -534,6 +589,13 @@ impl Replica {
     }
 }
 
+/// The smallest key after `key`.
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
+
 /// The context of the heartbeat by which a leader tells its followers it stops ticking.
 const QUIESCE_CONTEXT: &[u8] = b"quiesce";
 
@@ -553,14 +615,14 @@ enum ProposalReply {
 
 /// A request that reached the leader before it held a lease.
 enum Deferred {
-    Write(WriteRequest, Reply<Timestamp>),
+    Write(WriteRequest, Option<Timestamp>, Reply<Timestamp>),
     Op(TabletOp, Reply<OpOutcome>),
 }
 
 impl Deferred {
     fn fail(self, e: Error) {
         match self {
-            Deferred::Write(_, reply) => drop(reply.send(Err(e))),
+            Deferred::Write(_, _, reply) => drop(reply.send(Err(e))),
             Deferred::Op(_, reply) => drop(reply.send(Err(e))),
         }
     }
@@ -722,7 +784,7 @@ impl Driver {
                 // The answer to a quiesce heartbeat does not wake a quiesced leader.
                 self.stay_quiesced = quiesce || (self.quiesced && is_quiesce_answer);
             }
-            Msg::Write { req, reply } => self.propose_write(req, reply),
+            Msg::Write { req, at, reply } => self.propose_write(req, at, reply),
             Msg::ReadTs { at, reply } => self.start_read(at, reply),
             Msg::Op { op, reply } => self.propose_op(op, reply),
             Msg::Gc { horizon, reply } => self.propose_gc(horizon, reply),
@@ -867,7 +929,7 @@ impl Driver {
         }
     }
 
-    fn propose_write(&mut self, req: WriteRequest, reply: Reply<Timestamp>) {
+    fn propose_write(&mut self, req: WriteRequest, at: Option<Timestamp>, reply: Reply<Timestamp>) {
         let now = match self.leader_now() {
             Ok(now) => now,
             Err(e) => {
@@ -878,10 +940,34 @@ impl Driver {
         if !self.lease.valid(now) {
             // A leader assigns timestamps only under a lease; it gets one within a heartbeat
             // round, or steps down and fails these with NotLeader.
-            self.writes_awaiting_lease.push(Deferred::Write(req, reply));
+            self.writes_awaiting_lease
+                .push(Deferred::Write(req, at, reply));
             return;
         }
-        let ts = self.oracle.assign_write(now.latest);
+        let ts = match at {
+            None => self.oracle.assign_write(now.latest),
+            Some(ts) if ts > now.latest.saturating_add(self.margin) => {
+                let _ = reply.send(Err(Error::Unavailable {
+                    tablet: self.shared.tablet_id,
+                    reason: format!(
+                        "commit timestamp {ts} is ahead of the leader's clock ({}) by more \
+                         than the uncertainty bound",
+                        now.latest
+                    ),
+                }));
+                return;
+            }
+            Some(ts) => match self.oracle.assign_exact(ts) {
+                Ok(ts) => ts,
+                Err(min) => {
+                    let _ = reply.send(Err(Error::CommitTsTooLow {
+                        tablet: self.shared.tablet_id,
+                        min,
+                    }));
+                    return;
+                }
+            },
+        };
         let id = self.next_id();
         let data = command::encode_write(id, ts, &req);
         self.propose(id, data, ts, ProposalReply::Write(reply), true);
@@ -952,8 +1038,14 @@ impl Driver {
             return;
         }
         let commit_wait = matches!(op, TabletOp::Decide { commit: true, .. });
+        let Some(command) = command::op_command(&op, ts) else {
+            let _ = reply.send(Err(Error::Internal(
+                "a refresh is not a replicated command".into(),
+            )));
+            return;
+        };
         let id = self.next_id();
-        let data = command::encode(id, command::op_command(&op, ts));
+        let data = command::encode(id, command);
         self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait);
     }
 
@@ -1576,7 +1668,7 @@ impl Driver {
             if lease_valid {
                 for deferred in std::mem::take(&mut self.writes_awaiting_lease) {
                     match deferred {
-                        Deferred::Write(req, reply) => self.propose_write(req, reply),
+                        Deferred::Write(req, at, reply) => self.propose_write(req, at, reply),
                         Deferred::Op(op, reply) => self.propose_op(op, reply),
                     }
                 }

@@ -40,6 +40,9 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
     /// Proposes a write (leader only).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
 
+    /// Commits at exactly `ts` (see [`Replica::write_at`]).
+    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp>;
+
     /// At the leader: makes the snapshot at `ts` final on the tablet (see
     /// [`Replica::read_at`]).
     async fn read_at(&self, ts: Timestamp) -> Result<Timestamp>;
@@ -113,6 +116,10 @@ impl ReplicaEndpoint for Replica {
 
     async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
         Replica::read_at(self, ts).await
+    }
+
+    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
+        Replica::write_at(self, req, ts).await
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
@@ -245,6 +252,15 @@ impl Router {
         self.with_leader(|e| {
             let op = op.clone();
             async move { e.op(op).await }
+        })
+        .await
+    }
+
+    /// Commits `req` at exactly `ts` at the leader (see [`Replica::write_at`]).
+    pub async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
+        self.with_leader(|e| {
+            let req = req.clone();
+            async move { e.write_at(req, ts).await }
         })
         .await
     }

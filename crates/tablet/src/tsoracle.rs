@@ -106,6 +106,17 @@ impl TsOracle {
             && self.prepared.keys().next().is_none_or(|min| *min > read_ts)
     }
 
+    /// Assigns exactly `ts` to a write if it is above everything assigned so far (writes and
+    /// reads); otherwise the largest timestamp assigned, which the caller must exceed.
+    pub(crate) fn assign_exact(&mut self, ts: Timestamp) -> Result<Timestamp, Timestamp> {
+        if ts <= self.last_assigned {
+            return Err(self.last_assigned);
+        }
+        self.last_assigned = ts;
+        *self.pending.entry(ts).or_default() += 1;
+        Ok(ts)
+    }
+
     #[cfg(test)]
     pub(crate) fn last_assigned(&self) -> Timestamp {
         self.last_assigned

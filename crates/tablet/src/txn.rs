@@ -64,6 +64,16 @@ pub enum TabletOp {
         /// The transaction.
         txn_id: Vec<u8>,
     },
+    /// Check, at the leader and without a Raft write, that nothing read in `spans` at
+    /// `read_ts` changed up to `up_to` (see `Replica::op`).
+    Refresh {
+        /// What was read.
+        spans: Vec<crate::Span>,
+        /// When.
+        read_ts: Timestamp,
+        /// The commit timestamp the reads must hold at.
+        up_to: Timestamp,
+    },
     /// Split the tablet at `key`; the upper half becomes tablet `new_tablet_id`.
     Split {
         /// The first key of the new tablet.

@@ -177,6 +177,46 @@ async fn writes_across_tablets_commit_atomically_or_not_at_all() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    // Changes in one tablet after reads in another: the reads are checked where they were
+    // made, and the changes commit with one write.
+    let snap = kv.read_ts().await.unwrap();
+    let read_93 = || Span {
+        start: key(93),
+        end: None,
+    };
+    let ts = kv
+        .write(WriteRequest {
+            read_ts: Some(snap),
+            read_spans: vec![read_93()],
+            mutations: vec![put(key(5), "r")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(ts > snap);
+    assert_eq!(
+        kv.get(&key(5), ts).await.unwrap().as_deref(),
+        Some(&b"r"[..])
+    );
+    let old = kv.read_ts().await.unwrap();
+    kv.write(WriteRequest {
+        mutations: vec![put(key(93), "changed")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let err = kv
+        .write(WriteRequest {
+            read_ts: Some(old),
+            read_spans: vec![read_93()],
+            mutations: vec![put(key(6), "lost")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    let now = kv.read_ts().await.unwrap();
+    assert_eq!(kv.get(&key(6), now).await.unwrap(), None);
     for r in stores.replicas() {
         assert_eq!(r.prepared_count(), 0, "tablet {}", r.tablet_id());
     }

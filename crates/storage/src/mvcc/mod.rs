@@ -129,6 +129,28 @@ impl Mvcc {
         Ok(max)
     }
 
+    /// Whether any key in `[start, end)` (empty `end`: unbounded) has a version (tombstones
+    /// included) with a timestamp in `(after, up_to]`.
+    pub fn changed_between(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Result<bool> {
+        for pair in self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
+        {
+            let (storage_key, _) = pair?;
+            let (_, ts) = split_storage_key(&storage_key)?;
+            if ts > after && ts <= up_to {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// A user key near the middle (by bytes, all versions counted) of `[start, end)` (empty
     /// `end`: unbounded), where a range of that size could be split; `None` when the span holds
     /// fewer than two user keys. Reads the span twice.
