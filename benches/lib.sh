@@ -56,14 +56,16 @@ start_postgres() {
         -o "-c listen_addresses=127.0.0.1 -p $port -k $WORK/postgres -c max_connections=300" >/dev/null
 }
 
-# start_meridian PORT: one node, SQL on 127.0.0.1:PORT (gRPC PORT+1, HTTP PORT+2).
+# start_meridian PORT [FLAG...]: one node, SQL on 127.0.0.1:PORT (gRPC PORT+1, HTTP PORT+2),
+# with any further `meridian start` flags.
 start_meridian() {
     local port=$1
-    log "starting Meridian on 127.0.0.1:$port (data in $WORK/meridian)"
+    shift
+    log "starting Meridian on 127.0.0.1:$port (data in $WORK/meridian) $*"
     "$BIN" start --single-node --insecure --data-dir "$WORK/meridian" \
         --sql-addr "127.0.0.1:$port" \
         --listen-addr "127.0.0.1:$((port + 1))" \
-        --http-addr "127.0.0.1:$((port + 2))" >"$WORK/meridian.log" 2>&1 &
+        --http-addr "127.0.0.1:$((port + 2))" "$@" >"$WORK/meridian.log" 2>&1 &
     MERIDIAN_PID=$!
     wait_for_sql 127.0.0.1 "$port" || {
         log "Meridian did not become ready; see $WORK/meridian.log"

@@ -91,6 +91,14 @@ struct StartArgs {
     /// This node's zone within its region, e.g. `us-east1-b`.
     #[arg(long, default_value = "")]
     zone: String,
+    /// Split a tablet once about this many bytes were written to it.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
+        value_parser = clap::value_parser!(u64).range(4096..))]
+    range_max_bytes: u64,
+    /// Whether idle tablets stop ticking (`false` keeps every Raft group ticking, for
+    /// comparison).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    raft_quiesce: bool,
 }
 
 #[derive(Args)]
@@ -241,6 +249,8 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.time_masters = args.time_masters;
     config.region = args.region;
     config.zone = args.zone;
+    config.range_max_bytes = args.range_max_bytes;
+    config.raft_quiesce = args.raft_quiesce;
     let node = Node::start(config).await?;
     if args.single_node {
         eprintln!("meridian node ready");

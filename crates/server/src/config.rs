@@ -61,6 +61,8 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// A tablet splits once about this many bytes were written to it.
     pub range_max_bytes: u64,
+    /// Whether idle Raft groups stop ticking.
+    pub raft_quiesce: bool,
 }
 
 impl NodeConfig {
@@ -92,6 +94,7 @@ impl NodeConfig {
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
+            raft_quiesce: true,
         }
     }
 

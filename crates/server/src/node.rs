@@ -34,8 +34,6 @@ use crate::state::{ClusterMode, Mode, NodeState};
 use crate::timesync;
 use crate::transport::GrpcTransport;
 
-/// The id of the single tablet that holds the whole keyspace until tablets split.
-
 /// A running node.
 pub struct Node {
     sql_addr: SocketAddr,
@@ -351,6 +349,7 @@ fn replica_config(config: &NodeConfig) -> ReplicaConfig {
     let mut replica = ReplicaConfig::single(ROOT_TABLET, config.clock.max_epsilon);
     replica.tick_interval = config.raft_tick;
     replica.request_timeout = config.request_timeout;
+    replica.quiesce = config.raft_quiesce;
     replica
 }
 
