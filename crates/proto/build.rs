@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // with `env!` could name another checkout (or one that no longer exists).
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")?;
     let root = std::path::Path::new(&manifest_dir).join("../../proto");
-    let names = ["meridian.proto", "catalog.proto"];
+    let names = ["meridian.proto", "catalog.proto", "etcd_kv.proto"];
     // Relative to this package, so that checkouts at other paths sharing one target directory
     // (cargo's artifact hashes do not depend on the checkout's path) watch their own files.
     for name in names {

@@ -14,12 +14,43 @@ const DEFAULT_URL: &str = "postgresql://root@127.0.0.1:26257/defaultdb?sslmode=d
 /// `meridian workload ...`.
 #[derive(Debug, Subcommand)]
 pub enum WorkloadCommand {
+    /// Single-key puts as fast as the workers can issue them, against a PostgreSQL-wire
+    /// database or an etcd cluster (`--target etcd://HOST:PORT`), for replicated-write
+    /// throughput and latency.
+    Kv(KvArgs),
     /// The TPC-C order-entry benchmark.
     #[command(subcommand)]
     Tpcc(TpccCommand),
 }
 
 /// `meridian workload tpcc ...`.
+/// Flags of `meridian workload kv`.
+#[derive(Debug, Args)]
+pub struct KvArgs {
+    /// Where to put keys: `postgresql://...` or `etcd://HOST:PORT`; repeat (or separate with
+    /// commas) to spread the workers over several nodes.
+    #[arg(long, default_value = DEFAULT_URL, value_delimiter = ',')]
+    target: Vec<String>,
+    /// How long to run.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Concurrent workers, one connection each.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    concurrency: u32,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    value_size: u32,
+    /// Keys are drawn uniformly from this many.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: u64,
+    /// Seed of the key and value generator.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TpccCommand {
     /// Drop and recreate the TPC-C tables and load them (an interrupted load is simply rerun).
@@ -110,6 +141,7 @@ pub struct CheckArgs {
 /// Runs a `meridian workload` command; the result is the process exit code.
 pub async fn run(cmd: WorkloadCommand) -> anyhow::Result<i32> {
     match cmd {
+        WorkloadCommand::Kv(a) => kv(a).await,
         WorkloadCommand::Tpcc(TpccCommand::Init(a)) => init(a).await,
         WorkloadCommand::Tpcc(TpccCommand::Run(a)) => run_tpcc(a).await,
         WorkloadCommand::Tpcc(TpccCommand::Check(a)) => check(a).await,
@@ -197,6 +229,35 @@ fn parse_wait(s: &str) -> Result<f64, String> {
 }
 
 /// `90`, `90s`, `500ms`, `5m`, `1h30m`.
+async fn kv(a: KvArgs) -> anyhow::Result<i32> {
+    let report = crate::kv::run(crate::kv::KvConfig {
+        targets: a.target,
+        duration: a.duration,
+        concurrency: a.concurrency as usize,
+        value_size: a.value_size as usize,
+        keys: a.keys,
+        seed: a.seed,
+    })
+    .await?;
+    println!(
+        "kv: {} puts in {:?} ({} errors): {:.0} puts/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, \
+         max {:.2} ms",
+        report.ops,
+        a.duration,
+        report.errors,
+        report.ops_per_sec,
+        report.p50_ms,
+        report.p90_ms,
+        report.p99_ms,
+        report.max_ms
+    );
+    if let Some(path) = a.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(0)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("expected a duration such as 90s, 5m or 1h30m, got {s:?}");
     let s = s.trim();

@@ -35,6 +35,7 @@
 pub mod cli;
 pub mod conn;
 pub mod error;
+pub mod kv;
 pub mod pgtypes;
 pub mod plot;
 pub mod rand;
