@@ -5,10 +5,9 @@
 #![allow(clippy::disallowed_methods)] // The skewed test clock is built on the system clock.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use meridian_clock::{PhysicalClock, SystemClock, Timestamp};
+use meridian_clock::{PhysicalClock, SystemClock};
 use meridian_proto::v1::TimeRequest;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_server::{Node, NodeConfig};

@@ -85,7 +85,6 @@ impl SkewedClock {
 impl meridian_clock::PhysicalClock for SkewedClock {
     #[allow(clippy::disallowed_methods)] // built on the system clock
     fn now(&self) -> meridian_clock::Timestamp {
-        use meridian_clock::PhysicalClock as _;
         let real = meridian_clock::SystemClock.now().as_nanos() as i64;
         meridian_clock::Timestamp::from_nanos(
             (real + self.offset_nanos.load(std::sync::atomic::Ordering::SeqCst)) as u64,
