@@ -147,12 +147,10 @@ struct DemoArgs {
 
 #[derive(Args)]
 struct SqlArgs {
-    /// Connection URL.
-    #[arg(
-        long,
-        default_value = "postgresql://root@127.0.0.1:26257/defaultdb?sslmode=disable"
-    )]
-    url: String,
+    /// Connection URL [default: postgresql://root@127.0.0.1:26257/defaultdb, with
+    /// `?sslmode=disable` unless --certs-dir is given].
+    #[arg(long)]
+    url: Option<String>,
     /// Execute this SQL and exit (repeatable; runs in order, stops at the first error).
     #[arg(short = 'e', long = "execute", value_name = "SQL")]
     execute: Vec<String>,
@@ -166,6 +164,11 @@ struct SqlArgs {
     /// defaults to `$PGSSLROOTCERT`.
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// Certificates directory (`meridian cert`) of a secure cluster: connect over TLS,
+    /// verify the server with its `ca.crt` and log in with `client.<user>.crt` when it has
+    /// one (else with the URL's password).
+    #[arg(long, value_name = "DIR")]
+    certs_dir: Option<PathBuf>,
 }
 
 fn parse_format(s: &str) -> Result<OutputFormat, String> {
@@ -416,12 +419,21 @@ async fn start_demo_cluster(
 }
 
 async fn sql(args: SqlArgs) -> anyhow::Result<i32> {
+    let url = args.url.unwrap_or_else(|| {
+        let url = "postgresql://root@127.0.0.1:26257/defaultdb";
+        if args.certs_dir.is_some() {
+            url.to_owned()
+        } else {
+            format!("{url}?sslmode=disable")
+        }
+    });
     let opts = ShellOptions {
-        url: args.url,
+        url,
         execute: args.execute,
         file: args.file,
         format: args.format,
         ca_cert: args.ca_cert,
+        certs_dir: args.certs_dir,
         ..ShellOptions::default()
     };
     meridian_shell::run(opts).await

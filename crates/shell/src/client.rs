@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_postgres::config::{Config, Host, SslMode};
 
 use crate::error::{Error, Result};
+use crate::tls::TlsFiles;
 
 /// Used when the URL sets no `connect_timeout`, so that an unreachable host does not hang.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -162,7 +163,7 @@ async fn open_socket(
     shown: &str,
     host: &Host,
     port: u16,
-    tls: Option<Option<&Path>>,
+    tls: Option<&TlsFiles>,
 ) -> Result<Box<dyn Socket>> {
     let connect_error = |source| Error::Connect {
         target: shown.to_owned(),
@@ -175,7 +176,7 @@ async fn open_socket(
                 .map_err(connect_error)?;
             stream.set_nodelay(true).map_err(connect_error)?;
             match tls {
-                Some(ca_cert) => Box::new(crate::tls::start_tls(stream, name, ca_cert).await?),
+                Some(files) => Box::new(crate::tls::start_tls(stream, name, files).await?),
                 None => Box::new(stream),
             }
         }
@@ -195,11 +196,20 @@ async fn open_socket(
 impl Connection {
     /// Connects to the first host of `url` that accepts, and starts a session.
     /// `url` is a `postgresql://` URL or a `key=value` connection string; with
-    /// `sslmode=require` the connection uses TLS, verified against `ca_cert` (or
-    /// `$PGSSLROOTCERT`) when given (see `tls.rs`).
-    pub async fn connect(url: &str, ca_cert: Option<&Path>) -> Result<Connection> {
+    /// `sslmode=require`, or with a certificates directory and no `sslmode=disable`, the
+    /// connection uses TLS, verified against `ca_cert` (or the directory's `ca.crt`, or
+    /// `$PGSSLROOTCERT`) when given, presenting the user's client certificate from the
+    /// directory when it has one (see `tls.rs`).
+    pub async fn connect(
+        url: &str,
+        ca_cert: Option<&Path>,
+        certs_dir: Option<&Path>,
+    ) -> Result<Connection> {
         let target = Target::parse(url)?;
-        let tls = (target.config.get_ssl_mode() == SslMode::Require).then_some(ca_cert);
+        let mode = target.config.get_ssl_mode();
+        let files = TlsFiles::new(ca_cert, certs_dir, &target.user);
+        let tls = (mode == SslMode::Require || (certs_dir.is_some() && mode != SslMode::Disable))
+            .then_some(&files);
         let timeout = target
             .config
             .get_connect_timeout()

@@ -15,8 +15,9 @@
 //! # What it does
 //! - Connects to the URL (`postgresql://user:password@host:port/db` or a `key=value` string;
 //!   `PGPASSWORD` is honoured) with cleartext, MD5 or SCRAM-SHA-256 passwords, over TLS with
-//!   `sslmode=require` (verified against [`ShellOptions::ca_cert`] or `$PGSSLROOTCERT` when
-//!   given), and runs each statement with the simple query protocol. The protocol client is
+//!   `sslmode=require` or [`ShellOptions::certs_dir`] (verified against
+//!   [`ShellOptions::ca_cert`], the directory's `ca.crt` or `$PGSSLROOTCERT` when given, and
+//!   presenting the directory's `client.<user>.crt` when it has one), and runs each statement with the simple query protocol. The protocol client is
 //!   its own (`client.rs`) because tokio-postgres's `simple_query` drops command tags and
 //!   column types, which psql-like output needs.
 //! - Non-interactive modes (`-e`, `-f`, or stdin not a terminal) stop at the first error and
@@ -44,7 +45,7 @@
 //! # Not supported yet
 //! - `\c`, `\copy`, `\pset`, `\g`, `\watch` and the describe commands other than those
 //!   above; they answer "not supported yet".
-//! - `sslmode=prefer` (the default) does not try TLS; client certificates; COPY FROM STDIN,
+//! - `sslmode=prefer` (the default) does not try TLS; COPY FROM STDIN,
 //!   interactive password prompts, and
 //!   cancelling a running statement (Ctrl-C while a statement runs ends the shell).
 //! - `-e` and `-f` together run all `-e` strings first, then the file.
@@ -89,6 +90,11 @@ pub struct ShellOptions {
     /// `sslmode=require`; `None` falls back to `$PGSSLROOTCERT`, and without either the
     /// connection is encrypted but the server is not verified (as libpq does).
     pub ca_cert: Option<PathBuf>,
+    /// A certificates directory (`meridian cert`), as CockroachDB's `--certs-dir`: the
+    /// connection uses TLS unless the URL says `sslmode=disable`, verifies the server with the
+    /// directory's `ca.crt` (unless `ca_cert` is given) and presents `client.<user>.crt` when
+    /// the directory has one, which logs the user in without a password.
+    pub certs_dir: Option<PathBuf>,
 }
 
 /// Runs the shell with the process's standard input, output and error, and returns the exit
@@ -110,7 +116,13 @@ pub async fn run_with_io(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> anyhow::Result<i32> {
-    let conn = match Connection::connect(&opts.url, opts.ca_cert.as_deref()).await {
+    let conn = match Connection::connect(
+        &opts.url,
+        opts.ca_cert.as_deref(),
+        opts.certs_dir.as_deref(),
+    )
+    .await
+    {
         Ok(conn) => conn,
         Err(e) => {
             writeln!(err, "meridian sql: {e}")?;

@@ -1,11 +1,13 @@
 //! TLS for `sslmode=require`: the SSLRequest exchange, then a rustls handshake.
 //!
-//! With a CA certificate (`ShellOptions::ca_cert`, else `$PGSSLROOTCERT`) the server's
-//! certificate must chain to it and name the host connected to (libpq's `verify-full`).
-//! Without one the connection is encrypted but the server is not authenticated, which is what
-//! `sslmode=require` means in libpq too.
+//! With a CA certificate (`ShellOptions::ca_cert`, else the certificates directory's
+//! `ca.crt`, else `$PGSSLROOTCERT`) the server's certificate must chain to it and name the
+//! host connected to (libpq's `verify-full`). Without one the connection is encrypted but the
+//! server is not authenticated, which is what `sslmode=require` means in libpq too. A client
+//! certificate (`client.<user>.crt` of the certificates directory) is presented when there is
+//! one: Meridian logs its user in without a password.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,13 +24,39 @@ use crate::error::{Error, Result};
 /// The SSLRequest packet: length 8, code 1234.5679.
 const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
+/// The files TLS uses: the CA certificate to verify the server with, and the client's
+/// certificate and key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub ca_cert: Option<PathBuf>,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsFiles {
+    /// `ca_cert` (else the directory's `ca.crt`), and `client.<user>.crt` / `.key` from
+    /// `certs_dir` when both exist.
+    pub(crate) fn new(ca_cert: Option<&Path>, certs_dir: Option<&Path>, user: &str) -> TlsFiles {
+        let dir = certs_dir.map(meridian_security::CertsDir::new);
+        let client = dir.as_ref().and_then(|d| {
+            let (cert, key) = (d.client_cert(user), d.client_key(user));
+            (cert.is_file() && key.is_file()).then_some((cert, key))
+        });
+        TlsFiles {
+            ca_cert: ca_cert
+                .map(Path::to_owned)
+                .or_else(|| dir.map(|d| d.ca_cert())),
+            client,
+        }
+    }
+}
+
 /// Asks the server for TLS on `tcp` and completes the handshake for `host`.
 pub(crate) async fn start_tls(
     mut tcp: TcpStream,
     host: &str,
-    ca_cert: Option<&Path>,
+    files: &TlsFiles,
 ) -> Result<TlsStream<TcpStream>> {
-    let config = client_config(ca_cert)?;
+    let config = client_config(files)?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|_| Error::Tls(format!("{host:?} is not a valid TLS server name")))?;
     tcp.write_all(&SSL_REQUEST).await?;
@@ -45,24 +73,33 @@ pub(crate) async fn start_tls(
         .map_err(|e| Error::Tls(e.to_string()))
 }
 
-fn client_config(ca_cert: Option<&Path>) -> Result<ClientConfig> {
+fn client_config(files: &TlsFiles) -> Result<ClientConfig> {
+    let tls_error = |e: meridian_security::Error| Error::Tls(e.to_string());
     let builder = ClientConfig::builder_with_provider(meridian_security::provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?;
     let from_env = std::env::var_os("PGSSLROOTCERT").filter(|p| !p.is_empty());
-    let ca_cert = ca_cert.or(from_env.as_deref().map(Path::new));
-    let config = match ca_cert {
+    let ca_cert = files
+        .ca_cert
+        .as_deref()
+        .or(from_env.as_deref().map(Path::new));
+    let builder = match ca_cert {
         Some(path) => {
-            let roots =
-                meridian_security::load_roots(path).map_err(|e| Error::Tls(e.to_string()))?;
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(meridian_security::load_roots(path).map_err(tls_error)?)
         }
         None => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(meridian_security::provider())))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(meridian_security::provider()))),
     };
-    let mut config = config;
+    let mut config = match &files.client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                meridian_security::load_certs(cert).map_err(tls_error)?,
+                meridian_security::load_key(key).map_err(tls_error)?,
+            )
+            .map_err(|e| Error::Tls(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(config)
 }

@@ -161,6 +161,27 @@ async fn a_client_certificate_naming_the_user_stands_in_for_its_password() {
     connect_tls(&server, &certs, "alice", PASSWORD)
         .await
         .unwrap();
+    // `meridian sql --certs-dir` presents the user's certificate.
+    let opts = meridian_shell::ShellOptions {
+        url: format!(
+            "postgresql://root@localhost:{}/defaultdb",
+            server.addr.port()
+        ),
+        certs_dir: Some(certs.path().to_owned()),
+        execute: vec!["select who".to_owned()],
+        format: Some(meridian_shell::OutputFormat::Csv),
+        ..Default::default()
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = meridian_shell::run_with_io(opts, false, &mut out, &mut err)
+        .await
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("root,defaultdb"), "{out}");
 }
 
 #[tokio::test]

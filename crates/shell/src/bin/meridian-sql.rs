@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! meridian-sql [URL] [-c SQL]... [-f FILE] [--format table|csv|tsv|json] [-e] [--ca-cert FILE]
+//!              [--certs-dir DIR]
 //! ```
 //!
 //! The same shell as `meridian sql` (which most people use); this binary has no other
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use meridian_shell::{ShellOptions, run};
 
 const USAGE: &str = "usage: meridian-sql [URL] [-c SQL]... [-f FILE] \
-    [--format table|csv|tsv|json] [-e] [--ca-cert FILE]";
+    [--format table|csv|tsv|json] [-e] [--ca-cert FILE] [--certs-dir DIR]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<ShellOptions, String> {
     let mut opts = ShellOptions {
@@ -26,6 +27,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<ShellOptions, String>
             "-f" | "--file" => opts.file = Some(PathBuf::from(value(&arg)?)),
             "--format" => opts.format = Some(value(&arg)?.parse()?),
             "--ca-cert" => opts.ca_cert = Some(PathBuf::from(value(&arg)?)),
+            "--certs-dir" => opts.certs_dir = Some(PathBuf::from(value(&arg)?)),
             "-e" | "--echo" => opts.echo = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             url if !url.starts_with('-') => opts.url = url.to_owned(),
