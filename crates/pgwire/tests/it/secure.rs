@@ -162,24 +162,16 @@ async fn a_client_certificate_naming_the_user_stands_in_for_its_password() {
         .await
         .unwrap();
     // `meridian sql --certs-dir` presents the user's certificate.
-    let opts = meridian_shell::ShellOptions {
-        url: format!(
-            "postgresql://root@localhost:{}/defaultdb",
-            server.addr.port()
-        ),
-        certs_dir: Some(certs.path().to_owned()),
-        execute: vec!["select who".to_owned()],
-        format: Some(meridian_shell::OutputFormat::Csv),
-        ..Default::default()
-    };
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = meridian_shell::run_with_io(opts, false, &mut out, &mut err)
-        .await
-        .unwrap();
-    let (out, err) = (
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
+    let url = format!(
+        "postgresql://root@localhost:{}/defaultdb",
+        server.addr.port()
     );
+    let (code, out, err) = shell_with(meridian_shell::ShellOptions {
+        url,
+        certs_dir: Some(certs.path().to_owned()),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("root,defaultdb"), "{out}");
 }
@@ -346,12 +338,20 @@ async fn psql_connects_with_sslmode_require_and_a_password() {
 }
 
 async fn shell(url: String, ca_cert: Option<std::path::PathBuf>) -> (i32, String, String) {
-    let opts = meridian_shell::ShellOptions {
+    shell_with(meridian_shell::ShellOptions {
         url,
         ca_cert,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Runs `select who` in the shell with `opts`, printing CSV.
+async fn shell_with(opts: meridian_shell::ShellOptions) -> (i32, String, String) {
+    let opts = meridian_shell::ShellOptions {
         execute: vec!["select who".to_owned()],
         format: Some(meridian_shell::OutputFormat::Csv),
-        ..Default::default()
+        ..opts
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = meridian_shell::run_with_io(opts, false, &mut out, &mut err)
