@@ -204,12 +204,19 @@ impl Node for NodeService {
         let write = req
             .write
             .ok_or_else(|| Status::invalid_argument("write request without a write"))?;
-        let at = write.commit_ts;
+        let (lo, hi) = (write.commit_ts, req.max_commit_ts);
         let result = match (
             self.replica(req.tablet_id),
             meridian_tablet::write_from_proto(write),
         ) {
-            (Ok(r), Ok(w)) if at != 0 => r.write_at(w, Timestamp::from_nanos(at)).await,
+            (Ok(r), Ok(w)) if lo != 0 => {
+                r.write_at(
+                    w,
+                    Timestamp::from_nanos(lo),
+                    Timestamp::from_nanos(hi.max(lo)),
+                )
+                .await
+            }
             (Ok(r), Ok(w)) => r.write(w).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };

@@ -59,14 +59,20 @@ impl RemoteReplica {
         }
     }
 
-    /// Forwards a write; `at` non-zero asks to commit at exactly that timestamp.
-    async fn forward_write(&self, req: WriteRequest, at: Timestamp) -> Result<Timestamp> {
+    /// Forwards a write; a non-zero `lo` asks to commit within `[lo, hi]`.
+    async fn forward_write(
+        &self,
+        req: WriteRequest,
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<Timestamp> {
         let req = pb::KvWriteRequest {
             tablet_id: self.tablet_id,
             write: Some(pb::WriteCommand {
-                commit_ts: at.as_nanos(),
+                commit_ts: lo.as_nanos(),
                 ..meridian_tablet::write_to_proto(&req)
             }),
+            max_commit_ts: hi.as_nanos(),
         };
         let resp = self
             .call()
@@ -136,11 +142,12 @@ impl ReplicaEndpoint for RemoteReplica {
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
-        self.forward_write(req, Timestamp::ZERO).await
+        self.forward_write(req, Timestamp::ZERO, Timestamp::ZERO)
+            .await
     }
 
-    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
-        self.forward_write(req, ts).await
+    async fn write_at(&self, req: WriteRequest, lo: Timestamp, hi: Timestamp) -> Result<Timestamp> {
+        self.forward_write(req, lo, hi).await
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {

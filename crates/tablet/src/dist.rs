@@ -433,13 +433,14 @@ impl RangeClient {
     }
 
     /// Commits a write whose changes are all in one tablet but whose reads span others (a
-    /// statement reads the catalog in the root tablet and writes a table): picks the commit
-    /// timestamp `s` first (`TT.now().latest` here), checks in every read-only tablet that
-    /// nothing read changed up to `s` (which also keeps anything from being written there at or
-    /// below `s`), then commits the changes with one Raft write at exactly `s`. If the writing
-    /// tablet already passed `s`, nothing is written and it is tried again above. The reads hold
-    /// at `s` everywhere, so the result is as if it all ran at `s`; commit wait on `s` keeps it
-    /// externally consistent.
+    /// statement reads the catalog in the root tablet and writes a table): picks a window for
+    /// the commit timestamp first, `[lo, hi]` with `lo = TT.now().latest` here and `hi` one
+    /// uncertainty bound later, checks in every read-only tablet that nothing read changed up
+    /// to `hi` (which also keeps anything from being written there at or below `hi`), then
+    /// commits the changes with one Raft write at a timestamp the writing tablet picks in the
+    /// window. If that tablet is already past `hi`, nothing is written and it is tried again
+    /// above. The reads hold at the commit timestamp everywhere, so the result is as if it all
+    /// ran then; commit wait on it keeps it externally consistent.
     async fn commit_with_refresh(
         &self,
         parts: &[(Arc<Cached>, WriteRequest)],
@@ -453,20 +454,21 @@ impl RangeClient {
             if floor > Timestamp::ZERO {
                 self.clock.commit_wait(floor).await?;
             }
-            let s = self.clock.now()?.latest;
+            let lo = self.clock.now()?.latest;
+            let hi = lo.saturating_add(self.clock.config().max_epsilon);
             for (i, (c, w)) in parts.iter().enumerate() {
                 if i != writer {
                     c.router
                         .op(TabletOp::Refresh {
                             spans: w.read_spans.clone(),
                             read_ts,
-                            up_to: s,
+                            up_to: hi,
                         })
                         .await?;
                 }
             }
             let (c, w) = &parts[writer];
-            match c.router.write_at(w.clone(), s).await {
+            match c.router.write_at(w.clone(), lo, hi).await {
                 Err(Error::CommitTsTooLow { min, .. }) => floor = min.next(),
                 other => return other,
             }

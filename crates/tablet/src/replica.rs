@@ -138,8 +138,8 @@ type Reply<T> = oneshot::Sender<Result<T>>;
 enum Msg {
     Write {
         req: WriteRequest,
-        /// Commit at exactly this timestamp (refused unless above everything assigned).
-        at: Option<Timestamp>,
+        /// Commit at a timestamp within this window (refused when the leader is past it).
+        at: Option<(Timestamp, Timestamp)>,
         reply: Reply<Timestamp>,
     },
     ReadTs {
@@ -375,15 +375,25 @@ impl Replica {
         self.write_maybe_at(req, None).await
     }
 
-    /// Proposes a write to commit at exactly `ts`: the leader refuses (`CommitTsTooLow`,
-    /// without effect) unless `ts` is above every timestamp it assigned or served reads at,
-    /// and not further ahead of its clock than the uncertainty bound allows. A gateway that
-    /// validated the transaction's reads in other tablets up to `ts` commits it this way.
-    pub async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
-        self.write_maybe_at(req, Some(ts)).await
+    /// Proposes a write to commit at a timestamp in `[lo, hi]`: the leader picks the one it
+    /// would pick anyway, raised to `lo`, and refuses (`CommitTsTooLow`, without effect) when
+    /// that is above `hi` or `lo` is further ahead of its clock than the uncertainty bound
+    /// allows. A gateway that validated the transaction's reads in other tablets up to `hi`
+    /// commits it this way.
+    pub async fn write_at(
+        &self,
+        req: WriteRequest,
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<Timestamp> {
+        self.write_maybe_at(req, Some((lo, hi))).await
     }
 
-    async fn write_maybe_at(&self, req: WriteRequest, at: Option<Timestamp>) -> Result<Timestamp> {
+    async fn write_maybe_at(
+        &self,
+        req: WriteRequest,
+        at: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Write { req, at, reply })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
@@ -615,7 +625,11 @@ enum ProposalReply {
 
 /// A request that reached the leader before it held a lease.
 enum Deferred {
-    Write(WriteRequest, Option<Timestamp>, Reply<Timestamp>),
+    Write(
+        WriteRequest,
+        Option<(Timestamp, Timestamp)>,
+        Reply<Timestamp>,
+    ),
     Op(TabletOp, Reply<OpOutcome>),
 }
 
@@ -929,7 +943,12 @@ impl Driver {
         }
     }
 
-    fn propose_write(&mut self, req: WriteRequest, at: Option<Timestamp>, reply: Reply<Timestamp>) {
+    fn propose_write(
+        &mut self,
+        req: WriteRequest,
+        at: Option<(Timestamp, Timestamp)>,
+        reply: Reply<Timestamp>,
+    ) {
         let now = match self.leader_now() {
             Ok(now) => now,
             Err(e) => {
@@ -946,18 +965,18 @@ impl Driver {
         }
         let ts = match at {
             None => self.oracle.assign_write(now.latest),
-            Some(ts) if ts > now.latest.saturating_add(self.margin) => {
+            Some((lo, _)) if lo > now.latest.saturating_add(self.margin) => {
                 let _ = reply.send(Err(Error::Unavailable {
                     tablet: self.shared.tablet_id,
                     reason: format!(
-                        "commit timestamp {ts} is ahead of the leader's clock ({}) by more \
+                        "commit timestamp {lo} is ahead of the leader's clock ({}) by more \
                          than the uncertainty bound",
                         now.latest
                     ),
                 }));
                 return;
             }
-            Some(ts) => match self.oracle.assign_exact(ts) {
+            Some((lo, hi)) => match self.oracle.assign_within(now.latest, lo, hi) {
                 Ok(ts) => ts,
                 Err(min) => {
                     let _ = reply.send(Err(Error::CommitTsTooLow {

@@ -40,8 +40,8 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
     /// Proposes a write (leader only).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
 
-    /// Commits at exactly `ts` (see [`Replica::write_at`]).
-    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp>;
+    /// Commits at a timestamp in `[lo, hi]` (see [`Replica::write_at`]).
+    async fn write_at(&self, req: WriteRequest, lo: Timestamp, hi: Timestamp) -> Result<Timestamp>;
 
     /// At the leader: makes the snapshot at `ts` final on the tablet (see
     /// [`Replica::read_at`]).
@@ -118,8 +118,8 @@ impl ReplicaEndpoint for Replica {
         Replica::read_at(self, ts).await
     }
 
-    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
-        Replica::write_at(self, req, ts).await
+    async fn write_at(&self, req: WriteRequest, lo: Timestamp, hi: Timestamp) -> Result<Timestamp> {
+        Replica::write_at(self, req, lo, hi).await
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
@@ -256,11 +256,16 @@ impl Router {
         .await
     }
 
-    /// Commits `req` at exactly `ts` at the leader (see [`Replica::write_at`]).
-    pub async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
+    /// Commits `req` at a timestamp in `[lo, hi]` at the leader (see [`Replica::write_at`]).
+    pub async fn write_at(
+        &self,
+        req: WriteRequest,
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<Timestamp> {
         self.with_leader(|e| {
             let req = req.clone();
-            async move { e.write_at(req, ts).await }
+            async move { e.write_at(req, lo, hi).await }
         })
         .await
     }

@@ -216,8 +216,8 @@ impl ReplicaEndpoint for StoreEndpoint {
         self.replica()?.read_at(ts).await
     }
 
-    async fn write_at(&self, req: WriteRequest, ts: Timestamp) -> Result<Timestamp> {
-        self.replica()?.write_at(req, ts).await
+    async fn write_at(&self, req: WriteRequest, lo: Timestamp, hi: Timestamp) -> Result<Timestamp> {
+        self.replica()?.write_at(req, lo, hi).await
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {

@@ -106,15 +106,19 @@ impl TsOracle {
             && self.prepared.keys().next().is_none_or(|min| *min > read_ts)
     }
 
-    /// Assigns exactly `ts` to a write if it is above everything assigned so far (writes and
-    /// reads); otherwise the largest timestamp assigned, which the caller must exceed.
-    pub(crate) fn assign_exact(&mut self, ts: Timestamp) -> Result<Timestamp, Timestamp> {
-        if ts <= self.last_assigned {
-            return Err(self.last_assigned);
+    /// Assigns a write a timestamp in `[lo, hi]`: the one [`TsOracle::assign_write`] would
+    /// pick, raised to `lo`. When that is above `hi`, assigns nothing and returns it.
+    pub(crate) fn assign_within(
+        &mut self,
+        now_latest: Timestamp,
+        lo: Timestamp,
+        hi: Timestamp,
+    ) -> Result<Timestamp, Timestamp> {
+        let ts = now_latest.max(self.last_assigned.next()).max(lo);
+        if ts > hi {
+            return Err(ts);
         }
-        self.last_assigned = ts;
-        *self.pending.entry(ts).or_default() += 1;
-        Ok(ts)
+        Ok(self.assign_write(ts))
     }
 
     #[cfg(test)]
