@@ -474,13 +474,35 @@ async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
         latest.duration_since(earliest) / 2
     );
     println!(
-        "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10}",
-        "tablet", "replica", "leader", "term", "commit", "applied"
+        "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10} {:>12} {:<10} range",
+        "tablet", "replica", "leader", "term", "commit", "applied", "approx_bytes", "replicas"
     );
     for t in &s.tablets {
+        let replicas = t
+            .replicas
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let key = |k: &[u8], none: &str| {
+            if k.is_empty() {
+                none.to_string()
+            } else {
+                meridian_tablet::range::pretty_key(k)
+            }
+        };
         println!(
-            "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10}",
-            t.tablet_id, t.replica_id, t.leader_id, t.term, t.commit_index, t.applied_index
+            "  {:>6} {:>7} {:>6} {:>6} {:>10} {:>10} {:>12} {:<10} [{}, {})",
+            t.tablet_id,
+            t.replica_id,
+            t.leader_id,
+            t.term,
+            t.commit_index,
+            t.applied_index,
+            t.approx_bytes,
+            replicas,
+            key(&t.start_key, "-inf"),
+            key(&t.end_key, "+inf")
         );
     }
     Ok(())
