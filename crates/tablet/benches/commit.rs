@@ -12,6 +12,8 @@
 //!
 //! Run with `cargo bench -p meridian-tablet --bench commit`.
 
+#![allow(clippy::disallowed_methods)] // a benchmark times with the real clock
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
