@@ -466,6 +466,11 @@ impl Replica {
         }
         self.read_at(up_to).await?;
         for s in spans {
+            // A split applied while waiting moved the span to another tablet.
+            match &s.end {
+                None => self.check_key(&s.start)?,
+                Some(end) => self.check_span(&s.start, end)?,
+            }
             let end = s.end.clone().unwrap_or_else(|| successor(&s.start));
             if self
                 .mvcc()

@@ -129,6 +129,8 @@ impl ReplicaEndpoint for Replica {
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
         self.ensure_safe(ts).await?;
+        // A split applied while waiting moved the key to another tablet.
+        self.check_key(key)?;
         Ok(self.mvcc().get(key, ts)?)
     }
 
@@ -137,6 +139,9 @@ impl ReplicaEndpoint for Replica {
             self.check_key(k)?;
         }
         self.ensure_safe(ts).await?;
+        for k in keys {
+            self.check_key(k)?;
+        }
         keys.iter().map(|k| Ok(self.mvcc().get(k, ts)?)).collect()
     }
 
@@ -149,6 +154,7 @@ impl ReplicaEndpoint for Replica {
     ) -> Result<Vec<KvPair>> {
         self.check_span(start, end)?;
         self.ensure_safe(ts).await?;
+        self.check_span(start, end)?;
         Ok(self.mvcc().scan(start, end, ts, limit)?)
     }
 }
