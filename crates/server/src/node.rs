@@ -16,7 +16,7 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::NodeServer;
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
-use meridian_tablet::range::{self, ROOT_TABLET, USER_START};
+use meridian_tablet::range::{self, ROOT_TABLET};
 use meridian_tablet::{
     KvClient, LocalStores, RangeClient, RangeDescriptor, RangeSettings, Replica, ReplicaConfig,
     ReplicaEndpoint, Resolver, Store, StoreEndpoint, maintain,
@@ -397,8 +397,7 @@ impl Resolver for ClusterResolver {
     }
 }
 
-/// Range upkeep for `stores` until shutdown; first makes sure table data has tablets of its
-/// own (the split at [`USER_START`]; idempotent, so every node may ask).
+/// Range upkeep for `stores` until shutdown.
 async fn keep_ranges(
     stores: Vec<Arc<Store>>,
     client: Arc<RangeClient>,
@@ -409,17 +408,10 @@ async fn keep_ranges(
     tokio::pin!(stop);
     let mut ticker = tokio::time::interval(settings.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut user_split = false;
     loop {
         tokio::select! {
             _ = &mut stop => return,
             _ = ticker.tick() => {}
-        }
-        if !user_split {
-            match client.split_at(USER_START).await {
-                Ok(_) => user_split = true,
-                Err(e) => tracing::debug!(error = %e, "first split not done yet"),
-            }
         }
         maintain(&stores, &client, &settings).await;
     }

@@ -1,4 +1,4 @@
-//! The bank workload on a three-node cluster whose table spans five tablets: transfers commit
+//! The bank workload on a three-node cluster whose table spans four tablets: transfers commit
 //! across tablets (two-phase commit), clocks are offset within the uncertainty bound, and the
 //! node leading the most tablets is stopped mid-run and later restarted. Every snapshot read
 //! sums to the total, the final state keeps it, writes go on after the stop, and the restarted

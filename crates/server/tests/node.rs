@@ -70,14 +70,10 @@ async fn serves_sql_grpc_and_http_and_restarts_from_its_data() {
         .into_inner();
     assert_eq!(status.sql_addr, node.sql_addr().to_string());
     assert!(status.tt_earliest <= status.tt_latest && status.tt_earliest > 0);
-    // The root tablet (catalog and meta records) and the first tablet of table data.
-    assert_eq!(status.tablets.len(), 2);
-    for t in &status.tablets {
-        assert_eq!(t.leader_id, t.replica_id);
-    }
-    assert_eq!(status.tablets[0].end_key, b"/t");
-    assert_eq!(status.tablets[1].start_key, b"/t");
-    assert!(status.tablets[1].end_key.is_empty());
+    // A small database is the root tablet alone: the whole keyspace.
+    assert_eq!(status.tablets.len(), 1);
+    assert_eq!(status.tablets[0].leader_id, status.tablets[0].replica_id);
+    assert!(status.tablets[0].start_key.is_empty() && status.tablets[0].end_key.is_empty());
     assert!(status.tablets[0].applied_index >= 5);
 
     drop(client);
@@ -136,7 +132,7 @@ async fn three_replica_node_replicates_every_write() {
             });
             let tablets: std::collections::BTreeSet<u64> =
                 replicas.iter().map(|r| r.tablet_id()).collect();
-            if !lagging && replicas.len() == 3 * tablets.len() && tablets.len() >= 2 {
+            if !lagging && replicas.len() == 3 * tablets.len() && !tablets.is_empty() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -194,8 +190,8 @@ async fn metrics_count_statements_raft_work_and_report_the_clock() {
     assert!(sample(&text, "meridian_commit_wait_seconds_count").unwrap() >= 3.0);
     assert_eq!(sample(&text, "meridian_clock_usable"), Some(1.0));
     assert!(sample(&text, "meridian_clock_epsilon_seconds").unwrap() > 0.0);
-    assert_eq!(sample(&text, "meridian_replicas"), Some(2.0));
-    assert_eq!(sample(&text, "meridian_leaders"), Some(2.0));
+    assert_eq!(sample(&text, "meridian_replicas"), Some(1.0));
+    assert_eq!(sample(&text, "meridian_leaders"), Some(1.0));
     assert!(sample(&text, "meridian_raft_applied_index{tablet=\"1\"}").unwrap() >= 3.0);
 
     // Every metric the Grafana dashboard under ops/ plots is one the node serves.

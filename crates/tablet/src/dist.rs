@@ -252,6 +252,12 @@ impl RangeClient {
     /// Splits the range holding `key` so that a tablet starts at `key`, and records both halves
     /// in the meta records. Nothing happens when a range already starts there.
     pub async fn split_at(&self, key: &[u8]) -> Result<Option<(RangeDescriptor, RangeDescriptor)>> {
+        if key < range::USER_START {
+            return Err(Error::Internal(format!(
+                "cannot split at {}: the root tablet keeps the catalog and the meta records",
+                range::pretty_key(key)
+            )));
+        }
         let current = self
             .with_range(key, |c| async move { Ok(c.desc.clone()) })
             .await?;
@@ -597,10 +603,12 @@ impl RangeClient {
     /// Splits `replica`'s tablet (it leads) near the middle of its data.
     async fn split_by_size(&self, replica: &Replica) -> Result<()> {
         let desc = replica.descriptor();
-        let Some(key) = replica.mvcc().middle_key(&desc.start_key, &desc.end_key)? else {
+        // The root tablet splits only where table data begins, or above.
+        let start = desc.start_key.as_slice().max(range::USER_START);
+        let Some(key) = replica.mvcc().middle_key(start, &desc.end_key)? else {
             return Ok(());
         };
-        if key == desc.start_key {
+        if key.as_slice() <= desc.start_key.as_slice() {
             return Ok(());
         }
         tracing::info!(tablet = desc.tablet_id, bytes = replica.approx_bytes(),

@@ -1,9 +1,11 @@
 //! Ranges: which keys a tablet holds, and the meta records that say where each range lives.
 //!
 //! A tablet holds the keys `[start_key, end_key)` of its [`RangeDescriptor`] (an empty end
-//! key: to the end of the keyspace). The root tablet (id [`ROOT_TABLET`]) holds
-//! `["", USER_START)`: the catalog and the meta records; every other tablet holds table data
-//! and comes from splitting another one.
+//! key: to the end of the keyspace). The root tablet (id [`ROOT_TABLET`]) starts with the whole
+//! keyspace: the catalog, the meta records and, until it grows past the split threshold, the
+//! tables, so that a small database is one tablet and its statements one Raft group's work. It
+//! splits only at or above [`USER_START`], so the catalog and the meta records stay in it;
+//! every other tablet comes from a split.
 //!
 //! Meta records live in the root tablet, one per range, keyed by the range's end key, so the
 //! range holding `k` is the first record whose key sorts after `k`'s:
@@ -21,7 +23,7 @@ pub use pb::RangeDescriptor;
 /// The root tablet's id: the first tablet of every cluster.
 pub const ROOT_TABLET: u64 = 1;
 
-/// Where table data begins (`/t/<table id>/...`); the root tablet ends here.
+/// Where table data begins (`/t/<table id>/...`); the root tablet never splits below it.
 pub const USER_START: &[u8] = b"/t";
 
 /// The prefix of meta records.

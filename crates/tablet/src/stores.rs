@@ -9,7 +9,7 @@ use meridian_storage::KvEngine;
 use tokio::task::JoinHandle;
 
 use crate::dist::{RangeClient, RangeSettings, Resolver, maintain};
-use crate::range::{self, RangeDescriptor, USER_START};
+use crate::range::{self, RangeDescriptor};
 use crate::replica::{Replica, ReplicaConfig};
 use crate::router::{RETRY_BACKOFF, ReplicaEndpoint};
 use crate::store::{Store, StoreEndpoint};
@@ -86,14 +86,22 @@ impl LocalStores {
         })
     }
 
-    /// Waits until the root tablet serves, and makes sure table data has tablets of its own
-    /// (the first split, at [`USER_START`]).
+    /// Waits until the root tablet serves, and records it in the meta records.
     pub async fn ready(&self) -> Result<()> {
         let deadline = std::time::Duration::from_secs(30);
         let wait = async {
             loop {
                 match self.client.get(b"", self.client.read_ts().await?).await {
-                    Ok(_) => return self.client.split_at(USER_START).await.map(|_| ()),
+                    Ok(_) => {
+                        let root = self
+                            .stores
+                            .iter()
+                            .find_map(|s| s.replica(range::ROOT_TABLET));
+                        return match root {
+                            Some(r) => self.client.update_meta(&r.descriptor()).await,
+                            None => Ok(()),
+                        };
+                    }
                     Err(e) if e.is_retryable() => tokio::time::sleep(RETRY_BACKOFF).await,
                     Err(e) => return Err(e),
                 }
