@@ -33,8 +33,8 @@ for quiesce in $MODES; do
     start_meridian "$PORT" --raft-quiesce="$quiesce"
     psql -X -q -h 127.0.0.1 -p "$PORT" -U root -d defaultdb \
         -c "CREATE TABLE t (k INT PRIMARY KEY)" >/dev/null
-    # The table's first tablet plus the root tablet make two; each split point adds one.
-    points=$(seq 1 $((TABLETS - 2)) | sed 's/.*/(&)/' | paste -sd,)
+    # The root tablet holds everything at first; each split point adds one tablet.
+    points=$(seq 1 $((TABLETS - 1)) | sed 's/.*/(&)/' | paste -sd,)
     log "splitting into $TABLETS tablets (quiesce=$quiesce)"
     start=$(date +%s)
     psql -X -q -h 127.0.0.1 -p "$PORT" -U root -d defaultdb \
