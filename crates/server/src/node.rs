@@ -19,7 +19,7 @@ use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::range::{self, ROOT_TABLET};
 use meridian_tablet::{
     KvClient, LocalStores, RangeClient, RangeDescriptor, RangeSettings, Replica, ReplicaConfig,
-    ReplicaEndpoint, Resolver, Store, StoreEndpoint, maintain,
+    ReplicaEndpoint, Resolver, Store, StoreEndpoint, spawn_upkeep,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -404,16 +404,11 @@ async fn keep_ranges(
     settings: RangeSettings,
     shutdown: watch::Receiver<bool>,
 ) {
-    let stop = wait(shutdown);
-    tokio::pin!(stop);
-    let mut ticker = tokio::time::interval(settings.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticker.tick() => {}
-        }
-        maintain(&stores, &client, &settings).await;
+    let tasks = spawn_upkeep(stores, client, settings);
+    wait(shutdown).await;
+    for task in tasks {
+        task.abort();
+        let _ = task.await;
     }
 }
 

@@ -278,8 +278,7 @@ impl RangeClient {
         let (left, right) = outcome
             .split
             .ok_or_else(|| Error::Internal("a split answered without its ranges".into()))?;
-        self.update_meta(&left).await?;
-        self.update_meta(&right).await?;
+        self.update_meta(&[left.clone(), right.clone()]).await?;
         self.install(left.clone());
         self.install(right.clone());
         Ok(Some((left, right)))
@@ -308,27 +307,39 @@ impl RangeClient {
         .await
     }
 
-    /// Writes `desc`'s meta record unless the record is as new already.
-    pub async fn update_meta(&self, desc: &RangeDescriptor) -> Result<()> {
-        let key = range::meta_key(&desc.end_key);
+    /// Writes the meta records of `descs` (the two halves of a split, together) in one atomic
+    /// write, skipping any whose record is as new already, so that the records tile the
+    /// keyspace at every timestamp.
+    pub async fn update_meta(&self, descs: &[RangeDescriptor]) -> Result<()> {
         self.retry_conflicts(|| async {
             let ts = self.root.read_ts().await?;
-            if let Some(v) = self.root.get(&key, ts).await? {
-                let recorded = decode_meta(&v)?;
-                let newer = recorded.generation > desc.generation
-                    || (recorded.generation == desc.generation
-                        && recorded.tablet_id == desc.tablet_id);
-                if newer {
-                    return Ok(());
+            let mut req = WriteRequest {
+                read_ts: Some(ts),
+                ..Default::default()
+            };
+            for desc in descs {
+                let key = range::meta_key(&desc.end_key);
+                if let Some(v) = self.root.get(&key, ts).await? {
+                    let recorded = decode_meta(&v)?;
+                    let newer = recorded.generation > desc.generation
+                        || (recorded.generation == desc.generation
+                            && recorded.tablet_id == desc.tablet_id);
+                    if newer {
+                        continue;
+                    }
                 }
+                req.read_spans.push(Span {
+                    start: key.clone(),
+                    end: None,
+                });
+                req.mutations.push(Mutation::Put {
+                    key,
+                    value: desc.encode_to_vec(),
+                });
             }
-            self.root
-                .write(WriteRequest::put_if_unchanged(
-                    ts,
-                    key.clone(),
-                    desc.encode_to_vec(),
-                ))
-                .await?;
+            if !req.mutations.is_empty() {
+                self.root.write(req).await?;
+            }
             Ok(())
         })
         .await
@@ -767,24 +778,21 @@ fn first_key(req: &WriteRequest) -> Vec<u8> {
 }
 
 /// One round of range upkeep on `stores` (the stores of this node or process): meta records
-/// for changed ranges, recovery of stale prepared transactions, and size-based splits. Runs on
-/// leaders only; everything it does is idempotent.
+/// for changed ranges and size-based splits. Runs on leaders only; everything it does is
+/// idempotent.
 pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
     for store in stores {
         for replica in store.replicas() {
             if !replica.is_leader() {
                 continue;
             }
-            if replica.take_meta_dirty()
-                && let Err(e) = client.update_meta(&replica.descriptor()).await
-            {
-                tracing::debug!(tablet = replica.tablet_id(), error = %e, "meta update failed");
-                replica.set_meta_dirty();
-            }
-            for (txn_id, anchor) in replica.stale_prepared(settings.recovery_ticks) {
-                if let Err(e) = client.recover(&replica, &txn_id, &anchor).await {
-                    tracing::debug!(tablet = replica.tablet_id(), error = %e,
-                        "recovery of a prepared transaction failed; will retry");
+            if replica.take_meta_dirty() {
+                // After a split, the halves' records are written together.
+                let mut descs = vec![replica.descriptor()];
+                descs.extend(replica.split_sibling());
+                if let Err(e) = client.update_meta(&descs).await {
+                    tracing::debug!(tablet = replica.tablet_id(), error = %e, "meta update failed");
+                    replica.set_meta_dirty();
                 }
             }
             if replica.approx_bytes() > settings.split_bytes
@@ -795,4 +803,58 @@ pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &Ra
             }
         }
     }
+}
+
+/// One round of recovery on `stores`: every transaction prepared at a leader for
+/// `settings.recovery_ticks` is settled by its coordinator. It runs in a loop of its own,
+/// apart from [`maintain`], because reads of a tablet (a meta update's, say) wait for the
+/// transactions prepared there, which only recovery may settle.
+pub async fn recover_prepared(
+    stores: &[Arc<Store>],
+    client: &RangeClient,
+    settings: &RangeSettings,
+) {
+    for store in stores {
+        for replica in store.replicas() {
+            if !replica.is_leader() {
+                continue;
+            }
+            for (txn_id, anchor) in replica.stale_prepared(settings.recovery_ticks) {
+                if let Err(e) = client.recover(&replica, &txn_id, &anchor).await {
+                    tracing::debug!(tablet = replica.tablet_id(), error = %e,
+                        "recovery of a prepared transaction failed; will retry");
+                }
+            }
+        }
+    }
+}
+
+/// Runs [`maintain`] and [`recover_prepared`] every `settings.interval`, each in its own loop,
+/// until the returned tasks are aborted.
+pub fn spawn_upkeep(
+    stores: Vec<Arc<Store>>,
+    client: Arc<RangeClient>,
+    settings: RangeSettings,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    let every = settings.interval;
+    let upkeep = {
+        let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                maintain(&stores, &client, &settings).await;
+            }
+        })
+    };
+    let recovery = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            recover_prepared(&stores, &client, &settings).await;
+        }
+    });
+    [upkeep, recovery]
 }

@@ -179,6 +179,8 @@ struct Shared {
     meta_dirty: AtomicBool,
     /// Whether this replica leads (as of its last Ready), readable without a lock.
     leader: AtomicBool,
+    /// The upper half of this replica's last split: its meta record is written with this one's.
+    split_sibling: Mutex<Option<RangeDescriptor>>,
 }
 
 /// A handle to a running replica. Cloning is cheap; all clones talk to the same task.
@@ -282,8 +284,10 @@ impl Replica {
             prepared: Mutex::new(prepared),
             ticks: AtomicU64::new(0),
             approx_bytes: AtomicU64::new(approx_bytes),
-            meta_dirty: AtomicBool::new(true),
+            // A tablet made by a split is recorded with its lower half, by that half's leader.
+            meta_dirty: AtomicBool::new(config.min_ts == Timestamp::ZERO),
             leader: AtomicBool::new(false),
+            split_sibling: Mutex::new(None),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let replica = Replica {
@@ -553,6 +557,15 @@ impl Replica {
     /// Whether this replica leads its group (as of its last Raft step; lock-free).
     pub fn is_leader(&self) -> bool {
         self.shared.leader.load(Ordering::Relaxed)
+    }
+
+    /// The upper half of the last split this replica applied, if any.
+    pub fn split_sibling(&self) -> Option<RangeDescriptor> {
+        self.shared
+            .split_sibling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Takes the "meta records may be stale" flag (set at start and by splits).
@@ -1630,6 +1643,11 @@ impl Driver {
         local::put_size(wb, left.tablet_id, half);
         local::put_size(wb, right.tablet_id, half);
         *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = left.clone();
+        *self
+            .shared
+            .split_sibling
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(right.clone());
         self.shared.meta_dirty.store(true, Ordering::Release);
         let split_ts = Timestamp::from_nanos(sp.split_ts);
         self.applied_max_ts = self.applied_max_ts.max(split_ts);

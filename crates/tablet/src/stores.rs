@@ -8,7 +8,7 @@ use meridian_clock::TrueTime;
 use meridian_storage::KvEngine;
 use tokio::task::JoinHandle;
 
-use crate::dist::{RangeClient, RangeSettings, Resolver, maintain};
+use crate::dist::{RangeClient, RangeSettings, Resolver, spawn_upkeep};
 use crate::range::{self, RangeDescriptor};
 use crate::replica::{Replica, ReplicaConfig};
 use crate::router::{RETRY_BACKOFF, ReplicaEndpoint};
@@ -21,7 +21,7 @@ pub struct LocalStores {
     stores: Vec<Arc<Store>>,
     transport: Arc<LocalTransport>,
     client: Arc<RangeClient>,
-    maintenance: Mutex<Option<JoinHandle<()>>>,
+    maintenance: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct LocalResolver {
@@ -67,22 +67,12 @@ impl LocalStores {
             stores: stores.clone(),
         });
         let client = Arc::new(RangeClient::new(resolver, clock, ids, base.request_timeout));
-        let task = {
-            let (stores, client) = (stores.clone(), client.clone());
-            tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(settings.interval);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticker.tick().await;
-                    maintain(&stores, &client, &settings).await;
-                }
-            })
-        };
+        let tasks = spawn_upkeep(stores.clone(), client.clone(), settings);
         Ok(LocalStores {
             stores,
             transport,
             client,
-            maintenance: Mutex::new(Some(task)),
+            maintenance: Mutex::new(tasks.into()),
         })
     }
 
@@ -98,7 +88,7 @@ impl LocalStores {
                             .iter()
                             .find_map(|s| s.replica(range::ROOT_TABLET));
                         return match root {
-                            Some(r) => self.client.update_meta(&r.descriptor()).await,
+                            Some(r) => self.client.update_meta(&[r.descriptor()]).await,
                             None => Ok(()),
                         };
                     }
@@ -139,12 +129,9 @@ impl LocalStores {
 
     /// Stops upkeep and every replica.
     pub async fn shutdown(&self) {
-        let task = self
-            .maintenance
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(task) = task {
+        let tasks =
+            std::mem::take(&mut *self.maintenance.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
             task.abort();
             let _ = task.await;
         }
