@@ -1,6 +1,8 @@
 //! The `meridian` command: run a node (`start`), an embedded demo (`demo`), the SQL shell
 //! (`sql`), or a benchmark workload against any PostgreSQL-wire database (`workload`).
 
+mod config_file;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +55,13 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(args_override_self = true)]
 struct StartArgs {
+    /// A TOML file of settings: each key is one of these flags' long names (`data-dir =
+    /// "/var/lib/meridian"`, `join = ["h:p", ...]`, `insecure = true`). Flags on the command
+    /// line override the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Run a one-node cluster that needs no `meridian init` (instead of --join).
     #[arg(long, conflicts_with = "join")]
     single_node: bool,
@@ -176,7 +184,21 @@ fn parse_format(s: &str) -> Result<OutputFormat, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let start = command
+            .find_subcommand("start")
+            .expect("the start subcommand exists");
+        match config_file::expand(std::env::args().collect(), start) {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("meridian: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    let cli = Cli::parse_from(args);
     init_logging(
         &cli.log,
         matches!(
