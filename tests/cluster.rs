@@ -39,6 +39,14 @@ async fn ids(client: &tokio_postgres::Client) -> BTreeSet<i64> {
         .collect()
 }
 
+/// `meridian node ls` against `m`.
+fn node_ls(m: &Member) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["node", "ls", "--insecure", "--host", &m.listen.to_string()])
+        .output()
+        .unwrap()
+}
+
 async fn leader_of(members: &[Member]) -> Option<u64> {
     for m in members {
         if let Ok(s) = meridian_server::node_status(&m.listen.to_string()).await
@@ -118,10 +126,26 @@ async fn three_node_cluster_survives_leader_sigkill() {
         assert_eq!(ids(&c).await, acked);
     }
 
+    // `meridian node ls` lists the three members, all live.
+    let ls = node_ls(&members[0]);
+    assert!(
+        ls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
+    let text = String::from_utf8_lossy(&ls.stdout);
+    assert_eq!(text.matches(" live ").count(), 3, "{text}");
+
     // Kill the leader's process.
     let leader = leader_of(&members).await.expect("a leader is known");
     let victim = ids_by_member.iter().position(|id| *id == leader).unwrap();
     nodes[victim].take().unwrap().kill();
+    // Now one member does not answer, and `node ls` says so with its exit code.
+    let survivor_ls = node_ls(&members[(victim + 1) % 3]);
+    let text = String::from_utf8_lossy(&survivor_ls.stdout);
+    assert!(!survivor_ls.status.success(), "{text}");
+    assert_eq!(text.matches(" unreachable ").count(), 1, "{text}");
+    assert_eq!(text.matches(" live ").count(), 2, "{text}");
     let survivor = (victim + 1) % 3;
     let c = nodes[survivor].as_ref().unwrap().connect().await;
     // Writes continue through a survivor once a new leader is elected.

@@ -130,6 +130,16 @@ enum NodeCommand {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
     },
+    /// List the cluster's nodes (as the node at --host knows them), whether each answers,
+    /// and how many tablet replicas and leaders it holds.
+    Ls {
+        /// Accept connections without TLS (required until secure mode exists).
+        #[arg(long)]
+        insecure: bool,
+        /// The listen (gRPC) address of any node.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+        host: String,
+    },
 }
 
 #[derive(Args)]
@@ -223,6 +233,7 @@ fn main() -> ExitCode {
             Command::Node(NodeCommand::Status { insecure, host }) => {
                 node_status(insecure, &host).await.map(|()| 0)
             }
+            Command::Node(NodeCommand::Ls { insecure, host }) => node_ls(insecure, &host).await,
             Command::Demo(args) => demo(args).await,
             Command::Sql(args) => sql(args).await,
             Command::Cert(cmd) => meridian_security::run(cmd).map(|()| 0),
@@ -528,6 +539,54 @@ async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `meridian node ls`: every member, asked in turn; exit code 1 when one does not answer.
+async fn node_ls(insecure: bool, host: &str) -> anyhow::Result<i32> {
+    anyhow::ensure!(
+        insecure,
+        "node-to-node TLS is not available yet; pass --insecure"
+    );
+    let s = meridian_server::node_status(host).await?;
+    anyhow::ensure!(
+        !s.members.is_empty(),
+        "the node at {host} is not part of an initialised cluster yet (run `meridian init`)"
+    );
+    println!(
+        "{:>4}  {:<22} {:<22} {:<12} {:<12} {:<12} {:>8} {:>8}",
+        "id", "listen", "sql", "region", "zone", "status", "replicas", "leaders"
+    );
+    let mut unreachable = 0;
+    for m in &s.members {
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            meridian_server::node_status(&m.listen_addr),
+        )
+        .await;
+        let (status, replicas, leaders) = match answer {
+            Ok(Ok(n)) => {
+                let leaders = n
+                    .tablets
+                    .iter()
+                    .filter(|t| t.leader_id == t.replica_id)
+                    .count();
+                (
+                    "live".to_string(),
+                    n.tablets.len().to_string(),
+                    leaders.to_string(),
+                )
+            }
+            _ => {
+                unreachable += 1;
+                ("unreachable".to_string(), "-".to_string(), "-".to_string())
+            }
+        };
+        println!(
+            "{:>4}  {:<22} {:<22} {:<12} {:<12} {:<12} {:>8} {:>8}",
+            m.node_id, m.listen_addr, m.sql_addr, m.region, m.zone, status, replicas, leaders
+        );
+    }
+    Ok(if unreachable == 0 { 0 } else { 1 })
 }
 
 /// Resolves on SIGINT or SIGTERM.

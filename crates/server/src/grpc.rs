@@ -65,6 +65,21 @@ impl Node for NodeService {
             })
             .collect();
         let info = self.state.info();
+        let members = match &self.state.mode {
+            Mode::Cluster(c) => c
+                .joined
+                .borrow()
+                .as_ref()
+                .map(|(desc, _)| desc.members.clone())
+                .unwrap_or_default(),
+            Mode::Single => vec![pb::ClusterMember {
+                node_id: info.node_id,
+                listen_addr: info.listen_addr.clone(),
+                sql_addr: info.sql_addr.clone(),
+                region: info.region.clone(),
+                zone: info.zone.clone(),
+            }],
+        };
         Ok(Response::new(pb::NodeStatusResponse {
             node_id: info.node_id,
             sql_addr: info.sql_addr,
@@ -73,6 +88,9 @@ impl Node for NodeService {
             tt_earliest: now.earliest.as_nanos(),
             tt_latest: now.latest.as_nanos(),
             tablets,
+            members,
+            region: info.region,
+            zone: info.zone,
         }))
     }
 
