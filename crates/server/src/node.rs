@@ -302,8 +302,14 @@ impl Node {
         self.state.node_id.get().copied()
     }
 
-    /// Graceful shutdown: stop accepting, let in-flight statements finish, stop the replicas.
+    /// Graceful shutdown: a cluster member first hands the leadership of its tablets to other
+    /// nodes; then the node stops accepting, lets in-flight statements finish and stops the
+    /// replicas.
     pub async fn shutdown(self) {
+        // While the node still exchanges Raft messages: hand its leaderships over.
+        if self.local.is_none() {
+            drain_leases(&self.state.all_replicas()).await;
+        }
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
@@ -323,6 +329,38 @@ impl Node {
             }
         }
         tracing::info!("node stopped");
+    }
+}
+
+/// Before a cluster member stops: hands the leadership of every group it leads (that has
+/// other voters) to a follower, so those tablets need no election timeout to go on. Waits a
+/// few seconds at most.
+async fn drain_leases(replicas: &[Replica]) {
+    let leading: Vec<&Replica> = replicas
+        .iter()
+        .filter(|r| r.is_leader() && r.descriptor().replicas.len() > 1)
+        .collect();
+    if leading.is_empty() {
+        return;
+    }
+    for r in &leading {
+        r.transfer_leadership();
+    }
+    let moved = async {
+        while leading.iter().any(|r| r.status().is_leader) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(3), moved)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tablets did not hand over leadership before shutdown");
+    } else {
+        tracing::info!(
+            tablets = leading.len(),
+            "handed over leadership before shutdown"
+        );
     }
 }
 

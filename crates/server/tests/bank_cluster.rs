@@ -208,6 +208,23 @@ async fn transfers_across_tablets_keep_the_total_through_a_node_stop_and_clock_o
     let (&victim, &count) = led.iter().max_by_key(|(_, n)| **n).unwrap();
     assert!(count > 0, "no node leads a tablet: {led:?}");
     cluster.stop(victim).await;
+    // A graceful stop hands the node's leaderships over first: every tablet has a leader
+    // among the others as soon as the stop returns.
+    let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
+    let mut tablets = std::collections::BTreeSet::new();
+    let mut led = std::collections::BTreeSet::new();
+    for &i in &survivors {
+        for r in cluster.node(i).replicas() {
+            tablets.insert(r.tablet_id());
+            if r.status().is_leader {
+                led.insert(r.tablet_id());
+            }
+        }
+    }
+    assert_eq!(
+        led, tablets,
+        "tablets without a leader after a graceful stop"
+    );
     let before = committed.load(Ordering::Relaxed);
     wait_commits(before + 40).await;
 

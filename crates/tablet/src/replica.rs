@@ -156,6 +156,7 @@ enum Msg {
     },
     Raft(Box<Message>),
     Campaign,
+    TransferLeadership,
     Stop,
 }
 
@@ -585,6 +586,13 @@ impl Replica {
         self.await_reply(rx).await
     }
 
+    /// If this replica leads, hands leadership to its most up-to-date follower (a node
+    /// draining before shutdown). It gives up its lease first, so it serves nothing on the
+    /// strength of it while the follower takes over.
+    pub fn transfer_leadership(&self) {
+        let _ = self.tx.send(Msg::TransferLeadership);
+    }
+
     /// Asks this replica to start an election.
     pub fn campaign(&self) {
         let _ = self.tx.send(Msg::Campaign);
@@ -820,6 +828,7 @@ impl Driver {
             Msg::ReadTs { at, reply } => self.start_read(at, reply),
             Msg::Op { op, reply } => self.propose_op(op, reply),
             Msg::Gc { horizon, reply } => self.propose_gc(horizon, reply),
+            Msg::TransferLeadership => self.transfer_leadership(),
             Msg::Campaign => {
                 if let Err(e) = self.raw.campaign() {
                     tracing::warn!(tablet = self.shared.tablet_id, error = %e, "campaign failed");
@@ -866,6 +875,26 @@ impl Driver {
             self.renew_lease();
         }
         self.maybe_close();
+    }
+
+    fn transfer_leadership(&mut self) {
+        if !self.is_leader() {
+            return;
+        }
+        let me = self.shared.replica_id;
+        let target = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .max_by_key(|(_, pr)| pr.matched)
+            .map(|(id, _)| *id);
+        if let Some(target) = target {
+            // A lease must not outlive the leadership: the new leader is elected at once.
+            self.lease.clear();
+            self.raw.transfer_leader(target);
+        }
     }
 
     /// Whether `m` is the heartbeat by which the current leader tells this follower it
@@ -953,7 +982,11 @@ impl Driver {
 
     /// Starts a lease renewal round (see `lease.rs`).
     fn renew_lease(&mut self) {
-        if !self.is_leader() || !self.raw.raft.commit_to_current_term() {
+        // No renewal while handing leadership over: the new leader's election ignores leases.
+        if !self.is_leader()
+            || !self.raw.raft.commit_to_current_term()
+            || self.raw.raft.lead_transferee.is_some()
+        {
             return;
         }
         if let Ok(now) = self.clock.now() {
@@ -1034,9 +1067,15 @@ impl Driver {
                 if ts != Timestamp::ZERO {
                     self.oracle.resolve(ts);
                 }
+                // Raft drops proposals while leadership is being handed over: the caller
+                // should find the new leader.
+                let err = || match &e {
+                    raft::Error::ProposalDropped => self.not_leader(),
+                    other => Error::Internal(format!("raft refused a proposal: {other}")),
+                };
                 match reply {
-                    ProposalReply::Write(r) => drop(r.send(Err(Error::Raft(e)))),
-                    ProposalReply::Op(r) => drop(r.send(Err(Error::Raft(e)))),
+                    ProposalReply::Write(r) => drop(r.send(Err(err()))),
+                    ProposalReply::Op(r) => drop(r.send(Err(err()))),
                 }
             }
         }

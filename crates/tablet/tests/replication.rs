@@ -428,3 +428,35 @@ async fn followers_serve_reads_up_to_the_closed_timestamp_without_the_leader() {
     group.transport().heal();
     group.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_hands_over_to_a_follower_without_keeping_its_lease() {
+    let engines = engines(3);
+    let group = LocalGroup::start(config(), dyn_engines(&engines), clock()).unwrap();
+    let first = group.wait_for_leader().await.unwrap();
+    let ts = group.write(put("k", "v")).await.unwrap();
+    let old = group.replicas()[first].clone();
+    old.transfer_leadership();
+    let moved = async {
+        loop {
+            let s = old.status();
+            if !s.is_leader {
+                assert!(s.lease_end.is_none(), "a former leader keeps no lease");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), moved)
+        .await
+        .expect("leadership moves");
+    let new = group
+        .replicas()
+        .iter()
+        .find(|r| r.status().is_leader)
+        .map(|r| r.replica_id());
+    assert!(new.is_some_and(|id| id != old.replica_id()));
+    // The group goes on: the old data is there and new writes commit above it.
+    assert!(group.write(put("k", "w")).await.unwrap() > ts);
+    group.shutdown().await;
+}
