@@ -877,6 +877,19 @@ impl Driver {
         self.maybe_close();
     }
 
+    /// A requested timestamp no correct clock could be at yet, judged by this leader's: the
+    /// caller's clock is broken (or a request is very old).
+    fn too_far_ahead(&self, what: &str, ts: Timestamp, now: TtInterval) -> Error {
+        Error::Unavailable {
+            tablet: self.shared.tablet_id,
+            reason: format!(
+                "{what} timestamp {ts} is ahead of the leader's clock ({}) by more than the \
+                 uncertainty bound",
+                now.latest
+            ),
+        }
+    }
+
     fn transfer_leadership(&mut self) {
         if !self.is_leader() {
             return;
@@ -1017,14 +1030,7 @@ impl Driver {
         let ts = match at {
             None => self.oracle.assign_write(now.latest),
             Some((lo, _)) if lo > now.latest.saturating_add(self.margin) => {
-                let _ = reply.send(Err(Error::Unavailable {
-                    tablet: self.shared.tablet_id,
-                    reason: format!(
-                        "commit timestamp {lo} is ahead of the leader's clock ({}) by more \
-                         than the uncertainty bound",
-                        now.latest
-                    ),
-                }));
+                let _ = reply.send(Err(self.too_far_ahead("commit", lo, now)));
                 return;
             }
             Some((lo, hi)) => match self.oracle.assign_within(now.latest, lo, hi) {
@@ -1152,15 +1158,7 @@ impl Driver {
         };
         let requested = at.unwrap_or(Timestamp::ZERO);
         if requested > now.latest.saturating_add(self.margin) {
-            // No correct clock can be this far ahead of ours: the caller's clock is broken.
-            let _ = reply.send(Err(Error::Unavailable {
-                tablet: self.shared.tablet_id,
-                reason: format!(
-                    "read timestamp {requested} is ahead of the leader's clock ({}) by more \
-                     than the uncertainty bound",
-                    now.latest
-                ),
-            }));
+            let _ = reply.send(Err(self.too_far_ahead("read", requested, now)));
             return;
         }
         let read_ts = self.oracle.assign_read(now.latest.max(requested));

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_clock::{SystemClock, Timestamp, TrueTime, TrueTimeConfig};
+use meridian_clock::{Timestamp, TrueTime};
 use meridian_storage::{KvEngine, MemEngine};
 use meridian_tablet::range::{ROOT_TABLET, USER_START};
 use meridian_tablet::{
@@ -13,20 +13,16 @@ use meridian_tablet::{
     TabletOp, WriteRequest,
 };
 
+mod common;
+
+const MAX_EPSILON: Duration = Duration::from_millis(5);
+
 fn clock() -> Arc<TrueTime> {
-    let config = TrueTimeConfig {
-        max_epsilon: Duration::from_millis(5),
-        ..TrueTimeConfig::default()
-    };
-    Arc::new(TrueTime::new(Arc::new(SystemClock), config))
+    common::clock(MAX_EPSILON)
 }
 
 fn config() -> ReplicaConfig {
-    ReplicaConfig {
-        tick_interval: Duration::from_millis(10),
-        request_timeout: Duration::from_secs(10),
-        ..ReplicaConfig::single(ROOT_TABLET, Duration::from_millis(5))
-    }
+    common::config(ROOT_TABLET, MAX_EPSILON)
 }
 
 fn settings(split_bytes: u64) -> RangeSettings {

@@ -5,27 +5,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_clock::{SystemClock, Timestamp, TrueTime, TrueTimeConfig};
+use meridian_clock::{Timestamp, TrueTime};
 use meridian_storage::{KvEngine, MemEngine};
 use meridian_tablet::{
     Condition, ConditionFailure, Error, KvClient, LocalGroup, Mutation, Replica, ReplicaConfig,
     WriteRequest,
 };
 
+mod common;
+
+const MAX_EPSILON: Duration = Duration::from_millis(20);
+
 fn clock() -> Arc<TrueTime> {
-    let config = TrueTimeConfig {
-        max_epsilon: Duration::from_millis(20),
-        ..TrueTimeConfig::default()
-    };
-    Arc::new(TrueTime::new(Arc::new(SystemClock), config))
+    common::clock(MAX_EPSILON)
 }
 
 fn config() -> ReplicaConfig {
-    ReplicaConfig {
-        tick_interval: Duration::from_millis(10),
-        request_timeout: Duration::from_secs(10),
-        ..ReplicaConfig::single(7, Duration::from_millis(20))
-    }
+    common::config(7, MAX_EPSILON)
 }
 
 fn put(key: &str, value: &str) -> WriteRequest {
