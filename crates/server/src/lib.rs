@@ -1,4 +1,4 @@
-//! A Meridian node: the storage engine, the tablet's replicas, the SQL engine, and the
+//! A Meridian node: the storage engine, its tablet replicas, the SQL engine, and the
 //! PostgreSQL wire (SQL), gRPC (node API) and HTTP (`/health`, `/ready`) listeners, wired
 //! together with one shutdown path.
 //!
@@ -8,9 +8,9 @@
 //! requests to replicas on other nodes, `grpc.rs` serves both.
 //!
 //! ```text
-//!  psql ──pgwire──▶ meridian-pgwire ──▶ meridian-sql Engine ──KvClient──▶ LocalGroup (tablet)
-//!  peers ──gRPC──▶ NodeService (raft, kv, init, status, time)              │ raft replicas
-//!  probes ──HTTP──▶ /health /ready                                         ▼ fjall (MVCC + log)
+//!  psql ──pgwire──▶ meridian-pgwire ──▶ meridian-sql Engine ──KvClient──▶ RangeClient
+//!  peers ──gRPC──▶ NodeService (raft, kv, ops, init, status, time)  │ tablets: Store (local)
+//!  probes ──HTTP──▶ /health /ready /metrics                          ▼ or RemoteReplica (gRPC)
 //! ```
 
 mod cluster;

@@ -1,10 +1,13 @@
 //! Starting and stopping a node.
 //!
-//! A single node (`--single-node`, the demo) opens its replicas in-process and serves SQL at
-//! once. A cluster member first serves gRPC only; once `meridian init` (or its stored cluster
-//! descriptor, on restart) tells it the members, it starts its replica of the root tablet,
-//! exchanges Raft messages with the other members over gRPC, and serves SQL, forwarding
-//! requests to the tablet's leader wherever it is.
+//! A single node (`--single-node`, the demo) opens its stores in-process (one per replica)
+//! and serves SQL at once. A cluster member first serves gRPC only; once `meridian init` (or
+//! its stored cluster descriptor, on restart) tells it the members, it opens its store (a new
+//! member bootstraps the root tablet's replica; a restarted one starts every tablet replica it
+//! holds), exchanges Raft messages with the other members over gRPC, and serves SQL through a
+//! range client that sends each request to the leader of the tablet holding its keys, wherever
+//! it is. Range upkeep (meta records, size splits, recovery of prepared transactions) runs in
+//! the background on every node.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
