@@ -300,6 +300,11 @@ impl Node {
         self.state.all_replicas()
     }
 
+    /// The node's clock (operators and tests fence it with [`TrueTime::fence`]).
+    pub fn clock(&self) -> &Arc<TrueTime> {
+        &self.state.clock
+    }
+
     /// This node's id, once known.
     pub fn node_id(&self) -> Option<u64> {
         self.state.node_id.get().copied()

@@ -322,7 +322,12 @@ pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
             tablet: e.tablet_id,
             min: Timestamp::from_nanos(e.read_ts),
         },
-        Ok(Code::Clock) => Error::Internal(format!("remote clock: {}", e.message)),
+        // The other node cannot assign timestamps (its clock is fenced or past its bound):
+        // another replica may serve, once leadership moves off it.
+        Ok(Code::Clock) => Error::Unavailable {
+            tablet: e.tablet_id,
+            reason: format!("the replica's clock is unusable: {}", e.message),
+        },
         Ok(Code::Internal) | Err(_) => Error::Internal(format!("remote: {}", e.message)),
     }
 }

@@ -869,6 +869,17 @@ impl Driver {
         self.lease.on_tick();
         self.ticks += 1;
         self.shared.ticks.store(self.ticks, Ordering::Relaxed);
+        // A leader whose clock became unusable (fenced, or epsilon past the bound) can assign
+        // no timestamp: it hands the group to a follower that can.
+        if self.is_leader()
+            && self.raw.raft.lead_transferee.is_none()
+            && self.ticks.is_multiple_of(self.heartbeat_ticks)
+            && let Err(e) = self.clock.now()
+        {
+            tracing::warn!(tablet = self.shared.tablet_id, error = %e,
+                "clock unusable: handing leadership to a follower");
+            self.transfer_leadership();
+        }
         // An idle leader lets its lease lapse (it is about to quiesce).
         if self.ticks.is_multiple_of(self.heartbeat_ticks) && self.idle_ticks < self.election_ticks
         {
