@@ -6,7 +6,6 @@
 
 use meridian_tablet::KvClient;
 use meridian_tablet::range::{self, RangeDescriptor};
-use prost::Message;
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 use crate::catalog::{self, TableDesc};
@@ -107,12 +106,9 @@ pub(crate) async fn show_ranges(
         .scan(&lo, &hi, ts, None)
         .await
         .map_err(|e| Error::Read(e).into_sql())?;
-    let mut descs = Vec::with_capacity(records.len());
+    let mut descs: Vec<RangeDescriptor> = Vec::with_capacity(records.len());
     for (_, v) in records {
-        descs.push(
-            RangeDescriptor::decode(v.as_slice())
-                .map_err(|e| SqlError::internal(format!("undecodable meta record: {e}")))?,
-        );
+        descs.push(range::decode_meta(&v).map_err(|e| Error::Read(e).into_sql())?);
     }
     let span = table.map(|t| keys::table_span(t.id));
     let rows = descs
@@ -186,6 +182,18 @@ fn table_key(t: &TableDesc, key: &[u8], is_end: bool) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Table `name` as of now, or 42P01.
+pub(crate) async fn current_table(
+    kv: &dyn KvClient,
+    name: &str,
+) -> Result<std::sync::Arc<TableDesc>, SqlError> {
+    let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
+    catalog::get_table(kv, name, ts)
+        .await
+        .map_err(Error::into_sql)?
+        .ok_or_else(|| SqlError::undefined_table(name))
+}
+
 /// The table of `SHOW RANGES FROM TABLE t`, from the words after `RANGES`.
 pub(crate) async fn named_table(
     kv: &dyn KvClient,
@@ -196,17 +204,7 @@ pub(crate) async fn named_table(
         [from, table, name]
             if from.eq_ignore_ascii_case("from") && table.eq_ignore_ascii_case("table") =>
         {
-            let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
-            match catalog::get_table(kv, name, ts)
-                .await
-                .map_err(Error::into_sql)?
-            {
-                Some(t) => Ok(Some(t)),
-                None => Err(SqlError::new(
-                    "42P01",
-                    format!("relation \"{name}\" does not exist"),
-                )),
-            }
+            current_table(kv, name).await.map(Some)
         }
         _ => Err(SqlError::new(
             "42601",

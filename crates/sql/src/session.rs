@@ -470,13 +470,7 @@ impl Session {
             return Err(SqlError::new("42601", "SPLIT AT takes a query"));
         };
         let kv = self.engine.inner.kv.clone();
-        let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
-        let desc = crate::catalog::get_table(kv.as_ref(), table, ts)
-            .await
-            .map_err(Error::into_sql)?
-            .ok_or_else(|| {
-                SqlError::new("42P01", format!("relation \"{table}\" does not exist"))
-            })?;
+        let desc = crate::ranges::current_table(kv.as_ref(), table).await?;
         let keys = crate::ranges::split_keys(&desc, &columns, rows)?;
         crate::ranges::split_at(kv.as_ref(), &desc, keys).await
     }

@@ -176,7 +176,7 @@ impl RangeClient {
         let ts = self.root.read_ts().await?;
         let rows = self.root.scan(&lo, &hi, ts, Some(1)).await?;
         let desc = match rows.first() {
-            Some((_, v)) => decode_meta(v)?,
+            Some((_, v)) => range::decode_meta(v)?,
             // No meta records yet: the root tablet holds everything until its first split.
             None => range::whole_keyspace(ROOT_TABLET, self.root_replicas.clone()),
         };
@@ -245,7 +245,7 @@ impl RangeClient {
             .scan(&lo, &hi, ts, None)
             .await?
             .into_iter()
-            .map(|(_, v)| decode_meta(&v))
+            .map(|(_, v)| range::decode_meta(&v))
             .collect()
     }
 
@@ -320,7 +320,7 @@ impl RangeClient {
             for desc in descs {
                 let key = range::meta_key(&desc.end_key);
                 if let Some(v) = self.root.get(&key, ts).await? {
-                    let recorded = decode_meta(&v)?;
+                    let recorded = range::decode_meta(&v)?;
                     let newer = recorded.generation > desc.generation
                         || (recorded.generation == desc.generation
                             && recorded.tablet_id == desc.tablet_id);
@@ -646,10 +646,6 @@ fn entry<'a>(
             )
         })
         .1
-}
-
-fn decode_meta(v: &[u8]) -> Result<RangeDescriptor> {
-    RangeDescriptor::decode(v).map_err(|e| Error::Internal(format!("undecodable meta record: {e}")))
 }
 
 fn overlap(a: &RangeDescriptor, b: &RangeDescriptor) -> bool {

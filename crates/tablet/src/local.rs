@@ -34,15 +34,23 @@ fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
     M::decode(bytes).map_err(|e| Error::Internal(format!("undecodable {what} record: {e}")))
 }
 
-/// Every range descriptor stored on this engine (one per local replica).
-pub(crate) fn load_descriptors(engine: &dyn KvEngine) -> Result<Vec<pb::RangeDescriptor>> {
-    let range = KeyRange::prefix(&[DESCRIPTOR]);
+/// Every record under `prefix`, in key order.
+fn load_all<M: Message + Default>(
+    engine: &dyn KvEngine,
+    prefix: &[u8],
+    what: &str,
+) -> Result<Vec<M>> {
     let mut out = Vec::new();
-    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
+    for item in engine.iter(Space::Meta, KeyRange::prefix(prefix), ScanOrder::Forward)? {
         let (_, v) = item?;
-        out.push(decode("range descriptor", &v)?);
+        out.push(decode(what, &v)?);
     }
     Ok(out)
+}
+
+/// Every range descriptor stored on this engine (one per local replica).
+pub(crate) fn load_descriptors(engine: &dyn KvEngine) -> Result<Vec<pb::RangeDescriptor>> {
+    load_all(engine, &[DESCRIPTOR], "range descriptor")
 }
 
 pub(crate) fn load_descriptor(
@@ -64,13 +72,7 @@ pub(crate) fn put_descriptor(batch: &mut WriteBatch, desc: &pb::RangeDescriptor)
 }
 
 pub(crate) fn load_prepared(engine: &dyn KvEngine, tablet: u64) -> Result<Vec<pb::PreparedTxn>> {
-    let range = KeyRange::prefix(&key(PREPARED, tablet, &[]));
-    let mut out = Vec::new();
-    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
-        let (_, v) = item?;
-        out.push(decode("prepared transaction", &v)?);
-    }
-    Ok(out)
+    load_all(engine, &key(PREPARED, tablet, &[]), "prepared transaction")
 }
 
 pub(crate) fn put_prepared(batch: &mut WriteBatch, tablet: u64, txn: &pb::PreparedTxn) {
@@ -97,13 +99,7 @@ pub(crate) fn load_decision(
 }
 
 pub(crate) fn load_decisions(engine: &dyn KvEngine, tablet: u64) -> Result<Vec<pb::TxnDecision>> {
-    let range = KeyRange::prefix(&key(DECISION, tablet, &[]));
-    let mut out = Vec::new();
-    for item in engine.iter(Space::Meta, range, ScanOrder::Forward)? {
-        let (_, v) = item?;
-        out.push(decode("transaction decision", &v)?);
-    }
-    Ok(out)
+    load_all(engine, &key(DECISION, tablet, &[]), "transaction decision")
 }
 
 pub(crate) fn put_decision(batch: &mut WriteBatch, tablet: u64, d: &pb::TxnDecision) {

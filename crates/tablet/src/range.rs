@@ -62,6 +62,13 @@ pub fn meta_span() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// A meta record's value: the range descriptor it stores.
+pub fn decode_meta(value: &[u8]) -> crate::Result<RangeDescriptor> {
+    use prost::Message;
+    RangeDescriptor::decode(value)
+        .map_err(|e| crate::Error::Internal(format!("undecodable meta record: {e}")))
+}
+
 /// Whether `desc` holds `key`.
 pub fn contains(desc: &RangeDescriptor, key: &[u8]) -> bool {
     key >= desc.start_key.as_slice() && (desc.end_key.is_empty() || key < desc.end_key.as_slice())

@@ -184,6 +184,26 @@ struct Shared {
     split_sibling: Mutex<Option<RangeDescriptor>>,
 }
 
+impl Shared {
+    fn descriptor(&self) -> RangeDescriptor {
+        self.desc.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `Ok` when the replica's current range satisfies `holds`; otherwise `RangeMismatch`
+    /// with that range.
+    fn check_range(&self, holds: impl FnOnce(&RangeDescriptor) -> bool) -> Result<()> {
+        let desc = self.desc.read().unwrap_or_else(|e| e.into_inner());
+        if holds(&desc) {
+            Ok(())
+        } else {
+            Err(Error::RangeMismatch {
+                tablet: self.tablet_id,
+                range: Box::new(desc.clone()),
+            })
+        }
+    }
+}
+
 /// A handle to a running replica. Cloning is cheap; all clones talk to the same task.
 #[derive(Clone)]
 pub struct Replica {
@@ -493,38 +513,18 @@ impl Replica {
 
     /// The keys this replica holds.
     pub fn descriptor(&self) -> RangeDescriptor {
-        self.shared
-            .desc
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.descriptor()
     }
 
     /// An error unless this replica holds `key`.
     pub fn check_key(&self, key: &[u8]) -> Result<()> {
-        let desc = self.shared.desc.read().unwrap_or_else(|e| e.into_inner());
-        if range::contains(&desc, key) {
-            Ok(())
-        } else {
-            Err(self.mismatch(&desc))
-        }
+        self.shared.check_range(|d| range::contains(d, key))
     }
 
     /// An error unless this replica holds every key of `[start, end)`.
     pub fn check_span(&self, start: &[u8], end: &[u8]) -> Result<()> {
-        let desc = self.shared.desc.read().unwrap_or_else(|e| e.into_inner());
-        if range::contains_span(&desc, start, end) {
-            Ok(())
-        } else {
-            Err(self.mismatch(&desc))
-        }
-    }
-
-    fn mismatch(&self, desc: &RangeDescriptor) -> Error {
-        Error::RangeMismatch {
-            tablet: self.shared.tablet_id,
-            range: Box::new(desc.clone()),
-        }
+        self.shared
+            .check_range(|d| range::contains_span(d, start, end))
     }
 
     /// Approximate bytes written to this tablet.
@@ -1475,29 +1475,12 @@ impl Driver {
         batch.commit(tablet, applied)
     }
 
-    fn range_error(&self) -> Error {
-        Error::RangeMismatch {
-            tablet: self.shared.tablet_id,
-            range: Box::new(self.current_desc()),
-        }
-    }
-
-    fn current_desc(&self) -> RangeDescriptor {
-        self.shared
-            .desc
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
     fn apply_write(
         &mut self,
         batch: &mut ApplyBatch<'_>,
         w: &pb::WriteCommand,
     ) -> Result<OpOutcome> {
-        if !txn::write_in_range(&self.current_desc(), w) {
-            return Err(self.range_error());
-        }
+        self.shared.check_range(|d| txn::write_in_range(d, w))?;
         let conflict = self
             .shared
             .prepared
@@ -1519,9 +1502,7 @@ impl Driver {
         p: pb::PrepareCommand,
     ) -> Result<OpOutcome> {
         let w = p.write.unwrap_or_default();
-        if !txn::write_in_range(&self.current_desc(), &w) {
-            return Err(self.range_error());
-        }
+        self.shared.check_range(|d| txn::write_in_range(d, &w))?;
         let mut prepared = self
             .shared
             .prepared
@@ -1567,8 +1548,11 @@ impl Driver {
         decisions: &mut BTreeMap<Vec<u8>, Option<pb::TxnDecision>>,
         d: pb::DecideCommand,
     ) -> Result<Result<OpOutcome>> {
-        if !range::contains(&self.current_desc(), &d.anchor_key) {
-            return Ok(Err(self.range_error()));
+        if let Err(e) = self
+            .shared
+            .check_range(|r| range::contains(r, &d.anchor_key))
+        {
+            return Ok(Err(e));
         }
         let tablet = self.shared.tablet_id;
         let recorded = match decisions.get(&d.txn_id) {
@@ -1638,7 +1622,7 @@ impl Driver {
         batch: &mut ApplyBatch<'_>,
         sp: &pb::SplitCommand,
     ) -> Result<Applied> {
-        let desc = self.current_desc();
+        let desc = self.shared.descriptor();
         let key = sp.split_key.as_slice();
         let inside = key > desc.start_key.as_slice()
             && (desc.end_key.is_empty() || key < desc.end_key.as_slice());
