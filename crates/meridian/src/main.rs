@@ -107,6 +107,11 @@ struct StartArgs {
     /// comparison).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     raft_quiesce: bool,
+    /// Seconds after which a node that stopped renewing its liveness is declared dead and its
+    /// replicas are rebuilt on other nodes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    dead_node_timeout: u64,
 }
 
 #[derive(Args)]
@@ -145,7 +150,7 @@ enum NodeCommand {
 #[derive(Args)]
 struct DemoArgs {
     /// Number of nodes, all in this process, talking gRPC over loopback (the data is
-    /// replicated on up to five of them).
+    /// replicated on three of them).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
     nodes: u16,
     /// Put the nodes in three simulated regions with realistic latency between them (node to
@@ -287,6 +292,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
     config.raft_quiesce = args.raft_quiesce;
+    config.dead_node_timeout = std::time::Duration::from_secs(args.dead_node_timeout);
     let node = Node::start(config).await?;
     if args.single_node {
         eprintln!("meridian node ready");

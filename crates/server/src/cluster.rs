@@ -23,8 +23,10 @@ const DESCRIPTOR_KEY: &[u8] = b"cluster/descriptor";
 /// Where this node's id lives.
 const NODE_ID_KEY: &[u8] = b"cluster/node_id";
 
-/// Largest Raft group for the root tablet: more voters only slow every write.
-const MAX_ROOT_REPLICAS: usize = 5;
+/// Replicas of the root tablet (and of every tablet split from it): three, as CockroachDB and
+/// Spanner default to; more voters only slow every write. The placement driver keeps the count
+/// when nodes die.
+const MAX_ROOT_REPLICAS: usize = 3;
 
 /// The stored descriptor and node id, if this node was bootstrapped before.
 pub(crate) fn load(engine: &dyn KvEngine) -> anyhow::Result<Option<(pb::ClusterDescriptor, u64)>> {

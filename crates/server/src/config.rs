@@ -63,6 +63,11 @@ pub struct NodeConfig {
     pub range_max_bytes: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,
+    /// A cluster member whose liveness record expired this long ago is dead, and its replicas
+    /// are replaced on other nodes.
+    pub dead_node_timeout: Duration,
+    /// How long a node's liveness record lasts (it is renewed three times as often).
+    pub liveness_ttl: Duration,
 }
 
 impl NodeConfig {
@@ -95,6 +100,8 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
             raft_quiesce: true,
+            dead_node_timeout: Duration::from_secs(300),
+            liveness_ttl: Duration::from_millis(4500),
         }
     }
 

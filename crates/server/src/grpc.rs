@@ -6,7 +6,7 @@ use std::sync::Arc;
 use meridian_clock::Timestamp;
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::Node;
-use meridian_tablet::{Error as TabletError, Replica, ReplicaEndpoint};
+use meridian_tablet::{Error as TabletError, OpOutcome, Replica, ReplicaEndpoint, TabletOp};
 use tonic::{Request, Response, Status};
 
 use crate::remote::error_to_proto;
@@ -255,12 +255,17 @@ impl Node for NodeService {
         let op = req
             .op
             .ok_or_else(|| Status::invalid_argument("operation request without an operation"))?;
-        let result = match (
-            self.replica(req.tablet_id),
-            meridian_tablet::op_from_proto(op),
-        ) {
-            (Ok(r), Ok(op)) => r.op(op).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        let result = match meridian_tablet::op_from_proto(op) {
+            // Addressed to this node's store, not to a replica.
+            Ok(TabletOp::CreateReplica(desc)) => self
+                .state
+                .create_replica(&desc)
+                .map(|()| OpOutcome::default()),
+            Ok(op) => match self.replica(req.tablet_id) {
+                Ok(r) => r.op(op).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
         };
         Ok(Response::new(match result {
             Ok(outcome) => {

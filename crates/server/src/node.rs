@@ -405,6 +405,12 @@ fn replica_config(config: &NodeConfig) -> ReplicaConfig {
 fn range_settings(config: &NodeConfig) -> RangeSettings {
     RangeSettings {
         split_bytes: config.range_max_bytes,
+        liveness_ttl: config.liveness_ttl,
+        dead_after: config.dead_node_timeout,
+        region: config.region.clone(),
+        zone: config.zone.clone(),
+        // A single node's stores live and die together: nothing to place.
+        placement: !config.join.is_empty(),
         ..RangeSettings::default()
     }
 }
@@ -556,6 +562,7 @@ fn activate(
         desc.root_replicas.clone(),
         config.request_timeout,
     ));
+    client.set_members(desc.members.iter().map(|m| m.node_id).collect());
     Ok((store, client))
 }
 

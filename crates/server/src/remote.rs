@@ -246,6 +246,11 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.tablet_id = *tablet;
             out.leader_hint = leader.unwrap_or(0);
         }
+        Error::ReplicasChanged { tablet, leader } => {
+            out.code = Code::NotLeader as i32;
+            out.tablet_id = *tablet;
+            out.leader_hint = *leader;
+        }
         Error::Unavailable { tablet, .. } => {
             out.code = Code::Unavailable as i32;
             out.tablet_id = *tablet;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use meridian_clock::TrueTime;
 use meridian_proto::v1 as pb;
 use meridian_storage::KvEngine;
-use meridian_tablet::{Replica, Store};
+use meridian_tablet::{Error as TabletError, Replica, Store};
 use tokio::sync::watch;
 
 /// How this node came to be.
@@ -49,6 +49,18 @@ impl NodeState {
     pub(crate) fn replica(&self, tablet: u64) -> Option<Replica> {
         let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
         stores.iter().find_map(|s| s.replica(tablet))
+    }
+
+    /// Creates an empty replica of `desc` on this node's store (see `Store::create_replica`).
+    pub(crate) fn create_replica(&self, desc: &pb::RangeDescriptor) -> Result<(), TabletError> {
+        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
+        match stores.as_slice() {
+            [store] => store.create_replica(desc),
+            _ => Err(TabletError::Unavailable {
+                tablet: desc.tablet_id,
+                reason: "only a cluster node with one store takes new replicas".into(),
+            }),
+        }
     }
 
     pub(crate) fn all_replicas(&self) -> Vec<Replica> {

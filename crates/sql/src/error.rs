@@ -125,7 +125,7 @@ fn tablet_error(source: meridian_tablet::Error, write: bool) -> SqlError {
             format!("tablet {tablet} moved while the statement ran; it was not executed"),
         )
         .with_hint("Retry the statement."),
-        T::NotLeader { tablet, .. } => SqlError::new(
+        T::NotLeader { tablet, .. } | T::ReplicasChanged { tablet, .. } => SqlError::new(
             "58000",
             format!("tablet {tablet} is changing leaders; the statement was not executed"),
         )

@@ -142,7 +142,9 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             new_tablet_id: *new_tablet_id,
             split_ts: ts.as_nanos(),
         }),
-        TabletOp::Refresh { .. } => return None,
+        TabletOp::Refresh { .. } | TabletOp::ChangeReplicas(_) | TabletOp::CreateReplica(_) => {
+            return None;
+        }
     })
 }
 
@@ -216,6 +218,10 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             read_ts: read_ts.as_nanos(),
             up_to: up_to.as_nanos(),
         }),
+        TabletOp::ChangeReplicas(changes) => Op::ChangeReplicas(pb::ChangeReplicasRequest {
+            changes: changes.iter().map(|c| c.to_proto()).collect(),
+        }),
+        TabletOp::CreateReplica(desc) => Op::CreateReplica(desc.clone()),
     }
 }
 
@@ -248,6 +254,13 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
             read_ts: Timestamp::from_nanos(r.read_ts),
             up_to: Timestamp::from_nanos(r.up_to),
         },
+        Op::ChangeReplicas(c) => TabletOp::ChangeReplicas(
+            c.changes
+                .iter()
+                .map(crate::membership::ReplicaChange::from_proto)
+                .collect::<Result<_>>()?,
+        ),
+        Op::CreateReplica(desc) => TabletOp::CreateReplica(desc),
     })
 }
 

@@ -25,12 +25,14 @@ use meridian_clock::{Timestamp, TrueTime};
 use prost::Message;
 
 use crate::kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+use crate::membership::ReplicaChange;
 use crate::range::{self, ROOT_TABLET, RangeDescriptor};
 use crate::replica::Replica;
 use crate::router::{RETRY_BACKOFF, ReplicaEndpoint, Router};
 use crate::store::Store;
 use crate::txn::TabletOp;
 use crate::{Error, Result};
+use meridian_proto::v1 as pb;
 
 /// Turns a range's replicas into endpoints a [`Router`] can reach (local replicas or remote
 /// nodes).
@@ -38,6 +40,11 @@ pub trait Resolver: Send + Sync + 'static {
     /// One endpoint per replica of `desc`.
     fn endpoints(&self, desc: &RangeDescriptor) -> Vec<Arc<dyn ReplicaEndpoint>>;
 }
+
+/// Rounds of unavailable replicas after which a tablet's router gives up, so that the client
+/// looks the range up again (its replicas may have moved). Elections take longer; the client
+/// then simply retries through the same replicas.
+const GIVE_UP_ROUNDS: usize = 3;
 
 /// How ranges are kept.
 #[derive(Debug, Clone)]
@@ -49,6 +56,21 @@ pub struct RangeSettings {
     pub recovery_ticks: u64,
     /// How often [`maintain`] runs.
     pub interval: Duration,
+    /// How long a node's liveness record lasts; nodes renew theirs three times as often.
+    pub liveness_ttl: Duration,
+    /// A node whose liveness record expired this long ago is dead: the placement driver
+    /// replaces its replicas.
+    pub dead_after: Duration,
+    /// Whether nodes record their liveness and the placement driver runs.
+    pub placement: bool,
+    /// How many replicas the placement driver keeps of every tablet.
+    pub replication: usize,
+    /// Whether the placement driver also evens out replica counts between live nodes.
+    pub rebalance: bool,
+    /// This process's locality (recorded in its nodes' liveness records).
+    pub region: String,
+    /// See `region`.
+    pub zone: String,
 }
 
 impl Default for RangeSettings {
@@ -57,6 +79,13 @@ impl Default for RangeSettings {
             split_bytes: 64 << 20,
             recovery_ticks: 30,
             interval: Duration::from_millis(200),
+            liveness_ttl: Duration::from_millis(4500),
+            dead_after: Duration::from_secs(300),
+            placement: true,
+            replication: 3,
+            rebalance: true,
+            region: String::new(),
+            zone: String::new(),
         }
     }
 }
@@ -87,8 +116,11 @@ struct Cached {
 pub struct RangeClient {
     resolver: Arc<dyn Resolver>,
     clock: Arc<TrueTime>,
-    root_replicas: Vec<u64>,
-    root: Arc<Router>,
+    /// The root tablet's router, rebuilt when its replicas change.
+    root: RwLock<Arc<Router>>,
+    /// Every node (store) id, where the root tablet is looked for when none of the replicas
+    /// its router knows answers.
+    members: RwLock<Vec<u64>>,
     cache: RwLock<BTreeMap<RangeEnd, Arc<Cached>>>,
     deadline: Duration,
     txn_prefix: u64,
@@ -105,22 +137,43 @@ impl RangeClient {
         deadline: Duration,
     ) -> Self {
         let root_desc = range::whole_keyspace(ROOT_TABLET, root_replicas.clone());
-        let root = Arc::new(Router::new(
-            ROOT_TABLET,
-            resolver.endpoints(&root_desc),
-            deadline,
-        ));
+        let root = Arc::new(
+            Router::new(ROOT_TABLET, resolver.endpoints(&root_desc), deadline)
+                .give_up_after(GIVE_UP_ROUNDS),
+        );
         // Transaction ids: a per-client prefix from the clock, then a sequence.
         let txn_prefix = clock.now().map_or(0, |now| now.latest.as_nanos());
         RangeClient {
             resolver,
             clock,
-            root_replicas,
-            root,
+            root: RwLock::new(root),
+            members: RwLock::new(root_replicas),
             cache: RwLock::new(BTreeMap::new()),
             deadline,
             txn_prefix,
             txn_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// The root tablet's router.
+    fn root(&self) -> Arc<Router> {
+        self.root.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Routes the root tablet's requests to the replicas of `desc` (its meta record) if they
+    /// differ from the current ones.
+    fn refresh_root(&self, desc: &RangeDescriptor) {
+        let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
+        let mut current: Vec<u64> = root.endpoints().iter().map(|e| e.replica_id()).collect();
+        current.sort_unstable();
+        let mut wanted = desc.replicas.clone();
+        wanted.sort_unstable();
+        if current != wanted && !wanted.is_empty() {
+            tracing::info!(replicas = ?wanted, "the root tablet's replicas changed");
+            *root = Arc::new(
+                Router::new(ROOT_TABLET, self.resolver.endpoints(desc), self.deadline)
+                    .give_up_after(GIVE_UP_ROUNDS),
+            );
         }
     }
 
@@ -138,13 +191,17 @@ impl RangeClient {
     /// Caches `desc`, dropping cached ranges it overlaps (they are older).
     fn install(&self, desc: RangeDescriptor) -> Arc<Cached> {
         let router = if desc.tablet_id == ROOT_TABLET {
-            self.root.clone()
+            self.refresh_root(&desc);
+            self.root()
         } else {
-            Arc::new(Router::new(
-                desc.tablet_id,
-                self.resolver.endpoints(&desc),
-                self.deadline,
-            ))
+            Arc::new(
+                Router::new(
+                    desc.tablet_id,
+                    self.resolver.endpoints(&desc),
+                    self.deadline,
+                )
+                .give_up_after(GIVE_UP_ROUNDS),
+            )
         };
         let entry = Arc::new(Cached { desc, router });
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
@@ -172,13 +229,17 @@ impl RangeClient {
         if let Some(c) = self.cached(key) {
             return Ok(c);
         }
-        let (lo, hi) = range::meta_lookup_span(key);
-        let ts = self.root.read_ts().await?;
-        let rows = self.root.scan(&lo, &hi, ts, Some(1)).await?;
-        let desc = match rows.first() {
-            Some((_, v)) => range::decode_meta(v)?,
+        let desc = match self.meta_record(key).await? {
+            Some(desc) => desc,
             // No meta records yet: the root tablet holds everything until its first split.
-            None => range::whole_keyspace(ROOT_TABLET, self.root_replicas.clone()),
+            None => range::whole_keyspace(
+                ROOT_TABLET,
+                self.root()
+                    .endpoints()
+                    .iter()
+                    .map(|e| e.replica_id())
+                    .collect(),
+            ),
         };
         if !range::contains(&desc, key) {
             return Err(Error::Unavailable {
@@ -223,6 +284,12 @@ impl RangeClient {
                         }
                     }
                     Err(e @ Error::Unavailable { .. }) if is_meta_lag(&e) => {}
+                    Err(Error::ReplicasChanged { tablet, leader }) => {
+                        self.evict(tablet);
+                        if tablet == ROOT_TABLET {
+                            self.reload_root(leader).await;
+                        }
+                    }
                     other => return other,
                 }
                 tokio::time::sleep(RETRY_BACKOFF / 4).await;
@@ -237,16 +304,219 @@ impl RangeClient {
         }
     }
 
+    /// The root tablet's leader is `leader`, which its router does not know: route to it too,
+    /// then read the root's meta record for its current replicas. With no leader named (no
+    /// known replica answered), ask every member.
+    async fn reload_root(&self, leader: u64) {
+        if leader == 0 {
+            self.rediscover_root().await;
+            return;
+        }
+        let mut ids: Vec<u64> = self
+            .root()
+            .endpoints()
+            .iter()
+            .map(|e| e.replica_id())
+            .collect();
+        if !ids.contains(&leader) {
+            ids.push(leader);
+            self.refresh_root(&range::whole_keyspace(ROOT_TABLET, ids));
+        }
+        match read_meta_record(&self.root(), b"").await {
+            // A record that does not list the leader lags behind the change that made it one:
+            // keep routing to the leader too until the record catches up.
+            Ok(Some(desc)) if desc.tablet_id == ROOT_TABLET && desc.replicas.contains(&leader) => {
+                self.refresh_root(&desc)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read the root tablet's meta record"),
+        }
+    }
+
+    /// Sets every node id of the cluster (the root tablet may move to any of them).
+    pub fn set_members(&self, members: Vec<u64>) {
+        *self.members.write().unwrap_or_else(|e| e.into_inner()) = members;
+    }
+
+    /// None of the root replicas this client knows answers: asks every member for the root
+    /// tablet's meta record and routes to the replicas it names.
+    async fn rediscover_root(&self) {
+        let members = self
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let all = Router::new(
+            ROOT_TABLET,
+            self.resolver
+                .endpoints(&range::whole_keyspace(ROOT_TABLET, members)),
+            self.deadline,
+        );
+        match read_meta_record(&all, b"").await {
+            Ok(Some(desc)) if desc.tablet_id == ROOT_TABLET => self.refresh_root(&desc),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "no member knows the root tablet's replicas"),
+        }
+    }
+
+    /// Runs `f` on the root tablet's router; when the root's replicas changed under it, routes
+    /// to the new ones and runs it again.
+    async fn on_root<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn(Arc<Router>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for _ in 0..3 {
+            match f(self.root()).await {
+                Err(Error::ReplicasChanged {
+                    tablet: ROOT_TABLET,
+                    leader,
+                }) => self.reload_root(leader).await,
+                other => return other,
+            }
+        }
+        f(self.root()).await
+    }
+
+    /// Replaces the replica of `desc`'s tablet on node `remove` (if any) by one on node `add`:
+    /// `add` creates an empty replica, the leader adds it as a learner and sends it a snapshot,
+    /// then one joint configuration change promotes it and removes `remove` (see
+    /// `membership.rs`). If the new replica does not catch up in time it is removed again.
+    pub async fn replace_replica(
+        &self,
+        desc: &RangeDescriptor,
+        remove: Option<u64>,
+        add: u64,
+    ) -> Result<()> {
+        let target = RangeDescriptor {
+            replicas: vec![add],
+            ..desc.clone()
+        };
+        let endpoint = self
+            .resolver
+            .endpoints(&target)
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: format!("node {add} is not reachable"),
+            })?;
+        endpoint.op(TabletOp::CreateReplica(desc.clone())).await?;
+        self.change_replicas(desc, vec![ReplicaChange::AddLearner(add)])
+            .await?;
+        let mut changes = vec![ReplicaChange::AddVoter(add)];
+        changes.extend(remove.map(ReplicaChange::Remove));
+        let promote = async {
+            loop {
+                match self.change_replicas(desc, changes.clone()).await {
+                    // Not caught up yet, or the learner step is still being left.
+                    Err(Error::Unavailable { .. }) => tokio::time::sleep(RETRY_BACKOFF * 10).await,
+                    other => return other,
+                }
+            }
+        };
+        let result = match tokio::time::timeout(self.deadline * 3, promote).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: format!("node {add}'s new replica did not catch up in time"),
+            }),
+        };
+        if let Err(e) = &result {
+            tracing::warn!(tablet = desc.tablet_id, node = add, error = %e,
+                "adding a replica failed; removing the learner");
+            let _ = self
+                .change_replicas(desc, vec![ReplicaChange::Remove(add)])
+                .await;
+        }
+        self.evict(desc.tablet_id);
+        result
+    }
+
+    /// Proposes `changes` to the members of `desc`'s tablet at its leader, and waits until they
+    /// are applied there.
+    pub async fn change_replicas(
+        &self,
+        desc: &RangeDescriptor,
+        changes: Vec<ReplicaChange>,
+    ) -> Result<()> {
+        let tablet = desc.tablet_id;
+        self.with_range(&desc.start_key, |c| {
+            let changes = changes.clone();
+            async move {
+                if c.desc.tablet_id != tablet {
+                    return Err(Error::Unavailable {
+                        tablet,
+                        reason: "the range moved to another tablet".into(),
+                    });
+                }
+                c.router.op(TabletOp::ChangeReplicas(changes)).await
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Renews `record`'s node liveness for `ttl` from now (a blind write to the root tablet).
+    pub async fn heartbeat(&self, mut record: pb::NodeLiveness, ttl: Duration) -> Result<()> {
+        let now = self.clock.now()?;
+        record.expiration = now.latest.as_nanos().saturating_add(ttl.as_nanos() as u64);
+        let req = WriteRequest {
+            mutations: vec![Mutation::Put {
+                key: range::liveness_key(record.node_id),
+                value: record.encode_to_vec(),
+            }],
+            ..Default::default()
+        };
+        self.on_root(|root| {
+            let req = req.clone();
+            async move { root.write(req).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Every node's liveness record.
+    pub async fn liveness(&self) -> Result<Vec<pb::NodeLiveness>> {
+        let (lo, hi) = range::liveness_span();
+        self.scan_root(&lo, &hi)
+            .await?
+            .into_iter()
+            .map(|(_, v)| {
+                pb::NodeLiveness::decode(v.as_slice())
+                    .map_err(|e| Error::Internal(format!("undecodable liveness record: {e}")))
+            })
+            .collect()
+    }
+
+    /// The meta record of the range holding `key`, read now (not from the cache).
+    pub async fn meta_record(&self, key: &[u8]) -> Result<Option<RangeDescriptor>> {
+        self.on_root(|root| async move { read_meta_record(&root, key).await })
+            .await
+    }
+
+    /// The gateway's clock reading.
+    pub fn now(&self) -> Result<meridian_clock::TtInterval> {
+        Ok(self.clock.now()?)
+    }
+
     /// Every range, from the meta records, in key order.
     pub async fn ranges(&self) -> Result<Vec<RangeDescriptor>> {
         let (lo, hi) = range::meta_span();
-        let ts = self.root.read_ts().await?;
-        self.root
-            .scan(&lo, &hi, ts, None)
+        self.scan_root(&lo, &hi)
             .await?
             .into_iter()
             .map(|(_, v)| range::decode_meta(&v))
             .collect()
+    }
+
+    /// A fresh read of `[lo, hi)` in the root tablet.
+    async fn scan_root(&self, lo: &[u8], hi: &[u8]) -> Result<Vec<KvPair>> {
+        self.on_root(|root| async move {
+            let ts = root.read_ts().await?;
+            root.scan(lo, hi, ts, None).await
+        })
+        .await
     }
 
     /// Splits the range holding `key` so that a tablet starts at `key`, and records both halves
@@ -286,23 +556,24 @@ impl RangeClient {
 
     /// A new, cluster-unique tablet id from the counter in the root tablet.
     async fn allocate_tablet_id(&self) -> Result<u64> {
-        let key = range::next_tablet_id_key();
-        self.retry_conflicts(|| async {
-            let ts = self.root.read_ts().await?;
-            let next = match self.root.get(&key, ts).await? {
-                Some(v) => <[u8; 8]>::try_from(v.as_slice())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| Error::Internal("corrupt tablet-id counter".into()))?,
-                None => ROOT_TABLET + 1,
-            };
-            self.root
-                .write(WriteRequest::put_if_unchanged(
+        let key = &range::next_tablet_id_key();
+        self.retry_conflicts(|| {
+            self.on_root(|root| async move {
+                let ts = root.read_ts().await?;
+                let next = match root.get(key, ts).await? {
+                    Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                        .map(u64::from_be_bytes)
+                        .map_err(|_| Error::Internal("corrupt tablet-id counter".into()))?,
+                    None => ROOT_TABLET + 1,
+                };
+                root.write(WriteRequest::put_if_unchanged(
                     ts,
                     key.clone(),
                     (next + 1).to_be_bytes().to_vec(),
                 ))
                 .await?;
-            Ok(next)
+                Ok(next)
+            })
         })
         .await
     }
@@ -311,36 +582,38 @@ impl RangeClient {
     /// write, skipping any whose record is as new already, so that the records tile the
     /// keyspace at every timestamp.
     pub async fn update_meta(&self, descs: &[RangeDescriptor]) -> Result<()> {
-        self.retry_conflicts(|| async {
-            let ts = self.root.read_ts().await?;
-            let mut req = WriteRequest {
-                read_ts: Some(ts),
-                ..Default::default()
-            };
-            for desc in descs {
-                let key = range::meta_key(&desc.end_key);
-                if let Some(v) = self.root.get(&key, ts).await? {
-                    let recorded = range::decode_meta(&v)?;
-                    let newer = recorded.generation > desc.generation
-                        || (recorded.generation == desc.generation
-                            && recorded.tablet_id == desc.tablet_id);
-                    if newer {
-                        continue;
+        self.retry_conflicts(|| {
+            self.on_root(|root| async move {
+                let ts = root.read_ts().await?;
+                let mut req = WriteRequest {
+                    read_ts: Some(ts),
+                    ..Default::default()
+                };
+                for desc in descs {
+                    let key = range::meta_key(&desc.end_key);
+                    if let Some(v) = root.get(&key, ts).await? {
+                        let recorded = range::decode_meta(&v)?;
+                        let newer = recorded.generation > desc.generation
+                            || (recorded.generation == desc.generation
+                                && recorded.tablet_id == desc.tablet_id);
+                        if newer {
+                            continue;
+                        }
                     }
+                    req.read_spans.push(Span {
+                        start: key.clone(),
+                        end: None,
+                    });
+                    req.mutations.push(Mutation::Put {
+                        key,
+                        value: desc.encode_to_vec(),
+                    });
                 }
-                req.read_spans.push(Span {
-                    start: key.clone(),
-                    end: None,
-                });
-                req.mutations.push(Mutation::Put {
-                    key,
-                    value: desc.encode_to_vec(),
-                });
-            }
-            if !req.mutations.is_empty() {
-                self.root.write(req).await?;
-            }
-            Ok(())
+                if !req.mutations.is_empty() {
+                    root.write(req).await?;
+                }
+                Ok(())
+            })
         })
         .await
     }
@@ -648,7 +921,7 @@ fn entry<'a>(
         .1
 }
 
-fn overlap(a: &RangeDescriptor, b: &RangeDescriptor) -> bool {
+pub(crate) fn overlap(a: &RangeDescriptor, b: &RangeDescriptor) -> bool {
     let a_before_b = !a.end_key.is_empty() && a.end_key <= b.start_key;
     let b_before_a = !b.end_key.is_empty() && b.end_key <= a.start_key;
     !a_before_b && !b_before_a
@@ -755,6 +1028,14 @@ impl KvClient for RangeClient {
     }
 }
 
+/// The meta record of the range holding `key`, read through `root`.
+async fn read_meta_record(root: &Router, key: &[u8]) -> Result<Option<RangeDescriptor>> {
+    let (lo, hi) = range::meta_lookup_span(key);
+    let ts = root.read_ts().await?;
+    let rows = root.scan(&lo, &hi, ts, Some(1)).await?;
+    rows.first().map(|(_, v)| range::decode_meta(v)).transpose()
+}
+
 /// The transaction's anchor: its first written key (or first key of any kind).
 fn first_key(req: &WriteRequest) -> Vec<u8> {
     if let Some(m) = req.mutations.first() {
@@ -825,32 +1106,63 @@ pub async fn recover_prepared(
     }
 }
 
+/// Runs `round` every `period` (the first at once) until the task is aborted; a slow round
+/// delays the next.
+fn repeat<F, Fut>(period: Duration, round: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            round().await;
+        }
+    })
+}
+
 /// Runs [`maintain`] and [`recover_prepared`] every `settings.interval`, each in its own loop,
-/// until the returned tasks are aborted.
+/// removed-replica collection every five intervals, and node liveness and the placement
+/// driver (see `placement.rs`) in a fourth loop, until the returned tasks are aborted.
 pub fn spawn_upkeep(
     stores: Vec<Arc<Store>>,
     client: Arc<RangeClient>,
     settings: RangeSettings,
-) -> [tokio::task::JoinHandle<()>; 2] {
+) -> [tokio::task::JoinHandle<()>; 4] {
     let every = settings.interval;
     let upkeep = {
         let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                maintain(&stores, &client, &settings).await;
-            }
+        repeat(every, move || {
+            let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+            async move { maintain(&stores, &client, &settings).await }
         })
     };
-    let recovery = tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            recover_prepared(&stores, &client, &settings).await;
-        }
-    });
-    [upkeep, recovery]
+    let recovery = {
+        let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+        repeat(every, move || {
+            let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+            async move { recover_prepared(&stores, &client, &settings).await }
+        })
+    };
+    let collection = {
+        let (stores, client) = (stores.clone(), client.clone());
+        repeat(every * 5, move || {
+            let (stores, client) = (stores.clone(), client.clone());
+            async move { crate::placement::collect_removed(&stores, &client).await }
+        })
+    };
+    let placement = if settings.placement {
+        repeat(settings.liveness_ttl / 3, move || {
+            let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+            async move {
+                crate::placement::heartbeat(&stores, &client, &settings).await;
+                crate::placement::place(&stores, &client, &settings).await;
+            }
+        })
+    } else {
+        tokio::spawn(async {})
+    };
+    [upkeep, recovery, collection, placement]
 }

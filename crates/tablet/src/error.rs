@@ -63,6 +63,18 @@ pub enum Error {
         /// Its current range.
         range: Box<crate::RangeDescriptor>,
     },
+    /// The tablet's leader is a replica this router does not know, or none of the replicas it
+    /// knows answered for a while: the tablet's replicas may have changed since its range was
+    /// looked up. Look it up again.
+    #[error(
+        "tablet {tablet}: the replicas this gateway knows are not answering as its current ones"
+    )]
+    ReplicasChanged {
+        /// Tablet id.
+        tablet: u64,
+        /// The leader's replica (node) id, when one named it; 0 when unknown.
+        leader: u64,
+    },
     /// A transaction across tablets was aborted (a participant refused to prepare, or recovery
     /// aborted it); nothing of it is visible.
     #[error("transaction aborted: {reason}")]

@@ -28,8 +28,10 @@
 //! Leader leases (`lease.rs`) let a leader serve reads without a Raft round trip and gate
 //! timestamp assignment.
 //!
-//! Not here yet: multi-raft batching, log compaction with snapshots, merges, membership
-//! changes.
+//! Membership changes (`membership.rs`: learners, snapshots, joint consensus) move replicas;
+//! node liveness and the placement driver (`placement.rs`) decide where.
+//!
+//! Not here yet: multi-raft batching of log writes, log compaction, merges.
 
 mod apply;
 mod command;
@@ -40,7 +42,9 @@ mod kv;
 mod lease;
 mod local;
 mod logger;
+mod membership;
 pub mod metrics;
+pub mod placement;
 pub mod range;
 mod replica;
 mod router;
@@ -55,6 +59,7 @@ pub use dist::{RangeClient, RangeSettings, Resolver, maintain, recover_prepared,
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+pub use membership::{RAFT_INIT_INDEX, ReplicaChange};
 pub use range::RangeDescriptor;
 pub use replica::{NoHooks, Replica, ReplicaConfig, ReplicaHooks, ReplicaStatus};
 pub use router::{ReplicaEndpoint, Router};

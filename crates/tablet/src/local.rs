@@ -6,6 +6,7 @@
 //! 03 be64(tablet) <txn id>         PreparedTxn       a transaction prepared here (2PC)
 //! 04 be64(tablet) <txn id>         TxnDecision       a decision this tablet coordinated
 //! 05 be64(tablet)                  be64              approximate bytes written
+//! 06                               (empty)           the store was bootstrapped
 //! ```
 //!
 //! All of them change only when a Raft entry is applied, in the apply batch, so they describe
@@ -21,6 +22,7 @@ const DESCRIPTOR: u8 = 0x02;
 const PREPARED: u8 = 0x03;
 const DECISION: u8 = 0x04;
 const SIZE: u8 = 0x05;
+const BOOTSTRAPPED: u8 = 0x06;
 
 fn key(tag: u8, tablet: u64, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + rest.len());
@@ -28,6 +30,20 @@ fn key(tag: u8, tablet: u64, rest: &[u8]) -> Vec<u8> {
     k.extend_from_slice(&tablet.to_be_bytes());
     k.extend_from_slice(rest);
     k
+}
+
+/// Whether the store on `engine` was bootstrapped (it may hold no replica now).
+pub(crate) fn is_bootstrapped(engine: &dyn KvEngine) -> Result<bool> {
+    Ok(engine.get(Space::Meta, &[BOOTSTRAPPED])?.is_some())
+}
+
+pub(crate) fn mark_bootstrapped(batch: &mut WriteBatch) {
+    batch.put(Space::Meta, vec![BOOTSTRAPPED], Vec::new());
+}
+
+/// The key prefixes of every record of `tablet`.
+pub(crate) fn record_prefixes(tablet: u64) -> [Vec<u8>; 4] {
+    [DESCRIPTOR, PREPARED, DECISION, SIZE].map(|tag| key(tag, tablet, &[]))
 }
 
 fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {

@@ -37,6 +37,30 @@ pub static WRITE_CONFLICTS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Raft snapshots built by leaders for new replicas.
+pub static SNAPSHOTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_snapshots_sent_total",
+        "Raft snapshots built by tablet leaders on this node for new or lagging replicas.",
+    )
+});
+
+/// Raft snapshots installed by replicas.
+pub static SNAPSHOTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_snapshots_applied_total",
+        "Raft snapshots installed by tablet replicas on this node.",
+    )
+});
+
+/// Replicas replaced by the placement driver.
+pub static REPLICAS_REPLACED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_replicas_replaced_total",
+        "Replicas on dead nodes replaced by the placement driver running on this node.",
+    )
+});
+
 /// How long acknowledged writes waited for `TT.after(commit_ts)` after being applied.
 pub static COMMIT_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
     let opts = prometheus::histogram_opts!(
@@ -56,4 +80,7 @@ pub fn register() {
     LazyLock::force(&APPLIED_ENTRIES);
     LazyLock::force(&WRITE_CONFLICTS);
     LazyLock::force(&COMMIT_WAIT);
+    LazyLock::force(&SNAPSHOTS_SENT);
+    LazyLock::force(&SNAPSHOTS_APPLIED);
+    LazyLock::force(&REPLICAS_REPLACED);
 }

@@ -62,6 +62,22 @@ pub fn meta_span() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The prefix of node liveness records (`pb::NodeLiveness`, one per node, in the root tablet).
+pub const LIVENESS_PREFIX: &[u8] = b"/sys/live/";
+
+/// The liveness record key of `node`.
+pub fn liveness_key(node: u64) -> Vec<u8> {
+    [LIVENESS_PREFIX, &node.to_be_bytes()].concat()
+}
+
+/// Every liveness record.
+pub fn liveness_span() -> (Vec<u8>, Vec<u8>) {
+    (
+        LIVENESS_PREFIX.to_vec(),
+        meridian_storage::keycode::prefix_successor(LIVENESS_PREFIX).unwrap_or_default(),
+    )
+}
+
 /// A meta record's value: the range descriptor it stores.
 pub fn decode_meta(value: &[u8]) -> crate::Result<RangeDescriptor> {
     use prost::Message;

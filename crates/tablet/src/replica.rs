@@ -34,6 +34,7 @@ use crate::kv::WriteRequest;
 use crate::lease::LeaseState;
 use crate::local;
 use crate::logger::raft_logger;
+use crate::membership::{self, ReplicaChange};
 use crate::range::{self, RangeDescriptor};
 use crate::transport::Transport;
 use crate::tsoracle::TsOracle;
@@ -70,6 +71,10 @@ pub struct ReplicaConfig {
     /// Ticks between the closed timestamps an active leader publishes (0: none); followers
     /// serve reads up to the last one they applied.
     pub close_ticks: u64,
+    /// Start without a range or configuration, to be filled by a snapshot from the group's
+    /// leader (a replica being added; see `membership.rs`). Ignored when the replica has a
+    /// stored range.
+    pub empty: bool,
 }
 
 /// What a replica asks of whoever hosts it.
@@ -78,6 +83,9 @@ pub trait ReplicaHooks: Send + Sync + 'static {
     /// (and campaign at once when `campaign`: the splitting replica led). `split_ts` is the
     /// split's timestamp.
     fn split(&self, right: RangeDescriptor, split_ts: Timestamp, campaign: bool);
+
+    /// The replica of `tablet` left its group and deleted its state; its task has ended.
+    fn removed(&self, _tablet: u64) {}
 }
 
 /// Hooks that do nothing (a single tablet that never splits).
@@ -108,6 +116,7 @@ impl ReplicaConfig {
             min_ts: Timestamp::ZERO,
             quiesce: true,
             close_ticks: 10,
+            empty: false,
         }
     }
 }
@@ -157,6 +166,8 @@ enum Msg {
     Raft(Box<Message>),
     Campaign,
     TransferLeadership,
+    /// Leave: delete this replica's state and stop (it is no longer a member).
+    Destroy,
     Stop,
 }
 
@@ -182,6 +193,8 @@ struct Shared {
     leader: AtomicBool,
     /// The upper half of this replica's last split: its meta record is written with this one's.
     split_sibling: Mutex<Option<RangeDescriptor>>,
+    /// Whether the replica has a range: false for an empty replica until its first snapshot.
+    initialized: AtomicBool,
 }
 
 impl Shared {
@@ -192,6 +205,12 @@ impl Shared {
     /// `Ok` when the replica's current range satisfies `holds`; otherwise `RangeMismatch`
     /// with that range.
     fn check_range(&self, holds: impl FnOnce(&RangeDescriptor) -> bool) -> Result<()> {
+        if !self.initialized.load(Ordering::Acquire) {
+            return Err(Error::Unavailable {
+                tablet: self.tablet_id,
+                reason: "the replica is new and has not received its snapshot yet".into(),
+            });
+        }
         let desc = self.desc.read().unwrap_or_else(|e| e.into_inner());
         if holds(&desc) {
             Ok(())
@@ -202,6 +221,51 @@ impl Shared {
             })
         }
     }
+}
+
+/// The prepared transactions of `records`, each registered with `oracle` (reads at or above
+/// its timestamp wait).
+fn prepared_set(records: Vec<pb::PreparedTxn>, oracle: &mut TsOracle, tick: u64) -> PreparedSet {
+    let mut prepared = PreparedSet::default();
+    for p in records {
+        let write = p.write.unwrap_or_default();
+        let ts = Timestamp::from_nanos(write.commit_ts);
+        oracle.add_prepared(ts);
+        prepared.insert(
+            p.txn_id,
+            Prepared {
+                ts,
+                anchor: p.anchor_key,
+                write,
+                since_tick: tick,
+            },
+        );
+    }
+    prepared
+}
+
+/// Builds the snapshots the leader sends new replicas: the applied state, read in the driver
+/// task (raft-rs asks from inside `step`), so nothing applies meanwhile.
+fn snapshot_builder(shared: std::sync::Weak<Shared>) -> meridian_storage::raftlog::SnapshotBuilder {
+    Arc::new(move |store: &RaftLogStore| {
+        let Some(shared) = shared.upgrade() else {
+            return Err(meridian_storage::Error::Corrupt {
+                what: "snapshot of a stopped replica".into(),
+            });
+        };
+        let applied = shared.mvcc.applied_index(shared.tablet_id)?;
+        let mut snap = raft::prelude::Snapshot {
+            data: membership::build_snapshot(shared.mvcc.engine().as_ref(), &shared.descriptor())?
+                .into(),
+            ..Default::default()
+        };
+        let meta = snap.mut_metadata();
+        meta.index = applied;
+        meta.term = store.term_at(applied)?;
+        meta.set_conf_state(store.conf_state());
+        crate::metrics::SNAPSHOTS_SENT.inc();
+        Ok(snap)
+    })
 }
 
 /// A handle to a running replica. Cloning is cheap; all clones talk to the same task.
@@ -231,42 +295,56 @@ impl Replica {
         transport: Arc<dyn Transport>,
         hooks: Arc<dyn ReplicaHooks>,
     ) -> Result<(Replica, tokio::task::JoinHandle<()>)> {
-        let desc = match local::load_descriptor(engine.as_ref(), config.tablet_id)? {
-            Some(desc) => desc,
+        let store = RaftLogStore::open(engine.clone(), config.tablet_id)?;
+        let stored = local::load_descriptor(engine.as_ref(), config.tablet_id)?;
+        let (desc, initialized) = match stored {
+            Some(desc) => (desc, true),
+            None if config.empty => (
+                RangeDescriptor {
+                    tablet_id: config.tablet_id,
+                    ..Default::default()
+                },
+                false,
+            ),
             None => {
                 let desc = config.range.clone().unwrap_or_else(|| {
                     range::whole_keyspace(config.tablet_id, config.initial_voters.clone())
                 });
-                let mut batch = meridian_storage::WriteBatch::new();
-                local::put_descriptor(&mut batch, &desc);
-                engine.write(batch, Durability::Sync)?;
-                desc
+                (desc, true)
             }
         };
-        let mut oracle = TsOracle::default();
-        let mut prepared = PreparedSet::default();
-        for p in local::load_prepared(engine.as_ref(), config.tablet_id)? {
-            let write = p.write.unwrap_or_default();
-            let ts = Timestamp::from_nanos(write.commit_ts);
-            oracle.add_prepared(ts);
-            prepared.insert(
-                p.txn_id,
-                Prepared {
-                    ts,
-                    anchor: p.anchor_key,
-                    write,
-                    since_tick: 0,
-                },
+        if initialized && !store.is_initialized() {
+            // A new group (bootstrapped, or made by a split whose apply stored the range): its
+            // log starts after RAFT_INIT_INDEX, and the range, with the data already in the
+            // engine, is the state at that index.
+            let mut batch = meridian_storage::WriteBatch::new();
+            local::put_descriptor(&mut batch, &desc);
+            meridian_storage::mvcc::put_applied_index(
+                &mut batch,
+                config.tablet_id,
+                membership::RAFT_INIT_INDEX,
             );
+            store.initialize_at(
+                ConfState {
+                    voters: if desc.replicas.is_empty() {
+                        config.initial_voters.clone()
+                    } else {
+                        desc.replicas.clone()
+                    },
+                    ..Default::default()
+                },
+                membership::RAFT_INIT_INDEX,
+                membership::RAFT_INIT_INDEX,
+                batch,
+            )?;
         }
+        let mut oracle = TsOracle::default();
+        let prepared = prepared_set(
+            local::load_prepared(engine.as_ref(), config.tablet_id)?,
+            &mut oracle,
+            0,
+        );
         let approx_bytes = local::load_size(engine.as_ref(), config.tablet_id)?;
-        let store = RaftLogStore::open(engine.clone(), config.tablet_id)?;
-        if !store.is_initialized() {
-            store.initialize(ConfState {
-                voters: config.initial_voters.clone(),
-                ..Default::default()
-            })?;
-        }
         let mvcc = Mvcc::new(engine);
         let applied = mvcc.applied_index(config.tablet_id)?;
         let raft_state = store.initial_state()?;
@@ -306,10 +384,12 @@ impl Replica {
             ticks: AtomicU64::new(0),
             approx_bytes: AtomicU64::new(approx_bytes),
             // A tablet made by a split is recorded with its lower half, by that half's leader.
-            meta_dirty: AtomicBool::new(config.min_ts == Timestamp::ZERO),
+            meta_dirty: AtomicBool::new(config.min_ts == Timestamp::ZERO && initialized),
             leader: AtomicBool::new(false),
             split_sibling: Mutex::new(None),
+            initialized: AtomicBool::new(initialized),
         });
+        store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
         let (tx, rx) = mpsc::unbounded_channel();
         let replica = Replica {
             tx,
@@ -351,6 +431,9 @@ impl Replica {
             close_ticks: config.close_ticks,
             last_close_index: 0,
             leader_since: None,
+            removed: false,
+            snapshots_sent: HashMap::new(),
+            learners_added: HashMap::new(),
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -593,6 +676,16 @@ impl Replica {
         let _ = self.tx.send(Msg::TransferLeadership);
     }
 
+    /// Deletes this replica's state and stops it (it is no longer a member of its group).
+    pub fn destroy(&self) {
+        let _ = self.tx.send(Msg::Destroy);
+    }
+
+    /// Whether the replica has a range (false for a new replica until its snapshot arrives).
+    pub fn is_initialized(&self) -> bool {
+        self.shared.initialized.load(Ordering::Acquire)
+    }
+
     /// Asks this replica to start an election.
     pub fn campaign(&self) {
         let _ = self.tx.send(Msg::Campaign);
@@ -728,6 +821,12 @@ struct Driver {
     /// The log index of the last closed-timestamp entry this leader proposed.
     last_close_index: u64,
     leader_since: Option<Timestamp>,
+    /// This replica applied its own removal (or was told to leave): it deletes its state.
+    removed: bool,
+    /// On the leader: the tick at which a snapshot was last sent to each follower.
+    snapshots_sent: HashMap<u64, u64>,
+    /// The log index at which each learner was added (as applied here since the start).
+    learners_added: HashMap<u64, u64>,
 }
 
 impl Driver {
@@ -778,6 +877,12 @@ impl Driver {
                     error = %e, "replica stopped: storage failure while handling raft ready");
                 break;
             }
+            if self.removed {
+                break;
+            }
+        }
+        if self.removed {
+            self.destroy();
         }
         let tablet = self.shared.tablet_id;
         self.fail_all(|| Error::Unavailable {
@@ -834,9 +939,40 @@ impl Driver {
                     tracing::warn!(tablet = self.shared.tablet_id, error = %e, "campaign failed");
                 }
             }
+            Msg::Destroy => {
+                self.removed = true;
+                return false;
+            }
             Msg::Stop => return false,
         }
         true
+    }
+
+    /// Deletes the state of a replica that left its group: its data, records and Raft log.
+    fn destroy(&mut self) {
+        let tablet = self.shared.tablet_id;
+        let engine = self.shared.mvcc.engine().clone();
+        let mut batch = meridian_storage::WriteBatch::new();
+        let result = if self.shared.initialized.load(Ordering::Acquire) {
+            membership::clear_state(engine.as_ref(), &self.shared.descriptor(), &mut batch)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| Ok(self.store.destroy_with(batch)?));
+        match result {
+            Ok(()) => {
+                self.shared.initialized.store(false, Ordering::Release);
+                tracing::info!(
+                    tablet,
+                    replica = self.shared.replica_id,
+                    "replica removed from its group; its state is deleted"
+                );
+                self.hooks.removed(tablet);
+            }
+            Err(e) => {
+                tracing::error!(tablet, error = %e, "cannot delete a removed replica's state")
+            }
+        }
     }
 
     fn is_leader(&self) -> bool {
@@ -868,6 +1004,7 @@ impl Driver {
         self.raw.tick();
         self.lease.on_tick();
         self.ticks += 1;
+        self.retry_lost_snapshots();
         self.shared.ticks.store(self.ticks, Ordering::Relaxed);
         // A leader whose clock became unusable (fenced, or epsilon past the bound) can assign
         // no timestamp: it hands the group to a follower that can.
@@ -906,12 +1043,13 @@ impl Driver {
             return;
         }
         let me = self.shared.replica_id;
+        let voters = self.raw.raft.prs().conf().to_conf_state().voters;
         let target = self
             .raw
             .raft
             .prs()
             .iter()
-            .filter(|(id, _)| **id != me)
+            .filter(|(id, _)| **id != me && voters.contains(id))
             .max_by_key(|(_, pr)| pr.matched)
             .map(|(id, _)| *id);
         if let Some(target) = target {
@@ -1101,6 +1239,42 @@ impl Driver {
     /// Proposes a 2PC step or a split. Prepares, commit decisions and splits take a timestamp
     /// (so they need the lease); resolving and forgetting only need leadership.
     fn propose_op(&mut self, op: TabletOp, reply: Reply<OpOutcome>) {
+        if let TabletOp::ChangeReplicas(changes) = &op {
+            if self.is_leader() && changes.contains(&ReplicaChange::Remove(self.shared.replica_id))
+            {
+                // A leader does not remove itself: another voter takes over, and the caller
+                // retries there.
+                self.transfer_leadership();
+            }
+            let result = self.check_conf_change(changes);
+            match result {
+                Ok(true) => {
+                    let id = self.next_id();
+                    let cc = membership::conf_change(changes);
+                    match self.raw.propose_conf_change(id.to_be_bytes().to_vec(), cc) {
+                        Ok(()) => {
+                            self.proposals.insert(
+                                id,
+                                Proposal {
+                                    ts: Timestamp::ZERO,
+                                    reply: ProposalReply::Op(reply),
+                                    commit_wait: false,
+                                },
+                            );
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(match e {
+                                raft::Error::ProposalDropped => self.not_leader(),
+                                other => Error::Internal(format!("raft refused a change: {other}")),
+                            }));
+                        }
+                    }
+                }
+                Ok(false) => drop(reply.send(Ok(OpOutcome::default()))),
+                Err(e) => drop(reply.send(Err(e))),
+            }
+            return;
+        }
         let needs_ts = matches!(
             op,
             TabletOp::Prepare { .. }
@@ -1132,14 +1306,89 @@ impl Driver {
         }
         let commit_wait = matches!(op, TabletOp::Decide { commit: true, .. });
         let Some(command) = command::op_command(&op, ts) else {
-            let _ = reply.send(Err(Error::Internal(
-                "a refresh is not a replicated command".into(),
-            )));
+            let _ = reply.send(Err(Error::Internal(format!(
+                "{} is not a replicated command",
+                op.name()
+            ))));
             return;
         };
         let id = self.next_id();
         let data = command::encode(id, command);
         self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait);
+    }
+
+    /// Whether a membership change may be proposed now: `Ok(false)` when the configuration
+    /// already is what it asks for, an error when it must wait or is refused.
+    fn check_conf_change(&self, changes: &[ReplicaChange]) -> Result<bool> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let tablet = self.shared.tablet_id;
+        let busy = |reason: &str| Error::Unavailable {
+            tablet,
+            reason: reason.into(),
+        };
+        let raft = &self.raw.raft;
+        let conf_state = raft.prs().conf().to_conf_state();
+        if raft.has_pending_conf() || !conf_state.voters_outgoing.is_empty() {
+            return Err(busy("a membership change is in progress"));
+        }
+        let voters = &conf_state.voters;
+        let learners = &conf_state.learners;
+        let mut effective = false;
+        for c in changes {
+            match *c {
+                ReplicaChange::AddLearner(n) => {
+                    effective |= !learners.contains(&n) && !voters.contains(&n);
+                }
+                ReplicaChange::AddVoter(n) => {
+                    if !voters.contains(&n) {
+                        effective = true;
+                        // A voter must hold the snapshot and most of the log first, or the
+                        // group could lose its quorum while it catches up.
+                        // It must also have acknowledged the entry that added it: a replica
+                        // of the same node that acknowledged entries before it was removed
+                        // and deleted must not pass for one that holds them.
+                        let added_at = self
+                            .learners_added
+                            .get(&n)
+                            .copied()
+                            .unwrap_or(raft.raft_log.committed);
+                        let caught_up = raft.prs().get(n).is_some_and(|pr| {
+                            pr.matched >= self.store.first_log_index()
+                                && pr.matched >= added_at
+                                && pr.matched + 64 >= raft.raft_log.committed
+                        });
+                        if !caught_up {
+                            return Err(busy(&format!(
+                                "node {n}'s replica has not caught up with the log yet"
+                            )));
+                        }
+                    }
+                }
+                ReplicaChange::Remove(n) => {
+                    if n == self.shared.replica_id {
+                        return Err(busy(
+                            "the leader is handing its leadership over before its removal",
+                        ));
+                    }
+                    effective |= voters.contains(&n) || learners.contains(&n);
+                }
+            }
+        }
+        // All or nothing: a change that is partly done already was planned on an outdated
+        // configuration (a retry after the remainder went through, or a concurrent planner).
+        let done = changes.iter().filter(|c| match **c {
+            ReplicaChange::AddLearner(n) => learners.contains(&n) || voters.contains(&n),
+            ReplicaChange::AddVoter(n) => voters.contains(&n),
+            ReplicaChange::Remove(n) => !voters.contains(&n) && !learners.contains(&n),
+        });
+        if effective && done.count() > 0 {
+            return Err(Error::Internal(format!(
+                "the replicas of tablet {tablet} changed since this change was planned"
+            )));
+        }
+        Ok(effective)
     }
 
     fn propose_gc(&mut self, horizon: Timestamp, reply: Reply<()>) {
@@ -1202,14 +1451,14 @@ impl Driver {
         let mut ready: Ready = self.raw.ready();
         // 1. Messages a leader may send before its own log write is durable.
         if !ready.messages().is_empty() {
-            self.transport
-                .send(self.shared.tablet_id, ready.take_messages());
+            let msgs = ready.take_messages();
+            self.note_snapshots(&msgs);
+            self.transport.send(self.shared.tablet_id, msgs);
         }
-        // 2. A snapshot from the leader replaces the log. Shipping state machine data with it
-        //    comes with replica snapshots; until then logs are never compacted, so leaders
-        //    never send one.
+        // 2. A snapshot from the leader replaces the log and the state machine.
         if !ready.snapshot().is_empty() {
-            self.store.apply_snapshot(ready.snapshot())?;
+            let snap = ready.snapshot().clone();
+            self.install_snapshot(&snap)?;
         }
         // 3. Read states: leadership confirmed up to an index.
         for rs in ready.take_read_states() {
@@ -1235,13 +1484,58 @@ impl Driver {
             self.store.persist(&[], Some(&hs), Durability::NoSync)?;
         }
         if !light.messages().is_empty() {
-            self.transport
-                .send(self.shared.tablet_id, light.take_messages());
+            let msgs = light.take_messages();
+            self.note_snapshots(&msgs);
+            self.transport.send(self.shared.tablet_id, msgs);
         }
         self.apply_entries(light.take_committed_entries())?;
         // 9. Everything handed out is applied.
         self.raw.advance_apply();
         Ok(())
+    }
+
+    /// Remembers when snapshots went out, so that a lost one is sent again (`on_tick`).
+    fn note_snapshots(&mut self, msgs: &[Message]) {
+        for m in msgs {
+            if m.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
+                self.snapshots_sent.insert(m.to, self.ticks);
+            }
+        }
+    }
+
+    /// A leader waits for a follower to acknowledge a snapshot before sending it anything
+    /// else; the transport does not report lost messages, so a snapshot unacknowledged for a
+    /// few election timeouts is reported failed, and raft-rs sends another.
+    fn retry_lost_snapshots(&mut self) {
+        if !self.is_leader() || self.snapshots_sent.is_empty() {
+            return;
+        }
+        let patience = 3 * self.election_ticks;
+        let mut failed = Vec::new();
+        for (&to, &sent) in &self.snapshots_sent {
+            let pending = self
+                .raw
+                .raft
+                .prs()
+                .get(to)
+                .is_some_and(|pr| pr.state == raft::ProgressState::Snapshot);
+            if !pending {
+                failed.push((to, false));
+            } else if self.ticks.saturating_sub(sent) > patience {
+                failed.push((to, true));
+            }
+        }
+        for (to, report) in failed {
+            self.snapshots_sent.remove(&to);
+            if report {
+                tracing::info!(
+                    tablet = self.shared.tablet_id,
+                    to,
+                    "snapshot unacknowledged; resending"
+                );
+                self.raw.report_snapshot(to, raft::SnapshotStatus::Failure);
+            }
+        }
     }
 
     fn on_read_state(&mut self, ctx: &[u8], index: u64) {
@@ -1331,19 +1625,18 @@ impl Driver {
                         }
                     }
                 }
-                EntryType::EntryConfChange => {
-                    let cc = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
-                        Error::Internal(format!("undecodable conf change in the raft log: {e}"))
-                    })?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.store.set_conf_state(cs, Durability::Sync)?;
-                }
-                EntryType::EntryConfChangeV2 => {
-                    let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(|e| {
-                        Error::Internal(format!("undecodable conf change in the raft log: {e}"))
-                    })?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.store.set_conf_state(cs, Durability::Sync)?;
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.commit_batch(
+                        std::mem::replace(&mut batch, ApplyBatch::new(&mvcc)),
+                        entry.index - 1,
+                    )?;
+                    decisions.clear();
+                    self.apply_conf_change(entry)?;
+                    if entry.context.len() == 8 {
+                        let mut id = [0; 8];
+                        id.copy_from_slice(&entry.context);
+                        results.push((u64::from_be_bytes(id), Ok(OpOutcome::default())));
+                    }
                 }
             }
         }
@@ -1390,6 +1683,108 @@ impl Driver {
         }
         let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
         status.applied_index = last;
+        Ok(())
+    }
+
+    /// Applies a configuration change (in a write of its own, with the new range descriptor
+    /// and the applied index): the descriptor's replicas become the new members and its
+    /// generation grows, so the meta record is rewritten.
+    fn apply_conf_change(&mut self, entry: &Entry) -> Result<()> {
+        let undecodable =
+            |e: protobuf::ProtobufError| Error::Internal(format!("undecodable conf change: {e}"));
+        let before = self.raw.raft.prs().conf().to_conf_state();
+        let cs = if entry.get_entry_type() == EntryType::EntryConfChange {
+            let cc = ConfChange::parse_from_bytes(&entry.data).map_err(undecodable)?;
+            self.raw.apply_conf_change(&cc)?
+        } else {
+            let cc = ConfChangeV2::parse_from_bytes(&entry.data).map_err(undecodable)?;
+            self.raw.apply_conf_change(&cc)?
+        };
+        let tablet = self.shared.tablet_id;
+        let learners_added: Vec<u64> = cs
+            .learners
+            .iter()
+            .copied()
+            .filter(|id| !before.learners.contains(id))
+            .collect();
+        let mut desc = self.shared.descriptor();
+        desc.replicas = membership::members(&cs);
+        desc.generation += 1;
+        let mut batch = meridian_storage::WriteBatch::new();
+        local::put_descriptor(&mut batch, &desc);
+        meridian_storage::mvcc::put_applied_index(&mut batch, tablet, entry.index);
+        let me = self.shared.replica_id;
+        let member = desc.replicas.contains(&me);
+        tracing::info!(tablet, replica = me, replicas = ?desc.replicas,
+            joint = !cs.voters_outgoing.is_empty(), "membership changed");
+        self.store
+            .set_conf_state_with(cs, batch, Durability::Sync)?;
+        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = desc;
+        self.shared.meta_dirty.store(true, Ordering::Release);
+        // The last change applied decides: a replica removed and added back within one batch
+        // stays.
+        self.removed = !member;
+        for id in &learners_added {
+            self.learners_added.insert(*id, entry.index);
+        }
+        Ok(())
+    }
+
+    /// Installs a snapshot from the leader (a new replica's first state): the data and records
+    /// it carries replace whatever this replica held, in one write with the Raft state.
+    fn install_snapshot(&mut self, snap: &raft::prelude::Snapshot) -> Result<()> {
+        let tablet = self.shared.tablet_id;
+        let decoded = membership::decode_snapshot(tablet, &snap.data)?;
+        let engine = self.shared.mvcc.engine().clone();
+        let old = self
+            .shared
+            .initialized
+            .load(Ordering::Acquire)
+            .then(|| self.shared.descriptor());
+        let index = snap.get_metadata().index;
+        let mut batch = meridian_storage::WriteBatch::new();
+        membership::stage_install(engine.as_ref(), old.as_ref(), &decoded, index, &mut batch)?;
+        self.store.apply_snapshot_with(snap, batch)?;
+        let desc = decoded.range.clone().unwrap_or_default();
+        let prepared = prepared_set(decoded.prepared, &mut self.oracle, self.ticks);
+        let newest = self
+            .shared
+            .mvcc
+            .max_version_ts(&desc.start_key, &desc.end_key)?
+            .into_iter()
+            .chain(
+                decoded
+                    .decisions
+                    .iter()
+                    .map(|d| Timestamp::from_nanos(d.commit_ts)),
+            )
+            .max();
+        if let Some(ts) = newest {
+            self.applied_max_ts = self.applied_max_ts.max(ts);
+        }
+        *self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = prepared;
+        self.shared
+            .approx_bytes
+            .store(decoded.approx_bytes, Ordering::Relaxed);
+        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = desc;
+        self.shared.initialized.store(true, Ordering::Release);
+        self.shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .applied_index = index;
+        crate::metrics::SNAPSHOTS_APPLIED.inc();
+        tracing::info!(
+            tablet,
+            replica = self.shared.replica_id,
+            index,
+            versions = decoded.data.len(),
+            "installed a snapshot"
+        );
         Ok(())
     }
 

@@ -167,6 +167,9 @@ pub struct Router {
     leader_hint: AtomicUsize,
     /// How long a request keeps retrying through elections and unreachable replicas.
     deadline: Duration,
+    /// Give up early after this many rounds in which every replica was unavailable (the
+    /// caller knows where else to look); `None`: retry until the deadline.
+    give_up_rounds: Option<usize>,
 }
 
 impl Router {
@@ -182,7 +185,17 @@ impl Router {
             endpoints,
             leader_hint: AtomicUsize::new(0),
             deadline,
+            give_up_rounds: None,
         }
+    }
+
+    /// Makes requests fail with `ReplicasChanged` (leader unknown) after `rounds` rounds in
+    /// which no replica was available, instead of retrying until the deadline: for callers
+    /// that can look the replicas up again (the range client, whose cached replica set may be
+    /// stale).
+    pub fn give_up_after(mut self, rounds: usize) -> Self {
+        self.give_up_rounds = Some(rounds);
+        self
     }
 
     /// The endpoints, in the order given.
@@ -220,6 +233,7 @@ impl Router {
         let n = self.endpoints.len();
         let attempts = async {
             let mut i = self.likely_leader();
+            let mut unavailable = 0;
             loop {
                 match op(self.endpoints[i].clone()).await {
                     Ok(v) => {
@@ -227,6 +241,14 @@ impl Router {
                         return Ok(v);
                     }
                     Err(Error::NotLeader { leader, .. }) => {
+                        if let Some(id) = leader
+                            && !self.endpoints.iter().any(|e| e.replica_id() == id)
+                        {
+                            return Err(Error::ReplicasChanged {
+                                tablet: self.tablet_id,
+                                leader: id,
+                            });
+                        }
                         let hinted = leader.and_then(|id| {
                             self.endpoints.iter().position(|e| e.replica_id() == id)
                         });
@@ -239,6 +261,13 @@ impl Router {
                         };
                     }
                     Err(Error::Unavailable { .. }) => {
+                        unavailable += 1;
+                        if self.give_up_rounds.is_some_and(|r| unavailable >= r * n) {
+                            return Err(Error::ReplicasChanged {
+                                tablet: self.tablet_id,
+                                leader: 0,
+                            });
+                        }
                         tokio::time::sleep(RETRY_BACKOFF).await;
                         i = (i + 1) % n;
                     }

@@ -33,11 +33,12 @@ pub struct Store {
     replicas: RwLock<BTreeMap<u64, Replica>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     me: Weak<Store>,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
     /// Opens the store on `engine` and starts a replica for every range stored there; a store
-    /// with none starts `bootstrap` (if given). Replica ids are the store id.
+    /// opened for the first time starts `bootstrap` (if given). Replica ids are the store id.
     pub fn open(
         id: u64,
         engine: Arc<dyn KvEngine>,
@@ -47,8 +48,12 @@ impl Store {
         bootstrap: Option<RangeDescriptor>,
     ) -> Result<Arc<Store>> {
         let mut descs = local::load_descriptors(engine.as_ref())?;
-        if descs.is_empty() {
+        // Bootstrap once: a store whose replicas were all moved away starts with none.
+        if descs.is_empty() && !local::is_bootstrapped(engine.as_ref())? {
             descs.extend(bootstrap);
+            let mut batch = meridian_storage::WriteBatch::new();
+            local::mark_bootstrapped(&mut batch);
+            engine.write(batch, meridian_storage::Durability::Sync)?;
         }
         let store = Arc::new_cyclic(|me| Store {
             id,
@@ -59,6 +64,7 @@ impl Store {
             replicas: RwLock::new(BTreeMap::new()),
             tasks: Mutex::new(Vec::new()),
             me: me.clone(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         });
         for desc in descs {
             store.start_replica(desc, Timestamp::ZERO, false)?;
@@ -77,14 +83,30 @@ impl Store {
         if let Some(r) = replicas.get(&desc.tablet_id) {
             return Ok(r.clone());
         }
-        let config = ReplicaConfig {
-            tablet_id: desc.tablet_id,
-            replica_id: self.id,
-            initial_voters: desc.replicas.clone(),
-            range: Some(desc.clone()),
-            min_ts,
-            ..self.base.clone()
-        };
+        let replica = self.launch(
+            &mut replicas,
+            ReplicaConfig {
+                tablet_id: desc.tablet_id,
+                replica_id: self.id,
+                initial_voters: desc.replicas.clone(),
+                range: Some(desc.clone()),
+                min_ts,
+                ..self.base.clone()
+            },
+        )?;
+        if campaign {
+            replica.campaign();
+        }
+        Ok(replica)
+    }
+
+    /// Starts a replica with `config` and registers it and its task.
+    fn launch(
+        &self,
+        replicas: &mut BTreeMap<u64, Replica>,
+        config: ReplicaConfig,
+    ) -> Result<Replica> {
+        let tablet = config.tablet_id;
         let hooks = Arc::new(StoreHooks(self.me.clone()));
         let (replica, task) = Replica::start_with_hooks(
             config,
@@ -93,15 +115,57 @@ impl Store {
             self.transport.clone(),
             hooks,
         )?;
-        if campaign {
-            replica.campaign();
-        }
-        replicas.insert(desc.tablet_id, replica.clone());
+        replicas.insert(tablet, replica.clone());
         self.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(task);
         Ok(replica)
+    }
+
+    /// Creates an empty replica of `desc`'s tablet, which its leader fills with a snapshot
+    /// once the group adds this store (the first step of adding a replica; see
+    /// `membership.rs`). Nothing happens if the replica exists. Refused while another local
+    /// replica holds keys of the range (this store has not applied a split or a removal yet).
+    pub fn create_replica(&self, desc: &RangeDescriptor) -> Result<()> {
+        if self.replica(desc.tablet_id).is_some() {
+            return Ok(());
+        }
+        let overlapping = self
+            .replicas()
+            .into_iter()
+            .find(|r| r.is_initialized() && crate::dist::overlap(&r.descriptor(), desc));
+        if let Some(r) = overlapping {
+            return Err(Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: format!(
+                    "store {} still holds tablet {}, which overlaps the range",
+                    self.id,
+                    r.tablet_id()
+                ),
+            });
+        }
+        let mut replicas = self.replicas.write().unwrap_or_else(|e| e.into_inner());
+        if replicas.contains_key(&desc.tablet_id) {
+            return Ok(());
+        }
+        self.launch(
+            &mut replicas,
+            ReplicaConfig {
+                tablet_id: desc.tablet_id,
+                replica_id: self.id,
+                initial_voters: Vec::new(),
+                range: None,
+                empty: true,
+                ..self.base.clone()
+            },
+        )?;
+        tracing::info!(
+            tablet = desc.tablet_id,
+            store = self.id,
+            "created an empty replica"
+        );
+        Ok(())
     }
 
     /// The store's id (the replica id of all its replicas).
@@ -141,8 +205,15 @@ impl Store {
         }
     }
 
+    /// Whether [`Store::shutdown`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Stops every replica and waits for their tasks.
     pub async fn shutdown(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
         for r in self.replicas() {
             r.stop();
         }
@@ -163,6 +234,16 @@ impl ReplicaHooks for StoreHooks {
         let tablet = right.tablet_id;
         if let Err(e) = store.start_replica(right, split_ts, campaign) {
             tracing::error!(tablet, error = %e, "cannot start the replica of a new tablet");
+        }
+    }
+
+    fn removed(&self, tablet: u64) {
+        if let Some(store) = self.0.upgrade() {
+            store
+                .replicas
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&tablet);
         }
     }
 }
@@ -221,6 +302,10 @@ impl ReplicaEndpoint for StoreEndpoint {
     }
 
     async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        if let TabletOp::CreateReplica(desc) = &op {
+            self.store.create_replica(desc)?;
+            return Ok(OpOutcome::default());
+        }
         self.replica()?.op(op).await
     }
 

@@ -47,9 +47,23 @@ impl LocalStores {
         clock: Arc<TrueTime>,
         settings: RangeSettings,
     ) -> Result<LocalStores> {
+        let n = engines.len();
+        Self::start_replicated(base, engines, clock, settings, n)
+    }
+
+    /// [`LocalStores::start`] with the root tablet on the first `replication` stores only (the
+    /// others start empty and receive replicas from the placement driver).
+    pub fn start_replicated(
+        base: ReplicaConfig,
+        engines: Vec<Arc<dyn KvEngine>>,
+        clock: Arc<TrueTime>,
+        settings: RangeSettings,
+        replication: usize,
+    ) -> Result<LocalStores> {
         let transport = Arc::new(LocalTransport::new());
         let ids: Vec<u64> = (1..=engines.len() as u64).collect();
-        let root = range::whole_keyspace(range::ROOT_TABLET, ids.clone());
+        let root_ids: Vec<u64> = ids.iter().copied().take(replication.max(1)).collect();
+        let root = range::whole_keyspace(range::ROOT_TABLET, root_ids.clone());
         let mut stores = Vec::new();
         for (id, engine) in ids.iter().zip(engines) {
             let store = Store::open(
@@ -58,7 +72,7 @@ impl LocalStores {
                 clock.clone(),
                 transport.clone(),
                 base.clone(),
-                Some(root.clone()),
+                root_ids.contains(id).then(|| root.clone()),
             )?;
             transport.register_store(*id, Arc::downgrade(&store));
             stores.push(store);
@@ -66,7 +80,13 @@ impl LocalStores {
         let resolver = Arc::new(LocalResolver {
             stores: stores.clone(),
         });
-        let client = Arc::new(RangeClient::new(resolver, clock, ids, base.request_timeout));
+        let client = Arc::new(RangeClient::new(
+            resolver,
+            clock,
+            root_ids,
+            base.request_timeout,
+        ));
+        client.set_members(ids.clone());
         let tasks = spawn_upkeep(stores.clone(), client.clone(), settings);
         Ok(LocalStores {
             stores,

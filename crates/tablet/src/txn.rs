@@ -81,6 +81,27 @@ pub enum TabletOp {
         /// The new tablet's id (cluster-unique, from the meta counter).
         new_tablet_id: u64,
     },
+    /// Change the group's members (at the leader; see `membership.rs`).
+    ChangeReplicas(Vec<crate::membership::ReplicaChange>),
+    /// Not for the leader: the receiving node creates an empty replica of this range, to be
+    /// filled by a snapshot.
+    CreateReplica(RangeDescriptor),
+}
+
+impl TabletOp {
+    /// The operation's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TabletOp::Prepare { .. } => "prepare",
+            TabletOp::Decide { .. } => "decide",
+            TabletOp::Resolve { .. } => "resolve",
+            TabletOp::Forget { .. } => "forget",
+            TabletOp::Refresh { .. } => "refresh",
+            TabletOp::Split { .. } => "split",
+            TabletOp::ChangeReplicas(_) => "change replicas",
+            TabletOp::CreateReplica(_) => "create replica",
+        }
+    }
 }
 
 /// What a [`TabletOp`] returns.

@@ -30,6 +30,7 @@ fn settings(split_bytes: u64) -> RangeSettings {
         split_bytes,
         recovery_ticks: 20,
         interval: Duration::from_millis(20),
+        ..RangeSettings::default()
     }
 }
 

@@ -25,6 +25,20 @@ pub struct MvccBatch {
     batch: WriteBatch,
 }
 
+/// Adds to `batch` the record of `index` as the applied index of Raft group `group_id`.
+pub fn put_applied_index(batch: &mut WriteBatch, group_id: u64, index: u64) {
+    batch.put(
+        Space::Meta,
+        applied_index_key(group_id),
+        index.to_be_bytes(),
+    );
+}
+
+/// Adds to `batch` the removal of Raft group `group_id`'s applied index.
+pub fn delete_applied_index(batch: &mut WriteBatch, group_id: u64) {
+    batch.delete(Space::Meta, applied_index_key(group_id));
+}
+
 impl Mvcc {
     /// An empty batch on this store.
     pub fn batch(&self) -> MvccBatch {
@@ -69,11 +83,7 @@ impl MvccBatch {
 
     /// Records `index` as the applied index of Raft group `group_id`.
     pub fn set_applied_index(&mut self, group_id: u64, index: u64) {
-        self.batch.put(
-            Space::Meta,
-            applied_index_key(group_id),
-            index.to_be_bytes(),
-        );
+        put_applied_index(&mut self.batch, group_id, index);
     }
 
     /// The underlying engine batch, for adding other operations (such as Raft log writes)

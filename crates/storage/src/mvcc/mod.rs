@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use meridian_clock::Timestamp;
 
-pub use batch::MvccBatch;
+pub use batch::{MvccBatch, delete_applied_index, put_applied_index};
 pub use gc::GcStats;
 
 use crate::engine::{KeyRange, KvEngine, ScanOrder, Space};

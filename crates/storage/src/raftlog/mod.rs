@@ -11,10 +11,11 @@
 //!   `Compacted`, as etcd's storage does, so log matching works right after a compaction;
 //! - requests raft-rs documents as panics (reading past the last index, appending over
 //!   compacted entries or with a gap, compacting past the end) return errors instead;
-//! - [`raft::Storage::snapshot`] serves the metadata the state machine last declared with
-//!   [`RaftLogStore::set_snapshot_metadata`] instead of inventing one from the commit index.
-//!   The snapshot carries no data yet: shipping state machine data in snapshots belongs to
-//!   the replicated tablets.
+//! - [`raft::Storage::snapshot`] asks the state machine for one through the builder it
+//!   installed with [`RaftLogStore::set_snapshot_builder`] (the builder puts the data of the
+//!   applied state in it); without a builder it serves the metadata the state machine last
+//!   declared with [`RaftLogStore::set_snapshot_metadata`], without data, instead of
+//!   inventing one from the commit index.
 
 mod keys;
 mod write;
@@ -36,7 +37,12 @@ pub struct RaftLogStore {
     group_id: u64,
     engine: Arc<dyn KvEngine>,
     state: Arc<RwLock<LogState>>,
+    builder: Arc<RwLock<Option<SnapshotBuilder>>>,
 }
+
+/// Builds a snapshot of the state machine as applied now: metadata (applied index, its term,
+/// the conf state at that index) and data.
+pub type SnapshotBuilder = Arc<dyn Fn(&RaftLogStore) -> Result<Snapshot> + Send + Sync>;
 
 /// The cached, small part of a group's log state.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +104,7 @@ impl RaftLogStore {
             group_id,
             engine,
             state: Arc::new(RwLock::new(state)),
+            builder: Arc::new(RwLock::new(None)),
         })
     }
 
@@ -127,6 +134,21 @@ impl RaftLogStore {
     /// again.
     pub fn set_snapshot_metadata(&self, meta: SnapshotMetadata) {
         self.write().snapshot = Some(meta);
+    }
+
+    /// Installs the function [`raft::Storage::snapshot`] builds snapshots with.
+    pub fn set_snapshot_builder(&self, builder: SnapshotBuilder) {
+        *self.builder.write().unwrap_or_else(|e| e.into_inner()) = Some(builder);
+    }
+
+    /// The first index still in the log.
+    pub fn first_log_index(&self) -> u64 {
+        self.read().first_index()
+    }
+
+    /// The term of entry `idx` (which must be in `[first_index - 1, last_index]`).
+    pub fn term_at(&self, idx: u64) -> Result<u64> {
+        self.term_of(&self.read(), idx)
     }
 
     fn read(&self) -> RwLockReadGuard<'_, LogState> {
@@ -271,10 +293,25 @@ impl raft::Storage for RaftLogStore {
         Ok(self.read().last_index)
     }
 
-    /// The snapshot last declared with [`RaftLogStore::set_snapshot_metadata`] (or applied
-    /// with [`RaftLogStore::apply_snapshot`]), without data; `SnapshotTemporarilyUnavailable`
-    /// if there is none at or above `request_index`.
+    /// A snapshot from the builder, if one is installed; otherwise the snapshot last declared
+    /// with [`RaftLogStore::set_snapshot_metadata`] (or applied with
+    /// [`RaftLogStore::apply_snapshot`]), without data. `SnapshotTemporarilyUnavailable` if
+    /// there is none at or above `request_index`.
     fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        let builder = self
+            .builder
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(build) = builder {
+            let snap = build(self)?;
+            if snap.get_metadata().index < request_index {
+                return Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ));
+            }
+            return Ok(snap);
+        }
         match &self.read().snapshot {
             Some(meta) if meta.index >= request_index => {
                 let mut snap = Snapshot::default();

@@ -121,6 +121,12 @@ impl RaftLogStore {
     ///
     /// Fails with `SnapshotOutOfDate` if the snapshot is older than the first index.
     pub fn apply_snapshot(&self, snap: &Snapshot) -> Result<()> {
+        self.apply_snapshot_with(snap, WriteBatch::new())
+    }
+
+    /// [`RaftLogStore::apply_snapshot`], writing `extra` (the state machine's share of the
+    /// snapshot) in the same atomic write.
+    pub fn apply_snapshot_with(&self, snap: &Snapshot, mut batch: WriteBatch) -> Result<()> {
         let meta = snap.get_metadata();
         let mut state = self.write();
         if state.first_index() > meta.index {
@@ -129,7 +135,6 @@ impl RaftLogStore {
         let mut hard_state = state.hard_state.clone();
         hard_state.term = hard_state.term.max(meta.term);
         hard_state.commit = meta.index;
-        let mut batch = WriteBatch::new();
         for index in state.first_index()..=state.last_index {
             batch.delete(Space::RaftLog, keys::entry_key(self.group_id, index));
         }
@@ -156,6 +161,21 @@ impl RaftLogStore {
         state.conf_state = meta.get_conf_state().clone();
         state.hard_state = hard_state;
         state.snapshot = Some(meta.clone());
+        Ok(())
+    }
+
+    /// Removes every entry and all state of the group, with `extra` in the same synced write
+    /// (a replica that left its group). The store must not be used afterwards.
+    pub fn destroy_with(&self, mut batch: WriteBatch) -> Result<()> {
+        let mut state = self.write();
+        for index in state.first_index()..=state.last_index {
+            batch.delete(Space::RaftLog, keys::entry_key(self.group_id, index));
+        }
+        batch.delete(Space::RaftState, keys::truncated_key(self.group_id));
+        batch.delete(Space::RaftState, keys::conf_state_key(self.group_id));
+        batch.delete(Space::RaftState, keys::hard_state_key(self.group_id));
+        self.engine.write(batch, Durability::Sync)?;
+        *state = LogState::default();
         Ok(())
     }
 
@@ -196,6 +216,49 @@ impl RaftLogStore {
     /// configuration, entries or a hard state.
     pub fn initialize(&self, conf_state: ConfState) -> Result<()> {
         let mut state = self.write();
+        self.check_uninitialized(&state)?;
+        self.save_conf_state(&mut state, conf_state, WriteBatch::new(), Durability::Sync)
+    }
+
+    /// Bootstraps a new group whose log starts after `index` at `term`, as if a snapshot at
+    /// that index had been applied, writing `extra` (the state machine's matching state) in
+    /// the same synced write. A replica added to the group later has an empty log, which is
+    /// behind the first index: the leader must send it a snapshot, which carries the state
+    /// machine's data.
+    pub fn initialize_at(
+        &self,
+        conf_state: ConfState,
+        index: u64,
+        term: u64,
+        mut batch: WriteBatch,
+    ) -> Result<()> {
+        let mut state = self.write();
+        self.check_uninitialized(&state)?;
+        let hard_state = HardState {
+            term,
+            commit: index,
+            ..Default::default()
+        };
+        batch.put(
+            Space::RaftState,
+            keys::truncated_key(self.group_id),
+            keys::encode_truncated(index, term),
+        );
+        batch.put(
+            Space::RaftState,
+            keys::hard_state_key(self.group_id),
+            keys::encode(&hard_state)?,
+        );
+        self.save_conf_state(&mut state, conf_state, batch, Durability::Sync)?;
+        state.truncated_index = index;
+        state.truncated_term = term;
+        state.last_index = index;
+        state.last_term = term;
+        state.hard_state = hard_state;
+        Ok(())
+    }
+
+    fn check_uninitialized(&self, state: &LogState) -> Result<()> {
         if state.conf_state != ConfState::default()
             || state.last_index != 0
             || state.hard_state != HardState::default()
@@ -204,22 +267,33 @@ impl RaftLogStore {
                 group_id: self.group_id,
             });
         }
-        self.save_conf_state(&mut state, conf_state, Durability::Sync)
+        Ok(())
     }
 
     /// Saves a new conf state, after a configuration change has been applied.
     pub fn set_conf_state(&self, conf_state: ConfState, durability: Durability) -> Result<()> {
+        self.set_conf_state_with(conf_state, WriteBatch::new(), durability)
+    }
+
+    /// [`RaftLogStore::set_conf_state`], writing `extra` in the same atomic write (the state
+    /// machine's record of the change and its applied index).
+    pub fn set_conf_state_with(
+        &self,
+        conf_state: ConfState,
+        extra: WriteBatch,
+        durability: Durability,
+    ) -> Result<()> {
         let mut state = self.write();
-        self.save_conf_state(&mut state, conf_state, durability)
+        self.save_conf_state(&mut state, conf_state, extra, durability)
     }
 
     fn save_conf_state(
         &self,
         state: &mut LogState,
         conf_state: ConfState,
+        mut batch: WriteBatch,
         durability: Durability,
     ) -> Result<()> {
-        let mut batch = WriteBatch::new();
         batch.put(
             Space::RaftState,
             keys::conf_state_key(self.group_id),

@@ -1,0 +1,239 @@
+//! Changing a tablet's replicas: Raft configuration changes and the snapshots that bring a new
+//! replica up to date.
+//!
+//! Adding a replica on node N takes three steps, driven by a gateway (`RangeClient::
+//! replace_replica`) and carried out by the group's leader:
+//!
+//! 1. N creates an *empty* replica of the tablet: no range, no log, no configuration.
+//! 2. The leader adds N as a **learner** (a simple configuration change). A learner receives
+//!    the log but does not vote. Every group's log starts after [`RAFT_INIT_INDEX`] (as if a
+//!    snapshot had been taken there), so an empty replica is always behind the leader's first
+//!    index and the leader sends it a **snapshot**: the tablet's range, every MVCC version in
+//!    it and its node-local records ([`pb::TabletSnapshot`]), built from the leader's applied
+//!    state. N installs it in one atomic write with the Raft state it describes.
+//! 3. Once the learner has the snapshot and is close to the commit index, the leader proposes
+//!    one change with several steps (promote N, remove the replica being replaced): a **joint
+//!    configuration** in which both the old and the new voter sets must agree, which the group
+//!    leaves by itself once it is committed (raft-rs's automatic transition). No moment exists
+//!    at which two disjoint majorities could decide.
+//!
+//! Every change bumps the range descriptor's generation, and the leader then rewrites the
+//! tablet's meta record, so gateways see the new replica set. A replica that applies its own
+//! removal deletes its state; one that missed it (its node was down) finds out from the meta
+//! record and does the same (`maintain`).
+
+use meridian_proto::v1 as pb;
+use meridian_storage::engine::BatchOp;
+use meridian_storage::{KeyRange, KvEngine, ScanOrder, Space, WriteBatch, mvcc};
+use prost::Message as _;
+use raft::prelude::{
+    ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
+};
+
+use crate::local;
+use crate::range::RangeDescriptor;
+use crate::{Error, Result};
+
+/// The index (and term) a new group's log starts after. Any replica added later starts empty,
+/// below it, and so must receive a snapshot.
+pub const RAFT_INIT_INDEX: u64 = 5;
+
+/// One step of a membership change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaChange {
+    /// Add a non-voting replica on this node (it receives a snapshot and the log).
+    AddLearner(u64),
+    /// Make this node's replica a voter (promote a learner, or add a voter outright).
+    AddVoter(u64),
+    /// Remove this node's replica.
+    Remove(u64),
+}
+
+impl ReplicaChange {
+    /// The node the step is about.
+    pub fn node(self) -> u64 {
+        match self {
+            ReplicaChange::AddLearner(n)
+            | ReplicaChange::AddVoter(n)
+            | ReplicaChange::Remove(n) => n,
+        }
+    }
+
+    pub(crate) fn to_proto(self) -> pb::ReplicaChange {
+        use pb::replica_change::Kind;
+        let (kind, node_id) = match self {
+            ReplicaChange::AddLearner(n) => (Kind::AddLearner, n),
+            ReplicaChange::AddVoter(n) => (Kind::AddVoter, n),
+            ReplicaChange::Remove(n) => (Kind::Remove, n),
+        };
+        pb::ReplicaChange {
+            kind: kind as i32,
+            node_id,
+        }
+    }
+
+    pub(crate) fn from_proto(c: &pb::ReplicaChange) -> Result<Self> {
+        use pb::replica_change::Kind;
+        let kind = Kind::try_from(c.kind)
+            .map_err(|_| Error::Internal(format!("unknown replica change kind {}", c.kind)))?;
+        if c.node_id == 0 {
+            return Err(Error::Internal("a replica change names node 0".into()));
+        }
+        Ok(match kind {
+            Kind::AddLearner => ReplicaChange::AddLearner(c.node_id),
+            Kind::AddVoter => ReplicaChange::AddVoter(c.node_id),
+            Kind::Remove => ReplicaChange::Remove(c.node_id),
+        })
+    }
+}
+
+/// The Raft configuration change for `changes`: one step is a simple change, several enter a
+/// joint configuration that is left automatically.
+pub(crate) fn conf_change(changes: &[ReplicaChange]) -> ConfChangeV2 {
+    let mut cc = ConfChangeV2::default();
+    cc.set_transition(ConfChangeTransition::Auto);
+    for c in changes {
+        let mut single = ConfChangeSingle {
+            node_id: c.node(),
+            ..Default::default()
+        };
+        single.set_change_type(match c {
+            ReplicaChange::AddLearner(_) => ConfChangeType::AddLearnerNode,
+            ReplicaChange::AddVoter(_) => ConfChangeType::AddNode,
+            ReplicaChange::Remove(_) => ConfChangeType::RemoveNode,
+        });
+        cc.mut_changes().push(single);
+    }
+    cc
+}
+
+/// Every node with a replica in `cs` (voters, learners, and both sides of a joint
+/// configuration), sorted.
+pub(crate) fn members(cs: &ConfState) -> Vec<u64> {
+    let mut ids: Vec<u64> = cs
+        .voters
+        .iter()
+        .chain(&cs.voters_outgoing)
+        .chain(&cs.learners)
+        .chain(&cs.learners_next)
+        .copied()
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The snapshot data of tablet `desc` as applied now on `engine`.
+pub(crate) fn build_snapshot(
+    engine: &dyn KvEngine,
+    desc: &RangeDescriptor,
+) -> meridian_storage::Result<Vec<u8>> {
+    let tablet = desc.tablet_id;
+    let mut data = Vec::new();
+    let range = mvcc::data_range(&desc.start_key, &desc.end_key);
+    for item in engine.iter(Space::Data, range, ScanOrder::Forward)? {
+        let (key, value) = item?;
+        data.push(pb::KvPair { key, value });
+    }
+    let records = |e: Error| meridian_storage::Error::Corrupt {
+        what: format!("tablet {tablet}'s records: {e}"),
+    };
+    let snap = pb::TabletSnapshot {
+        range: Some(desc.clone()),
+        data,
+        prepared: local::load_prepared(engine, tablet).map_err(records)?,
+        decisions: local::load_decisions(engine, tablet).map_err(records)?,
+        approx_bytes: local::load_size(engine, tablet).map_err(records)?,
+    };
+    Ok(snap.encode_to_vec())
+}
+
+/// Decodes snapshot data sent by a leader.
+pub(crate) fn decode_snapshot(tablet: u64, data: &[u8]) -> Result<pb::TabletSnapshot> {
+    let snap = pb::TabletSnapshot::decode(data)
+        .map_err(|e| Error::Internal(format!("undecodable snapshot of tablet {tablet}: {e}")))?;
+    match &snap.range {
+        Some(r) if r.tablet_id == tablet => Ok(snap),
+        _ => Err(Error::Internal(format!(
+            "a snapshot sent to tablet {tablet} describes another tablet"
+        ))),
+    }
+}
+
+/// Adds to `batch` the removal of everything tablet `desc` keeps on `engine`: its MVCC data,
+/// its node-local records and its applied index (not its Raft log: see
+/// `RaftLogStore::destroy_with`).
+pub(crate) fn clear_state(
+    engine: &dyn KvEngine,
+    desc: &RangeDescriptor,
+    batch: &mut WriteBatch,
+) -> Result<()> {
+    let range = mvcc::data_range(&desc.start_key, &desc.end_key);
+    for item in engine.iter(Space::Data, range, ScanOrder::Forward)? {
+        let (key, _) = item?;
+        batch.delete(Space::Data, key);
+    }
+    clear_records(engine, desc.tablet_id, batch)
+}
+
+fn clear_records(engine: &dyn KvEngine, tablet: u64, batch: &mut WriteBatch) -> Result<()> {
+    for prefix in local::record_prefixes(tablet) {
+        for item in engine.iter(Space::Meta, KeyRange::prefix(&prefix), ScanOrder::Forward)? {
+            let (key, _) = item?;
+            batch.delete(Space::Meta, key);
+        }
+    }
+    mvcc::delete_applied_index(batch, tablet);
+    Ok(())
+}
+
+/// Adds to `batch` what installing `snap` at log index `index` writes: whatever the replica
+/// held before (`old`, when it had a range) is replaced by the snapshot's data and records.
+pub(crate) fn stage_install(
+    engine: &dyn KvEngine,
+    old: Option<&RangeDescriptor>,
+    snap: &pb::TabletSnapshot,
+    index: u64,
+    batch: &mut WriteBatch,
+) -> Result<()> {
+    let range = snap.range.clone().unwrap_or_default();
+    let mut puts = WriteBatch::new();
+    for kv in &snap.data {
+        puts.put(Space::Data, kv.key.clone(), kv.value.clone());
+    }
+    local::put_descriptor(&mut puts, &range);
+    for p in &snap.prepared {
+        local::put_prepared(&mut puts, range.tablet_id, p);
+    }
+    for d in &snap.decisions {
+        local::put_decision(&mut puts, range.tablet_id, d);
+    }
+    local::put_size(&mut puts, range.tablet_id, snap.approx_bytes);
+    mvcc::put_applied_index(&mut puts, range.tablet_id, index);
+    // Everything held before goes, except what is written again (one batch must not both
+    // delete and put a key).
+    let mut clear = WriteBatch::new();
+    if let Some(old) = old {
+        clear_state(engine, old, &mut clear)?;
+    }
+    clear_state(engine, &range, &mut clear)?;
+    let written: std::collections::HashSet<(Space, &[u8])> = puts
+        .ops()
+        .iter()
+        .filter_map(|op| match op {
+            BatchOp::Put { space, key, .. } => Some((*space, key.as_slice())),
+            BatchOp::Delete { .. } => None,
+        })
+        .collect();
+    let mut deleted = std::collections::HashSet::new();
+    for op in clear.ops() {
+        if let BatchOp::Delete { space, key } = op
+            && !written.contains(&(*space, key.as_slice()))
+            && deleted.insert((*space, key.clone()))
+        {
+            batch.delete(*space, key.clone());
+        }
+    }
+    batch.append(puts);
+    Ok(())
+}

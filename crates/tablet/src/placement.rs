@@ -1,0 +1,495 @@
+//! Node liveness and the placement driver.
+//!
+//! Every node renews a liveness record in the root tablet (`/sys/live/<node>`, a
+//! [`pb::NodeLiveness`] with an expiration from its clock) every `RangeSettings::liveness_ttl
+//! / 3`. A node whose record expired is *suspect*; one whose record expired more than
+//! `RangeSettings::dead_after` ago is *dead*.
+//!
+//! The placement driver is not a separate service: it runs on the node whose replica leads the
+//! root tablet (which holds the meta and liveness records), and in each round
+//! ([`place`]):
+//!
+//! - replaces every replica on a dead node by one on a live node that holds no replica of the
+//!   tablet, choosing first a region, then a zone, that the tablet's other replicas do not use,
+//!   then the node with the fewest replicas ([`plan_repairs`]);
+//! - when no repair is needed, moves one replica from the node with the most replicas to the
+//!   node with the fewest, if they differ by more than one ([`plan_rebalance`]). A leader asked
+//!   to remove its own replica hands its leadership to another voter first.
+//!
+//! A replica moves by `RangeClient::replace_replica` (learner, snapshot, joint change; see
+//! `membership.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_clock::Timestamp;
+use meridian_proto::v1 as pb;
+
+use crate::dist::{RangeClient, RangeSettings};
+use crate::membership::ReplicaChange;
+use crate::range::{self, RangeDescriptor};
+use crate::store::Store;
+
+/// A replica to move: off node `from`, onto node `to` (either may be missing: a replica
+/// added to a tablet with too few, or removed from one with too many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// The tablet, as its meta record describes it.
+    pub desc: RangeDescriptor,
+    /// The node whose replica goes.
+    pub from: Option<u64>,
+    /// The node that gets one.
+    pub to: Option<u64>,
+}
+
+/// What the liveness records say about a node at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Its record has not expired.
+    Live,
+    /// Its record expired recently.
+    Suspect,
+    /// Its record expired more than the dead-node timeout ago.
+    Dead,
+}
+
+/// The state of `record`'s node at `now`.
+pub fn node_state(record: &pb::NodeLiveness, now: Timestamp, dead_after: Duration) -> NodeState {
+    let expiration = record.expiration;
+    if now.as_nanos() < expiration {
+        NodeState::Live
+    } else if now.as_nanos() - expiration > dead_after.as_nanos() as u64 {
+        NodeState::Dead
+    } else {
+        NodeState::Suspect
+    }
+}
+
+/// Replica counts per live node, over `descs`.
+fn replica_counts(descs: &[RangeDescriptor], live: &[&pb::NodeLiveness]) -> BTreeMap<u64, usize> {
+    let mut counts: BTreeMap<u64, usize> = live.iter().map(|n| (n.node_id, 0)).collect();
+    for d in descs {
+        for r in &d.replicas {
+            if let Some(c) = counts.get_mut(r) {
+                *c += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The best live node for a new replica of `desc` (which keeps the replicas `keep`): one
+/// without a replica of it, in a region and then a zone the kept replicas use least, with
+/// the fewest replicas.
+fn best_target(
+    desc: &RangeDescriptor,
+    keep: &[u64],
+    live: &[&pb::NodeLiveness],
+    nodes: &BTreeMap<u64, &pb::NodeLiveness>,
+    counts: &BTreeMap<u64, usize>,
+) -> Option<u64> {
+    let used = |pick: fn(&pb::NodeLiveness) -> &str, candidate: &pb::NodeLiveness| {
+        keep.iter()
+            .filter_map(|id| nodes.get(id))
+            .filter(|n| pick(n) == pick(candidate))
+            .count()
+    };
+    live.iter()
+        .filter(|n| !desc.replicas.contains(&n.node_id))
+        .min_by_key(|n| {
+            (
+                used(|n| &n.region, n),
+                used(|n| &n.zone, n),
+                counts.get(&n.node_id).copied().unwrap_or(0),
+                n.node_id,
+            )
+        })
+        .map(|n| n.node_id)
+}
+
+/// What brings every tablet back to `factor` live replicas, at most one move per tablet: a
+/// replica on a dead node moves to a live node; a tablet with too many replicas (a move that
+/// was interrupted) loses one, one with too few (and a live node to spare) gains one. A tablet
+/// that lost its quorum cannot change its members and is skipped.
+pub fn plan_repairs(
+    descs: &[RangeDescriptor],
+    records: &[pb::NodeLiveness],
+    now: Timestamp,
+    dead_after: Duration,
+    factor: usize,
+) -> Vec<Move> {
+    let nodes: BTreeMap<u64, &pb::NodeLiveness> = records.iter().map(|n| (n.node_id, n)).collect();
+    let state = |id: &u64| {
+        nodes
+            .get(id)
+            .map(|n| node_state(n, now, dead_after))
+            // A node that never recorded its liveness is not known to be dead.
+            .unwrap_or(NodeState::Suspect)
+    };
+    let live: Vec<&pb::NodeLiveness> = records
+        .iter()
+        .filter(|n| node_state(n, now, dead_after) == NodeState::Live)
+        .collect();
+    let mut counts = replica_counts(descs, &live);
+    let mut moves = Vec::new();
+    for desc in descs {
+        let dead: Vec<u64> = desc
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| state(r) == NodeState::Dead)
+            .collect();
+        let Some(&from) = dead.first() else {
+            if desc.replicas.len() > factor {
+                // The member on the node with the most replicas goes.
+                let from = desc
+                    .replicas
+                    .iter()
+                    .copied()
+                    .max_by_key(|r| (counts.get(r).copied().unwrap_or(0), *r));
+                if let Some(c) = from.and_then(|f| counts.get_mut(&f)) {
+                    *c = c.saturating_sub(1);
+                }
+                moves.push(Move {
+                    desc: desc.clone(),
+                    from,
+                    to: None,
+                });
+            } else if desc.replicas.len() < factor
+                && let Some(to) = best_target(desc, &desc.replicas, &live, &nodes, &counts)
+            {
+                *counts.entry(to).or_default() += 1;
+                moves.push(Move {
+                    desc: desc.clone(),
+                    from: None,
+                    to: Some(to),
+                });
+            }
+            continue;
+        };
+        let alive = desc.replicas.len() - dead.len();
+        if alive * 2 <= desc.replicas.len() {
+            tracing::warn!(tablet = desc.tablet_id, replicas = ?desc.replicas, ?dead,
+                "tablet lost its quorum; its replicas cannot be replaced");
+            continue;
+        }
+        let keep: Vec<u64> = desc
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| *r != from)
+            .collect();
+        if let Some(to) = best_target(desc, &keep, &live, &nodes, &counts) {
+            *counts.entry(to).or_default() += 1;
+            moves.push(Move {
+                desc: desc.clone(),
+                from: Some(from),
+                to: Some(to),
+            });
+        }
+    }
+    moves
+}
+
+/// One replica move from the live node with the most replicas to the one with the fewest, when
+/// they differ by more than one. Only when every node is live.
+pub fn plan_rebalance(
+    descs: &[RangeDescriptor],
+    records: &[pb::NodeLiveness],
+    now: Timestamp,
+    dead_after: Duration,
+) -> Option<Move> {
+    let live: Vec<&pb::NodeLiveness> = records
+        .iter()
+        .filter(|n| node_state(n, now, dead_after) == NodeState::Live)
+        .collect();
+    if live.len() != records.len() {
+        return None;
+    }
+    let nodes: BTreeMap<u64, &pb::NodeLiveness> = records.iter().map(|n| (n.node_id, n)).collect();
+    let counts = replica_counts(descs, &live);
+    let (&most, &max) = counts
+        .iter()
+        .max_by_key(|(id, c)| (**c, std::cmp::Reverse(**id)))?;
+    let (_, &min) = counts.iter().min_by_key(|(id, c)| (**c, **id))?;
+    if max <= min + 1 {
+        return None;
+    }
+    descs
+        .iter()
+        .filter(|d| d.replicas.contains(&most))
+        .find_map(|d| {
+            let keep: Vec<u64> = d.replicas.iter().copied().filter(|r| *r != most).collect();
+            let to = best_target(d, &keep, &live, &nodes, &counts)?;
+            // Only a move that keeps the tablet's spread over localities.
+            let spread = |ids: &[u64]| {
+                ids.iter()
+                    .filter_map(|id| nodes.get(id))
+                    .map(|n| (n.region.as_str(), n.zone.as_str()))
+                    .collect::<BTreeSet<_>>()
+                    .len()
+            };
+            let mut after = keep.clone();
+            after.push(to);
+            (counts.get(&to).copied().unwrap_or(0) + 1 < max
+                && spread(&after) >= spread(&d.replicas))
+            .then(|| Move {
+                desc: d.clone(),
+                from: Some(most),
+                to: Some(to),
+            })
+        })
+}
+
+/// Renews the liveness record of every running store in `stores`.
+pub async fn heartbeat(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
+    for store in stores.iter().filter(|s| !s.is_stopped()) {
+        let record = pb::NodeLiveness {
+            node_id: store.id(),
+            expiration: 0,
+            region: settings.region.clone(),
+            zone: settings.zone.clone(),
+        };
+        if let Err(e) = client.heartbeat(record, settings.liveness_ttl).await {
+            tracing::debug!(node = store.id(), error = %e, "liveness heartbeat failed");
+        }
+    }
+}
+
+/// One round of the placement driver, if a store in `stores` leads the root tablet: repairs
+/// first, else one rebalancing move.
+pub async fn place(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
+    let leads_root = stores
+        .iter()
+        .any(|s| !s.is_stopped() && s.replica(range::ROOT_TABLET).is_some_and(|r| r.is_leader()));
+    if !leads_root {
+        return;
+    }
+    let (records, descs) = match (client.liveness().await, client.ranges().await) {
+        (Ok(r), Ok(d)) => (r, d),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "placement: cannot read liveness or meta records");
+            return;
+        }
+    };
+    let Ok(now) = client.now() else { return };
+    let repairs = plan_repairs(
+        &descs,
+        &records,
+        now.latest,
+        settings.dead_after,
+        settings.replication,
+    );
+    let moves = if repairs.is_empty() && settings.rebalance {
+        plan_rebalance(&descs, &records, now.latest, settings.dead_after)
+            .into_iter()
+            .collect()
+    } else {
+        repairs
+    };
+    for m in moves {
+        let tablet = m.desc.tablet_id;
+        tracing::info!(tablet, from = ?m.from, to = ?m.to, "placement: moving a replica");
+        let result = match (m.from, m.to) {
+            (from, Some(to)) => client.replace_replica(&m.desc, from, to).await,
+            (Some(from), None) => {
+                client
+                    .change_replicas(&m.desc, vec![ReplicaChange::Remove(from)])
+                    .await
+            }
+            (None, None) => Ok(()),
+        };
+        match result {
+            Ok(()) => crate::metrics::REPLICAS_REPLACED.inc(),
+            Err(e) => tracing::warn!(tablet, from = ?m.from, to = ?m.to, error = %e,
+                "placement: moving a replica failed"),
+        }
+    }
+}
+
+/// Deletes the replicas in `stores` that their tablet's meta record no longer lists (removed
+/// while their node was down, so they never applied their removal).
+pub async fn collect_removed(stores: &[Arc<Store>], client: &RangeClient) {
+    for store in stores.iter().filter(|s| !s.is_stopped()) {
+        for replica in store.replicas() {
+            if !replica.is_initialized() || replica.is_leader() {
+                continue;
+            }
+            let desc = replica.descriptor();
+            let record = match client.meta_record(&desc.start_key).await {
+                Ok(Some(record)) => record,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::debug!(tablet = desc.tablet_id, store = store.id(), error = %e,
+                        "cannot check whether a replica is still a member");
+                    continue;
+                }
+            };
+            // As new as this replica's own range, or newer, and without it: removed.
+            if record.tablet_id == desc.tablet_id
+                && record.generation >= desc.generation
+                && !record.replicas.contains(&store.id())
+            {
+                tracing::info!(
+                    tablet = desc.tablet_id,
+                    store = store.id(),
+                    "replica was removed from its group while away; deleting it"
+                );
+                replica.destroy();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64, expiration: u64, region: &str) -> pb::NodeLiveness {
+        pb::NodeLiveness {
+            node_id: id,
+            expiration,
+            region: region.into(),
+            zone: String::new(),
+        }
+    }
+
+    fn desc(tablet: u64, replicas: &[u64]) -> RangeDescriptor {
+        RangeDescriptor {
+            tablet_id: tablet,
+            replicas: replicas.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_dead_node_is_replaced_on_the_least_loaded_live_node() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records = [
+            node(1, 200 * SEC, ""),
+            node(2, 200 * SEC, ""),
+            node(3, 10 * SEC, ""), // dead for 90 s
+            node(4, 200 * SEC, ""),
+            node(5, 200 * SEC, ""),
+        ];
+        let descs = [
+            desc(1, &[1, 2, 3]),
+            desc(2, &[1, 2, 3]),
+            desc(3, &[2, 4, 5]),
+        ];
+        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        assert_eq!(moves.len(), 2);
+        assert!(moves.iter().all(|m| m.from == Some(3)));
+        // Nodes 4 and 5 hold one replica each; the two repairs go to different nodes.
+        let targets: BTreeSet<u64> = moves.iter().filter_map(|m| m.to).collect();
+        assert_eq!(targets, BTreeSet::from([4, 5]));
+    }
+
+    #[test]
+    fn a_recently_expired_node_is_only_suspect() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records = [
+            node(1, 200 * SEC, ""),
+            node(2, 200 * SEC, ""),
+            node(3, 90 * SEC, ""),
+            node(4, 200 * SEC, ""),
+        ];
+        let descs = [desc(1, &[1, 2, 3])];
+        assert!(plan_repairs(&descs, &records, now, Duration::from_secs(60), 3).is_empty());
+        assert_eq!(
+            node_state(&records[2], now, Duration::from_secs(60)),
+            NodeState::Suspect
+        );
+        let later = Timestamp::from_nanos(151 * SEC);
+        assert_eq!(
+            plan_repairs(&descs, &records, later, Duration::from_secs(60), 3).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_tablet_without_quorum_is_left_alone() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records = [
+            node(1, 200 * SEC, ""),
+            node(2, SEC, ""),
+            node(3, SEC, ""),
+            node(4, 200 * SEC, ""),
+        ];
+        let descs = [desc(1, &[1, 2, 3])];
+        assert!(plan_repairs(&descs, &records, now, Duration::from_secs(60), 3).is_empty());
+    }
+
+    #[test]
+    fn repairs_prefer_a_region_the_tablet_does_not_use() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records = [
+            node(1, 200 * SEC, "us"),
+            node(2, 200 * SEC, "eu"),
+            node(3, SEC, "ap"),
+            node(4, 200 * SEC, "us"),
+            node(5, 200 * SEC, "ap"),
+        ];
+        // Node 4 holds fewer replicas, but node 5 is in the region the tablet lost.
+        let descs = [
+            desc(1, &[1, 2, 3]),
+            desc(2, &[1, 2, 5]),
+            desc(3, &[2, 5, 1]),
+        ];
+        let moves = plan_repairs(&descs[..1], &records, now, Duration::from_secs(60), 3);
+        assert_eq!(moves[0].to, Some(5));
+        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        assert_eq!(moves[0].to, Some(5));
+    }
+
+    #[test]
+    fn too_many_replicas_lose_one_and_too_few_gain_one() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records: Vec<_> = (1..=4).map(|i| node(i, 200 * SEC, "")).collect();
+        let descs = [
+            desc(1, &[1, 2, 3, 4]),
+            desc(2, &[1, 2]),
+            desc(3, &[1, 2, 3]),
+        ];
+        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        assert_eq!(moves.len(), 2, "{moves:?}");
+        assert_eq!((moves[0].desc.tablet_id, moves[0].to), (1, None));
+        assert!(moves[0].from.is_some());
+        assert_eq!((moves[1].desc.tablet_id, moves[1].from), (2, None));
+        assert!(matches!(moves[1].to, Some(3 | 4)));
+    }
+
+    #[test]
+    fn rebalancing_moves_a_replica_to_the_emptiest_node() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records: Vec<_> = (1..=4).map(|i| node(i, 200 * SEC, "")).collect();
+        let descs = [
+            desc(1, &[1, 2, 3]),
+            desc(2, &[1, 2, 3]),
+            desc(3, &[1, 2, 3]),
+        ];
+        let m = plan_rebalance(&descs, &records, now, Duration::from_secs(60))
+            .expect("node 4 holds nothing");
+        assert_eq!((m.from, m.to), (Some(1), Some(4)));
+        // Balanced within one replica: nothing to do.
+        let balanced = [
+            desc(1, &[1, 2, 3]),
+            desc(2, &[2, 3, 4]),
+            desc(3, &[1, 3, 4]),
+        ];
+        assert_eq!(
+            plan_rebalance(&balanced, &records, now, Duration::from_secs(60)),
+            None
+        );
+        // Not while a node is down.
+        let mut down = records.clone();
+        down[3].expiration = 90 * SEC;
+        assert_eq!(
+            plan_rebalance(&descs, &down, now, Duration::from_secs(60)),
+            None
+        );
+    }
+}
