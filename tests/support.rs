@@ -2,15 +2,14 @@
 
 #![allow(dead_code, clippy::disallowed_methods)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound and released; good enough for tests on one machine).
+/// A free loopback address for a node (see `meridian_server::free_addr`).
 pub fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr")
+    meridian_server::free_addr().expect("a free loopback port")
 }
 
 /// A `meridian start` process.

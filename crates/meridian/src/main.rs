@@ -145,6 +145,42 @@ enum NodeCommand {
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
     },
+    /// Move every replica off a node before removing it: the placement driver rebuilds them
+    /// on the other nodes. Waits until none is left unless --wait=false.
+    Decommission {
+        /// The node's id (see `meridian node ls`).
+        node_id: u64,
+        /// Accept connections without TLS (required until secure mode exists).
+        #[arg(long)]
+        insecure: bool,
+        /// The listen (gRPC) address of any node.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+        host: String,
+        /// Wait until the node holds no replica.
+        #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+        wait: bool,
+    },
+    /// Cancel a decommission: the node takes replicas again.
+    Recommission {
+        /// The node's id (see `meridian node ls`).
+        node_id: u64,
+        /// Accept connections without TLS (required until secure mode exists).
+        #[arg(long)]
+        insecure: bool,
+        /// The listen (gRPC) address of any node.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+        host: String,
+    },
+    /// Drain a node before maintenance: it hands every leadership to other nodes, takes no
+    /// more, and its /ready endpoint answers 503. It keeps serving SQL as a gateway.
+    Drain {
+        /// Accept connections without TLS (required until secure mode exists).
+        #[arg(long)]
+        insecure: bool,
+        /// The listen (gRPC) address of the node to drain.
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
+        host: String,
+    },
 }
 
 #[derive(Args)]
@@ -239,6 +275,36 @@ fn main() -> ExitCode {
                 node_status(insecure, &host).await.map(|()| 0)
             }
             Command::Node(NodeCommand::Ls { insecure, host }) => node_ls(insecure, &host).await,
+            Command::Node(NodeCommand::Decommission {
+                node_id,
+                insecure,
+                host,
+                wait,
+            }) => node_decommission(insecure, &host, node_id, wait).await,
+            Command::Node(NodeCommand::Recommission {
+                node_id,
+                insecure,
+                host,
+            }) => {
+                require_insecure(insecure)?;
+                meridian_server::decommission_node(&host, node_id, false).await?;
+                println!("node {node_id} takes replicas again");
+                Ok(0)
+            }
+            Command::Node(NodeCommand::Drain { insecure, host }) => {
+                require_insecure(insecure)?;
+                let r = meridian_server::drain_node(&host).await?;
+                if r.leaders == 0 {
+                    println!("node drained: it leads no tablet");
+                    Ok(0)
+                } else {
+                    println!(
+                        "node draining: it still leads {} tablet(s) no other replica can take",
+                        r.leaders
+                    );
+                    Ok(1)
+                }
+            }
             Command::Demo(args) => demo(args).await,
             Command::Sql(args) => sql(args).await,
             Command::Cert(cmd) => meridian_security::run(cmd).map(|()| 0),
@@ -545,6 +611,40 @@ async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn require_insecure(insecure: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        insecure,
+        "node-to-node TLS is not available yet; pass --insecure"
+    );
+    Ok(())
+}
+
+/// `meridian node decommission`: marks the node as leaving, then (with `wait`) reports the
+/// replicas left on it every second until there are none.
+async fn node_decommission(
+    insecure: bool,
+    host: &str,
+    node_id: u64,
+    wait: bool,
+) -> anyhow::Result<i32> {
+    require_insecure(insecure)?;
+    loop {
+        let r = meridian_server::decommission_node(host, node_id, true).await?;
+        println!(
+            "node {node_id}: decommissioning, {} replica(s) left",
+            r.replicas
+        );
+        if r.replicas == 0 {
+            println!("node {node_id} is decommissioned: it can be stopped");
+            return Ok(0);
+        }
+        if !wait {
+            return Ok(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// `meridian node ls`: every member, asked in turn; exit code 1 when one does not answer.

@@ -284,6 +284,79 @@ impl Node for NodeService {
         }))
     }
 
+    async fn decommission(
+        &self,
+        req: Request<pb::DecommissionRequest>,
+    ) -> GrpcResult<pb::DecommissionResponse> {
+        let req = req.into_inner();
+        let client = self
+            .state
+            .client
+            .get()
+            .ok_or_else(|| Status::unavailable("the node does not serve yet"))?;
+        if !matches!(self.state.mode, Mode::Cluster(_)) {
+            return Err(Status::failed_precondition(
+                "a single node cannot be decommissioned: it holds every replica",
+            ));
+        }
+        let known = match &self.state.mode {
+            Mode::Cluster(c) => c
+                .joined
+                .borrow()
+                .as_ref()
+                .is_some_and(|(d, _)| d.members.iter().any(|m| m.node_id == req.node_id)),
+            Mode::Single => false,
+        };
+        if !known {
+            return Err(Status::not_found(format!(
+                "node {} is not a member of the cluster",
+                req.node_id
+            )));
+        }
+        let unavailable = |e: TabletError| Status::unavailable(e.to_string());
+        client
+            .set_decommissioning(req.node_id, req.decommission)
+            .await
+            .map_err(unavailable)?;
+        let replicas = client
+            .ranges()
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .filter(|d| d.replicas.contains(&req.node_id))
+            .count() as u64;
+        Ok(Response::new(pb::DecommissionResponse {
+            replicas,
+            decommissioning: req.decommission,
+        }))
+    }
+
+    async fn drain(&self, _req: Request<pb::DrainRequest>) -> GrpcResult<pb::DrainResponse> {
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for s in self.state.stores() {
+            s.set_draining(true);
+        }
+        // Give the handovers a moment, then report what is still led here.
+        let leading = || {
+            self.state
+                .all_replicas()
+                .iter()
+                .filter(|r| r.is_leader() && r.descriptor().replicas.len() > 1)
+                .count() as u64
+        };
+        let handed_over = async {
+            while leading() > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handed_over).await;
+        let leaders = leading();
+        tracing::info!(leaders, "draining: leaderships handed over");
+        Ok(Response::new(pb::DrainResponse { leaders }))
+    }
+
     async fn node_info(
         &self,
         _req: Request<pb::NodeInfoRequest>,

@@ -29,6 +29,9 @@ async fn ready(State(state): State<Arc<NodeState>>) -> (StatusCode, String) {
             format!("clock unusable: {e}\n"),
         );
     }
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n".into());
+    }
     if state.node_id.get().is_none() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -26,7 +26,7 @@ mod timesync;
 mod transport;
 
 pub use config::NodeConfig;
-pub use local_cluster::LocalCluster;
+pub use local_cluster::{LocalCluster, free_addr};
 pub use meridian_tablet::range::ROOT_TABLET;
 pub use netsim::{Link, NetworkSim};
 pub use node::Node;
@@ -52,5 +52,36 @@ pub async fn node_status(host: &str) -> anyhow::Result<meridian_proto::v1::NodeS
         .status(meridian_proto::v1::NodeStatusRequest {})
         .await
         .map_err(|s| anyhow::anyhow!("cannot reach node at {host}: {}", s.message()))?;
+    Ok(resp.into_inner())
+}
+
+/// Marks node `node_id` as leaving (`decommission`) or staying, through the node listening
+/// (gRPC) at `host`; answers how many tablets still have a replica on it.
+pub async fn decommission_node(
+    host: &str,
+    node_id: u64,
+    decommission: bool,
+) -> anyhow::Result<meridian_proto::v1::DecommissionResponse> {
+    let ch = remote::channel(host, std::time::Duration::from_secs(30))?;
+    let mut client = remote::node_client(ch);
+    let resp = client
+        .decommission(meridian_proto::v1::DecommissionRequest {
+            node_id,
+            decommission,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("decommission via {host} failed: {}", s.message()))?;
+    Ok(resp.into_inner())
+}
+
+/// Asks the node listening (gRPC) at `host` to drain: hand over its leaderships and take no
+/// more; answers how many it still holds.
+pub async fn drain_node(host: &str) -> anyhow::Result<meridian_proto::v1::DrainResponse> {
+    let ch = remote::channel(host, std::time::Duration::from_secs(30))?;
+    let mut client = remote::node_client(ch);
+    let resp = client
+        .drain(meridian_proto::v1::DrainRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("drain of {host} failed: {}", s.message()))?;
     Ok(resp.into_inner())
 }

@@ -20,9 +20,32 @@ pub struct LocalCluster {
     pub net: Arc<NetworkSim>,
 }
 
-/// A loopback address with a port the OS just handed out (and that is free again).
-fn free_addr() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+/// A free loopback address for a node to listen on. The port is taken below the range the OS
+/// hands out for outgoing connections (32768 and up on Linux), so that no connection of a
+/// running cluster can occupy it between this choice and the node's bind, and never twice in
+/// one process.
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    // Processes start at different offsets, so that test binaries run side by side rarely
+    // probe the same ports.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let offset = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let port = FIRST + (offset + NEXT.fetch_add(7, Ordering::Relaxed)) % SPAN;
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            handed.push(port);
+            return Ok(listener.local_addr()?);
+        }
+    }
+    anyhow::bail!("no free loopback port between {FIRST} and {}", FIRST + SPAN)
 }
 
 impl LocalCluster {

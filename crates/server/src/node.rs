@@ -154,6 +154,8 @@ impl Node {
             node_id: OnceLock::new(),
             cluster_id: OnceLock::new(),
             stores: RwLock::new(Vec::new()),
+            client: OnceLock::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -177,6 +179,7 @@ impl Node {
                 for s in local.stores() {
                     state.add_store(s.clone());
                 }
+                let _ = state.client.set(local.client());
                 node.local = Some(local.clone());
                 node.spawn_sql(sql_listener, local.client(), pg_config, shutdown_rx);
                 tracing::info!(%sql_addr, %listen_addr, %http_addr,
@@ -325,13 +328,7 @@ impl Node {
         match &self.local {
             Some(local) => local.shutdown().await,
             None => {
-                let stores = self
-                    .state
-                    .stores
-                    .read()
-                    .map(|s| s.clone())
-                    .unwrap_or_default();
-                for s in stores {
+                for s in self.state.stores() {
                     s.shutdown().await;
                 }
             }
@@ -497,6 +494,7 @@ async fn run_member(
             return;
         }
     };
+    let _ = state.client.set(client.clone());
     let upkeep = tokio::spawn(keep_ranges(
         vec![store],
         client.clone(),

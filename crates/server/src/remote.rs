@@ -378,6 +378,7 @@ mod tests {
                     end_key: b"b".to_vec(),
                     generation: 2,
                     replicas: vec![1, 2, 3],
+                    learners: Vec::new(),
                 }),
             },
             Error::TxnAborted {

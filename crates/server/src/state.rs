@@ -1,12 +1,13 @@
 //! What the gRPC and HTTP handlers of a node see: its identity, its local replicas, and, in a
 //! cluster, the bootstrap state.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use meridian_clock::TrueTime;
 use meridian_proto::v1 as pb;
 use meridian_storage::KvEngine;
-use meridian_tablet::{Error as TabletError, Replica, Store};
+use meridian_tablet::{Error as TabletError, RangeClient, Replica, Store};
 use tokio::sync::watch;
 
 /// How this node came to be.
@@ -42,6 +43,10 @@ pub(crate) struct NodeState {
     /// Replicas hosted here.
     /// The node's stores: one in a cluster, one per in-process replica on a single node.
     pub stores: RwLock<Vec<Arc<Store>>>,
+    /// The range client over the cluster, once the node serves.
+    pub client: OnceLock<Arc<RangeClient>>,
+    /// Set by `meridian node drain`: the node leads nothing and reports itself not ready.
+    pub draining: AtomicBool,
 }
 
 impl NodeState {
@@ -61,6 +66,11 @@ impl NodeState {
                 reason: "only a cluster node with one store takes new replicas".into(),
             }),
         }
+    }
+
+    /// The node's stores.
+    pub(crate) fn stores(&self) -> Vec<Arc<Store>> {
+        self.stores.read().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub(crate) fn all_replicas(&self) -> Vec<Replica> {

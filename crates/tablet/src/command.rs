@@ -142,7 +142,7 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             new_tablet_id: *new_tablet_id,
             split_ts: ts.as_nanos(),
         }),
-        TabletOp::Refresh { .. } | TabletOp::ChangeReplicas(_) | TabletOp::CreateReplica(_) => {
+        TabletOp::Refresh { .. } | TabletOp::ChangeReplicas { .. } | TabletOp::CreateReplica(_) => {
             return None;
         }
     })
@@ -218,8 +218,12 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             read_ts: read_ts.as_nanos(),
             up_to: up_to.as_nanos(),
         }),
-        TabletOp::ChangeReplicas(changes) => Op::ChangeReplicas(pb::ChangeReplicasRequest {
+        TabletOp::ChangeReplicas {
+            changes,
+            generation,
+        } => Op::ChangeReplicas(pb::ChangeReplicasRequest {
             changes: changes.iter().map(|c| c.to_proto()).collect(),
+            expected_generation: *generation,
         }),
         TabletOp::CreateReplica(desc) => Op::CreateReplica(desc.clone()),
     }
@@ -254,12 +258,14 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
             read_ts: Timestamp::from_nanos(r.read_ts),
             up_to: Timestamp::from_nanos(r.up_to),
         },
-        Op::ChangeReplicas(c) => TabletOp::ChangeReplicas(
-            c.changes
+        Op::ChangeReplicas(c) => TabletOp::ChangeReplicas {
+            changes: c
+                .changes
                 .iter()
                 .map(crate::membership::ReplicaChange::from_proto)
                 .collect::<Result<_>>()?,
-        ),
+            generation: c.expected_generation,
+        },
         Op::CreateReplica(desc) => TabletOp::CreateReplica(desc),
     })
 }

@@ -402,13 +402,13 @@ impl RangeClient {
                 reason: format!("node {add} is not reachable"),
             })?;
         endpoint.op(TabletOp::CreateReplica(desc.clone())).await?;
-        self.change_replicas(desc, vec![ReplicaChange::AddLearner(add)])
+        self.change_replicas(desc, vec![ReplicaChange::AddLearner(add)], true)
             .await?;
         let mut changes = vec![ReplicaChange::AddVoter(add)];
         changes.extend(remove.map(ReplicaChange::Remove));
         let promote = async {
             loop {
-                match self.change_replicas(desc, changes.clone()).await {
+                match self.change_replicas(desc, changes.clone(), false).await {
                     // Not caught up yet, or the learner step is still being left.
                     Err(Error::Unavailable { .. }) => tokio::time::sleep(RETRY_BACKOFF * 10).await,
                     other => return other,
@@ -426,7 +426,7 @@ impl RangeClient {
             tracing::warn!(tablet = desc.tablet_id, node = add, error = %e,
                 "adding a replica failed; removing the learner");
             let _ = self
-                .change_replicas(desc, vec![ReplicaChange::Remove(add)])
+                .change_replicas(desc, vec![ReplicaChange::Remove(add)], false)
                 .await;
         }
         self.evict(desc.tablet_id);
@@ -434,12 +434,15 @@ impl RangeClient {
     }
 
     /// Proposes `changes` to the members of `desc`'s tablet at its leader, and waits until they
-    /// are applied there.
+    /// are applied there. With `checked`, the leader refuses them unless its descriptor still
+    /// has `desc`'s generation (they were planned on it).
     pub async fn change_replicas(
         &self,
         desc: &RangeDescriptor,
         changes: Vec<ReplicaChange>,
+        checked: bool,
     ) -> Result<()> {
+        let generation = checked.then_some(desc.generation);
         let tablet = desc.tablet_id;
         self.with_range(&desc.start_key, |c| {
             let changes = changes.clone();
@@ -450,7 +453,12 @@ impl RangeClient {
                         reason: "the range moved to another tablet".into(),
                     });
                 }
-                c.router.op(TabletOp::ChangeReplicas(changes)).await
+                c.router
+                    .op(TabletOp::ChangeReplicas {
+                        changes,
+                        generation,
+                    })
+                    .await
             }
         })
         .await
@@ -461,11 +469,17 @@ impl RangeClient {
     pub async fn heartbeat(&self, mut record: pb::NodeLiveness, ttl: Duration) -> Result<()> {
         let now = self.clock.now()?;
         record.expiration = now.latest.as_nanos().saturating_add(ttl.as_nanos() as u64);
+        self.write_root(Mutation::Put {
+            key: range::node_key(range::LIVENESS_PREFIX, record.node_id),
+            value: record.encode_to_vec(),
+        })
+        .await
+    }
+
+    /// A blind write of `mutation` to the root tablet.
+    async fn write_root(&self, mutation: Mutation) -> Result<()> {
         let req = WriteRequest {
-            mutations: vec![Mutation::Put {
-                key: range::liveness_key(record.node_id),
-                value: record.encode_to_vec(),
-            }],
+            mutations: vec![mutation],
             ..Default::default()
         };
         self.on_root(|root| {
@@ -476,9 +490,37 @@ impl RangeClient {
         .map(|_| ())
     }
 
+    /// Marks node `node` as leaving the cluster (`true`) or staying (`false`).
+    pub async fn set_decommissioning(&self, node: u64, leaving: bool) -> Result<()> {
+        let key = range::node_key(range::DECOMMISSION_PREFIX, node);
+        let mutation = if leaving {
+            Mutation::Put {
+                key,
+                value: Vec::new(),
+            }
+        } else {
+            Mutation::Delete { key }
+        };
+        self.write_root(mutation).await
+    }
+
+    /// The nodes marked as leaving the cluster.
+    pub async fn decommissioning(&self) -> Result<std::collections::BTreeSet<u64>> {
+        let (lo, hi) = range::prefix_span(range::DECOMMISSION_PREFIX);
+        Ok(self
+            .scan_root(&lo, &hi)
+            .await?
+            .into_iter()
+            .filter_map(|(k, _)| {
+                let id = k.strip_prefix(range::DECOMMISSION_PREFIX)?;
+                Some(u64::from_be_bytes(id.try_into().ok()?))
+            })
+            .collect())
+    }
+
     /// Every node's liveness record.
     pub async fn liveness(&self) -> Result<Vec<pb::NodeLiveness>> {
-        let (lo, hi) = range::liveness_span();
+        let (lo, hi) = range::prefix_span(range::LIVENESS_PREFIX);
         self.scan_root(&lo, &hi)
             .await?
             .into_iter()
@@ -1154,11 +1196,13 @@ pub fn spawn_upkeep(
         })
     };
     let placement = if settings.placement {
+        let memory = Arc::new(crate::placement::Memory::default());
         repeat(settings.liveness_ttl / 3, move || {
             let (stores, client, settings) = (stores.clone(), client.clone(), settings.clone());
+            let memory = memory.clone();
             async move {
                 crate::placement::heartbeat(&stores, &client, &settings).await;
-                crate::placement::place(&stores, &client, &settings).await;
+                crate::placement::place(&stores, &client, &settings, &memory).await;
             }
         })
     } else {

@@ -110,14 +110,22 @@ pub(crate) fn conf_change(changes: &[ReplicaChange]) -> ConfChangeV2 {
 /// Every node with a replica in `cs` (voters, learners, and both sides of a joint
 /// configuration), sorted.
 pub(crate) fn members(cs: &ConfState) -> Vec<u64> {
-    let mut ids: Vec<u64> = cs
-        .voters
-        .iter()
-        .chain(&cs.voters_outgoing)
-        .chain(&cs.learners)
-        .chain(&cs.learners_next)
-        .copied()
-        .collect();
+    sorted_ids([
+        &cs.voters,
+        &cs.voters_outgoing,
+        &cs.learners,
+        &cs.learners_next,
+    ])
+}
+
+/// The learners of `cs` (including those a joint configuration is turning into learners),
+/// sorted.
+pub(crate) fn learners(cs: &ConfState) -> Vec<u64> {
+    sorted_ids([&cs.learners, &cs.learners_next])
+}
+
+fn sorted_ids<const N: usize>(lists: [&Vec<u64>; N]) -> Vec<u64> {
+    let mut ids: Vec<u64> = lists.into_iter().flatten().copied().collect();
     ids.sort_unstable();
     ids.dedup();
     ids

@@ -108,16 +108,25 @@ fn best_target(
         .map(|n| n.node_id)
 }
 
-/// What brings every tablet back to `factor` live replicas, at most one move per tablet: a
-/// replica on a dead node moves to a live node; a tablet with too many replicas (a move that
-/// was interrupted) loses one, one with too few (and a live node to spare) gains one. A tablet
-/// that lost its quorum cannot change its members and is skipped.
+/// What brings every tablet back to `factor` live voters, at most one move per tablet:
+///
+/// - a replica on a dead node, or on a node `leaving` the cluster (decommissioning), moves to
+///   a live node that is staying (a learner there is just removed);
+/// - a tablet with a learner is left alone (a replica is being added) unless the learner is in
+///   `stale` (seen for a long time: an addition that was interrupted), which is removed, or
+///   one of its voters is gone, which the learner replaces;
+/// - a tablet with too many voters loses one, one with too few (and a live node to spare)
+///   gains one.
+///
+/// A tablet that lost its quorum cannot change its members and is skipped.
 pub fn plan_repairs(
     descs: &[RangeDescriptor],
     records: &[pb::NodeLiveness],
     now: Timestamp,
     dead_after: Duration,
     factor: usize,
+    leaving: &BTreeSet<u64>,
+    stale: &BTreeSet<(u64, u64)>,
 ) -> Vec<Move> {
     let nodes: BTreeMap<u64, &pb::NodeLiveness> = records.iter().map(|n| (n.node_id, n)).collect();
     let state = |id: &u64| {
@@ -129,64 +138,74 @@ pub fn plan_repairs(
     };
     let live: Vec<&pb::NodeLiveness> = records
         .iter()
-        .filter(|n| node_state(n, now, dead_after) == NodeState::Live)
+        .filter(|n| {
+            node_state(n, now, dead_after) == NodeState::Live && !leaving.contains(&n.node_id)
+        })
         .collect();
     let mut counts = replica_counts(descs, &live);
     let mut moves = Vec::new();
+    let mut push = |desc: &RangeDescriptor, from: Option<u64>, to: Option<u64>| {
+        moves.push(Move {
+            desc: desc.clone(),
+            from,
+            to,
+        });
+    };
     for desc in descs {
-        let dead: Vec<u64> = desc
+        let voters: Vec<u64> = desc
             .replicas
+            .iter()
+            .copied()
+            .filter(|r| !desc.learners.contains(r))
+            .collect();
+        let dead: Vec<u64> = voters
             .iter()
             .copied()
             .filter(|r| state(r) == NodeState::Dead)
             .collect();
-        let Some(&from) = dead.first() else {
-            if desc.replicas.len() > factor {
-                // The member on the node with the most replicas goes.
-                let from = desc
-                    .replicas
-                    .iter()
-                    .copied()
-                    .max_by_key(|r| (counts.get(r).copied().unwrap_or(0), *r));
-                if let Some(c) = from.and_then(|f| counts.get_mut(&f)) {
-                    *c = c.saturating_sub(1);
-                }
-                moves.push(Move {
-                    desc: desc.clone(),
-                    from,
-                    to: None,
-                });
-            } else if desc.replicas.len() < factor
-                && let Some(to) = best_target(desc, &desc.replicas, &live, &nodes, &counts)
-            {
-                *counts.entry(to).or_default() += 1;
-                moves.push(Move {
-                    desc: desc.clone(),
-                    from: None,
-                    to: Some(to),
-                });
-            }
-            continue;
-        };
-        let alive = desc.replicas.len() - dead.len();
-        if alive * 2 <= desc.replicas.len() {
+        if dead.len() * 2 >= voters.len() && !dead.is_empty() {
             tracing::warn!(tablet = desc.tablet_id, replicas = ?desc.replicas, ?dead,
                 "tablet lost its quorum; its replicas cannot be replaced");
             continue;
         }
-        let keep: Vec<u64> = desc
-            .replicas
+        let gone = |r: &u64| state(r) == NodeState::Dead || leaving.contains(r);
+        if let Some(&learner) = desc
+            .learners
             .iter()
-            .copied()
-            .filter(|r| *r != from)
-            .collect();
-        if let Some(to) = best_target(desc, &keep, &live, &nodes, &counts) {
+            .find(|l| gone(l) || stale.contains(&(desc.tablet_id, **l)))
+        {
+            push(desc, Some(learner), None);
+            continue;
+        }
+        if let Some(&learner) = desc.learners.first() {
+            // A replica is being added. If a voter is gone meanwhile (the addition may have been
+            // replacing it, and its driver died with it), the learner takes its place.
+            if let Some(&from) = voters.iter().find(|r| gone(r)) {
+                push(desc, Some(from), Some(learner));
+            }
+            continue;
+        }
+        if let Some(&from) = voters.iter().find(|r| gone(r)) {
+            let keep: Vec<u64> = voters.iter().copied().filter(|r| *r != from).collect();
+            if let Some(to) = best_target(desc, &keep, &live, &nodes, &counts) {
+                *counts.entry(to).or_default() += 1;
+                push(desc, Some(from), Some(to));
+            }
+        } else if voters.len() > factor {
+            // The voter on the node with the most replicas goes.
+            let from = voters
+                .iter()
+                .copied()
+                .max_by_key(|r| (counts.get(r).copied().unwrap_or(0), *r));
+            if let Some(c) = from.and_then(|f| counts.get_mut(&f)) {
+                *c = c.saturating_sub(1);
+            }
+            push(desc, from, None);
+        } else if voters.len() < factor
+            && let Some(to) = best_target(desc, &voters, &live, &nodes, &counts)
+        {
             *counts.entry(to).or_default() += 1;
-            moves.push(Move {
-                desc: desc.clone(),
-                from: Some(from),
-                to: Some(to),
-            });
+            push(desc, None, Some(to));
         }
     }
     moves
@@ -257,18 +276,59 @@ pub async fn heartbeat(stores: &[Arc<Store>], client: &RangeClient, settings: &R
     }
 }
 
+/// What the placement driver remembers between rounds: when it first saw each learner
+/// (tablet, node), so that one left behind by an interrupted addition is removed.
+#[derive(Default)]
+pub struct Memory {
+    learners: std::sync::Mutex<BTreeMap<(u64, u64), Timestamp>>,
+}
+
+/// A learner this long in the meta records is left over from an interrupted addition.
+const STALE_LEARNER: Duration = Duration::from_secs(60);
+
+impl Memory {
+    /// Records the learners of `descs` at `now`; returns those seen for `STALE_LEARNER`.
+    fn stale_learners(&self, descs: &[RangeDescriptor], now: Timestamp) -> BTreeSet<(u64, u64)> {
+        let mut seen = self.learners.lock().unwrap_or_else(|e| e.into_inner());
+        let current: BTreeSet<(u64, u64)> = descs
+            .iter()
+            .flat_map(|d| d.learners.iter().map(move |l| (d.tablet_id, *l)))
+            .collect();
+        seen.retain(|k, _| current.contains(k));
+        for k in &current {
+            seen.entry(*k).or_insert(now);
+        }
+        seen.iter()
+            .filter(|(_, first)| {
+                now.as_nanos().saturating_sub(first.as_nanos()) > STALE_LEARNER.as_nanos() as u64
+            })
+            .map(|(k, _)| *k)
+            .collect()
+    }
+}
+
 /// One round of the placement driver, if a store in `stores` leads the root tablet: repairs
 /// first, else one rebalancing move.
-pub async fn place(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
+pub async fn place(
+    stores: &[Arc<Store>],
+    client: &RangeClient,
+    settings: &RangeSettings,
+    memory: &Memory,
+) {
     let leads_root = stores
         .iter()
         .any(|s| !s.is_stopped() && s.replica(range::ROOT_TABLET).is_some_and(|r| r.is_leader()));
     if !leads_root {
         return;
     }
-    let (records, descs) = match (client.liveness().await, client.ranges().await) {
-        (Ok(r), Ok(d)) => (r, d),
-        (Err(e), _) | (_, Err(e)) => {
+    let read = (
+        client.liveness().await,
+        client.ranges().await,
+        client.decommissioning().await,
+    );
+    let (records, descs, leaving) = match read {
+        (Ok(r), Ok(d), Ok(l)) => (r, d, l),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(error = %e, "placement: cannot read liveness or meta records");
             return;
         }
@@ -280,8 +340,10 @@ pub async fn place(stores: &[Arc<Store>], client: &RangeClient, settings: &Range
         now.latest,
         settings.dead_after,
         settings.replication,
+        &leaving,
+        &memory.stale_learners(&descs, now.latest),
     );
-    let moves = if repairs.is_empty() && settings.rebalance {
+    let moves = if repairs.is_empty() && leaving.is_empty() && settings.rebalance {
         plan_rebalance(&descs, &records, now.latest, settings.dead_after)
             .into_iter()
             .collect()
@@ -295,7 +357,7 @@ pub async fn place(stores: &[Arc<Store>], client: &RangeClient, settings: &Range
             (from, Some(to)) => client.replace_replica(&m.desc, from, to).await,
             (Some(from), None) => {
                 client
-                    .change_replicas(&m.desc, vec![ReplicaChange::Remove(from)])
+                    .change_replicas(&m.desc, vec![ReplicaChange::Remove(from)], true)
                     .await
             }
             (None, None) => Ok(()),
@@ -365,6 +427,23 @@ mod tests {
 
     const SEC: u64 = 1_000_000_000;
 
+    /// The repairs with a 60 s dead-node timeout, three replicas, nothing leaving or stale.
+    fn repairs(
+        descs: &[RangeDescriptor],
+        records: &[pb::NodeLiveness],
+        now: Timestamp,
+    ) -> Vec<Move> {
+        plan_repairs(
+            descs,
+            records,
+            now,
+            Duration::from_secs(60),
+            3,
+            &BTreeSet::new(),
+            &BTreeSet::new(),
+        )
+    }
+
     #[test]
     fn a_dead_node_is_replaced_on_the_least_loaded_live_node() {
         let now = Timestamp::from_nanos(100 * SEC);
@@ -380,7 +459,7 @@ mod tests {
             desc(2, &[1, 2, 3]),
             desc(3, &[2, 4, 5]),
         ];
-        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        let moves = repairs(&descs, &records, now);
         assert_eq!(moves.len(), 2);
         assert!(moves.iter().all(|m| m.from == Some(3)));
         // Nodes 4 and 5 hold one replica each; the two repairs go to different nodes.
@@ -398,16 +477,13 @@ mod tests {
             node(4, 200 * SEC, ""),
         ];
         let descs = [desc(1, &[1, 2, 3])];
-        assert!(plan_repairs(&descs, &records, now, Duration::from_secs(60), 3).is_empty());
+        assert!(repairs(&descs, &records, now).is_empty());
         assert_eq!(
             node_state(&records[2], now, Duration::from_secs(60)),
             NodeState::Suspect
         );
         let later = Timestamp::from_nanos(151 * SEC);
-        assert_eq!(
-            plan_repairs(&descs, &records, later, Duration::from_secs(60), 3).len(),
-            1
-        );
+        assert_eq!(repairs(&descs, &records, later).len(), 1);
     }
 
     #[test]
@@ -420,7 +496,7 @@ mod tests {
             node(4, 200 * SEC, ""),
         ];
         let descs = [desc(1, &[1, 2, 3])];
-        assert!(plan_repairs(&descs, &records, now, Duration::from_secs(60), 3).is_empty());
+        assert!(repairs(&descs, &records, now).is_empty());
     }
 
     #[test]
@@ -439,9 +515,9 @@ mod tests {
             desc(2, &[1, 2, 5]),
             desc(3, &[2, 5, 1]),
         ];
-        let moves = plan_repairs(&descs[..1], &records, now, Duration::from_secs(60), 3);
+        let moves = repairs(&descs[..1], &records, now);
         assert_eq!(moves[0].to, Some(5));
-        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        let moves = repairs(&descs, &records, now);
         assert_eq!(moves[0].to, Some(5));
     }
 
@@ -454,12 +530,92 @@ mod tests {
             desc(2, &[1, 2]),
             desc(3, &[1, 2, 3]),
         ];
-        let moves = plan_repairs(&descs, &records, now, Duration::from_secs(60), 3);
+        let moves = repairs(&descs, &records, now);
         assert_eq!(moves.len(), 2, "{moves:?}");
         assert_eq!((moves[0].desc.tablet_id, moves[0].to), (1, None));
         assert!(moves[0].from.is_some());
         assert_eq!((moves[1].desc.tablet_id, moves[1].from), (2, None));
         assert!(matches!(moves[1].to, Some(3 | 4)));
+    }
+
+    #[test]
+    fn a_learner_is_left_alone_unless_stale_or_dead() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records: Vec<_> = (1..=4).map(|i| node(i, 200 * SEC, "")).collect();
+        let adding = RangeDescriptor {
+            learners: vec![4],
+            ..desc(1, &[1, 2, 3, 4])
+        };
+        let none = BTreeSet::new();
+        let plan = |records: &[pb::NodeLiveness], stale: &BTreeSet<(u64, u64)>| {
+            plan_repairs(
+                std::slice::from_ref(&adding),
+                records,
+                now,
+                Duration::from_secs(60),
+                3,
+                &none,
+                stale,
+            )
+        };
+        // Being added: nothing to do (it is not a fourth voter).
+        assert!(plan(&records, &BTreeSet::new()).is_empty());
+        // A voter dies meanwhile: the learner replaces it.
+        let mut voter_dead = records.clone();
+        voter_dead[2].expiration = SEC;
+        let m = plan(&voter_dead, &BTreeSet::new());
+        assert_eq!((m[0].from, m[0].to), (Some(3), Some(4)));
+        // Left over from an interrupted addition, or on a dead node: removed.
+        let stale = BTreeSet::from([(1, 4)]);
+        let m = plan(&records, &stale);
+        assert_eq!((m[0].from, m[0].to), (Some(4), None));
+        let mut dead = records.clone();
+        dead[3].expiration = SEC;
+        let m = plan(&dead, &BTreeSet::new());
+        assert_eq!((m[0].from, m[0].to), (Some(4), None));
+        // The driver's memory calls a learner stale only after a while.
+        let memory = Memory::default();
+        assert!(
+            memory
+                .stale_learners(std::slice::from_ref(&adding), now)
+                .is_empty()
+        );
+        let later = Timestamp::from_nanos(now.as_nanos() + 61 * SEC);
+        assert_eq!(
+            memory.stale_learners(std::slice::from_ref(&adding), later),
+            stale
+        );
+    }
+
+    #[test]
+    fn replicas_leave_a_decommissioning_node_for_staying_ones() {
+        let now = Timestamp::from_nanos(100 * SEC);
+        let records: Vec<_> = (1..=5).map(|i| node(i, 200 * SEC, "")).collect();
+        let descs = [
+            desc(1, &[1, 2, 3]),
+            desc(2, &[2, 3, 4]),
+            desc(3, &[1, 3, 5]),
+        ];
+        let leaving = BTreeSet::from([3, 4]);
+        let moves = plan_repairs(
+            &descs,
+            &records,
+            now,
+            Duration::from_secs(60),
+            3,
+            &leaving,
+            &BTreeSet::new(),
+        );
+        assert_eq!(moves.len(), 3, "{moves:?}");
+        for m in &moves {
+            let from = m.from.unwrap();
+            let to = m.to.unwrap();
+            assert!(leaving.contains(&from), "{m:?}");
+            assert!(
+                !leaving.contains(&to) && !m.desc.replicas.contains(&to),
+                "{m:?}"
+            );
+        }
     }
 
     #[test]

@@ -65,16 +65,19 @@ pub fn meta_span() -> (Vec<u8>, Vec<u8>) {
 /// The prefix of node liveness records (`pb::NodeLiveness`, one per node, in the root tablet).
 pub const LIVENESS_PREFIX: &[u8] = b"/sys/live/";
 
-/// The liveness record key of `node`.
-pub fn liveness_key(node: u64) -> Vec<u8> {
-    [LIVENESS_PREFIX, &node.to_be_bytes()].concat()
+/// The prefix of decommissioning marks (one empty record per node leaving the cluster).
+pub const DECOMMISSION_PREFIX: &[u8] = b"/sys/decom/";
+
+/// The key of `node`'s record under `prefix` (`LIVENESS_PREFIX`, `DECOMMISSION_PREFIX`).
+pub fn node_key(prefix: &[u8], node: u64) -> Vec<u8> {
+    [prefix, &node.to_be_bytes()].concat()
 }
 
-/// Every liveness record.
-pub fn liveness_span() -> (Vec<u8>, Vec<u8>) {
+/// Every record under `prefix`.
+pub fn prefix_span(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (
-        LIVENESS_PREFIX.to_vec(),
-        meridian_storage::keycode::prefix_successor(LIVENESS_PREFIX).unwrap_or_default(),
+        prefix.to_vec(),
+        meridian_storage::keycode::prefix_successor(prefix).unwrap_or_default(),
     )
 }
 
@@ -124,6 +127,7 @@ pub fn whole_keyspace(tablet_id: u64, replicas: Vec<u64>) -> RangeDescriptor {
         end_key: Vec::new(),
         generation: 0,
         replicas,
+        learners: Vec::new(),
     }
 }
 
@@ -151,6 +155,7 @@ mod tests {
             end_key: end.as_bytes().to_vec(),
             generation: 1,
             replicas: vec![1],
+            learners: Vec::new(),
         }
     }
 

@@ -75,6 +75,9 @@ pub struct ReplicaConfig {
     /// leader (a replica being added; see `membership.rs`). Ignored when the replica has a
     /// stored range.
     pub empty: bool,
+    /// Shared by every replica of a node: while set, a leader hands its group to another voter
+    /// (the node is draining).
+    pub draining: Arc<AtomicBool>,
 }
 
 /// What a replica asks of whoever hosts it.
@@ -117,6 +120,7 @@ impl ReplicaConfig {
             quiesce: true,
             close_ticks: 10,
             empty: false,
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -324,13 +328,19 @@ impl Replica {
                 config.tablet_id,
                 membership::RAFT_INIT_INDEX,
             );
+            let voters = if desc.replicas.is_empty() {
+                config.initial_voters.clone()
+            } else {
+                desc.replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| !desc.learners.contains(r))
+                    .collect()
+            };
             store.initialize_at(
                 ConfState {
-                    voters: if desc.replicas.is_empty() {
-                        config.initial_voters.clone()
-                    } else {
-                        desc.replicas.clone()
-                    },
+                    voters,
+                    learners: desc.learners.clone(),
                     ..Default::default()
                 },
                 membership::RAFT_INIT_INDEX,
@@ -434,6 +444,7 @@ impl Replica {
             removed: false,
             snapshots_sent: HashMap::new(),
             learners_added: HashMap::new(),
+            draining: config.draining.clone(),
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -827,6 +838,8 @@ struct Driver {
     snapshots_sent: HashMap<u64, u64>,
     /// The log index at which each learner was added (as applied here since the start).
     learners_added: HashMap<u64, u64>,
+    /// See `ReplicaConfig::draining`.
+    draining: Arc<AtomicBool>,
 }
 
 impl Driver {
@@ -1006,6 +1019,14 @@ impl Driver {
         self.ticks += 1;
         self.retry_lost_snapshots();
         self.shared.ticks.store(self.ticks, Ordering::Relaxed);
+        // A draining node leads nothing that another voter can lead.
+        if self.is_leader()
+            && self.raw.raft.lead_transferee.is_none()
+            && self.ticks.is_multiple_of(self.heartbeat_ticks)
+            && self.draining.load(Ordering::Relaxed)
+        {
+            self.transfer_leadership();
+        }
         // A leader whose clock became unusable (fenced, or epsilon past the bound) can assign
         // no timestamp: it hands the group to a follower that can.
         if self.is_leader()
@@ -1239,14 +1260,18 @@ impl Driver {
     /// Proposes a 2PC step or a split. Prepares, commit decisions and splits take a timestamp
     /// (so they need the lease); resolving and forgetting only need leadership.
     fn propose_op(&mut self, op: TabletOp, reply: Reply<OpOutcome>) {
-        if let TabletOp::ChangeReplicas(changes) = &op {
+        if let TabletOp::ChangeReplicas {
+            changes,
+            generation,
+        } = &op
+        {
             if self.is_leader() && changes.contains(&ReplicaChange::Remove(self.shared.replica_id))
             {
                 // A leader does not remove itself: another voter takes over, and the caller
                 // retries there.
                 self.transfer_leadership();
             }
-            let result = self.check_conf_change(changes);
+            let result = self.check_conf_change(changes, *generation);
             match result {
                 Ok(true) => {
                     let id = self.next_id();
@@ -1319,11 +1344,22 @@ impl Driver {
 
     /// Whether a membership change may be proposed now: `Ok(false)` when the configuration
     /// already is what it asks for, an error when it must wait or is refused.
-    fn check_conf_change(&self, changes: &[ReplicaChange]) -> Result<bool> {
+    fn check_conf_change(
+        &self,
+        changes: &[ReplicaChange],
+        generation: Option<u64>,
+    ) -> Result<bool> {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
         let tablet = self.shared.tablet_id;
+        let current = self.shared.descriptor().generation;
+        if generation.is_some_and(|g| g != current) {
+            return Err(Error::Internal(format!(
+                "the replicas of tablet {tablet} changed since this change was planned \
+                 (generation {current})"
+            )));
+        }
         let busy = |reason: &str| Error::Unavailable {
             tablet,
             reason: reason.into(),
@@ -1709,6 +1745,7 @@ impl Driver {
             .collect();
         let mut desc = self.shared.descriptor();
         desc.replicas = membership::members(&cs);
+        desc.learners = membership::learners(&cs);
         desc.generation += 1;
         let mut batch = meridian_storage::WriteBatch::new();
         local::put_descriptor(&mut batch, &desc);
@@ -2028,6 +2065,20 @@ impl Driver {
                 desc.tablet_id
             )))));
         }
+        let joint = !self
+            .raw
+            .raft
+            .prs()
+            .conf()
+            .to_conf_state()
+            .voters_outgoing
+            .is_empty();
+        if joint {
+            return Ok(Applied::Done(Err(Error::Unavailable {
+                tablet: desc.tablet_id,
+                reason: "a membership change is in progress; split later".into(),
+            })));
+        }
         let busy = !self
             .shared
             .prepared
@@ -2052,6 +2103,7 @@ impl Driver {
             end_key: desc.end_key.clone(),
             generation,
             replicas: desc.replicas.clone(),
+            learners: desc.learners.clone(),
         };
         let wb = batch.write_batch();
         local::put_descriptor(wb, &left);

@@ -205,6 +205,20 @@ impl Store {
         }
     }
 
+    /// Starts (`true`) or ends draining: while draining, every replica of the store that
+    /// leads hands its group to another voter, and none keeps a leadership another voter can
+    /// take.
+    pub fn set_draining(&self, draining: bool) {
+        self.base
+            .draining
+            .store(draining, std::sync::atomic::Ordering::Relaxed);
+        if draining {
+            for r in self.replicas() {
+                r.transfer_leadership();
+            }
+        }
+    }
+
     /// Whether [`Store::shutdown`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::Acquire)

@@ -82,7 +82,12 @@ pub enum TabletOp {
         new_tablet_id: u64,
     },
     /// Change the group's members (at the leader; see `membership.rs`).
-    ChangeReplicas(Vec<crate::membership::ReplicaChange>),
+    ChangeReplicas {
+        /// The steps (several: one joint change).
+        changes: Vec<crate::membership::ReplicaChange>,
+        /// Refused unless the tablet's descriptor has this generation.
+        generation: Option<u64>,
+    },
     /// Not for the leader: the receiving node creates an empty replica of this range, to be
     /// filled by a snapshot.
     CreateReplica(RangeDescriptor),
@@ -98,7 +103,7 @@ impl TabletOp {
             TabletOp::Forget { .. } => "forget",
             TabletOp::Refresh { .. } => "refresh",
             TabletOp::Split { .. } => "split",
-            TabletOp::ChangeReplicas(_) => "change replicas",
+            TabletOp::ChangeReplicas { .. } => "change replicas",
             TabletOp::CreateReplica(_) => "create replica",
         }
     }
@@ -264,6 +269,7 @@ mod tests {
             end_key: b"d".to_vec(),
             generation: 1,
             replicas: vec![1],
+            learners: Vec::new(),
         };
         assert!(write_in_range(&desc, &cmd(&[("b", "d")], &["c"])));
         assert!(!write_in_range(&desc, &cmd(&[("b", "e")], &["c"])));

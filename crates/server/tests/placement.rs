@@ -1,0 +1,286 @@
+//! The placement driver on real in-process clusters (three replicas per tablet).
+//!
+//! - Five nodes lose one for longer than the dead-node timeout: its replicas are rebuilt on the
+//!   other nodes, every tablet is back to three live replicas, no acknowledged row is lost, and
+//!   the cluster then survives losing a second node. The dead node, restarted, deletes the
+//!   replicas it no longer owns.
+//! - Four nodes: one is decommissioned (every replica moves off it, and it can then stop
+//!   without any tablet noticing), another is drained (it hands over every leadership).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use meridian_server::LocalCluster;
+
+mod support;
+use support::connect;
+
+/// The tests of this file run one at a time: each runs a cluster of four or five nodes, and two
+/// at once on a small machine slow each other past the timeouts they wait with.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The replica node ids of every range, from SHOW RANGES (empty if it failed).
+async fn ranges(c: &tokio_postgres::Client) -> Vec<BTreeSet<u64>> {
+    members(c).await.into_values().collect()
+}
+
+/// Every range's id and replica node ids, from SHOW RANGES (empty if it failed).
+async fn members(c: &tokio_postgres::Client) -> std::collections::BTreeMap<u64, BTreeSet<u64>> {
+    let Ok(messages) = c.simple_query("SHOW RANGES").await else {
+        return Default::default();
+    };
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                let id = row.get("range_id")?.parse().expect("a range id");
+                let replicas = row
+                    .get("replicas")?
+                    .trim_matches(|ch| ch == '{' || ch == '}')
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().expect("a node id"))
+                    .collect();
+                Some((id, replicas))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn ids(c: &tokio_postgres::Client) -> BTreeSet<i64> {
+    c.query("SELECT id FROM t", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Inserts rows `ids`, retrying what a client retries (serialization failures, ambiguous
+/// commits, tablets moving) until acknowledged; records the acknowledged ones.
+async fn insert(c: &tokio_postgres::Client, acked: &mut BTreeSet<i64>, ids: std::ops::Range<i64>) {
+    for id in ids {
+        let mut attempts = 0;
+        loop {
+            match c
+                .execute(
+                    "INSERT INTO t VALUES ($1, 'x') ON CONFLICT DO NOTHING",
+                    &[&id],
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempts < 50 => {
+                    let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+                    assert!(
+                        matches!(code.as_str(), "40001" | "40003" | "58000"),
+                        "insert {id}: {e}"
+                    );
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("insert {id} kept failing: {e:?}"),
+            }
+        }
+        acked.insert(id);
+    }
+}
+
+/// Creates table `t` with rows 0..60 in three tablets; returns the acknowledged ids.
+async fn load_table(c: &tokio_postgres::Client) -> BTreeSet<i64> {
+    c.batch_execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+        .await
+        .unwrap();
+    let mut acked = BTreeSet::new();
+    insert(c, &mut acked, 0..60).await;
+    c.batch_execute("ALTER TABLE t SPLIT AT VALUES (20), (40)")
+        .await
+        .unwrap();
+    acked
+}
+
+/// `n` nodes with fast liveness and `dead_after` as the dead-node timeout; the node positions by
+/// id; a SQL client of node 1.
+async fn start(
+    n: usize,
+    dead_after: Duration,
+) -> (
+    tempfile::TempDir,
+    LocalCluster,
+    std::collections::BTreeMap<u64, usize>,
+    tokio_postgres::Client,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::start(dir.path(), n, |_, c| {
+        c.dead_node_timeout = dead_after;
+        c.liveness_ttl = Duration::from_millis(600);
+    })
+    .await
+    .unwrap();
+    let position: std::collections::BTreeMap<u64, usize> = (0..cluster.len())
+        .map(|i| (cluster.node_id(i), i))
+        .collect();
+    let c = connect(cluster.node(position[&1]).sql_addr()).await;
+    (dir, cluster, position, c)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_is_replaced_and_its_tablets_return_to_full_replication() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // MERIDIAN_TEST_LOG=meridian_tablet=info (a tracing filter) shows the nodes' logs.
+    if let Ok(filter) = std::env::var("MERIDIAN_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    }
+    // Node 1 is the gateway throughout; the placement driver spreads the replicas over all five
+    // nodes from the start.
+    let (_dir, mut cluster, position, c) = start(5, Duration::from_secs(2)).await;
+    let mut acked = load_table(&c).await;
+    let before = ranges(&c).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    // (The placement driver may be moving a replica: a tablet briefly has a fourth.)
+    assert!(before.iter().all(|r| r.len() >= 3), "{before:?}");
+
+    // The node holding the most replicas (not the gateway) dies; writes go on meanwhile.
+    let holds =
+        |ranges: &[BTreeSet<u64>], id: u64| ranges.iter().filter(|r| r.contains(&id)).count();
+    let dead = (2..=5).max_by_key(|id| holds(&before, *id)).unwrap();
+    cluster.stop(position[&dead]).await;
+    insert(&c, &mut acked, 100..110).await;
+    let live: BTreeSet<u64> = (1..=5).filter(|id| *id != dead).collect();
+    let repaired = async {
+        loop {
+            let now = ranges(&c).await;
+            tracing::info!(?now, "ranges");
+            if now.len() == before.len() && now.iter().all(|r| r.len() == 3 && r.is_subset(&live)) {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let after = tokio::time::timeout(Duration::from_secs(60), repaired)
+        .await
+        .expect("every tablet is back to three replicas, none on the dead node");
+
+    // A second node goes (again not the gateway): every tablet keeps a majority.
+    let second = (2..=5)
+        .filter(|id| *id != dead)
+        .max_by_key(|id| holds(&after, *id))
+        .unwrap();
+    cluster.stop(position[&second]).await;
+    insert(&c, &mut acked, 200..210).await;
+    let present = ids(&c).await;
+    assert!(
+        acked.is_subset(&present),
+        "lost: {:?}",
+        acked.difference(&present).collect::<Vec<_>>()
+    );
+
+    // The dead node comes back and serves as a gateway (with the current data). The replicas
+    // it had were removed while it was away: it deletes them (the placement driver may give
+    // it new ones, which the meta records list).
+    let victim = position[&dead];
+    cluster.restart(victim).await.unwrap();
+    let cv = connect(cluster.node(victim).sql_addr()).await;
+    assert_eq!(ids(&cv).await, present);
+    let collected = async {
+        loop {
+            let listed = members(&c).await;
+            let stale = cluster.node(victim).replicas().iter().any(|r| {
+                listed
+                    .get(&r.tablet_id())
+                    .is_none_or(|members| !members.contains(&dead))
+            });
+            if !listed.is_empty() && !stale {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), collected)
+        .await
+        .expect("the restarted node deletes the replicas it lost");
+    cluster.shutdown().await;
+}
+
+/// The HTTP status of `GET /ready` at `addr`.
+async fn ready_status(addr: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decommissioned_node_sheds_its_replicas_and_a_drained_one_its_leaderships() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_dir, mut cluster, position, c) = start(4, Duration::from_secs(300)).await;
+    let gateway = cluster.node(position[&1]).listen_addr().to_string();
+    let mut acked = load_table(&c).await;
+
+    // Decommission node 2 through node 1: every tablet ends up on 1, 3 and 4.
+    let leaving = 2;
+    let shed = async {
+        loop {
+            let r = meridian_server::decommission_node(&gateway, leaving, true)
+                .await
+                .unwrap();
+            assert!(r.decommissioning);
+            if r.replicas == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), shed)
+        .await
+        .expect("every replica leaves the decommissioned node");
+    let staying: BTreeSet<u64> = [1, 3, 4].into();
+    let now = ranges(&c).await;
+    assert!(
+        now.iter().all(|r| r.len() == 3 && r.is_subset(&staying)),
+        "{now:?}"
+    );
+    // It can stop now without any tablet noticing.
+    cluster.stop(position[&leaving]).await;
+    insert(&c, &mut acked, 100..110).await;
+    // An unknown node cannot be decommissioned.
+    assert!(
+        meridian_server::decommission_node(&gateway, 99, true)
+            .await
+            .is_err()
+    );
+
+    // Drain node 3: it hands every leadership over and reports itself not ready.
+    let drained = cluster.node(position[&3]);
+    let r = meridian_server::drain_node(&drained.listen_addr().to_string())
+        .await
+        .unwrap();
+    assert_eq!(r.leaders, 0);
+    assert!(drained.replicas().iter().all(|r| !r.is_leader()));
+    assert_eq!(ready_status(drained.http_addr()).await, 503);
+    assert_eq!(
+        ready_status(cluster.node(position[&1]).http_addr()).await,
+        200
+    );
+    // Writes go on, led elsewhere; the drained node still serves SQL as a gateway.
+    insert(&c, &mut acked, 200..210).await;
+    let via_drained = connect(drained.sql_addr()).await;
+    let present = ids(&via_drained).await;
+    assert!(
+        acked.is_subset(&present),
+        "lost: {:?}",
+        acked.difference(&present).collect::<Vec<_>>()
+    );
+    assert!(drained.replicas().iter().all(|r| !r.is_leader()));
+    cluster.shutdown().await;
+}
