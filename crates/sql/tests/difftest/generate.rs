@@ -156,7 +156,7 @@ impl<'a> Gen<'a> {
     }
 
     /// A FROM item over a base table, or (sometimes, when `derived`) over a subquery.
-    fn from_item(&mut self, ctx: &Ctx, derived: bool) -> (FromItem, Scope) {
+    fn table_ref(&mut self, ctx: &Ctx, derived: bool) -> (FromItem, Scope) {
         let alias = self.alias();
         let mut scope = Scope::default();
         let source = if derived && ctx.sub_depth > 0 && self.p(0.1) {
@@ -191,7 +191,8 @@ impl<'a> Gen<'a> {
 
     /// An equality between a column of `right` and a column of `left` of the same family.
     fn join_equality(&mut self, left: &Scope, right: &Scope) -> Option<Expr> {
-        let pairs: Vec<(&(String, Ty), &(String, Ty))> = left
+        type Col = (String, Ty);
+        let pairs: Vec<(&Col, &Col)> = left
             .cols
             .iter()
             .flat_map(|l| right.cols.iter().map(move |r| (l, r)))
@@ -208,11 +209,11 @@ impl<'a> Gen<'a> {
     /// A SELECT whose output columns have the families `cats`; `top` allows the extras that
     /// only make sense at the top (DISTINCT is allowed everywhere).
     fn select(&mut self, outer: &Ctx, cats: &[Cat], top: bool) -> Select {
-        let (first, mut scope) = self.from_item(outer, true);
+        let (first, mut scope) = self.table_ref(outer, true);
         let mut from = vec![first];
         let joins = *[0, 0, 0, 1, 1, 2].choose(self.rng).unwrap();
         for _ in 0..joins {
-            let (mut item, right) = self.from_item(outer, true);
+            let (mut item, right) = self.table_ref(outer, true);
             let kind = *[
                 "JOIN",
                 "JOIN",
@@ -591,7 +592,7 @@ impl<'a> Gen<'a> {
             }
             6 => {
                 let a = self.expr(ctx, Cat::Numeric, d);
-                Expr::node(Ty::Numeric, vec!["CAST(", " AS NUMERIC(10,1))"], vec![a])
+                Expr::node(Ty::Numeric, vec!["CAST(", " AS NUMERIC(20,1))"], vec![a])
             }
             7 => {
                 let a = self.expr(ctx, Cat::Numeric, d);
@@ -826,7 +827,7 @@ impl<'a> Gen<'a> {
     /// A one-table SELECT of one column of family `cat`, usually correlated with `outer` by an
     /// equality, with random filters over both.
     fn sub_select(&mut self, outer: &Ctx, cat: Cat, aggregate: bool) -> Select {
-        let (item, scope) = self.from_item(outer, false);
+        let (item, scope) = self.table_ref(outer, false);
         let mut all = scope.clone();
         all.cols.extend(outer.scope.cols.iter().cloned());
         let inner = Ctx {
