@@ -5,6 +5,9 @@ set -euo pipefail
 
 need=()
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+# The server, for the differential tester (crates/sql/tests/difftest), which starts a private
+# PostgreSQL 15 from these binaries.
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need+=(postgresql)
 command -v cc >/dev/null 2>&1 || need+=(build-essential)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 

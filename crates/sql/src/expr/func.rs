@@ -218,16 +218,18 @@ impl Func {
             }
             ("floor", 1) => Some((Func::Floor, Shape::Fixed(vec![real(0)]), Some(real(0)))),
             ("round", 1) => Some((Func::Round, Shape::Fixed(vec![real(0)]), Some(real(0)))),
+            // With a number of digits, only the NUMERIC forms exist (as in PostgreSQL, where
+            // `round(10, 1)` is `round(10::numeric, 1)`).
             ("round", 2) => Some((
                 Func::Round,
-                Shape::Fixed(vec![real(0), Int4]),
-                Some(real(0)),
+                Shape::Fixed(vec![SqlType::Numeric, Int4]),
+                Some(SqlType::Numeric),
             )),
             ("trunc", 1) => Some((Func::Trunc, Shape::Fixed(vec![real(0)]), Some(real(0)))),
             ("trunc", 2) => Some((
                 Func::Trunc,
-                Shape::Fixed(vec![real(0), Int4]),
-                Some(real(0)),
+                Shape::Fixed(vec![SqlType::Numeric, Int4]),
+                Some(SqlType::Numeric),
             )),
             ("sqrt", 1) => Some((Func::Sqrt, Shape::Fixed(vec![Float8]), Some(Float8))),
             ("power" | "pow", 2) => Some((
@@ -250,7 +252,7 @@ impl Func {
                 );
                 Some((Func::Mod, Shape::Fixed(vec![t, t]), Some(t)))
             }
-            ("sign", 1) => Some((Func::Sign, Shape::Fixed(vec![Float8]), Some(Float8))),
+            ("sign", 1) => Some((Func::Sign, Shape::Fixed(vec![real(0)]), Some(real(0)))),
             ("pi", 0) => Some((Func::Pi, Shape::Fixed(vec![]), Some(Float8))),
             ("format_type", 2) => text_fn(Func::FormatType, vec![Int8, Int4], Text),
             ("pg_size_pretty", 1) => text_fn(Func::SizePretty, vec![Int8], Text),
@@ -298,10 +300,17 @@ impl Func {
                 if matches!(func, Func::Greatest | Func::Least) && t == SqlType::Bool {
                     return None;
                 }
+                // NULLIF returns its first argument, compared by `=`: integers of two widths
+                // compare without a cast (int4 = int8 exists), so the first keeps its type;
+                // other mixes compare in the common type, which the result then has.
+                let ret = match (func, arg_types) {
+                    (Func::Nullif, [Some(a), Some(b)]) if is_integer(*a) && is_integer(*b) => *a,
+                    _ => t,
+                };
                 Some(Signature {
                     func,
                     args: vec![t; arg_types.len()],
-                    ret: t,
+                    ret,
                 })
             }
             Shape::AnyText => Some(Signature {
@@ -733,8 +742,9 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
             };
             let scale = 10f64.powi(digits);
             let scaled = val * scale;
+            // Halves round to even, as PostgreSQL's float8 round (C's rint) does.
             let r = if f == Func::Round {
-                scaled.round()
+                scaled.round_ties_even()
             } else {
                 scaled.trunc()
             };
@@ -793,6 +803,19 @@ fn strict(f: Func, v: &[Datum], ty: SqlType) -> Result<Datum, SqlError> {
                 return Err(SqlError::division_by_zero());
             }
             Ok(Datum::Int(if b == -1 { 0 } else { a % b }))
+        }
+        Func::Sign if matches!(v[0], Datum::Numeric(..)) => {
+            let Datum::Numeric(d, _) = &v[0] else {
+                return Ok(Datum::Null);
+            };
+            let s = if d.is_zero() {
+                0
+            } else if d.is_negative() {
+                -1
+            } else {
+                1
+            };
+            Ok(crate::expr::numeric::datum(crate::Decimal::from(s), 0))
         }
         Func::Sign => {
             let a = x(0)?;
@@ -923,8 +946,10 @@ mod tests {
         );
         assert_eq!(call(Func::Least, &[i(4), i(3)]).unwrap(), Datum::Int(3));
         let f = |v: f64| lit(Datum::Float(v), SqlType::Float8);
-        assert_eq!(call(Func::Round, &[f(2.5)]).unwrap(), Datum::Float(3.0));
-        assert_eq!(call(Func::Round, &[f(-2.5)]).unwrap(), Datum::Float(-3.0));
+        // float8 halves round to even, as in PostgreSQL.
+        assert_eq!(call(Func::Round, &[f(2.5)]).unwrap(), Datum::Float(2.0));
+        assert_eq!(call(Func::Round, &[f(-2.5)]).unwrap(), Datum::Float(-2.0));
+        assert_eq!(call(Func::Round, &[f(3.5)]).unwrap(), Datum::Float(4.0));
         assert_eq!(
             call(Func::Round, &[f(1.2345), lit(Datum::Int(2), SqlType::Int4)]).unwrap(),
             Datum::Float(1.23)

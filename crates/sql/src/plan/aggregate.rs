@@ -10,6 +10,7 @@ use sqlparser::ast::{
 
 use super::bind::ExprBinder;
 use super::coerce::implicit;
+use super::rel::Rel;
 use crate::api::{SqlError, SqlType};
 use crate::expr::ScalarExpr;
 use crate::types::is_numeric;
@@ -84,6 +85,49 @@ pub(crate) struct AggState {
 }
 
 impl AggState {
+    /// The aggregation of `input`, whose columns have the types `input_types`. The executor
+    /// evaluates group keys and aggregate arguments row by row on its own, without computing
+    /// subqueries or volatile calls first; a key or argument holding one is therefore computed
+    /// by a projection below, as an extra column, and read from there.
+    pub(crate) fn into_rel(self, input: Rel, input_types: &[SqlType]) -> Rel {
+        let AggState {
+            mut groups,
+            mut aggs,
+        } = self;
+        let width = input_types.len();
+        let mut lifted: Vec<ScalarExpr> = Vec::new();
+        let mut lift = |e: &mut ScalarExpr| {
+            if e.has_subquery() {
+                let col = ScalarExpr::Column(width + lifted.len(), e.ty());
+                lifted.push(std::mem::replace(e, col));
+            }
+        };
+        groups.iter_mut().for_each(&mut lift);
+        for a in &mut aggs {
+            a.arg.iter_mut().for_each(&mut lift);
+            a.separator.as_deref_mut().into_iter().for_each(&mut lift);
+            a.filter.iter_mut().for_each(&mut lift);
+        }
+        let input = if lifted.is_empty() {
+            input
+        } else {
+            let mut exprs: Vec<ScalarExpr> = input_types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| ScalarExpr::Column(i, *ty))
+                .collect();
+            exprs.extend(lifted);
+            Rel::Project {
+                input: Box::new(input),
+                exprs,
+            }
+        };
+        Rel::Aggregate {
+            input: Box::new(input),
+            plan: AggregatePlan { groups, aggs },
+        }
+    }
+
     /// Adds `call` (or finds an identical earlier one) and returns its index.
     pub(crate) fn add(&mut self, call: AggCall) -> usize {
         if let Some(i) = self.aggs.iter().position(|c| *c == call) {
@@ -266,6 +310,51 @@ pub(crate) fn contains_aggregate(e: &Expr) -> bool {
                     .any(|w| contains_aggregate(&w.condition) || contains_aggregate(&w.result))
                 || else_result.as_deref().is_some_and(contains_aggregate)
         }
+        // Calls with their own syntax in the grammar (`substr(max(s), 1, 2)` is one).
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
+            contains_aggregate(expr)
+                || substring_from.as_deref().is_some_and(contains_aggregate)
+                || substring_for.as_deref().is_some_and(contains_aggregate)
+        }
+        Expr::Trim {
+            expr,
+            trim_what,
+            trim_characters,
+            ..
+        } => {
+            contains_aggregate(expr)
+                || trim_what.as_deref().is_some_and(contains_aggregate)
+                || trim_characters
+                    .as_ref()
+                    .is_some_and(|cs| cs.iter().any(contains_aggregate))
+        }
+        Expr::Overlay {
+            expr,
+            overlay_what,
+            overlay_from,
+            overlay_for,
+        } => {
+            any(&[expr, overlay_what, overlay_from])
+                || overlay_for.as_deref().is_some_and(contains_aggregate)
+        }
+        Expr::Ceil { expr, .. }
+        | Expr::Floor { expr, .. }
+        | Expr::Extract { expr, .. }
+        | Expr::Collate { expr, .. }
+        | Expr::In { expr, .. } => contains_aggregate(expr),
+        Expr::Position { expr, r#in } => any(&[expr, r#in]),
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => any(&[timestamp, time_zone]),
+        Expr::SimilarTo { expr, pattern, .. } => any(&[expr, pattern]),
+        Expr::AnyOp { left, right, .. } | Expr::AllOp { left, right, .. } => any(&[left, right]),
+        Expr::Tuple(es) => es.iter().any(contains_aggregate),
         _ => false,
     }
 }

@@ -53,6 +53,10 @@ pub(crate) struct FromClause {
     pub scope: Scope,
     /// Inner-join conditions, over the FROM row.
     pub conds: Vec<ScalarExpr>,
+    /// Inner-join conditions of the current FROM item that read no column (`ON FALSE`): an
+    /// outer join later in the item takes them into its left side, which they filter; at the
+    /// end of the item they join `conds`.
+    item_consts: Vec<ScalarExpr>,
 }
 
 impl FromClause {
@@ -140,7 +144,15 @@ fn bind_item(
                 fc.add(source, scope)?;
                 let conds =
                     bind_constraint(fc, constraint, left_scope_end, false, None, ctx, outer)?;
-                fc.conds.extend(conds);
+                for c in conds {
+                    let mut cols = Vec::new();
+                    c.columns(&mut cols);
+                    if cols.is_empty() {
+                        fc.item_consts.push(c);
+                    } else {
+                        fc.conds.push(c);
+                    }
+                }
             }
             Some(kind) => {
                 outer_join(
@@ -157,6 +169,8 @@ fn bind_item(
             }
         }
     }
+    let consts = std::mem::take(&mut fc.item_consts);
+    fc.conds.extend(consts);
     Ok(())
 }
 
@@ -309,6 +323,8 @@ fn outer_join(
             }
         });
     fc.conds = others;
+    let mut mine = mine;
+    mine.append(&mut fc.item_consts);
     let left_units: Vec<_> = fc.units.drain(group_start..).collect();
     let left_types: Vec<SqlType> = left_units.iter().flat_map(|u| u.types.clone()).collect();
     let left = join::build(left_units, mine, None)?;

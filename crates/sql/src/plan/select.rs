@@ -11,7 +11,7 @@ use sqlparser::ast::{
 
 use super::BindContext;
 use super::access::conjuncts;
-use super::aggregate::{AggState, AggregatePlan, contains_aggregate};
+use super::aggregate::{AggState, contains_aggregate};
 use super::bind::ExprBinder;
 use super::from::bind_from;
 use super::join;
@@ -204,13 +204,8 @@ pub(crate) fn plan_select(
         join::build(from.units, conds, Some(&used))?
     };
     if let Some(s) = agg_state {
-        rel = Rel::Aggregate {
-            input: Box::new(rel),
-            plan: AggregatePlan {
-                groups: s.groups,
-                aggs: s.aggs,
-            },
-        };
+        let types: Vec<_> = scope.cols.iter().map(|c| c.ty).collect();
+        rel = s.into_rel(rel, &types);
     }
     if let Some(h) = having {
         rel = rel.filtered(h);
