@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
+use meridian_server::NodeDialer;
 use support::{NodeProcess, free_addr, query_text};
 
 struct Member {
@@ -49,7 +50,8 @@ fn node_ls(m: &Member) -> std::process::Output {
 
 async fn leader_of(members: &[Member]) -> Option<u64> {
     for m in members {
-        if let Ok(s) = meridian_server::node_status(&m.listen.to_string()).await
+        if let Ok(s) =
+            meridian_server::node_status(&m.listen.to_string(), &NodeDialer::plaintext()).await
             && let Some(t) = s.tablets.first()
             && t.leader_id != 0
         {
@@ -104,7 +106,7 @@ async fn three_node_cluster_survives_leader_sigkill() {
     let mut ids_by_member = Vec::new();
     for m in &members {
         ids_by_member.push(
-            meridian_server::node_status(&m.listen.to_string())
+            meridian_server::node_status(&m.listen.to_string(), &NodeDialer::plaintext())
                 .await
                 .unwrap()
                 .node_id,
@@ -179,8 +181,16 @@ async fn three_node_cluster_survives_leader_sigkill() {
     assert!(ids(&cr).await.is_superset(&acked));
     let caught_up = async {
         loop {
-            let s = meridian_server::node_status(&members[victim].listen.to_string()).await;
-            let other = meridian_server::node_status(&members[survivor].listen.to_string()).await;
+            let s = meridian_server::node_status(
+                &members[victim].listen.to_string(),
+                &NodeDialer::plaintext(),
+            )
+            .await;
+            let other = meridian_server::node_status(
+                &members[survivor].listen.to_string(),
+                &NodeDialer::plaintext(),
+            )
+            .await;
             if let (Ok(s), Ok(o)) = (s, other)
                 && s.tablets[0].applied_index >= o.tablets[0].commit_index
             {

@@ -26,15 +26,47 @@ impl NodeProcess {
         node
     }
 
-    /// Starts `meridian start` with `extra` arguments, without waiting for anything.
+    /// Starts `meridian start --insecure` with `extra` arguments, without waiting for
+    /// anything.
     pub fn spawn(
         data_dir: &Path,
         sql_addr: SocketAddr,
         listen_addr: SocketAddr,
         extra: &[&str],
     ) -> NodeProcess {
+        Self::spawn_with(data_dir, sql_addr, listen_addr, &["--insecure"], extra)
+    }
+
+    /// Starts `meridian start --certs-dir DIR` (secure mode) with `extra` arguments, without
+    /// waiting for anything.
+    pub fn spawn_secure(
+        data_dir: &Path,
+        sql_addr: SocketAddr,
+        listen_addr: SocketAddr,
+        certs_dir: &Path,
+        extra: &[&str],
+    ) -> NodeProcess {
+        let certs = certs_dir.to_str().expect("a UTF-8 certificates directory");
+        Self::spawn_with(
+            data_dir,
+            sql_addr,
+            listen_addr,
+            &["--certs-dir", certs],
+            extra,
+        )
+    }
+
+    fn spawn_with(
+        data_dir: &Path,
+        sql_addr: SocketAddr,
+        listen_addr: SocketAddr,
+        security: &[&str],
+        extra: &[&str],
+    ) -> NodeProcess {
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-            .args(["start", "--insecure", "--data-dir"])
+            .arg("start")
+            .args(security)
+            .arg("--data-dir")
             .arg(data_dir)
             .args(["--sql-addr", &sql_addr.to_string()])
             .args(["--listen-addr", &listen_addr.to_string()])

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use meridian_server::{LocalCluster, Node, NodeConfig};
+use meridian_security::ClientIdentity;
+use meridian_server::{LocalCluster, Node, NodeConfig, NodeDialer};
 use meridian_shell::{OutputFormat, ShellOptions};
 
 /// Meridian's own events at info; the storage engine's and raft-rs's routine chatter only from
@@ -65,12 +66,13 @@ struct StartArgs {
     /// Run a one-node cluster that needs no `meridian init` (instead of --join).
     #[arg(long, conflicts_with = "join")]
     single_node: bool,
-    /// Accept SQL connections without TLS or passwords. Without it the node runs in secure
-    /// mode and needs --certs-dir.
+    /// Accept SQL connections without TLS or passwords, and talk plaintext gRPC to other
+    /// nodes. Without it the node runs in secure mode and needs --certs-dir.
     #[arg(long)]
     insecure: bool,
-    /// Certificates directory (`meridian cert`): secure mode requires TLS with its
-    /// `node.crt` and a password or a client certificate signed by its `ca.crt`.
+    /// Certificates directory (`meridian cert`). Secure mode requires TLS with its `node.crt`
+    /// on both ports: SQL clients log in with a password or a client certificate signed by
+    /// its `ca.crt`; other nodes and `root`'s commands must present such a certificate.
     #[arg(long, value_name = "DIR")]
     certs_dir: Option<PathBuf>,
     /// Directory for the node's data; created if missing, reused on restart.
@@ -116,21 +118,52 @@ struct StartArgs {
 
 #[derive(Args)]
 struct InitArgs {
-    /// Accept connections without TLS or passwords (required until secure mode exists).
-    #[arg(long)]
-    insecure: bool,
+    #[command(flatten)]
+    security: GrpcSecurityArgs,
     /// The listen (gRPC) address of any node started with --join.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
     host: String,
+}
+
+/// How `meridian init` and `meridian node` reach a node's gRPC listener.
+#[derive(Args)]
+struct GrpcSecurityArgs {
+    /// Talk plaintext gRPC, to nodes started with --insecure.
+    #[arg(long, conflicts_with = "certs_dir")]
+    insecure: bool,
+    /// Certificates directory of a secure cluster: connect over TLS, verify the node with its
+    /// `ca.crt` and present `client.root.crt` (`meridian cert create-client root`).
+    #[arg(long, value_name = "DIR")]
+    certs_dir: Option<PathBuf>,
+}
+
+impl GrpcSecurityArgs {
+    fn dialer(&self) -> anyhow::Result<NodeDialer> {
+        if self.insecure {
+            return Ok(NodeDialer::plaintext());
+        }
+        let Some(dir) = &self.certs_dir else {
+            anyhow::bail!(
+                "pass --certs-dir DIR (with ca.crt and client.root.crt) for a secure cluster, \
+                 or --insecure for one started with --insecure"
+            );
+        };
+        NodeDialer::tls(dir, &ClientIdentity::User("root".to_owned())).with_context(|| {
+            format!(
+                "cannot use the certificates in {} (root's client certificate is made with \
+                 `meridian cert create-client root`)",
+                dir.display()
+            )
+        })
+    }
 }
 
 #[derive(Subcommand)]
 enum NodeCommand {
     /// Show a node's identity, clock and replicas.
     Status {
-        /// Accept connections without TLS (required until secure mode exists).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        security: GrpcSecurityArgs,
         /// The listen (gRPC) address of the node.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
@@ -138,9 +171,8 @@ enum NodeCommand {
     /// List the cluster's nodes (as the node at --host knows them), whether each answers,
     /// and how many tablet replicas and leaders it holds.
     Ls {
-        /// Accept connections without TLS (required until secure mode exists).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        security: GrpcSecurityArgs,
         /// The listen (gRPC) address of any node.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
@@ -150,9 +182,8 @@ enum NodeCommand {
     Decommission {
         /// The node's id (see `meridian node ls`).
         node_id: u64,
-        /// Accept connections without TLS (required until secure mode exists).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        security: GrpcSecurityArgs,
         /// The listen (gRPC) address of any node.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
@@ -164,9 +195,8 @@ enum NodeCommand {
     Recommission {
         /// The node's id (see `meridian node ls`).
         node_id: u64,
-        /// Accept connections without TLS (required until secure mode exists).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        security: GrpcSecurityArgs,
         /// The listen (gRPC) address of any node.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
@@ -174,9 +204,8 @@ enum NodeCommand {
     /// Drain a node before maintenance: it hands every leadership to other nodes, takes no
     /// more, and its /ready endpoint answers 503. It keeps serving SQL as a gateway.
     Drain {
-        /// Accept connections without TLS (required until secure mode exists).
-        #[arg(long)]
-        insecure: bool,
+        #[command(flatten)]
+        security: GrpcSecurityArgs,
         /// The listen (gRPC) address of the node to drain.
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
         host: String,
@@ -271,29 +300,30 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Start(args) => start(args).await.map(|()| 0),
             Command::Init(args) => init(args).await.map(|()| 0),
-            Command::Node(NodeCommand::Status { insecure, host }) => {
-                node_status(insecure, &host).await.map(|()| 0)
+            Command::Node(NodeCommand::Status { security, host }) => {
+                node_status(&security.dialer()?, &host).await.map(|()| 0)
             }
-            Command::Node(NodeCommand::Ls { insecure, host }) => node_ls(insecure, &host).await,
+            Command::Node(NodeCommand::Ls { security, host }) => {
+                node_ls(&security.dialer()?, &host).await
+            }
             Command::Node(NodeCommand::Decommission {
                 node_id,
-                insecure,
+                security,
                 host,
                 wait,
-            }) => node_decommission(insecure, &host, node_id, wait).await,
+            }) => node_decommission(&security.dialer()?, &host, node_id, wait).await,
             Command::Node(NodeCommand::Recommission {
                 node_id,
-                insecure,
+                security,
                 host,
             }) => {
-                require_insecure(insecure)?;
-                meridian_server::decommission_node(&host, node_id, false).await?;
+                meridian_server::decommission_node(&host, &security.dialer()?, node_id, false)
+                    .await?;
                 println!("node {node_id} takes replicas again");
                 Ok(0)
             }
-            Command::Node(NodeCommand::Drain { insecure, host }) => {
-                require_insecure(insecure)?;
-                let r = meridian_server::drain_node(&host).await?;
+            Command::Node(NodeCommand::Drain { security, host }) => {
+                let r = meridian_server::drain_node(&host, &security.dialer()?).await?;
                 if r.leaders == 0 {
                     println!("node drained: it leads no tablet");
                     Ok(0)
@@ -364,8 +394,12 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
         eprintln!("meridian node ready");
     } else {
         eprintln!("meridian node started; it serves SQL once the cluster is initialised");
+        let security = match &args.certs_dir {
+            Some(dir) if !args.insecure => format!("--certs-dir {}", dir.display()),
+            _ => "--insecure".to_owned(),
+        };
         eprintln!(
-            "  init:     meridian init --insecure --host {}",
+            "  init:     meridian init {security} --host {}",
             node.listen_addr()
         );
     }
@@ -545,11 +579,7 @@ async fn sql(args: SqlArgs) -> anyhow::Result<i32> {
 }
 
 async fn init(args: InitArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.insecure,
-        "secure mode is not available yet; pass --insecure"
-    );
-    let desc = meridian_server::init_cluster(&args.host).await?;
+    let desc = meridian_server::init_cluster(&args.host, &args.security.dialer()?).await?;
     println!(
         "Cluster {} initialised with {} node(s):",
         desc.cluster_id,
@@ -564,12 +594,8 @@ async fn init(args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        insecure,
-        "secure mode is not available yet; pass --insecure"
-    );
-    let s = meridian_server::node_status(host).await?;
+async fn node_status(dialer: &NodeDialer, host: &str) -> anyhow::Result<()> {
+    let s = meridian_server::node_status(host, dialer).await?;
     let earliest = meridian_clock::Timestamp::from_nanos(s.tt_earliest);
     let latest = meridian_clock::Timestamp::from_nanos(s.tt_latest);
     println!("node {} (version {})", s.node_id, s.version);
@@ -613,25 +639,16 @@ async fn node_status(insecure: bool, host: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn require_insecure(insecure: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        insecure,
-        "node-to-node TLS is not available yet; pass --insecure"
-    );
-    Ok(())
-}
-
 /// `meridian node decommission`: marks the node as leaving, then (with `wait`) reports the
 /// replicas left on it every second until there are none.
 async fn node_decommission(
-    insecure: bool,
+    dialer: &NodeDialer,
     host: &str,
     node_id: u64,
     wait: bool,
 ) -> anyhow::Result<i32> {
-    require_insecure(insecure)?;
     loop {
-        let r = meridian_server::decommission_node(host, node_id, true).await?;
+        let r = meridian_server::decommission_node(host, dialer, node_id, true).await?;
         println!(
             "node {node_id}: decommissioning, {} replica(s) left",
             r.replicas
@@ -648,12 +665,8 @@ async fn node_decommission(
 }
 
 /// `meridian node ls`: every member, asked in turn; exit code 1 when one does not answer.
-async fn node_ls(insecure: bool, host: &str) -> anyhow::Result<i32> {
-    anyhow::ensure!(
-        insecure,
-        "node-to-node TLS is not available yet; pass --insecure"
-    );
-    let s = meridian_server::node_status(host).await?;
+async fn node_ls(dialer: &NodeDialer, host: &str) -> anyhow::Result<i32> {
+    let s = meridian_server::node_status(host, dialer).await?;
     anyhow::ensure!(
         !s.members.is_empty(),
         "the node at {host} is not part of an initialised cluster yet (run `meridian init`)"
@@ -666,7 +679,7 @@ async fn node_ls(insecure: bool, host: &str) -> anyhow::Result<i32> {
     for m in &s.members {
         let answer = tokio::time::timeout(
             std::time::Duration::from_secs(3),
-            meridian_server::node_status(&m.listen_addr),
+            meridian_server::node_status(&m.listen_addr, dialer),
         )
         .await;
         let (status, replicas, leaders) = match answer {

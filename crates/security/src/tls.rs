@@ -11,7 +11,7 @@
 //! The configurations leave ALPN empty; callers set the protocol they speak (`postgresql`,
 //! `h2`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
@@ -32,6 +32,17 @@ pub enum ClientIdentity {
     User(String),
     /// `node.crt` and its key, for node-to-node connections.
     Node,
+}
+
+impl ClientIdentity {
+    /// The certificate and key files of this identity in `dir` (none when anonymous).
+    pub fn files(&self, dir: &CertsDir) -> Option<(PathBuf, PathBuf)> {
+        match self {
+            ClientIdentity::Anonymous => None,
+            ClientIdentity::User(user) => Some((dir.client_cert(user), dir.client_key(user))),
+            ClientIdentity::Node => Some((dir.node_cert(), dir.node_key())),
+        }
+    }
 }
 
 /// The crypto provider every configuration of this crate uses (`ring`).
@@ -114,10 +125,8 @@ pub fn client_config(dir: &CertsDir, identity: &ClientIdentity) -> Result<Client
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(load_roots(&dir.ca_cert())?);
-    let (cert, key) = match identity {
-        ClientIdentity::Anonymous => return Ok(builder.with_no_client_auth()),
-        ClientIdentity::User(user) => (dir.client_cert(user), dir.client_key(user)),
-        ClientIdentity::Node => (dir.node_cert(), dir.node_key()),
+    let Some((cert, key)) = identity.files(dir) else {
+        return Ok(builder.with_no_client_auth());
     };
     Ok(builder.with_client_auth_cert(load_certs(&cert)?, load_key(&key)?)?)
 }

@@ -15,7 +15,6 @@ use meridian_storage::{Durability, KvEngine, Space, WriteBatch};
 use prost::Message;
 use tonic::Status;
 
-use crate::remote::channel;
 use crate::state::{ClusterMode, NodeState};
 
 /// Where the descriptor lives in the node's Meta space.
@@ -101,7 +100,7 @@ pub(crate) async fn init(
         None => form(state, cluster).await?,
     };
     for m in &desc.members {
-        let mut client = client(&m.listen_addr)?;
+        let mut client = client(state, &m.listen_addr)?;
         let req = pb::BootstrapRequest {
             cluster: Some(desc.clone()),
             node_id: m.node_id,
@@ -125,7 +124,10 @@ async fn form(state: &NodeState, cluster: &ClusterMode) -> Result<pb::ClusterDes
     let mut infos = BTreeMap::new();
     let mut unreachable = Vec::new();
     for addr in addrs {
-        match client(&addr)?.node_info(pb::NodeInfoRequest {}).await {
+        match client(state, &addr)?
+            .node_info(pb::NodeInfoRequest {})
+            .await
+        {
             Ok(info) => {
                 let info = info.into_inner();
                 if !info.cluster_id.is_empty() {
@@ -174,8 +176,9 @@ async fn form(state: &NodeState, cluster: &ClusterMode) -> Result<pb::ClusterDes
     })
 }
 
-fn client(addr: &str) -> Result<NodeClient<tonic::transport::Channel>, Status> {
-    let ch = channel(addr, Duration::from_secs(5))
-        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e}")))?;
-    Ok(crate::remote::node_client(ch))
+fn client(state: &NodeState, addr: &str) -> Result<NodeClient<tonic::transport::Channel>, Status> {
+    state
+        .dialer
+        .client(addr, Duration::from_secs(5))
+        .map_err(|e| Status::invalid_argument(format!("bad address {addr}: {e:#}")))
 }

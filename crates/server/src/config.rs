@@ -1,7 +1,7 @@
 //! A node's configuration.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -9,8 +9,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use meridian_clock::{PhysicalClock, SystemClock, TrueTimeConfig};
 use meridian_pgwire::PgServerConfig;
+use meridian_security::ClientIdentity;
+use tonic::transport::ServerTlsConfig;
 
 use crate::netsim::NetworkSim;
+use crate::tls::NodeDialer;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -25,13 +28,13 @@ pub struct NodeConfig {
     /// HTTP address for `/health` and `/ready`.
     pub http_addr: SocketAddr,
     /// Accept SQL connections without authentication or TLS (TLS is still offered when
-    /// `certs_dir` is set). Otherwise (secure mode) SQL clients must use TLS and log in with
-    /// a password or a client certificate; node-to-node traffic is not encrypted yet either
-    /// way.
+    /// `certs_dir` is set) and talk plaintext gRPC. Otherwise (secure mode) SQL clients must
+    /// use TLS and log in with a password or a client certificate, and every gRPC connection
+    /// between nodes is mutual TLS (see `tls.rs`).
     pub insecure: bool,
     /// A certificates directory made by `meridian cert`: the SQL port presents its
-    /// `node.crt` and accepts client certificates its `ca.crt` signed. Required in secure
-    /// mode.
+    /// `node.crt` and accepts client certificates its `ca.crt` signed; in secure mode the
+    /// gRPC listener and the node's gRPC clients use `node.crt` too. Required in secure mode.
     pub certs_dir: Option<PathBuf>,
     /// Listen addresses of the nodes to form a cluster with. Empty: a single node that is its
     /// own cluster (no `meridian init` needed).
@@ -120,16 +123,48 @@ impl NodeConfig {
                 })?),
                 None => None,
             };
-        anyhow::ensure!(
-            self.insecure || tls.is_some(),
-            "secure mode needs a certificates directory (--certs-dir, made with `meridian \
-             cert`); or start with --insecure"
-        );
+        self.secure_certs_dir()?;
         Ok(PgServerConfig {
             insecure: self.insecure,
             server_version: format!("15.0 (Meridian {})", env!("CARGO_PKG_VERSION")),
             tls,
             ..PgServerConfig::default()
         })
+    }
+
+    /// How this node reaches other nodes' gRPC listeners: mutual TLS with its `node.crt` in
+    /// secure mode, plaintext in insecure mode.
+    pub fn node_dialer(&self) -> anyhow::Result<NodeDialer> {
+        match self.secure_certs_dir()? {
+            Some(dir) => NodeDialer::tls(dir, &ClientIdentity::Node)
+                .with_context(|| format!("cannot load the certificates in {}", dir.display())),
+            None => Ok(NodeDialer::plaintext()),
+        }
+    }
+
+    /// The TLS configuration of the gRPC listener: in secure mode it presents `node.crt` and
+    /// requires a client certificate signed by `ca.crt`; `None` in insecure mode.
+    pub(crate) fn grpc_server_tls(&self) -> anyhow::Result<Option<ServerTlsConfig>> {
+        self.secure_certs_dir()?
+            .map(|dir| {
+                crate::tls::server_tls(dir)
+                    .with_context(|| format!("cannot load the certificates in {}", dir.display()))
+            })
+            .transpose()
+    }
+
+    /// The certificates directory in secure mode (an error when there is none); `None` in
+    /// insecure mode.
+    fn secure_certs_dir(&self) -> anyhow::Result<Option<&Path>> {
+        if self.insecure {
+            return Ok(None);
+        }
+        match &self.certs_dir {
+            Some(dir) => Ok(Some(dir)),
+            None => anyhow::bail!(
+                "secure mode needs a certificates directory (--certs-dir, made with `meridian \
+                 cert`); or start with --insecure"
+            ),
+        }
     }
 }

@@ -81,7 +81,9 @@ impl LocalCluster {
             nodes.push(Some(Node::start(c.clone()).await?));
         }
         // Idempotent: on restart the nodes already share a descriptor and init re-sends it.
-        init_cluster(&join[0]).await.context("init")?;
+        init_cluster(&join[0], &configs[0].node_dialer()?)
+            .await
+            .context("init")?;
         let cluster = LocalCluster {
             configs,
             nodes,

@@ -27,12 +27,14 @@ use meridian_tablet::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::ServerTlsConfig;
 
 use crate::cluster;
 use crate::config::NodeConfig;
 use crate::grpc::NodeService;
 use crate::http;
-use crate::remote::{RemoteReplica, channel};
+use crate::remote::RemoteReplica;
 use crate::state::{ClusterMode, Mode, NodeState};
 use crate::timesync;
 use crate::transport::GrpcTransport;
@@ -110,6 +112,8 @@ impl Node {
     /// serves SQL; a cluster member returns at once and serves SQL after `meridian init`.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         let pg_config = config.pg_server_config()?;
+        let dialer = config.node_dialer()?;
+        let grpc_tls = config.grpc_server_tls()?;
         anyhow::ensure!(config.replicas >= 1, "a node needs at least one replica");
         anyhow::ensure!(
             config.join.is_empty() || config.replicas == 1,
@@ -146,6 +150,7 @@ impl Node {
         };
         let state = Arc::new(NodeState {
             clock: clock.clone(),
+            dialer,
             listen_addr: listen_addr.to_string(),
             sql_addr: sql_addr.to_string(),
             region: config.region.clone(),
@@ -168,7 +173,7 @@ impl Node {
             shutdown,
             tasks: Vec::new(),
         };
-        node.spawn_grpc(grpc_listener, shutdown_rx.clone());
+        node.spawn_grpc(grpc_listener, grpc_tls, shutdown_rx.clone())?;
         node.spawn_http(http_listener, shutdown_rx.clone());
         node.spawn_clock_sync(&config, shutdown_rx.clone());
 
@@ -202,27 +207,47 @@ impl Node {
         Ok(node)
     }
 
-    fn spawn_grpc(&mut self, listener: TcpListener, rx: watch::Receiver<bool>) {
-        let service = NodeService {
+    /// Serves the node API; with `tls` (secure mode) only over mutual TLS, and only to nodes
+    /// and `root` (see `tls.rs`).
+    fn spawn_grpc(
+        &mut self,
+        listener: TcpListener,
+        tls: Option<ServerTlsConfig>,
+        rx: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let service = NodeServer::new(NodeService {
             state: self.state.clone(),
-        };
+        })
+        .max_decoding_message_size(crate::remote::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crate::remote::MAX_MESSAGE_BYTES);
+        let secure = tls.is_some();
+        let service = InterceptedService::new(service, move |req| {
+            if secure {
+                crate::tls::check_peer(req)
+            } else {
+                Ok(req)
+            }
+        });
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server
+                .tls_config(tls)
+                .context("cannot set up TLS for the gRPC listener")?;
+        }
         self.tasks.push(tokio::spawn(async move {
             // Raft messages and forwarded requests are small and latency-bound: without
             // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each answer.
             let incoming =
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            let result = tonic::transport::Server::builder()
-                .add_service(
-                    NodeServer::new(service)
-                        .max_decoding_message_size(crate::remote::MAX_MESSAGE_BYTES)
-                        .max_encoding_message_size(crate::remote::MAX_MESSAGE_BYTES),
-                )
+            let result = server
+                .add_service(service)
                 .serve_with_incoming_shutdown(incoming, wait(rx))
                 .await;
             if let Err(e) = result {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         }));
+        Ok(())
     }
 
     fn spawn_http(&mut self, listener: TcpListener, rx: watch::Receiver<bool>) {
@@ -251,6 +276,7 @@ impl Node {
         self.tasks.push(tokio::spawn(timesync::run(
             clock,
             masters,
+            self.state.dialer.clone(),
             interval,
             wait(rx),
         )));
@@ -526,9 +552,11 @@ fn activate(
     let _ = state.cluster_id.set(desc.cluster_id.clone());
     let mut clients = std::collections::HashMap::new();
     for m in desc.members.iter().filter(|m| m.node_id != node_id) {
-        let ch = channel(&m.listen_addr, config.request_timeout)
+        let client = state
+            .dialer
+            .client(&m.listen_addr, config.request_timeout)
             .with_context(|| format!("bad address {} for node {}", m.listen_addr, m.node_id))?;
-        clients.insert(m.node_id, crate::remote::node_client(ch));
+        clients.insert(m.node_id, client);
     }
     let peers = clients.iter().map(|(id, c)| (*id, c.clone())).collect();
     let transport = Arc::new(GrpcTransport::start(

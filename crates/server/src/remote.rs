@@ -2,7 +2,6 @@
 //! cross the wire in each direction.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use meridian_clock::Timestamp;
@@ -11,7 +10,7 @@ use meridian_proto::v1::node_client::NodeClient;
 use meridian_tablet::{
     ConditionFailure, Error, KvPair, OpOutcome, ReplicaEndpoint, Result, TabletOp, WriteRequest,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::netsim::NetworkSim;
 
@@ -25,15 +24,6 @@ pub(crate) fn node_client(ch: Channel) -> NodeClient<Channel> {
     NodeClient::new(ch)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-/// A lazily connected gRPC channel to a node's listen address.
-pub(crate) fn channel(listen_addr: &str, timeout: Duration) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(format!("http://{listen_addr}"))?
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
 }
 
 /// The replica of `tablet_id` hosted by another node (its replica id is that node's id).

@@ -10,6 +10,8 @@ use meridian_storage::KvEngine;
 use meridian_tablet::{Error as TabletError, RangeClient, Replica, Store};
 use tokio::sync::watch;
 
+use crate::tls::NodeDialer;
+
 /// How this node came to be.
 pub(crate) enum Mode {
     /// `--single-node` (or the demo): the node is its own cluster, always initialised.
@@ -31,6 +33,8 @@ pub(crate) struct ClusterMode {
 /// Shared node state.
 pub(crate) struct NodeState {
     pub clock: Arc<TrueTime>,
+    /// How this node reaches the other nodes (plaintext, or TLS in secure mode).
+    pub dialer: NodeDialer,
     pub listen_addr: String,
     pub sql_addr: String,
     pub region: String,

@@ -17,22 +17,23 @@ use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_client::NodeClient;
 use tonic::transport::Channel;
 
-use crate::remote::channel;
+use crate::tls::NodeDialer;
 
 /// The reason a fence set by this module carries, so it only lifts its own fences.
 const FENCE_PREFIX: &str = "time masters disagree";
 
-/// Polls `masters` every `interval` until `stop` resolves.
+/// Polls `masters`, reached through `dialer`, every `interval` until `stop` resolves.
 pub(crate) async fn run(
     clock: Arc<TrueTime>,
     masters: Vec<String>,
+    dialer: NodeDialer,
     interval: Duration,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let clients: Vec<(String, NodeClient<Channel>)> = masters
         .iter()
-        .filter_map(|addr| match channel(addr, interval.max(Duration::from_millis(200))) {
-            Ok(ch) => Some((addr.clone(), crate::remote::node_client(ch))),
+        .filter_map(|addr| match dialer.client(addr, interval.max(Duration::from_millis(200))) {
+            Ok(client) => Some((addr.clone(), client)),
             Err(e) => {
                 tracing::error!(master = %addr, error = %e, "ignoring unusable time master address");
                 None

@@ -225,13 +225,14 @@ async fn a_decommissioned_node_sheds_its_replicas_and_a_drained_one_its_leadersh
     let _serial = ONE_AT_A_TIME.lock().await;
     let (_dir, mut cluster, position, c) = start(4, Duration::from_secs(300)).await;
     let gateway = cluster.node(position[&1]).listen_addr().to_string();
+    let plaintext = meridian_server::NodeDialer::plaintext();
     let mut acked = load_table(&c).await;
 
     // Decommission node 2 through node 1: every tablet ends up on 1, 3 and 4.
     let leaving = 2;
     let shed = async {
         loop {
-            let r = meridian_server::decommission_node(&gateway, leaving, true)
+            let r = meridian_server::decommission_node(&gateway, &plaintext, leaving, true)
                 .await
                 .unwrap();
             assert!(r.decommissioning);
@@ -255,14 +256,14 @@ async fn a_decommissioned_node_sheds_its_replicas_and_a_drained_one_its_leadersh
     insert(&c, &mut acked, 100..110).await;
     // An unknown node cannot be decommissioned.
     assert!(
-        meridian_server::decommission_node(&gateway, 99, true)
+        meridian_server::decommission_node(&gateway, &plaintext, 99, true)
             .await
             .is_err()
     );
 
     // Drain node 3: it hands every leadership over and reports itself not ready.
     let drained = cluster.node(position[&3]);
-    let r = meridian_server::drain_node(&drained.listen_addr().to_string())
+    let r = meridian_server::drain_node(&drained.listen_addr().to_string(), &plaintext)
         .await
         .unwrap();
     assert_eq!(r.leaders, 0);
