@@ -176,6 +176,20 @@ pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Resul
                 written.push(row);
             }
         }
+        Some(oc) if replaces_whole_row(table, oc) => {
+            // The row written is the proposed one whether or not one exists: a blind write,
+            // with no read of the old row (and so no read for the commit to validate).
+            let mut claimed: HashSet<Vec<u8>> = HashSet::new();
+            for row in rows {
+                check_row(table, &row, &plan.checks, &env)?;
+                if !claimed.insert(keys::row_key(table, &row)) {
+                    return Err(affected_twice().into());
+                }
+                writes.delete(&row);
+                writes.put(&row)?;
+                written.push(row);
+            }
+        }
         Some(oc) => {
             let mut claimed: HashSet<Vec<u8>> = HashSet::new();
             for row in rows {
@@ -188,14 +202,7 @@ pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Resul
                     }
                     Conflict::InStatement => match oc.action {
                         ConflictAction::Nothing => {}
-                        ConflictAction::Update { .. } => {
-                            return Err(SqlError::new(
-                                "21000",
-                                "ON CONFLICT DO UPDATE command cannot affect row a second time",
-                            )
-                            .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values.")
-                            .into());
-                        }
+                        ConflictAction::Update { .. } => return Err(affected_twice().into()),
                     },
                     Conflict::Existing(old) => match &oc.action {
                         ConflictAction::Nothing => {}
@@ -230,6 +237,46 @@ pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Resul
     commit(cx, table, writes, spans).await?;
     let n = written.len();
     result(&mut ex, &plan.returning, &written, format!("INSERT 0 {n}")).await
+}
+
+fn affected_twice() -> SqlError {
+    SqlError::new(
+        "21000",
+        "ON CONFLICT DO UPDATE command cannot affect row a second time",
+    )
+    .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values.")
+}
+
+/// Whether `oc` makes the proposed row replace whatever row has its primary key, so that the
+/// statement need not read it (an upsert, as `INSERT ... ON CONFLICT (pk) DO UPDATE SET c =
+/// excluded.c` for every other column): the primary key is the only arbiter and the only
+/// unique constraint, no index entry of an old row needs deleting, and the update sets every
+/// non-key column to the proposed value, unconditionally.
+fn replaces_whole_row(table: &TableDesc, oc: &OnConflictPlan) -> bool {
+    let ConflictAction::Update {
+        assignments,
+        filter: None,
+    } = &oc.action
+    else {
+        return false;
+    };
+    let width = table.columns.len();
+    let arbiter_is_pk = match oc.arbiters.as_slice() {
+        [] => !table.has_hidden_key(),
+        [Access::Primary] => true,
+        _ => false,
+    };
+    let from_excluded = |col: usize| {
+        assignments
+            .iter()
+            .any(|(c, e)| *c == col && matches!(e, ScalarExpr::Column(i, _) if *i == width + col))
+    };
+    arbiter_is_pk
+        && table.indexes.is_empty()
+        && assignments.iter().all(|(c, _)| !table.pk.contains(c))
+        && (0..width)
+            .filter(|c| !table.pk.contains(c))
+            .all(from_excluded)
 }
 
 /// What an INSERT ... ON CONFLICT row runs into.
