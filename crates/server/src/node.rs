@@ -434,6 +434,7 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
         zone: config.zone.clone(),
         // A single node's stores live and die together: nothing to place.
         placement: !config.join.is_empty(),
+        learner_patience: config.request_timeout * 3 + std::time::Duration::from_secs(5),
         ..RangeSettings::default()
     }
 }

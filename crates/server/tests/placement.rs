@@ -159,7 +159,7 @@ async fn a_dead_node_is_replaced_and_its_tablets_return_to_full_replication() {
         }
     };
     // Usually seconds; a move the driver was making when the node died can leave a learner that
-    // is only cleaned up a minute later (placement.rs, STALE_LEARNER).
+    // is only cleaned up after three request deadlines (`RangeSettings::learner_patience`).
     let after = tokio::time::timeout(Duration::from_secs(150), repaired)
         .await
         .expect("every tablet is back to three replicas, none on the dead node");

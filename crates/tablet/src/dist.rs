@@ -67,6 +67,10 @@ pub struct RangeSettings {
     pub replication: usize,
     /// Whether the placement driver also evens out replica counts between live nodes.
     pub rebalance: bool,
+    /// A learner in the meta records this long is left over from an interrupted addition and
+    /// removed. An addition gives up after three request deadlines (`replace_replica`), so
+    /// this must be longer than that.
+    pub learner_patience: Duration,
     /// This process's locality (recorded in its nodes' liveness records).
     pub region: String,
     /// See `region`.
@@ -84,6 +88,7 @@ impl Default for RangeSettings {
             placement: true,
             replication: 3,
             rebalance: true,
+            learner_patience: Duration::from_secs(60),
             region: String::new(),
             zone: String::new(),
         }

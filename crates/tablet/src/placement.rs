@@ -283,12 +283,15 @@ pub struct Memory {
     learners: std::sync::Mutex<BTreeMap<(u64, u64), Timestamp>>,
 }
 
-/// A learner this long in the meta records is left over from an interrupted addition.
-const STALE_LEARNER: Duration = Duration::from_secs(60);
-
 impl Memory {
-    /// Records the learners of `descs` at `now`; returns those seen for `STALE_LEARNER`.
-    fn stale_learners(&self, descs: &[RangeDescriptor], now: Timestamp) -> BTreeSet<(u64, u64)> {
+    /// Records the learners of `descs` at `now`; returns those seen for longer than `patience`
+    /// (left over from an interrupted addition).
+    fn stale_learners(
+        &self,
+        descs: &[RangeDescriptor],
+        now: Timestamp,
+        patience: Duration,
+    ) -> BTreeSet<(u64, u64)> {
         let mut seen = self.learners.lock().unwrap_or_else(|e| e.into_inner());
         let current: BTreeSet<(u64, u64)> = descs
             .iter()
@@ -300,7 +303,7 @@ impl Memory {
         }
         seen.iter()
             .filter(|(_, first)| {
-                now.as_nanos().saturating_sub(first.as_nanos()) > STALE_LEARNER.as_nanos() as u64
+                now.as_nanos().saturating_sub(first.as_nanos()) > patience.as_nanos() as u64
             })
             .map(|(k, _)| *k)
             .collect()
@@ -341,7 +344,7 @@ pub async fn place(
         settings.dead_after,
         settings.replication,
         &leaving,
-        &memory.stale_learners(&descs, now.latest),
+        &memory.stale_learners(&descs, now.latest, settings.learner_patience),
     );
     let moves = if repairs.is_empty() && leaving.is_empty() && settings.rebalance {
         plan_rebalance(&descs, &records, now.latest, settings.dead_after)
@@ -577,12 +580,16 @@ mod tests {
         let memory = Memory::default();
         assert!(
             memory
-                .stale_learners(std::slice::from_ref(&adding), now)
+                .stale_learners(std::slice::from_ref(&adding), now, Duration::from_secs(60))
                 .is_empty()
         );
         let later = Timestamp::from_nanos(now.as_nanos() + 61 * SEC);
         assert_eq!(
-            memory.stale_learners(std::slice::from_ref(&adding), later),
+            memory.stale_learners(
+                std::slice::from_ref(&adding),
+                later,
+                Duration::from_secs(60)
+            ),
             stale
         );
     }
