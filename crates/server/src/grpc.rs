@@ -294,19 +294,16 @@ impl Node for NodeService {
             .client
             .get()
             .ok_or_else(|| Status::unavailable("the node does not serve yet"))?;
-        if !matches!(self.state.mode, Mode::Cluster(_)) {
+        let Mode::Cluster(cluster) = &self.state.mode else {
             return Err(Status::failed_precondition(
                 "a single node cannot be decommissioned: it holds every replica",
             ));
-        }
-        let known = match &self.state.mode {
-            Mode::Cluster(c) => c
-                .joined
-                .borrow()
-                .as_ref()
-                .is_some_and(|(d, _)| d.members.iter().any(|m| m.node_id == req.node_id)),
-            Mode::Single => false,
         };
+        let known = cluster
+            .joined
+            .borrow()
+            .as_ref()
+            .is_some_and(|(d, _)| d.members.iter().any(|m| m.node_id == req.node_id));
         if !known {
             return Err(Status::not_found(format!(
                 "node {} is not a member of the cluster",
@@ -339,20 +336,12 @@ impl Node for NodeService {
             s.set_draining(true);
         }
         // Give the handovers a moment, then report what is still led here.
-        let leading = || {
-            self.state
-                .all_replicas()
-                .iter()
-                .filter(|r| r.is_leader() && r.descriptor().replicas.len() > 1)
-                .count() as u64
-        };
-        let handed_over = async {
-            while leading() > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handed_over).await;
-        let leaders = leading();
+        crate::node::hand_over_leaderships(
+            &self.state.all_replicas(),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        let leaders = crate::node::leading(&self.state.all_replicas()).len() as u64;
         tracing::info!(leaders, "draining: leaderships handed over");
         Ok(Response::new(pb::DrainResponse { leaders }))
     }

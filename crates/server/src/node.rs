@@ -11,6 +11,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use meridian_clock::TrueTime;
@@ -363,35 +364,40 @@ impl Node {
     }
 }
 
-/// Before a cluster member stops: hands the leadership of every group it leads (that has
-/// other voters) to a follower, so those tablets need no election timeout to go on. Waits a
-/// few seconds at most.
-async fn drain_leases(replicas: &[Replica]) {
-    let leading: Vec<&Replica> = replicas
+/// The replicas of `replicas` that lead a group with other voters (which could lead instead).
+pub(crate) fn leading(replicas: &[Replica]) -> Vec<&Replica> {
+    replicas
         .iter()
         .filter(|r| r.is_leader() && r.descriptor().replicas.len() > 1)
-        .collect();
-    if leading.is_empty() {
-        return;
-    }
+        .collect()
+}
+
+/// Hands the leadership of every group of `replicas` that has other voters to a follower, and
+/// waits up to `within` until none of them leads; whether all of them handed over.
+pub(crate) async fn hand_over_leaderships(replicas: &[Replica], within: Duration) -> bool {
+    let leading = leading(replicas);
     for r in &leading {
         r.transfer_leadership();
     }
     let moved = async {
         while leading.iter().any(|r| r.status().is_leader) {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    if tokio::time::timeout(std::time::Duration::from_secs(3), moved)
-        .await
-        .is_err()
-    {
-        tracing::warn!("some tablets did not hand over leadership before shutdown");
+    tokio::time::timeout(within, moved).await.is_ok()
+}
+
+/// Before a cluster member stops: hands its leaderships over, so those tablets need no election
+/// timeout to go on. Waits a few seconds at most.
+async fn drain_leases(replicas: &[Replica]) {
+    let tablets = leading(replicas).len();
+    if tablets == 0 {
+        return;
+    }
+    if hand_over_leaderships(replicas, Duration::from_secs(3)).await {
+        tracing::info!(tablets, "handed over leadership before shutdown");
     } else {
-        tracing::info!(
-            tablets = leading.len(),
-            "handed over leadership before shutdown"
-        );
+        tracing::warn!("some tablets did not hand over leadership before shutdown");
     }
 }
 
@@ -434,7 +440,7 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
         zone: config.zone.clone(),
         // A single node's stores live and die together: nothing to place.
         placement: !config.join.is_empty(),
-        learner_patience: config.request_timeout * 3 + std::time::Duration::from_secs(5),
+        learner_patience: config.request_timeout * 3 + Duration::from_secs(5),
         ..RangeSettings::default()
     }
 }

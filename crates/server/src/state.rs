@@ -62,8 +62,7 @@ impl NodeState {
 
     /// Creates an empty replica of `desc` on this node's store (see `Store::create_replica`).
     pub(crate) fn create_replica(&self, desc: &pb::RangeDescriptor) -> Result<(), TabletError> {
-        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
-        match stores.as_slice() {
+        match self.stores().as_slice() {
             [store] => store.create_replica(desc),
             _ => Err(TabletError::Unavailable {
                 tablet: desc.tablet_id,
@@ -74,7 +73,10 @@ impl NodeState {
 
     /// The node's stores.
     pub(crate) fn stores(&self) -> Vec<Arc<Store>> {
-        self.stores.read().map(|s| s.clone()).unwrap_or_default()
+        self.stores
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn all_replicas(&self) -> Vec<Replica> {

@@ -169,7 +169,7 @@ impl RangeClient {
     /// differ from the current ones.
     fn refresh_root(&self, desc: &RangeDescriptor) {
         let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
-        let mut current: Vec<u64> = root.endpoints().iter().map(|e| e.replica_id()).collect();
+        let mut current = root.replica_ids();
         current.sort_unstable();
         let mut wanted = desc.replicas.clone();
         wanted.sort_unstable();
@@ -237,14 +237,7 @@ impl RangeClient {
         let desc = match self.meta_record(key).await? {
             Some(desc) => desc,
             // No meta records yet: the root tablet holds everything until its first split.
-            None => range::whole_keyspace(
-                ROOT_TABLET,
-                self.root()
-                    .endpoints()
-                    .iter()
-                    .map(|e| e.replica_id())
-                    .collect(),
-            ),
+            None => range::whole_keyspace(ROOT_TABLET, self.root().replica_ids()),
         };
         if !range::contains(&desc, key) {
             return Err(Error::Unavailable {
@@ -317,12 +310,7 @@ impl RangeClient {
             self.rediscover_root().await;
             return;
         }
-        let mut ids: Vec<u64> = self
-            .root()
-            .endpoints()
-            .iter()
-            .map(|e| e.replica_id())
-            .collect();
+        let mut ids = self.root().replica_ids();
         if !ids.contains(&leader) {
             ids.push(leader);
             self.refresh_root(&range::whole_keyspace(ROOT_TABLET, ids));

@@ -224,7 +224,11 @@ pub(crate) fn stage_install(
     if let Some(old) = old {
         clear_state(engine, old, &mut clear)?;
     }
-    clear_state(engine, &range, &mut clear)?;
+    let same_range =
+        old.is_some_and(|o| o.start_key == range.start_key && o.end_key == range.end_key);
+    if !same_range {
+        clear_state(engine, &range, &mut clear)?;
+    }
     let written: std::collections::HashSet<(Space, &[u8])> = puts
         .ops()
         .iter()

@@ -203,6 +203,11 @@ impl Router {
         &self.endpoints
     }
 
+    /// The replica ids of the endpoints, in the order given.
+    pub fn replica_ids(&self) -> Vec<u64> {
+        self.endpoints.iter().map(|e| e.replica_id()).collect()
+    }
+
     fn no_leader(&self) -> Error {
         Error::Unavailable {
             tablet: self.tablet_id,

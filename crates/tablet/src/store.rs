@@ -206,17 +206,12 @@ impl Store {
     }
 
     /// Starts (`true`) or ends draining: while draining, every replica of the store that
-    /// leads hands its group to another voter, and none keeps a leadership another voter can
-    /// take.
+    /// leads hands its group to another voter within a heartbeat, and none keeps a leadership
+    /// another voter can take.
     pub fn set_draining(&self, draining: bool) {
         self.base
             .draining
             .store(draining, std::sync::atomic::Ordering::Relaxed);
-        if draining {
-            for r in self.replicas() {
-                r.transfer_leadership();
-            }
-        }
     }
 
     /// Whether [`Store::shutdown`] was called.
