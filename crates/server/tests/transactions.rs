@@ -138,28 +138,162 @@ async fn concurrent_transfers_in_blocks_keep_the_total_in_every_snapshot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_second_of_two_conflicting_blocks_fails_at_commit_and_changes_nothing() {
+async fn a_block_that_updates_a_locked_row_waits_for_it_and_then_sees_the_new_value() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
-    let mut a = connect(&node).await;
-    let mut b = connect(&node).await;
+    let a = connect(&node).await;
+    let b = Arc::new(connect(&node).await);
     a.batch_execute("CREATE TABLE c (k INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0)")
         .await
         .unwrap();
-    let ta = a.transaction().await.unwrap();
-    let tb = b.transaction().await.unwrap();
-    ta.batch_execute("UPDATE c SET n = n + 1 WHERE k = 1")
+    a.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE k = 1")
         .await
         .unwrap();
-    tb.batch_execute("UPDATE c SET n = n + 10 WHERE k = 1")
+    b.batch_execute("BEGIN").await.unwrap();
+    let waiting = {
+        let b = b.clone();
+        tokio::spawn(async move { b.batch_execute("UPDATE c SET n = n + 10 WHERE k = 1").await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the second UPDATE must wait for the first block's row lock"
+    );
+    a.batch_execute("COMMIT").await.unwrap();
+    waiting.await.unwrap().unwrap();
+    // It read the committed value (as PostgreSQL's UPDATE does) and commits on top of it.
+    assert_eq!(int(&b, "SELECT n FROM c WHERE k = 1").await, 11);
+    b.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(int(&a, "SELECT n FROM c WHERE k = 1").await, 11);
+    node.shutdown().await;
+}
+
+/// The counter increment of TPC-C's New-Order: read the next id FOR UPDATE, then write it back
+/// incremented.
+async fn take_next_id(client: &tokio_postgres::Client) -> Result<i64, tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let next = client
+        .query_one("SELECT n FROM c WHERE k = 1 FOR UPDATE", &[])
+        .await?
+        .get::<_, i32>(0);
+    client
+        .execute("UPDATE c SET n = $1 WHERE k = 1", &[&(next + 1)])
+        .await?;
+    client.batch_execute("COMMIT").await?;
+    Ok(i64::from(next))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_taking_ids_with_select_for_update_queue_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let setup = connect(&node).await;
+    setup
+        .batch_execute("CREATE TABLE c (k INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0)")
         .await
         .unwrap();
-    ta.commit().await.unwrap();
-    let err = tb.commit().await.unwrap_err();
+    const CLIENTS: usize = 6;
+    const EACH: usize = 10;
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let client = connect(&node).await;
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..EACH {
+                ids.push(take_next_id(&client).await?);
+            }
+            Ok::<_, tokio_postgres::Error>(ids)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        // No 40001: every block waits for the row instead of losing a race for it.
+        all.extend(t.await.unwrap().unwrap());
+    }
+    all.sort_unstable();
+    let expected: Vec<i64> = (0..(CLIENTS * EACH) as i64).collect();
+    assert_eq!(all, expected, "every id taken exactly once");
+    assert_eq!(
+        int(&setup, "SELECT n FROM c WHERE k = 1").await,
+        (CLIENTS * EACH) as i64
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_block_wounds_a_younger_one_instead_of_deadlocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let old = connect(&node).await;
+    let young = Arc::new(connect(&node).await);
+    old.batch_execute(
+        "CREATE TABLE c (k INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    old.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE k = 1")
+        .await
+        .unwrap();
+    young
+        .batch_execute("BEGIN; UPDATE c SET n = n + 10 WHERE k = 2")
+        .await
+        .unwrap();
+    // The younger block waits for the older one's row...
+    let waiting = {
+        let young = young.clone();
+        tokio::spawn(async move {
+            young
+                .batch_execute("UPDATE c SET n = n + 10 WHERE k = 1")
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    // ...and the older one, needing the younger one's row, takes it at once (a deadlock under
+    // plain two-phase locking).
+    tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        old.batch_execute("UPDATE c SET n = n + 1 WHERE k = 2; COMMIT"),
+    )
+    .await
+    .expect("the older block does not wait for the younger one")
+    .unwrap();
+    let err = waiting.await.unwrap().unwrap_err();
     assert!(is_serialization_failure(&err), "{err}");
-    assert_eq!(int(&a, "SELECT n FROM c WHERE k = 1").await, 1);
-    // The losing session is usable again, outside any block.
-    assert_eq!(int(&b, "SELECT n FROM c WHERE k = 1").await, 1);
+    young.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        support::values(&old, "SELECT n FROM c ORDER BY k").await,
+        ["1", "1"]
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_whose_plain_reads_changed_fails_at_commit_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let a = connect(&node).await;
+    let b = connect(&node).await;
+    a.batch_execute(
+        "CREATE TABLE c (k INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    // Write skew: `a` reads row 1 without locking it and changes row 2 because of it.
+    a.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(int(&a, "SELECT n FROM c WHERE k = 1").await, 0);
+    a.batch_execute("UPDATE c SET n = 5 WHERE k = 2")
+        .await
+        .unwrap();
+    b.batch_execute("UPDATE c SET n = 7 WHERE k = 1")
+        .await
+        .unwrap();
+    let err = a.batch_execute("COMMIT").await.unwrap_err();
+    assert!(is_serialization_failure(&err), "{err}");
+    assert_eq!(
+        support::values(&b, "SELECT n FROM c ORDER BY k").await,
+        ["7", "0"]
+    );
     node.shutdown().await;
 }
 

@@ -60,8 +60,12 @@
 //! Inside a transaction block (`BEGIN` ... `COMMIT`, `txn/`) statements run on a
 //! [`KvClient`](meridian_tablet::KvClient) of the block's own: one snapshot for the whole block,
 //! writes buffered at the session and read back by later statements, every read recorded.
-//! `COMMIT` sends one write with all of them; a conflict is 40001 at `COMMIT`, which the
-//! client retries (statements inside a block are not retried one by one). Failed blocks,
+//! The rows an UPDATE or DELETE finds by primary key are locked first at their tablets'
+//! leaders (wound-wait): a block that wants a row another block locked waits for it, then
+//! moves its snapshot to the row's newest version if nothing else it read changed.
+//! `COMMIT` sends one write with all of them; a conflict is 40001 (at `COMMIT`, or at the
+//! UPDATE that finds its earlier reads outdated), which the client retries (statements
+//! inside a block are not retried one by one). Failed blocks,
 //! savepoints, `READ ONLY` and `AND CHAIN` behave as in PostgreSQL.
 //!
 //! # Supported
@@ -189,8 +193,8 @@
 //!   wire formats of the newer types; collations other than byte order (C). `-0` is stored as
 //!   `0`. The display scale of a NUMERIC key column without a declared scale, and the fields of
 //!   an INTERVAL key column (normalised to microseconds), are not kept in keys.
-//! * `SELECT ... FOR UPDATE` and lock-based transactions (blocks validate optimistically at
-//!   COMMIT); bounded staleness (`with_max_staleness`); FOREIGN KEY; WITH RECURSIVE;
+//! * `SELECT ... FOR UPDATE`; locks for rows an UPDATE or DELETE finds by a range scan (only
+//!   rows read by primary key are locked; the others are validated at COMMIT); bounded staleness (`with_max_staleness`); FOREIGN KEY; WITH RECURSIVE;
 //!   LATERAL; GROUPING SETS; LIMIT/OFFSET other than constants and parameters; several
 //!   operations in one ALTER TABLE; ALTER COLUMN TYPE; dependency tracking (dropping a table a
 //!   view reads leaves the view failing when used; renaming a column a CHECK uses is refused).

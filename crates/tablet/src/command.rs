@@ -6,7 +6,7 @@ use prost::Message;
 
 use crate::kv::{Condition, Mutation, Span, WriteRequest};
 use crate::txn::TabletOp;
-use crate::{Error, Result};
+use crate::{Error, LockOwner, Result};
 
 /// The protobuf form of a write request, with `commit_ts` left 0 (the leader assigns it).
 pub fn write_to_proto(req: &WriteRequest) -> pb::WriteCommand {
@@ -44,6 +44,11 @@ pub fn write_to_proto(req: &WriteRequest) -> pb::WriteCommand {
                 },
             })
             .collect(),
+        lock_owner: req
+            .lock_owner
+            .as_ref()
+            .map_or_else(Vec::new, |o| o.id.clone()),
+        lock_priority: req.lock_owner.as_ref().map_or(0, |o| o.priority.as_nanos()),
     }
 }
 
@@ -77,6 +82,10 @@ pub fn write_from_proto(cmd: pb::WriteCommand) -> Result<WriteRequest> {
         read_spans: spans_from_proto(cmd.read_spans),
         conditions,
         mutations,
+        lock_owner: (!cmd.lock_owner.is_empty()).then(|| LockOwner {
+            id: cmd.lock_owner,
+            priority: Timestamp::from_nanos(cmd.lock_priority),
+        }),
     })
 }
 
@@ -84,6 +93,8 @@ pub fn write_from_proto(cmd: pb::WriteCommand) -> Result<WriteRequest> {
 pub(crate) fn encode_write(proposal_id: u64, commit_ts: Timestamp, req: &WriteRequest) -> Vec<u8> {
     let write = pb::WriteCommand {
         commit_ts: commit_ts.as_nanos(),
+        lock_owner: Vec::new(),
+        lock_priority: 0,
         ..write_to_proto(req)
     };
     pb::TabletCommand {
@@ -117,6 +128,8 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             anchor_key: anchor.clone(),
             write: Some(pb::WriteCommand {
                 commit_ts: ts.as_nanos(),
+                lock_owner: Vec::new(),
+                lock_priority: 0,
                 ..write_to_proto(write)
             }),
         }),
@@ -142,7 +155,11 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             new_tablet_id: *new_tablet_id,
             split_ts: ts.as_nanos(),
         }),
-        TabletOp::Refresh { .. } | TabletOp::ChangeReplicas { .. } | TabletOp::CreateReplica(_) => {
+        TabletOp::Refresh { .. }
+        | TabletOp::ChangeReplicas { .. }
+        | TabletOp::CreateReplica(_)
+        | TabletOp::Lock { .. }
+        | TabletOp::Unlock { .. } => {
             return None;
         }
     })
@@ -226,6 +243,19 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             expected_generation: *generation,
         }),
         TabletOp::CreateReplica(desc) => Op::CreateReplica(desc.clone()),
+        TabletOp::Lock {
+            keys,
+            owner,
+            read_ts,
+        } => Op::Lock(pb::LockRequest {
+            keys: keys.clone(),
+            owner: owner.id.clone(),
+            priority: owner.priority.as_nanos(),
+            read_ts: read_ts.as_nanos(),
+        }),
+        TabletOp::Unlock { owner } => Op::Unlock(pb::UnlockRequest {
+            owner: owner.clone(),
+        }),
     }
 }
 
@@ -267,6 +297,15 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
             generation: c.expected_generation,
         },
         Op::CreateReplica(desc) => TabletOp::CreateReplica(desc),
+        Op::Lock(l) => TabletOp::Lock {
+            keys: l.keys,
+            owner: LockOwner {
+                id: l.owner,
+                priority: Timestamp::from_nanos(l.priority),
+            },
+            read_ts: Timestamp::from_nanos(l.read_ts),
+        },
+        Op::Unlock(u) => TabletOp::Unlock { owner: u.owner },
     })
 }
 
@@ -336,6 +375,7 @@ mod tests {
                 },
                 Mutation::Delete { key: b"d".to_vec() },
             ],
+            lock_owner: None,
         };
         let bytes = encode_write(7, Timestamp::from_nanos(9), &req);
         let cmd = decode(&bytes).unwrap();

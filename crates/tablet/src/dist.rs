@@ -25,6 +25,7 @@ use meridian_clock::{Timestamp, TrueTime};
 use prost::Message;
 
 use crate::kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+use crate::locks::LockOwner;
 use crate::membership::ReplicaChange;
 use crate::range::{self, ROOT_TABLET, RangeDescriptor};
 use crate::replica::Replica;
@@ -716,24 +717,20 @@ impl RangeClient {
                 Mutation::Put { key, .. } | Mutation::Delete { key } => key,
             };
             let c = self.lookup(key).await?;
-            entry(&mut parts, &c, req.read_ts).mutations.push(m.clone());
+            entry(&mut parts, &c, req).mutations.push(m.clone());
         }
         for cond in &req.conditions {
             let key = match cond {
                 Condition::NotExists(k) | Condition::Exists(k) => k,
             };
             let c = self.lookup(key).await?;
-            entry(&mut parts, &c, req.read_ts)
-                .conditions
-                .push(cond.clone());
+            entry(&mut parts, &c, req).conditions.push(cond.clone());
         }
         for span in &req.read_spans {
             match &span.end {
                 None => {
                     let c = self.lookup(&span.start).await?;
-                    entry(&mut parts, &c, req.read_ts)
-                        .read_spans
-                        .push(span.clone());
+                    entry(&mut parts, &c, req).read_spans.push(span.clone());
                 }
                 Some(end) => {
                     let mut cur = span.start.clone();
@@ -742,7 +739,7 @@ impl RangeClient {
                         let Some((lo, hi)) = range::clip(&c.desc, &cur, end) else {
                             break;
                         };
-                        entry(&mut parts, &c, req.read_ts).read_spans.push(Span {
+                        entry(&mut parts, &c, req).read_spans.push(Span {
                             start: lo,
                             end: Some(hi),
                         });
@@ -937,10 +934,12 @@ impl RangeClient {
     }
 }
 
+/// The share of `req` for the tablet of `c` (empty at first, with `req`'s snapshot and lock
+/// owner).
 fn entry<'a>(
     parts: &'a mut BTreeMap<u64, (Arc<Cached>, WriteRequest)>,
     c: &Arc<Cached>,
-    read_ts: Option<Timestamp>,
+    req: &WriteRequest,
 ) -> &'a mut WriteRequest {
     &mut parts
         .entry(c.desc.tablet_id)
@@ -948,7 +947,8 @@ fn entry<'a>(
             (
                 c.clone(),
                 WriteRequest {
-                    read_ts,
+                    read_ts: req.read_ts,
+                    lock_owner: req.lock_owner.clone(),
                     ..Default::default()
                 },
             )
@@ -1060,6 +1060,61 @@ impl KvClient for RangeClient {
 
     async fn split_at(&self, key: &[u8]) -> Result<()> {
         RangeClient::split_at(self, key).await.map(|_| ())
+    }
+
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let mut moved: Option<Timestamp> = None;
+        // One key at a time, in order: a tablet that split meanwhile is looked up again.
+        let mut sorted: Vec<&Vec<u8>> = keys.iter().collect();
+        sorted.sort();
+        for key in sorted {
+            let ts = self
+                .with_range(key, |c| async move {
+                    c.router
+                        .lock(std::slice::from_ref(key), owner, read_ts)
+                        .await
+                })
+                .await?;
+            moved = moved.max(ts);
+        }
+        Ok(moved)
+    }
+
+    async fn unlock(&self, keys: &[Vec<u8>], owner: &[u8]) -> Result<()> {
+        let mut tablets: BTreeMap<u64, Arc<Cached>> = BTreeMap::new();
+        for key in keys {
+            let c = self.lookup(key).await?;
+            tablets.entry(c.desc.tablet_id).or_insert(c);
+        }
+        let unlocks = tablets.values().map(|c| c.router.unlock(&[], owner));
+        for r in futures::future::join_all(unlocks).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn refresh(&self, spans: &[Span], from: Timestamp, to: Timestamp) -> Result<()> {
+        let reads = WriteRequest {
+            read_ts: Some(from),
+            read_spans: spans.to_vec(),
+            ..Default::default()
+        };
+        self.retrying(|| async {
+            let parts = self.partition(&reads).await?;
+            let refreshes = parts
+                .iter()
+                .map(|(c, w)| c.router.refresh(&w.read_spans, from, to));
+            for r in futures::future::join_all(refreshes).await {
+                r?;
+            }
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -149,4 +149,21 @@ impl KvClient for LocalGroup {
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
         self.router.write(req).await
     }
+
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &crate::LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        self.router.lock(keys, owner, read_ts).await
+    }
+
+    async fn unlock(&self, keys: &[Vec<u8>], owner: &[u8]) -> Result<()> {
+        self.router.unlock(keys, owner).await
+    }
+
+    async fn refresh(&self, spans: &[crate::Span], from: Timestamp, to: Timestamp) -> Result<()> {
+        self.router.refresh(spans, from, to).await
+    }
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use meridian_clock::Timestamp;
 
-use crate::Result;
+use crate::{LockOwner, Result};
 
 /// A precondition on one key, checked at apply time against the latest committed state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub struct WriteRequest {
     pub conditions: Vec<Condition>,
     /// Changes.
     pub mutations: Vec<Mutation>,
+    /// The transaction committing, when it took row locks (the leader lets it pass its own
+    /// locks and releases them once the write is decided); `None` for a plain write, which
+    /// waits for every lock on the keys it changes.
+    pub lock_owner: Option<LockOwner>,
 }
 
 impl WriteRequest {
@@ -69,6 +73,7 @@ impl WriteRequest {
             }],
             conditions: Vec::new(),
             mutations: vec![Mutation::Put { key, value }],
+            lock_owner: None,
         }
     }
 }
@@ -108,6 +113,46 @@ pub trait KvClient: Send + Sync + 'static {
     /// Commits `req` and returns its commit timestamp once it is durable on a majority and
     /// `TT.after(commit_ts)` holds (commit wait).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
+
+    /// The value of `key` as of `ts`, read to be changed by the transaction `owner`:
+    /// implementations with a lock table take the key's lock first (see
+    /// [`KvClient::lock`]); the default reads without one.
+    async fn get_for_update(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.get(key, ts).await
+    }
+
+    /// Takes the exclusive locks on `keys` for the transaction `owner`, whose snapshot is
+    /// `read_ts`, at their tablets' leaders (waiting for older transactions, wounding younger
+    /// ones). Answers `None` when no key has a version newer than `read_ts`, and
+    /// `Some(ts)` when one has: a snapshot at `ts` holds the newest versions, and the
+    /// transaction must move to it (after [`KvClient::refresh`]) before reading them.
+    /// A keyspace without a lock table (a test double) takes no locks and answers `None`: its
+    /// transactions rely on validation at commit alone, which is correct, only less patient.
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let _ = (keys, owner, read_ts);
+        Ok(None)
+    }
+
+    /// Drops the locks the transaction `owner` holds on the tablets holding `keys` (it ended).
+    /// Best effort: a lock not released lapses by itself.
+    async fn unlock(&self, keys: &[Vec<u8>], owner: &[u8]) -> Result<()> {
+        let _ = (keys, owner);
+        Ok(())
+    }
+
+    /// Checks that nothing in `spans` got a version in `(from, to]`, after making the snapshot
+    /// at `to` final where they live: what was read at `from` is still what a read at `to`
+    /// sees. `WriteConflict` when something changed. The default cannot tell and always
+    /// reports a conflict (the caller then starts over, which is always safe).
+    async fn refresh(&self, spans: &[Span], from: Timestamp, to: Timestamp) -> Result<()> {
+        let _ = (spans, to);
+        Err(crate::Error::WriteConflict { read_ts: from })
+    }
 
     /// Splits the keyspace so that a tablet starts at `key` (nothing happens when one does).
     /// A keyspace that is a single tablet cannot split and says so.

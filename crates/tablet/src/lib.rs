@@ -41,6 +41,7 @@ mod group;
 mod kv;
 mod lease;
 mod local;
+mod locks;
 mod logger;
 mod membership;
 pub mod metrics;
@@ -59,6 +60,7 @@ pub use dist::{RangeClient, RangeSettings, Resolver, maintain, recover_prepared,
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+pub use locks::{LOCK_TTL, LockOwner, LockTable};
 pub use membership::{RAFT_INIT_INDEX, ReplicaChange};
 pub use range::RangeDescriptor;
 pub use replica::{NoHooks, Replica, ReplicaConfig, ReplicaHooks, ReplicaStatus};

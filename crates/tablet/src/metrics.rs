@@ -74,6 +74,30 @@ pub static COMMIT_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
         .unwrap_or_else(|_| Histogram::with_opts(opts).expect("valid histogram"))
 });
 
+/// Lock requests and writes that had to wait for another transaction's row lock.
+pub static LOCK_WAITS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_lock_waits_total",
+        "Lock requests and writes at tablet leaders on this node that waited for a row lock.",
+    )
+});
+
+/// Younger transactions wounded by older ones that needed their locks (wound-wait).
+pub static LOCK_WOUNDS_INFLICTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_lock_wounds_total",
+        "Row locks taken from a younger transaction by an older one (wound-wait).",
+    )
+});
+
+/// Requests refused because their transaction had been wounded.
+pub static LOCK_WOUNDS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_lock_wounded_requests_total",
+        "Lock requests and commits refused because an older transaction wounded theirs.",
+    )
+});
+
 /// Registers every metric of this module, so that `/metrics` lists them from the start.
 pub fn register() {
     LazyLock::force(&PROPOSALS);
@@ -83,4 +107,7 @@ pub fn register() {
     LazyLock::force(&SNAPSHOTS_SENT);
     LazyLock::force(&SNAPSHOTS_APPLIED);
     LazyLock::force(&REPLICAS_REPLACED);
+    LazyLock::force(&LOCK_WAITS);
+    LazyLock::force(&LOCK_WOUNDS_INFLICTED);
+    LazyLock::force(&LOCK_WOUNDS);
 }

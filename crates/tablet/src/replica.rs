@@ -33,6 +33,7 @@ use crate::command;
 use crate::kv::WriteRequest;
 use crate::lease::LeaseState;
 use crate::local;
+use crate::locks::{LockOwner, LockTable};
 use crate::logger::raft_logger;
 use crate::membership::{self, ReplicaChange};
 use crate::range::{self, RangeDescriptor};
@@ -199,6 +200,8 @@ struct Shared {
     split_sibling: Mutex<Option<RangeDescriptor>>,
     /// Whether the replica has a range: false for an empty replica until its first snapshot.
     initialized: AtomicBool,
+    /// Row locks of transactions (used while this replica leads; see `locks.rs`).
+    locks: LockTable,
 }
 
 impl Shared {
@@ -398,6 +401,7 @@ impl Replica {
             leader: AtomicBool::new(false),
             split_sibling: Mutex::new(None),
             initialized: AtomicBool::new(initialized),
+            locks: LockTable::new(clock.clone(), config.request_timeout / 2),
         });
         store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -513,6 +517,37 @@ impl Replica {
         req: WriteRequest,
         at: Option<(Timestamp, Timestamp)>,
     ) -> Result<Timestamp> {
+        let owner = req.lock_owner.as_ref().map(|o| o.id.clone());
+        self.admit(&req).await?;
+        let result = self.propose_write(req, at).await;
+        if let Some(owner) = owner {
+            // Decided either way: the transaction's locks here have done their job.
+            self.shared.locks.release(&owner);
+        }
+        result
+    }
+
+    /// Waits, at the leader, until no other transaction holds a lock on a key `req` changes
+    /// (see `locks.rs`).
+    async fn admit(&self, req: &WriteRequest) -> Result<()> {
+        if !self.is_leader() {
+            // The driver answers NotLeader; locks matter only where the write is proposed.
+            return Ok(());
+        }
+        let keys = req.mutations.iter().map(|m| match m {
+            crate::Mutation::Put { key, .. } | crate::Mutation::Delete { key } => key.as_slice(),
+        });
+        self.shared
+            .locks
+            .admit_write(keys, req.lock_owner.as_ref())
+            .await
+    }
+
+    async fn propose_write(
+        &self,
+        req: WriteRequest,
+        at: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Write { req, at, reply })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
@@ -547,15 +582,26 @@ impl Replica {
         self.await_reply(rx).await
     }
 
-    /// Proposes a 2PC step or a split (only the leader accepts).
+    /// Proposes a 2PC step or a split (only the leader accepts), or serves a refresh or a
+    /// lock request.
     pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
-        if let TabletOp::Refresh {
-            spans,
-            read_ts,
-            up_to,
-        } = &op
-        {
-            return self.refresh(spans, *read_ts, *up_to).await;
+        match &op {
+            TabletOp::Refresh {
+                spans,
+                read_ts,
+                up_to,
+            } => return self.refresh(spans, *read_ts, *up_to).await,
+            TabletOp::Lock {
+                keys,
+                owner,
+                read_ts,
+            } => return self.lock(keys, owner, *read_ts).await,
+            TabletOp::Unlock { owner } => {
+                self.shared.locks.release(owner);
+                return Ok(OpOutcome::default());
+            }
+            TabletOp::Prepare { write, .. } => self.admit(write).await?,
+            _ => {}
         }
         let (reply, rx) = oneshot::channel();
         self.send(Msg::Op { op, reply })?;
@@ -564,6 +610,51 @@ impl Replica {
             Ok(Err(_)) | Err(_) => Err(Error::Ambiguous {
                 tablet: self.shared.tablet_id,
             }),
+        }
+    }
+
+    /// At the leader: takes the locks on `keys` for `owner`, then reports whether any of them
+    /// changed after `read_ts` (zero: none did; otherwise a timestamp whose snapshot is final
+    /// here and holds their newest versions). No Raft write.
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<OpOutcome> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        if !self.is_leader() {
+            return Err(self.not_leading());
+        }
+        self.shared.locks.acquire(keys, owner).await?;
+        let mut changed = false;
+        for k in keys {
+            // A split applied while waiting moved the key to another tablet.
+            self.check_key(k)?;
+            changed |= self
+                .mvcc()
+                .changed_between(k, &successor(k), read_ts, Timestamp::MAX)?;
+        }
+        if !changed {
+            return Ok(OpOutcome::default());
+        }
+        // A fresh timestamp from the leader: every write at or below it is applied here when
+        // it returns, so the newest versions are visible at it.
+        Ok(OpOutcome {
+            ts: self.read_ts().await?,
+            split: None,
+        })
+    }
+
+    /// `NotLeader` naming the leader this replica last heard of.
+    fn not_leading(&self) -> Error {
+        let status = self.status();
+        Error::NotLeader {
+            tablet: self.shared.tablet_id,
+            replica: self.shared.replica_id,
+            leader: (status.leader_id != 0).then_some(status.leader_id),
         }
     }
 
@@ -2217,6 +2308,11 @@ impl Driver {
         status.lease_end = if leader { self.lease.end() } else { None };
         status.leader_since = self.leader_since;
         status.quiesced = self.quiesced;
+        drop(status);
+        if !leader && self.shared.leader.swap(leader, Ordering::Relaxed) {
+            // Locks live only at the leader: waiters go look for the new one.
+            self.shared.locks.clear();
+        }
         self.shared.leader.store(leader, Ordering::Relaxed);
     }
 

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use meridian_clock::Timestamp;
 
 use crate::kv::{KvClient, KvPair, WriteRequest};
+use crate::locks::LockOwner;
 use crate::replica::Replica;
 use crate::txn::{OpOutcome, TabletOp};
 use crate::{Error, Result};
@@ -371,5 +372,39 @@ impl KvClient for Router {
             async move { e.write(req).await }
         })
         .await
+    }
+
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        let outcome = self
+            .op(TabletOp::Lock {
+                keys: keys.to_vec(),
+                owner: owner.clone(),
+                read_ts,
+            })
+            .await?;
+        Ok((outcome.ts > Timestamp::ZERO).then_some(outcome.ts))
+    }
+
+    async fn unlock(&self, _keys: &[Vec<u8>], owner: &[u8]) -> Result<()> {
+        self.op(TabletOp::Unlock {
+            owner: owner.to_vec(),
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn refresh(&self, spans: &[crate::Span], from: Timestamp, to: Timestamp) -> Result<()> {
+        self.op(TabletOp::Refresh {
+            spans: spans.to_vec(),
+            read_ts: from,
+            up_to: to,
+        })
+        .await
+        .map(drop)
     }
 }

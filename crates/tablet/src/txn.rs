@@ -91,6 +91,23 @@ pub enum TabletOp {
     /// Not for the leader: the receiving node creates an empty replica of this range, to be
     /// filled by a snapshot.
     CreateReplica(RangeDescriptor),
+    /// At the leader, without a Raft write: take the exclusive locks on `keys` for `owner`
+    /// (see `locks.rs`). The outcome's timestamp is zero when no key has a version newer than
+    /// `read_ts`; otherwise a timestamp at which this tablet's snapshot is final and holds the
+    /// keys' newest versions.
+    Lock {
+        /// The keys (all in this tablet).
+        keys: Vec<Vec<u8>>,
+        /// The transaction.
+        owner: crate::LockOwner,
+        /// Its snapshot.
+        read_ts: Timestamp,
+    },
+    /// At the leader, without a Raft write: the transaction `owner` ended; drop its locks.
+    Unlock {
+        /// The transaction's id.
+        owner: Vec<u8>,
+    },
 }
 
 impl TabletOp {
@@ -105,6 +122,8 @@ impl TabletOp {
             TabletOp::Split { .. } => "split",
             TabletOp::ChangeReplicas { .. } => "change replicas",
             TabletOp::CreateReplica(_) => "create replica",
+            TabletOp::Lock { .. } => "lock",
+            TabletOp::Unlock { .. } => "unlock",
         }
     }
 }

@@ -352,8 +352,10 @@ pub(crate) async fn update(cx: &mut ExecContext<'_>, plan: &UpdatePlan) -> Resul
     let table = &plan.table;
     let width = table.columns.len();
     let mut ex = Executor::new(cx);
+    ex.lock_table = Some(table.id);
     let env = ex.env();
     let source = ex.query(&plan.source).await?;
+    ex.lock_table = None;
     let mut seen: HashMap<Vec<u8>, ()> = HashMap::with_capacity(source.len());
     let mut writes = WriteSet::new(table.clone());
     let mut old_rows = Vec::with_capacity(source.len());
@@ -388,7 +390,9 @@ pub(crate) async fn delete(cx: &mut ExecContext<'_>, plan: &DeletePlan) -> Resul
     let table = &plan.table;
     let width = table.columns.len();
     let mut ex = Executor::new(cx);
+    ex.lock_table = Some(table.id);
     let source = ex.query(&plan.source).await?;
+    ex.lock_table = None;
     let mut seen = HashSet::with_capacity(source.len());
     let mut writes = WriteSet::new(table.clone());
     let mut deleted = Vec::with_capacity(source.len());

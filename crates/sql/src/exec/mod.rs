@@ -102,8 +102,16 @@ pub(crate) struct Executor<'a> {
     pub spans: Vec<Span>,
     /// Values of uncorrelated subqueries, and of correlated ones by their outer values.
     subqueries: HashMap<(usize, Vec<u8>), SubqueryValue>,
-    /// Ranges already read by this statement (the snapshot does not change).
+    /// Ranges already read by this statement. A transaction may move its snapshot forward
+    /// while the statement runs (after a row lock, see `txn/buffer.rs`), but only after
+    /// checking that nothing it read changed, so what is cached here stays what it would read.
     ranges: HashMap<ByteRange, Arc<Vec<KvPair>>>,
+    /// The table whose rows this statement reads in order to change them (UPDATE, DELETE):
+    /// its rows are read by primary key with [`KvClient::get_for_update`], which takes their
+    /// locks inside a transaction block.
+    pub lock_table: Option<u64>,
+    /// Every row read by primary key is read for update (`SELECT ... FOR UPDATE`).
+    pub lock_all: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -117,6 +125,8 @@ impl<'a> Executor<'a> {
             spans: Vec::new(),
             subqueries: HashMap::new(),
             ranges: HashMap::new(),
+            lock_table: None,
+            lock_all: false,
         }
     }
 
@@ -154,6 +164,7 @@ pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Sta
     match plan {
         Plan::Query(q) => {
             let mut ex = Executor::new(cx);
+            ex.lock_all = q.locking;
             let rows = ex.query(&q.rel).await?;
             Ok(StatementResult::Query {
                 columns: q.columns.clone(),

@@ -71,7 +71,7 @@ impl Executor<'_> {
             }
             match span {
                 ByteSpan::Point(key) => {
-                    let value = self.kv.get(key, self.ts).await.map_err(Error::Read)?;
+                    let value = self.get_row(&plan.table, plan.access, key).await?;
                     self.spans.push(Span {
                         start: key.clone(),
                         end: None,
@@ -166,6 +166,23 @@ impl Executor<'_> {
         }
     }
 
+    /// The entry `key` of `table`'s index `access`; a row the statement is about to change is
+    /// read for update (locked inside a transaction block).
+    async fn get_row(
+        &mut self,
+        table: &TableDesc,
+        access: Access,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        let locked = self.lock_all || self.lock_table == Some(table.id);
+        let read = if access == Access::Primary && locked {
+            self.kv.get_for_update(key, self.ts).await
+        } else {
+            self.kv.get(key, self.ts).await
+        };
+        read.map_err(Error::Read)
+    }
+
     /// The full row with the primary key of `partial`, read from the primary index.
     pub(crate) async fn fetch_row(
         &mut self,
@@ -173,7 +190,7 @@ impl Executor<'_> {
         partial: &[Datum],
     ) -> Result<Option<Row>> {
         let key = keys::row_key(table, partial);
-        let value = self.kv.get(&key, self.ts).await.map_err(Error::Read)?;
+        let value = self.get_row(table, Access::Primary, &key).await?;
         self.spans.push(Span {
             start: key.clone(),
             end: None,

@@ -133,6 +133,7 @@ impl Executor<'_> {
                     key: key.clone(),
                     value: encode_value(next, true),
                 }],
+                lock_owner: None,
             };
             match self.base.write(req).await {
                 Ok(_) => {

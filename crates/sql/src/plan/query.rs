@@ -28,7 +28,21 @@ pub(crate) fn plan_query(
     let mark = ctx.ctes.borrow().len();
     let result = plan_with(q, ctx, outer);
     ctx.ctes.borrow_mut().truncate(mark);
-    result
+    let mut plan = result?;
+    plan.locking |= locking_clause(&q.locks)?;
+    Ok(plan)
+}
+
+/// Whether `FOR UPDATE` / `FOR NO KEY UPDATE` / `FOR SHARE` / `FOR KEY SHARE` asks for row
+/// locks. Every strength takes the same exclusive lock (stronger than PostgreSQL's shared
+/// modes, never weaker); `NOWAIT` and `SKIP LOCKED` are refused.
+fn locking_clause(locks: &[sqlparser::ast::LockClause]) -> Result<bool, SqlError> {
+    if locks.iter().any(|l| l.nonblock.is_some()) {
+        return Err(SqlError::unsupported(
+            "NOWAIT and SKIP LOCKED are not supported: a locking read waits for the lock",
+        ));
+    }
+    Ok(!locks.is_empty())
 }
 
 fn plan_with(
@@ -50,13 +64,9 @@ fn plan_with(
             });
         }
     }
-    if q.fetch.is_some()
-        || !q.locks.is_empty()
-        || q.for_clause.is_some()
-        || !q.pipe_operators.is_empty()
-    {
+    if q.fetch.is_some() || q.for_clause.is_some() || !q.pipe_operators.is_empty() {
         return Err(SqlError::unsupported(
-            "FETCH, FOR UPDATE/SHARE and pipe operators are not supported yet",
+            "FETCH and pipe operators are not supported yet",
         ));
     }
     let order_by: &[OrderByExpr] = match &q.order_by {
@@ -87,6 +97,7 @@ fn plan_with(
         QueryPlan {
             rel,
             columns: body.columns,
+            locking: false,
         },
         limit,
         offset,
@@ -110,6 +121,7 @@ fn with_limit(
             offset,
             counts: counts.map(Box::new),
         },
+        locking: plan.locking,
         columns: plan.columns,
     }
 }
@@ -198,6 +210,7 @@ fn set_operation(
             left: Box::new(convert(l, &types)?),
             right: Box::new(convert(r, &types)?),
         },
+        locking: false,
         columns,
     })
 }
@@ -273,6 +286,7 @@ fn plan_values(
     Ok(QueryPlan {
         rel: Rel::Values { rows, width },
         columns,
+        locking: false,
     })
 }
 

@@ -280,4 +280,7 @@ fn substitute(e: &mut ScalarExpr, inner: &[ScalarExpr]) {
 pub(crate) struct QueryPlan {
     pub rel: Rel,
     pub columns: Vec<ColumnInfo>,
+    /// `FOR UPDATE` / `FOR SHARE`: rows read by primary key are read for update (locked
+    /// inside a transaction block).
+    pub locking: bool,
 }

@@ -267,6 +267,7 @@ pub(crate) fn plan_select(
     Ok(QueryPlan {
         rel: rel.truncated(columns.len(), &types),
         columns,
+        locking: false,
     })
 }
 

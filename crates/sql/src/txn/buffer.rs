@@ -16,18 +16,25 @@
 //! the statement that causes it, as in PostgreSQL; the keys checked become read spans, so a
 //! concurrent insert of the same key after the snapshot makes the commit fail with 40001.
 //!
-//! This is the single-group commit path (all data lives in one Raft group today). Locks with
-//! wound-wait and two-phase commit across groups replace the validation step once data spans
-//! several groups; the session-level behaviour (snapshot, read-your-writes, one atomic commit)
-//! stays as it is here.
+//! Rows the transaction reads in order to change them (an UPDATE or DELETE by primary key) are
+//! read with [`KvClient::get_for_update`]: the row's lock is taken at its tablet's leader first
+//! (wound-wait, `meridian_tablet::LockTable`), so a contended row makes transactions queue
+//! rather than fail at commit. If the row changed since the snapshot, the transaction moves its
+//! snapshot forward: it checks that nothing it read so far changed up to a fresh timestamp
+//! (`KvClient::refresh`) and reads everything from then on at that timestamp. Reads before the
+//! move are exactly what a read at the new snapshot returns, so the transaction stays one
+//! consistent snapshot and commit validation is unchanged. Locks are released when the
+//! transaction commits, rolls back or is dropped.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use meridian_clock::Timestamp;
 use meridian_tablet::{
-    Condition, ConditionFailure, Error, KvClient, KvPair, Mutation, Result, Span, WriteRequest,
+    Condition, ConditionFailure, Error, KvClient, KvPair, LockOwner, Mutation, Result, Span,
+    WriteRequest,
 };
 
 /// A transaction's view of the keyspace: the buffer of its writes over its snapshot.
@@ -38,6 +45,8 @@ use meridian_tablet::{
 pub(crate) struct TxnKv {
     base: Arc<dyn KvClient>,
     buf: Mutex<Buffer>,
+    /// A read-only view at a fixed snapshot (`AS OF SYSTEM TIME`): never locks or moves.
+    fixed: bool,
 }
 
 /// The mutable part of a transaction. Never locked across an await.
@@ -49,6 +58,10 @@ struct Buffer {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Everything read so far (validated at commit).
     reads: Vec<Span>,
+    /// The transaction as the owner of row locks (made at its first lock).
+    owner: Option<LockOwner>,
+    /// The keys it locked (released when it ends).
+    locked: Vec<Vec<u8>>,
 }
 
 /// The state a savepoint restores.
@@ -66,6 +79,7 @@ impl TxnKv {
         TxnKv {
             base,
             buf: Mutex::new(Buffer::default()),
+            fixed: false,
         }
     }
 
@@ -82,6 +96,7 @@ impl TxnKv {
                 read_ts: Some(ts),
                 ..Buffer::default()
             }),
+            fixed: true,
         }
     }
 
@@ -113,6 +128,14 @@ impl TxnKv {
     /// so there is nothing to validate).
     pub(crate) async fn commit(&self) -> Result<Option<Timestamp>> {
         let b = std::mem::take(&mut *self.buf());
+        let result = Self::commit_buffer(&self.base, b.clone()).await;
+        // Decided: the leader that took the write dropped the locks it held there; the
+        // others are told in the background.
+        release(&self.base, b.owner, b.locked);
+        result
+    }
+
+    async fn commit_buffer(base: &Arc<dyn KvClient>, b: Buffer) -> Result<Option<Timestamp>> {
         let Some(read_ts) = b.read_ts else {
             return Ok(None);
         };
@@ -132,8 +155,51 @@ impl TxnKv {
             read_spans: merge_spans(b.reads),
             conditions: vec![],
             mutations,
+            lock_owner: b.owner,
         };
-        self.base.write(req).await.map(Some)
+        base.write(req).await.map(Some)
+    }
+
+    /// The snapshot reads are served at: the transaction's, once it has one.
+    fn snapshot_or(&self, ts: Timestamp) -> Timestamp {
+        self.buf().read_ts.unwrap_or(ts)
+    }
+
+    /// The transaction as a lock owner: its age is its first snapshot.
+    fn owner(&self, read_ts: Timestamp) -> LockOwner {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        self.buf()
+            .owner
+            .get_or_insert_with(|| {
+                let seq = NEXT.fetch_add(1, Ordering::Relaxed);
+                let id = [
+                    read_ts.as_nanos().to_be_bytes().as_slice(),
+                    &seq.to_be_bytes(),
+                    &std::process::id().to_be_bytes(),
+                ]
+                .concat();
+                LockOwner {
+                    id,
+                    priority: read_ts,
+                }
+            })
+            .clone()
+    }
+
+    /// Moves the snapshot from `from` forward to `to`, provided nothing the transaction read
+    /// changed in between (otherwise `WriteConflict`: it must start over). Afterwards every
+    /// earlier read is also what a read at `to` returns, so the transaction is as if it had
+    /// read everything at `to`.
+    async fn advance(&self, from: Timestamp, to: Timestamp) -> Result<()> {
+        let spans = merge_spans(self.buf().reads.clone());
+        if !spans.is_empty() {
+            self.base.refresh(&spans, from, to).await?;
+        }
+        let mut b = self.buf();
+        if b.read_ts == Some(from) {
+            b.read_ts = Some(to);
+        }
+        Ok(())
     }
 
     /// The buffered value of `key` (`Some(None)`: deleted here), or `None` after recording
@@ -164,7 +230,7 @@ impl TxnKv {
         let mut fetched = if missing.is_empty() {
             Vec::new()
         } else {
-            self.base.get_many(&missing, ts).await?
+            self.base.get_many(&missing, self.snapshot_or(ts)).await?
         }
         .into_iter();
         Ok(buffered
@@ -177,7 +243,7 @@ impl TxnKv {
     async fn view_get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         match self.buffered_or_record(key) {
             Some(v) => Ok(v),
-            None => self.base.get(key, ts).await,
+            None => self.base.get(key, self.snapshot_or(ts)).await,
         }
     }
 }
@@ -193,6 +259,31 @@ impl KvClient for TxnKv {
     }
 
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        self.view_get(key, ts).await
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        self.view_get_many(keys, ts).await
+    }
+
+    /// Takes the row's lock at its tablet's leader first. If the row changed since the
+    /// snapshot, the transaction moves its snapshot to one that holds the change (when nothing
+    /// else it read changed) and reads the row there: it waits for the row instead of failing
+    /// at commit.
+    async fn get_for_update(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        if self.fixed || self.buf().writes.contains_key(key) {
+            return self.view_get(key, ts).await;
+        }
+        let read_ts = self.read_ts().await?;
+        let owner = self.owner(read_ts);
+        let moved = self
+            .base
+            .lock(std::slice::from_ref(&key.to_vec()), &owner, read_ts)
+            .await?;
+        self.buf().locked.push(key.to_vec());
+        if let Some(to) = moved {
+            self.advance(read_ts, to).await?;
+        }
         self.view_get(key, ts).await
     }
 
@@ -216,7 +307,10 @@ impl KvClient for TxnKv {
         // rows remain after merging.
         let deletes = buffered.iter().filter(|(_, v)| v.is_none()).count();
         let want = limit.map(|l| l.saturating_add(deletes));
-        let base = self.base.scan(start, end, ts, want).await?;
+        let base = self
+            .base
+            .scan(start, end, self.snapshot_or(ts), want)
+            .await?;
         // When the base scan stopped at its limit, keys after its last row are unknown, so
         // buffered rows beyond it must wait for the next page.
         let bound = match want {
@@ -291,6 +385,32 @@ impl KvClient for TxnKv {
     }
 }
 
+impl Drop for TxnKv {
+    /// A transaction dropped without committing (`ROLLBACK`, a closed connection) releases
+    /// its locks in the background.
+    fn drop(&mut self) {
+        let b = std::mem::take(&mut *self.buf());
+        release(&self.base, b.owner, b.locked);
+    }
+}
+
+/// Tells the leaders of the tablets holding `locked` that `owner` ended, in the background
+/// (a lock not released lapses by itself).
+fn release(base: &Arc<dyn KvClient>, owner: Option<LockOwner>, locked: Vec<Vec<u8>>) {
+    let (Some(owner), false) = (owner, locked.is_empty()) else {
+        return;
+    };
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let base = base.clone();
+    rt.spawn(async move {
+        if let Err(e) = base.unlock(&locked, &owner.id).await {
+            tracing::debug!(error = %e, "row locks not released; they lapse");
+        }
+    });
+}
+
 /// The keyspace of a session's autocommit statements: the tablets themselves, remembering the
 /// largest commit timestamp of the writes made through it (for `SHOW LAST COMMIT TIMESTAMP`).
 pub(crate) struct Recording {
@@ -334,6 +454,23 @@ impl KvClient for Recording {
         limit: Option<usize>,
     ) -> Result<Vec<KvPair>> {
         self.base.scan(start, end, ts, limit).await
+    }
+
+    async fn lock(
+        &self,
+        keys: &[Vec<u8>],
+        owner: &LockOwner,
+        read_ts: Timestamp,
+    ) -> Result<Option<Timestamp>> {
+        self.base.lock(keys, owner, read_ts).await
+    }
+
+    async fn unlock(&self, keys: &[Vec<u8>], owner: &[u8]) -> Result<()> {
+        self.base.unlock(keys, owner).await
+    }
+
+    async fn refresh(&self, spans: &[Span], from: Timestamp, to: Timestamp) -> Result<()> {
+        self.base.refresh(spans, from, to).await
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {

@@ -181,10 +181,13 @@ pub(crate) fn is_control(stmt: &Statement) -> bool {
 
 /// Whether `stmt` only reads (allowed in a READ ONLY transaction).
 pub(crate) fn is_read_only(stmt: &Statement) -> bool {
+    if let Statement::Query(q) = stmt {
+        // SELECT ... FOR UPDATE is refused in read-only blocks, as in PostgreSQL.
+        return q.locks.is_empty();
+    }
     matches!(
         stmt,
-        Statement::Query(_)
-            | Statement::Explain { .. }
+        Statement::Explain { .. }
             | Statement::ShowVariable { .. }
             | Statement::ShowTables { .. }
             | Statement::Set(_)
@@ -196,7 +199,10 @@ pub(crate) fn is_read_only(stmt: &Statement) -> bool {
 /// 25006 for a write in a READ ONLY transaction.
 pub(crate) fn read_only_violation(stmt: &Statement) -> SqlError {
     let first = stmt.to_string();
-    let verb = first.split_whitespace().next().unwrap_or("this statement");
+    let verb = match stmt {
+        Statement::Query(_) => "SELECT FOR UPDATE",
+        _ => first.split_whitespace().next().unwrap_or("this statement"),
+    };
     SqlError::new(
         "25006",
         format!(
