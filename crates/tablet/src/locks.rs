@@ -39,7 +39,7 @@ use crate::{Error, Result};
 pub const LOCK_TTL: Duration = Duration::from_secs(5);
 
 /// How long an older transaction waits for a younger holder before wounding it.
-pub const WOUND_GRACE: Duration = Duration::from_millis(50);
+pub const WOUND_GRACE: Duration = Duration::from_millis(100);
 
 /// The table sweeps lapsed entries once it holds this many.
 const SWEEP_AT: usize = 4096;

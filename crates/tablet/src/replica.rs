@@ -401,7 +401,7 @@ impl Replica {
             leader: AtomicBool::new(false),
             split_sibling: Mutex::new(None),
             initialized: AtomicBool::new(initialized),
-            locks: LockTable::new(clock.clone(), config.request_timeout / 2),
+            locks: LockTable::new(clock.clone(), config.request_timeout / 4),
         });
         store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -2219,6 +2219,10 @@ impl Driver {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(right.clone());
         self.shared.meta_dirty.store(true, Ordering::Release);
+        // Locks on keys that moved would never be released here (their holders' commits and
+        // releases go to the new tablet): drop them all, so waiters look again and find where
+        // their keys went.
+        self.shared.locks.clear();
         let split_ts = Timestamp::from_nanos(sp.split_ts);
         self.applied_max_ts = self.applied_max_ts.max(split_ts);
         tracing::info!(tablet = desc.tablet_id, new_tablet = right.tablet_id,

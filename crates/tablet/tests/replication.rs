@@ -456,3 +456,59 @@ async fn a_leader_hands_over_to_a_follower_without_keeping_its_lease() {
     assert!(group.write(put("k", "w")).await.unwrap() > ts);
     group.shutdown().await;
 }
+
+/// Row locks live in the leader's memory only: a new leader starts without them, and a
+/// transaction whose lock vanished is still held to its snapshot by validation at commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_vanish_with_a_leader_change_and_validation_still_decides() {
+    let engines = engines(3);
+    let group = LocalGroup::start(config(), dyn_engines(&engines), clock()).unwrap();
+    let first = group.wait_for_leader().await.unwrap();
+    group.write(put("k", "v0")).await.unwrap();
+    let read_ts = group.read_ts().await.unwrap();
+    let owner = meridian_tablet::LockOwner {
+        id: b"txn-a".to_vec(),
+        priority: read_ts,
+    };
+    let key = vec![b"k".to_vec()];
+    assert_eq!(group.lock(&key, &owner, read_ts).await.unwrap(), None);
+    // A plain write to the locked key waits for the lock.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), group.write(put("k", "other")))
+            .await
+            .is_err(),
+        "a plain write waits while the key is locked"
+    );
+    // The leader moves; its successor has no locks, so the write goes through there.
+    let old_leader = group.replicas()[first].replica_id();
+    group.replicas()[first].transfer_leadership();
+    let moved = async {
+        while !group
+            .replicas()
+            .iter()
+            .any(|r| r.status().is_leader && r.replica_id() != old_leader)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), moved)
+        .await
+        .expect("leadership moves");
+    tokio::time::timeout(Duration::from_secs(10), group.write(put("k", "other")))
+        .await
+        .expect("the new leader holds no lock on the key")
+        .unwrap();
+    // The lock holder's commit is refused: what it read at its snapshot changed.
+    let commit = WriteRequest {
+        read_ts: Some(read_ts),
+        read_spans: vec![meridian_tablet::Span {
+            start: b"k".to_vec(),
+            end: None,
+        }],
+        lock_owner: Some(owner),
+        ..put("k", "mine")
+    };
+    let err = group.write(commit).await.unwrap_err();
+    assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+    group.shutdown().await;
+}
