@@ -71,11 +71,7 @@ impl Executor<'_> {
             }
             match span {
                 ByteSpan::Point(key) => {
-                    let value = self.kv.get(key, self.ts).await.map_err(Error::Read)?;
-                    self.spans.push(Span {
-                        start: key.clone(),
-                        end: None,
-                    });
+                    let value = self.get(key).await?;
                     if let Some(value) = value
                         && let Some(row) = self.entry_row(plan, key, &value).await?
                         && keep(filter, &row, &env)?
@@ -119,6 +115,7 @@ impl Executor<'_> {
         }
         let mut all = Vec::new();
         let mut from = start.to_vec();
+        let mut bytes = 0;
         loop {
             let page = self
                 .kv
@@ -127,6 +124,9 @@ impl Executor<'_> {
                 .map_err(Error::Read)?;
             let full = page.len() == PAGE_SIZE;
             let last = page.last().map(|(k, _)| k.clone());
+            if self.profile.is_some() {
+                bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            }
             all.extend(page);
             check_rows(all.len())?;
             match last {
@@ -137,6 +137,13 @@ impl Executor<'_> {
                 }
                 _ => break,
             }
+        }
+        if let Some(p) = &self.profile {
+            let span = Span {
+                start: start.to_vec(),
+                end: Some(end.to_vec()),
+            };
+            p.read(self.node, span, all.len(), bytes);
         }
         let all = Arc::new(all);
         if cache {
@@ -173,12 +180,7 @@ impl Executor<'_> {
         partial: &[Datum],
     ) -> Result<Option<Row>> {
         let key = keys::row_key(table, partial);
-        let value = self.kv.get(&key, self.ts).await.map_err(Error::Read)?;
-        self.spans.push(Span {
-            start: key.clone(),
-            end: None,
-        });
-        match value {
+        match self.get(&key).await? {
             Some(v) => Ok(Some(keys::decode_row(table, &key, &v)?)),
             None => Ok(None),
         }
