@@ -20,6 +20,7 @@ impl Executor<'_> {
     /// The rows of a join. A chain of joins (each the left input of the next, as the join
     /// planner builds them) runs as a loop rather than a recursion, so a join of many tables
     /// does not nest as many futures.
+    ///
     /// Under EXPLAIN ANALYZE, each join of the chain below `rel` (the top, which `run` records)
     /// is recorded as if it had run its inputs itself.
     pub(crate) async fn join(
