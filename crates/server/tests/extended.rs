@@ -205,3 +205,83 @@ mod rust_decimal_free {
         }
     }
 }
+
+/// EXPLAIN ANALYZE and the query memory limit through the wire protocol: the plan comes back as
+/// rows of one `QUERY PLAN` column, in the simple and the extended protocol; a statement over
+/// the limit fails with 53200 and the same statement under a larger limit succeeds, while the
+/// connection and the node go on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_analyze_and_memory_limit_over_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let client = support::connect(node.sql_addr()).await;
+    client
+        .batch_execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, v TEXT); \
+             INSERT INTO t SELECT x, repeat('v', 50) || x FROM generate_series(1, 3000) AS g(x)",
+        )
+        .await
+        .unwrap();
+
+    let plan = support::values(&client, "EXPLAIN ANALYZE SELECT v FROM t ORDER BY v DESC").await;
+    assert!(plan[0].starts_with("Sort: v DESC"), "{plan:#?}");
+    assert!(plan[0].contains("rows=3000 loops=1"), "{plan:#?}");
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("Scan: t, full scan") && l.contains("keys=3000")),
+        "{plan:#?}"
+    );
+    assert!(
+        plan.last().unwrap().starts_with("Execution Time: "),
+        "{plan:#?}"
+    );
+
+    let explain = client
+        .prepare("EXPLAIN ANALYZE SELECT v FROM t WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(explain.params(), [Type::INT4]);
+    assert_eq!(explain.columns()[0].name(), "QUERY PLAN");
+    let lines: Vec<String> = client
+        .query(&explain, &[&7i32])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Scan: t,") && l.contains("rows=1 loops=1; read: tablets=1")),
+        "{lines:#?}"
+    );
+
+    // The write under EXPLAIN ANALYZE happens.
+    support::values(&client, "EXPLAIN ANALYZE DELETE FROM t WHERE id > 2000").await;
+    assert_eq!(
+        support::values(&client, "SELECT count(*) FROM t").await,
+        ["2000"]
+    );
+
+    let sort = "SELECT v FROM t ORDER BY v DESC";
+    client
+        .batch_execute("SET meridian.query_memory_limit = '64kB'")
+        .await
+        .unwrap();
+    let err = client.query(sort, &[]).await.unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::OUT_OF_MEMORY), "{err:?}");
+    let message = err.as_db_error().unwrap().message();
+    assert!(
+        message.contains("Sort") && message.contains("64kB"),
+        "{message}"
+    );
+    assert_eq!(support::values(&client, "SELECT 1").await, ["1"]);
+    client
+        .batch_execute("SET meridian.query_memory_limit = '64MB'")
+        .await
+        .unwrap();
+    assert_eq!(client.query(sort, &[]).await.unwrap().len(), 2000);
+    // Another connection is served as well, under the default limit.
+    let other = support::connect(node.sql_addr()).await;
+    assert_eq!(other.query(sort, &[]).await.unwrap().len(), 2000);
+}

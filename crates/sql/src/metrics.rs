@@ -65,12 +65,13 @@ pub(crate) static COMMIT_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
-/// Measures a statement's duration for the latency histogram. Only metrics read it, never a
-/// decision of the protocol, so it may use the real clock.
+/// Measures durations for the latency histogram and EXPLAIN ANALYZE. Only metrics and
+/// EXPLAIN ANALYZE's output read it, never a decision of the protocol, so it may use the real
+/// clock.
 pub(crate) struct Stopwatch(std::time::Instant);
 
 impl Stopwatch {
-    #[allow(clippy::disallowed_methods)] // metrics only; see the type's docs
+    #[allow(clippy::disallowed_methods)] // observation only; see the type's docs
     pub(crate) fn start() -> Stopwatch {
         Stopwatch(std::time::Instant::now())
     }

@@ -19,7 +19,7 @@ use sqlparser::ast::Statement;
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::exec::{self, ExecContext};
+use crate::exec;
 use crate::expr::{CastContext, cast_datum};
 use crate::parse;
 use crate::plan::{self, Plan, Tables};
@@ -105,7 +105,7 @@ fn plan_columns(plan: &Plan) -> Vec<ColumnInfo> {
             .as_ref()
             .map(|p| p.columns.clone())
             .unwrap_or_default(),
-        Plan::Explain(_) => vec![ColumnInfo {
+        Plan::Explain(_) | Plan::ExplainAnalyze(_) => vec![ColumnInfo {
             name: "QUERY PLAN".to_string(),
             ty: SqlType::Text,
         }],
@@ -376,13 +376,7 @@ impl Session {
                 self.cache(p, &tables, planned)
             }
         };
-        let mut cx = ExecContext {
-            kv: kv.as_ref(),
-            base: self.engine.inner.kv.as_ref(),
-            read_ts: ts,
-            state: &self.state,
-            params,
-        };
+        let mut cx = self.exec_context(kv.as_ref(), ts, params);
         exec::execute(&mut cx, &plan).await
     }
 }

@@ -100,16 +100,7 @@ pub(crate) async fn show_ranges(
     kv: &dyn KvClient,
     table: Option<&TableDesc>,
 ) -> Result<StatementResult, SqlError> {
-    let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
-    let (lo, hi) = range::meta_span();
-    let records = kv
-        .scan(&lo, &hi, ts, None)
-        .await
-        .map_err(|e| Error::Read(e).into_sql())?;
-    let mut descs: Vec<RangeDescriptor> = Vec::with_capacity(records.len());
-    for (_, v) in records {
-        descs.push(range::decode_meta(&v).map_err(|e| Error::Read(e).into_sql())?);
-    }
+    let descs = directory(kv).await?;
     let span = table.map(|t| keys::table_span(t.id));
     let rows = descs
         .into_iter()
@@ -152,6 +143,22 @@ pub(crate) async fn show_ranges(
         ],
         rows,
     })
+}
+
+/// Every range of the keyspace, in key order, as the meta records say now (none for a
+/// keyspace that is a single tablet without a directory, as the in-memory test keyspace).
+pub(crate) async fn directory(kv: &dyn KvClient) -> Result<Vec<RangeDescriptor>, SqlError> {
+    let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
+    let (lo, hi) = range::meta_span();
+    let records = kv
+        .scan(&lo, &hi, ts, None)
+        .await
+        .map_err(|e| Error::Read(e).into_sql())?;
+    let mut descs: Vec<RangeDescriptor> = Vec::with_capacity(records.len());
+    for (_, v) in records {
+        descs.push(range::decode_meta(&v).map_err(|e| Error::Read(e).into_sql())?);
+    }
+    Ok(descs)
 }
 
 /// A range boundary inside table `t`, shown like CockroachDB: `/<pk values>` for a row key of

@@ -374,14 +374,27 @@ impl Session {
         let ts = kv.read_ts().await.map_err(Error::Read)?;
         let (planned, _) =
             plan_with_catalog(kv.as_ref(), ts, stmt, sql, &self.user, &self.database, &[]).await?;
-        let mut cx = ExecContext {
-            kv: kv.as_ref(),
+        let mut cx = self.exec_context(kv.as_ref(), ts, &[]);
+        exec::execute(&mut cx, &planned).await
+    }
+
+    /// What a statement reading and writing `kv` at `ts` with parameter values `params`
+    /// executes with.
+    pub(crate) fn exec_context<'s>(
+        &'s self,
+        kv: &'s dyn KvClient,
+        ts: meridian_clock::Timestamp,
+        params: &'s [Datum],
+    ) -> ExecContext<'s> {
+        ExecContext {
+            kv,
             base: self.engine.inner.kv.as_ref(),
             read_ts: ts,
             state: &self.state,
-            params: &[],
-        };
-        exec::execute(&mut cx, &planned).await
+            params,
+            memory: exec::MemoryPool::new(self.vars.query_memory_limit()),
+            profile: None,
+        }
     }
 
     async fn show_tables(&mut self) -> Result<StatementResult> {

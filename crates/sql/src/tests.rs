@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use regex::Regex;
+
 use crate::testing::MemKv;
 use crate::{ColumnInfo, Datum, Engine, Session, SqlError, SqlType, StatementResult};
 
@@ -478,4 +480,218 @@ async fn users_keep_verifiers_and_only_root_manages_them() {
     assert_eq!(engine.password_verifier("alice").await.unwrap(), None);
     ok(&mut root, "DROP USER alice").await;
     assert_eq!(fail(&mut root, "DROP USER alice").await.code, "42704");
+}
+
+/// The text lines of an EXPLAIN.
+async fn plan_lines(s: &mut Session, sql: &str) -> Vec<String> {
+    rows(s, sql)
+        .await
+        .into_iter()
+        .map(|r| match &r[..] {
+            [Datum::Text(l)] => l.clone(),
+            other => panic!("{sql}: not a plan line: {other:?}"),
+        })
+        .collect()
+}
+
+/// Asserts that each line matches its pattern (times vary; everything else is exact).
+fn assert_lines(lines: &[String], patterns: &[&str]) {
+    assert_eq!(lines.len(), patterns.len(), "{lines:#?}");
+    for (l, p) in lines.iter().zip(patterns) {
+        let re = regex::Regex::new(&format!("^{p}$")).unwrap();
+        assert!(re.is_match(l), "{l:?} does not match {p:?} in {lines:#?}");
+    }
+}
+
+#[tokio::test]
+async fn explain_analyze_runs_the_statement_and_reports_each_operator() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)").await;
+    ok(&mut s, "CREATE TABLE u (id INT PRIMARY KEY, t_id INT)").await;
+    ok(&mut s, "INSERT INTO t VALUES (1, 'c'), (2, 'b'), (3, 'a')").await;
+    ok(&mut s, "INSERT INTO u VALUES (10, 1), (11, 3), (12, 3)").await;
+
+    let time = r"time=\d+\.\d{3}";
+    let lines = plan_lines(&mut s, "EXPLAIN ANALYZE SELECT v FROM t ORDER BY v").await;
+    assert_lines(
+        &lines,
+        &[
+            &format!(r"Sort: v NULLS LAST \(actual {time} rows=3 loops=1; memory: [1-9]\d*kB\)"),
+            &format!(r"  Project: v \(actual {time} rows=3 loops=1\)"),
+            &format!(
+                r"    Scan: t, full scan \(actual {time} rows=3 loops=1; read: tablets=1 spans=1 keys=3 bytes=39\)"
+            ),
+            r"Peak Memory: [1-9]\d*kB \(limit 256MB\)",
+            r"Execution Time: \d+\.\d{3} ms",
+        ],
+    );
+
+    // Without timing and summary the output is exact; the right side of the join never runs
+    // for a left side without rows.
+    let lines = plan_lines(
+        &mut s,
+        "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) \
+         SELECT t.v FROM u JOIN t ON t.id = u.t_id WHERE u.id > 100",
+    )
+    .await;
+    assert!(
+        lines.iter().any(|l| l.ends_with("(never executed)")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains("time=")), "{lines:#?}");
+    assert!(lines[0].contains("(actual rows=0 loops=1)"), "{lines:#?}");
+
+    // A grouped join: rows per operator are exact.
+    let lines = plan_lines(
+        &mut s,
+        "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) \
+         SELECT t.v, count(*) FROM u JOIN t ON t.id = u.t_id GROUP BY t.v",
+    )
+    .await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("  Aggregate: count(*) GROUP BY v (actual rows=2 loops=1; memory: ")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("join") && l.contains("(actual rows=3 loops=1")),
+        "{lines:#?}"
+    );
+
+    // Writes happen, as in PostgreSQL, and the first line counts them.
+    let lines = plan_lines(
+        &mut s,
+        "EXPLAIN ANALYZE INSERT INTO t VALUES (4, 'd'), (5, 'e')",
+    )
+    .await;
+    assert!(
+        Regex::new(&format!(r"^Insert: t \(actual {time} rows=2 loops=1\)$"))
+            .unwrap()
+            .is_match(&lines[0]),
+        "{lines:#?}"
+    );
+    let lines = plan_lines(
+        &mut s,
+        "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) UPDATE t SET v = 'z' WHERE id >= 4 RETURNING id",
+    )
+    .await;
+    assert_eq!(lines[0], "Update: t SET v = 'z' (actual rows=2 loops=1)");
+    assert_eq!(
+        rows(&mut s, "SELECT id FROM t WHERE v = 'z' ORDER BY id").await,
+        vec![vec![Datum::Int(4)], vec![Datum::Int(5)]]
+    );
+    ok(&mut s, "EXPLAIN ANALYZE DELETE FROM t WHERE id >= 4").await;
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t").await,
+        vec![vec![Datum::Int(3)]]
+    );
+}
+
+#[tokio::test]
+async fn explain_analyze_options_and_read_only_blocks() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (id INT PRIMARY KEY)").await;
+    for (sql, code) in [
+        ("EXPLAIN (TIMING) SELECT 1", "22023"),
+        ("EXPLAIN (ANALYZE, COLOR) SELECT 1", "42601"),
+        ("EXPLAIN (ANALYZE maybe) SELECT 1", "42601"),
+        ("EXPLAIN (ANALYZE, FORMAT JSON) SELECT 1", "0A000"),
+        ("EXPLAIN ANALYZE CREATE TABLE x (a INT)", "42601"),
+    ] {
+        assert_eq!(fail(&mut s, sql).await.code, code, "{sql}");
+    }
+    for sql in [
+        "EXPLAIN (TIMING OFF) SELECT 1",
+        "EXPLAIN (ANALYZE FALSE, VERBOSE, COSTS OFF) SELECT 1",
+        "EXPLAIN (ANALYZE on, BUFFERS, FORMAT TEXT) SELECT 1",
+        "EXPLAIN ANALYZE VERBOSE SELECT 1",
+    ] {
+        ok(&mut s, sql).await;
+    }
+    // EXPLAIN ANALYZE of a write writes, so a READ ONLY block refuses it.
+    ok(&mut s, "BEGIN READ ONLY").await;
+    ok(&mut s, "EXPLAIN INSERT INTO t VALUES (1)").await;
+    ok(&mut s, "EXPLAIN (ANALYZE) SELECT * FROM t").await;
+    assert_eq!(
+        fail(&mut s, "EXPLAIN (ANALYZE) INSERT INTO t VALUES (1)")
+            .await
+            .code,
+        "25006"
+    );
+    ok(&mut s, "ROLLBACK").await;
+    // Inside a read-write block the write is part of the block.
+    ok(&mut s, "BEGIN").await;
+    ok(&mut s, "EXPLAIN ANALYZE INSERT INTO t VALUES (1)").await;
+    ok(&mut s, "ROLLBACK").await;
+    assert_eq!(
+        rows(&mut s, "SELECT * FROM t").await,
+        Vec::<Vec<Datum>>::new()
+    );
+}
+
+#[tokio::test]
+async fn operators_over_the_memory_limit_fail_with_53200() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    let series = "generate_series(1, 5000)";
+    let cases = [
+        (
+            "Sort",
+            format!("SELECT x FROM {series} AS g(x) ORDER BY x DESC"),
+        ),
+        (
+            "Hash join",
+            format!("SELECT count(*) FROM {series} AS a(x) JOIN {series} AS b(y) ON a.x = b.y"),
+        ),
+        (
+            "Aggregate",
+            format!("SELECT x, count(*) FROM {series} AS g(x) GROUP BY x"),
+        ),
+        (
+            "Distinct",
+            format!("SELECT DISTINCT x FROM {series} AS g(x)"),
+        ),
+        (
+            "Window",
+            format!("SELECT x, row_number() OVER (ORDER BY x) FROM {series} AS g(x)"),
+        ),
+        (
+            "UNION",
+            format!("SELECT x FROM {series} AS g(x) UNION SELECT y FROM {series} AS h(y)"),
+        ),
+    ];
+    ok(&mut s, "SET meridian.query_memory_limit = '64kB'").await;
+    for (operator, sql) in &cases {
+        let e = fail(&mut s, sql).await;
+        assert_eq!(e.code, "53200", "{sql}: {e}");
+        assert!(
+            e.message.contains(operator) && e.message.contains("64kB"),
+            "{sql}: {e}"
+        );
+        // The session goes on serving.
+        assert_eq!(rows(&mut s, "SELECT 1").await, vec![vec![Datum::Int(1)]]);
+    }
+    ok(&mut s, "SET meridian.query_memory_limit = '64MB'").await;
+    for (_, sql) in &cases {
+        ok(&mut s, sql).await;
+    }
+    // EXPLAIN ANALYZE shows what the statement held against its limit.
+    let lines = plan_lines(&mut s, &format!("EXPLAIN ANALYZE {}", cases[0].1)).await;
+    let peak = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Peak Memory: "))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(
+        peak.ends_with("kB (limit 64MB)") && !peak.starts_with("0kB"),
+        "{peak}"
+    );
+    // The limit is per session.
+    let mut other = engine.session("root", "db");
+    ok(&mut other, &cases[0].1).await;
 }

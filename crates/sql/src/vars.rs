@@ -2,7 +2,11 @@
 //!
 //! Values are stored as text, per session. Most only echo back what was set: Meridian always
 //! prints dates in ISO form, floats in shortest round-trip form whatever `extra_float_digits`
-//! says, and has no time-zone-dependent types yet, so `TimeZone` changes nothing.
+//! says, and has no time-zone-dependent types yet, so `TimeZone` changes nothing. `work_mem`
+//! is only echoed too: the memory a statement's operators may hold is
+//! `meridian.query_memory_limit` (256MB by default, PostgreSQL's units: `64kB`, `512MB`,
+//! `2GB`; a bare number is kB), one limit for the whole statement rather than PostgreSQL's
+//! per-operator budget (see `exec/memory.rs`).
 
 use std::collections::BTreeMap;
 
@@ -48,6 +52,7 @@ const VARS: &[VarDef] = &[
     var("IntervalStyle", "postgres"),
     var("jit", "off"),
     var("lock_timeout", "0"),
+    var("meridian.query_memory_limit", "256MB"),
     var("max_parallel_workers_per_gather", "2"),
     var("row_security", "on"),
     var("search_path", "\"$user\", public"),
@@ -141,6 +146,17 @@ impl SessionVars {
         }
     }
 
+    /// The bytes a statement's operators may hold (`meridian.query_memory_limit`).
+    pub(crate) fn query_memory_limit(&self) -> usize {
+        let value = self
+            .set
+            .get("meridian.query_memory_limit")
+            .map_or(DEFAULT_QUERY_MEMORY, |v| {
+                parse_memory(v).unwrap_or(DEFAULT_QUERY_MEMORY)
+            });
+        usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
     /// `SHOW ALL`: (name, setting) for every known setting, in name order.
     pub(crate) fn all(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = VARS
@@ -164,6 +180,53 @@ impl SessionVars {
         out.sort_by_key(|(k, _)| k.to_ascii_lowercase());
         out
     }
+}
+
+/// The default of `meridian.query_memory_limit`: 256MB.
+const DEFAULT_QUERY_MEMORY: u64 = 256 << 20;
+
+/// The units of memory settings, as PostgreSQL spells them, largest first.
+const MEMORY_UNITS: [(&str, u64); 5] = [
+    ("TB", 1 << 40),
+    ("GB", 1 << 30),
+    ("MB", 1 << 20),
+    ("kB", 1 << 10),
+    ("B", 1),
+];
+
+/// The range `meridian.query_memory_limit` accepts, in bytes: 64kB (PostgreSQL's least
+/// `work_mem`) to 1TB.
+const QUERY_MEMORY_RANGE: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 40);
+
+/// A memory size as PostgreSQL's memory settings read it: a whole number and a unit (`B`,
+/// `kB`, `MB`, `GB`, `TB`; letter case is not checked), kB when there is none.
+fn parse_memory(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit = text[digits..].trim();
+    let scale = if unit.is_empty() {
+        1 << 10
+    } else {
+        MEMORY_UNITS
+            .iter()
+            .find(|(u, _)| u.eq_ignore_ascii_case(unit))?
+            .1
+    };
+    number.checked_mul(scale)
+}
+
+/// A number of bytes in the largest unit that divides it (`268435456` is `256MB`).
+pub(crate) fn format_memory(bytes: usize) -> String {
+    let bytes = bytes as u64;
+    let (unit, scale) = MEMORY_UNITS
+        .iter()
+        .find(|(_, s)| bytes.is_multiple_of(*s) && bytes >= *s)
+        .copied()
+        .unwrap_or(("B", 1));
+    format!("{}{unit}", bytes / scale)
 }
 
 fn unrecognized(name: &str) -> SqlError {
@@ -210,6 +273,15 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid("Value must be an integer between -15 and 3.")),
         },
+        "meridian.query_memory_limit" => match parse_memory(&value) {
+            Some(n) if QUERY_MEMORY_RANGE.contains(&n) => {
+                Ok(format_memory(usize::try_from(n).unwrap_or(usize::MAX)))
+            }
+            Some(_) => Err(invalid("The limit must be between 64kB and 1TB.")),
+            None => Err(invalid(
+                "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
+            )),
+        },
         "transaction_isolation" | "default_transaction_isolation" => {
             // Every transaction is serializable; weaker requests are upgraded, as in CockroachDB.
             Ok("serializable".to_string())
@@ -240,6 +312,37 @@ mod tests {
         v.reset_all();
         assert_eq!(v.show("myapp.flag", "u").unwrap_err().code, "42704");
         assert_eq!(v.show("session_authorization", "alice").unwrap().1, "alice");
+    }
+
+    #[test]
+    fn memory_limit_takes_postgresql_units() {
+        let mut v = SessionVars::default();
+        assert_eq!(v.query_memory_limit(), 256 << 20);
+        assert_eq!(
+            v.show("meridian.query_memory_limit", "u").unwrap(),
+            ("meridian.query_memory_limit".into(), "256MB".into())
+        );
+        v.set("meridian.query_memory_limit", "1024 kB".into())
+            .unwrap();
+        assert_eq!(v.show("meridian.query_memory_limit", "u").unwrap().1, "1MB");
+        assert_eq!(v.query_memory_limit(), 1 << 20);
+        v.set("meridian.query_memory_limit", "65536".into())
+            .unwrap();
+        assert_eq!(v.query_memory_limit(), 64 << 20);
+        v.set("Meridian.Query_Memory_Limit", "100000B".into())
+            .unwrap();
+        assert_eq!(
+            v.show("meridian.query_memory_limit", "u").unwrap().1,
+            "100000B"
+        );
+        for bad in ["1kB", "2TB", "12 parsecs", "", "-5MB"] {
+            let e = v
+                .set("meridian.query_memory_limit", bad.into())
+                .unwrap_err();
+            assert_eq!(e.code, "22023", "{bad}");
+        }
+        v.reset("meridian.query_memory_limit").unwrap();
+        assert_eq!(v.query_memory_limit(), 256 << 20);
     }
 
     #[test]

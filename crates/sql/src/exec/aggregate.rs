@@ -1,9 +1,12 @@
 //! Hash aggregation: groups keyed by the memcomparable encoding of their GROUP BY values, in
-//! order of first appearance.
+//! order of first appearance. The groups, and what DISTINCT aggregates and `string_agg` keep,
+//! count against the statement's memory.
 
 use std::collections::{HashMap, HashSet};
 
 use meridian_storage::keycode::Decimal;
+
+use super::memory::{Reservation, key_bytes, row_bytes};
 
 use crate::api::{Datum, SqlError, SqlType};
 use crate::expr::{Env, cmp_datums, is_true};
@@ -36,6 +39,8 @@ enum Acc {
 pub(crate) struct Accumulator {
     acc: Acc,
     seen: Option<HashSet<Vec<u8>>>,
+    /// Bytes held besides the state itself: DISTINCT keys and `string_agg` text.
+    held: usize,
 }
 
 impl Accumulator {
@@ -58,7 +63,13 @@ impl Accumulator {
         Accumulator {
             acc,
             seen: call.distinct.then(HashSet::new),
+            held: 0,
         }
+    }
+
+    /// Bytes held besides the state itself (see [`key_bytes`]).
+    pub(crate) fn held(&self) -> usize {
+        self.held
     }
 
     /// Adds `row` (a row of the aggregate's input).
@@ -85,10 +96,13 @@ impl Accumulator {
         if v == Datum::Null {
             return Ok(());
         }
-        if let Some(seen) = &mut self.seen
-            && !seen.insert(hash_key(std::slice::from_ref(&v)))
-        {
-            return Ok(());
+        if let Some(seen) = &mut self.seen {
+            let key = hash_key(std::slice::from_ref(&v));
+            let bytes = key_bytes(&key);
+            if !seen.insert(key) {
+                return Ok(());
+            }
+            self.held += bytes;
         }
         match (&mut self.acc, v) {
             (Acc::Count(n), _) => *n += 1,
@@ -136,6 +150,7 @@ impl Accumulator {
                     Some(e) => e.eval(row, env)?,
                     None => Datum::Null,
                 };
+                let before = s.as_ref().map_or(0, String::len);
                 match (s.as_mut(), sep) {
                     (None, _) => *s = Some(x),
                     (Some(acc), Datum::Text(sep)) => {
@@ -144,6 +159,7 @@ impl Accumulator {
                     }
                     (Some(acc), _) => acc.push_str(&x),
                 }
+                self.held += s.as_ref().map_or(0, String::len) - before;
             }
             (Acc::MinMax(best), v) => {
                 let replace = match best {
@@ -205,16 +221,19 @@ fn numeric_operand(v: Datum) -> (Decimal, u16) {
 }
 
 /// Aggregates `rows` into rows of `[group values..., aggregate values...]`. Without GROUP BY
-/// there is exactly one output row, even for no input.
+/// there is exactly one output row, even for no input. `memory` counts the groups.
 pub(crate) fn aggregate(
     plan: &AggregatePlan,
     rows: &[Vec<Datum>],
     env: &Env<'_>,
+    memory: &mut Reservation,
 ) -> Result<Vec<Vec<Datum>>, SqlError> {
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut groups: Vec<(Vec<Datum>, Vec<Accumulator>)> = Vec::new();
     let new_accs = || plan.aggs.iter().map(Accumulator::new).collect::<Vec<_>>();
+    let state_bytes = plan.aggs.len() * std::mem::size_of::<Accumulator>();
     if plan.groups.is_empty() {
+        memory.grow(state_bytes)?;
         groups.push((vec![], new_accs()));
     }
     for row in rows {
@@ -230,6 +249,7 @@ pub(crate) fn aggregate(
             match index.get(&key) {
                 Some(&i) => i,
                 None => {
+                    memory.grow(key_bytes(&key) + row_bytes(&values) + state_bytes)?;
                     groups.push((values, new_accs()));
                     index.insert(key, groups.len() - 1);
                     groups.len() - 1
@@ -237,7 +257,9 @@ pub(crate) fn aggregate(
             }
         };
         for (acc, call) in groups[slot].1.iter_mut().zip(&plan.aggs) {
+            let before = acc.held();
             acc.add(call, row, env)?;
+            memory.grow(acc.held() - before)?;
         }
     }
     Ok(groups
@@ -253,7 +275,17 @@ pub(crate) fn aggregate(
 mod tests {
     use super::*;
     use crate::api::SqlType;
+    use crate::exec::MemoryPool;
     use crate::expr::ScalarExpr;
+
+    fn aggregate(
+        plan: &AggregatePlan,
+        rows: &[Vec<Datum>],
+        env: &Env<'_>,
+    ) -> Result<Vec<Vec<Datum>>, SqlError> {
+        let pool = MemoryPool::new(usize::MAX);
+        super::aggregate(plan, rows, env, &mut pool.reserve("Aggregate", None))
+    }
 
     fn call(func: AggFunc, ty: SqlType, distinct: bool) -> AggCall {
         let arg = (func != AggFunc::CountStar).then_some(ScalarExpr::Column(1, SqlType::Int4));

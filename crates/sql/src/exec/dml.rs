@@ -326,12 +326,9 @@ async fn conflict(
         if claimed.contains(&key) {
             return Ok(Conflict::InStatement);
         }
-        let value = ex.kv.get(&key, ex.ts).await.map_err(Error::Read)?;
-        ex.spans.push(Span {
-            start: key.clone(),
-            end: None,
-        });
-        let Some(value) = value else { continue };
+        let Some(value) = ex.get(&key).await? else {
+            continue;
+        };
         let existing = match access {
             Access::Primary => Some(keys::decode_row(table, &key, &value)?),
             Access::Index(i) => {

@@ -2,10 +2,13 @@
 //! and lookup joins that probe the right table's index with each left row's keys.
 //!
 //! NULL keys never match. LEFT joins pad unmatched left rows with NULLs; FULL joins also pad
-//! the right rows nothing matched.
+//! the right rows nothing matched. The right rows and hash table (or a lookup join's probe
+//! results) and the joined rows count against the statement's memory.
 
 use std::collections::HashMap;
 
+use super::analyze::node_id;
+use super::memory::Reservation;
 use super::{Executor, Row, check_rows};
 use crate::api::Datum;
 use crate::error::Result;
@@ -17,17 +20,37 @@ impl Executor<'_> {
     /// The rows of a join. A chain of joins (each the left input of the next, as the join
     /// planner builds them) runs as a loop rather than a recursion, so a join of many tables
     /// does not nest as many futures.
-    pub(crate) async fn join(&mut self, top: &JoinPlan, env: Env<'_>) -> Result<Vec<Row>> {
-        let mut chain = vec![top];
+    ///
+    /// Under EXPLAIN ANALYZE, each join of the chain below `rel` (the top, which `run` records)
+    /// is recorded as if it had run its inputs itself.
+    pub(crate) async fn join(
+        &mut self,
+        rel: &Rel,
+        top: &JoinPlan,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let mut chain = vec![(rel, top)];
         let mut leftmost = &top.left;
         while let Rel::Join(j) = leftmost {
-            chain.push(j);
+            chain.push((leftmost, j));
             leftmost = &j.left;
         }
+        let watch = self
+            .profile
+            .is_some()
+            .then(crate::metrics::Stopwatch::start);
         let mut rows = self.run(leftmost, env, None).await?;
-        for j in chain.into_iter().rev() {
+        let outer = self.node;
+        for (node, j) in chain.into_iter().rev() {
+            self.node = node_id(node);
             rows = self.join_step(j, rows, env).await?;
+            if let (Some(p), Some(w)) = (&self.profile, &watch)
+                && !std::ptr::eq(node, rel)
+            {
+                p.ran(self.node, rows.len(), w.elapsed());
+            }
         }
+        self.node = outer;
         Ok(rows)
     }
 
@@ -42,7 +65,13 @@ impl Executor<'_> {
         if left.is_empty() && j.kind != JoinKind::Full {
             return Ok(vec![]);
         }
+        let mut memory = self.reserve(if j.left_keys.is_empty() {
+            "Nested loop join"
+        } else {
+            "Hash join"
+        });
         let right = self.run(&j.right, env, None).await?;
+        memory.grow_rows(&right)?;
         let right_width = j.right.width();
         let left_width = j.left.width();
         let mut right_matched = vec![
@@ -61,6 +90,9 @@ impl Executor<'_> {
             let mut t: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(right.len());
             for (i, r) in right.iter().enumerate() {
                 if let Some(k) = key_of(&j.right_keys, r, &env)? {
+                    if !t.contains_key(&k) {
+                        memory.grow_key(&k)?;
+                    }
                     t.entry(k).or_default().push(i);
                 }
             }
@@ -89,21 +121,20 @@ impl Executor<'_> {
                     if let Some(m) = right_matched.get_mut(ri) {
                         *m = true;
                     }
-                    out.push(row);
+                    push(&mut out, row, &mut memory)?;
                 }
             }
             if !matched && j.kind != JoinKind::Inner {
                 let mut row = l;
                 row.extend(std::iter::repeat_n(Datum::Null, right_width));
-                out.push(row);
+                push(&mut out, row, &mut memory)?;
             }
-            check_rows(out.len())?;
         }
         for (ri, m) in right_matched.iter().enumerate() {
             if !m {
                 let mut row = vec![Datum::Null; left_width];
                 row.extend(right[ri].iter().cloned());
-                out.push(row);
+                push(&mut out, row, &mut memory)?;
             }
         }
         Ok(out)
@@ -138,6 +169,7 @@ impl Executor<'_> {
         env: Env<'_>,
     ) -> Result<Vec<Row>> {
         let right_width = j.right.width();
+        let mut memory = self.reserve("Lookup join");
         let mut probes: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
         let mut out = Vec::new();
         for l in left {
@@ -153,13 +185,11 @@ impl Executor<'_> {
                 match probes.get(&k) {
                     Some(rows) => rows.clone(),
                     None => {
-                        let mut rows = self.lookup(scan, lookup.access, values, env).await?;
-                        if let Some(exprs) = projection {
-                            rows = rows
-                                .iter()
-                                .map(|r| exprs.iter().map(|e| e.eval(r, &env)).collect())
-                                .collect::<Result<Vec<_>, _>>()?;
-                        }
+                        let rows = self
+                            .probe(&j.right, scan, lookup, projection, values, env)
+                            .await?;
+                        memory.grow_key(&k)?;
+                        memory.grow_rows(&rows)?;
                         probes.insert(k, rows.clone());
                         rows
                     }
@@ -175,18 +205,65 @@ impl Executor<'_> {
                 row.extend(r);
                 if self.residual(j, sync, &row, env).await? {
                     matched = true;
-                    out.push(row);
+                    push(&mut out, row, &mut memory)?;
                 }
             }
             if !matched && j.kind == JoinKind::Left {
                 let mut row = l;
                 row.extend(std::iter::repeat_n(Datum::Null, right_width));
-                out.push(row);
+                push(&mut out, row, &mut memory)?;
             }
-            check_rows(out.len())?;
         }
         Ok(out)
     }
+
+    /// The right rows of a lookup join for one left row's key `values`: read from the
+    /// right side's table (`right` is its scan, possibly under a projection). Under EXPLAIN
+    /// ANALYZE each probe counts as one run of the right side.
+    async fn probe(
+        &mut self,
+        right: &Rel,
+        scan: &crate::plan::ScanPlan,
+        lookup: &Lookup,
+        projection: Option<&[ScalarExpr]>,
+        values: Vec<Datum>,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let scan_node = match right {
+            Rel::Project { input, .. } => input.as_ref(),
+            other => other,
+        };
+        let watch = self
+            .profile
+            .is_some()
+            .then(crate::metrics::Stopwatch::start);
+        let outer = std::mem::replace(&mut self.node, node_id(scan_node));
+        let rows = self.lookup(scan, lookup.access, values, env).await;
+        self.node = outer;
+        let mut rows = rows?;
+        let read = rows.len();
+        if let Some(exprs) = projection {
+            rows = rows
+                .iter()
+                .map(|r| exprs.iter().map(|e| e.eval(r, &env)).collect())
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        if let (Some(p), Some(w)) = (&self.profile, &watch) {
+            p.ran(node_id(scan_node), read, w.elapsed());
+            if !std::ptr::eq(scan_node, right) {
+                p.ran(node_id(right), rows.len(), w.elapsed());
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Adds a joined row to `out`, counting it.
+fn push(out: &mut Vec<Row>, row: Row, memory: &mut Reservation) -> Result<()> {
+    memory.grow_row(&row)?;
+    out.push(row);
+    check_rows(out.len())?;
+    Ok(())
 }
 
 /// The hash key of `keys` over `row`; `None` when some key is NULL (it matches nothing).

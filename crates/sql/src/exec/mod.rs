@@ -8,15 +8,19 @@
 //!
 //! * `run.rs`: the operators; `scan.rs`: table and index reads; `join.rs`: hash, nested-loop
 //!   and lookup joins; `setop.rs`, `window.rs`, `aggregate.rs`;
-//! * `dml.rs`, `ddl.rs`, `index.rs` (index maintenance and backfill): writes.
+//! * `dml.rs`, `ddl.rs`, `index.rs` (index maintenance and backfill): writes;
+//! * `memory.rs`: what the operators that retain rows hold, against the statement's limit;
+//!   `analyze.rs`: EXPLAIN ANALYZE, which runs a statement with a [`Profile`] of its operators.
 
 mod aggregate;
 mod alter;
+mod analyze;
 mod ddl;
 mod dml;
 mod eval;
 mod index;
 mod join;
+mod memory;
 mod rowid;
 mod run;
 mod scan;
@@ -33,6 +37,8 @@ use std::sync::{Arc, Mutex};
 use meridian_clock::Timestamp;
 use meridian_tablet::{KvClient, KvPair, Span};
 
+pub(crate) use analyze::Profile;
+pub(crate) use memory::MemoryPool;
 pub(crate) use rowid::RowIdGen;
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
@@ -49,8 +55,8 @@ pub(crate) type Row = Vec<Datum>;
 /// `[start, end)` of keys.
 type ByteRange = (Vec<u8>, Vec<u8>);
 
-/// Rows an operator may hold before the statement fails with 53200 (out of memory): a guard
-/// against runaway joins until memory accounting arrives.
+/// Rows an operator may produce before the statement fails with 53200 (out of memory): a
+/// guard for the operators that do not account their memory (scans, filters, projections).
 const MAX_ROWS: usize = 20_000_000;
 
 /// Per-session state statements read and change.
@@ -87,6 +93,10 @@ pub(crate) struct ExecContext<'a> {
     pub state: &'a Arc<Mutex<SessionState>>,
     /// Values of `$1`, `$2`, ...
     pub params: &'a [Datum],
+    /// The memory the statement's operators may hold (`meridian.query_memory_limit`).
+    pub memory: MemoryPool,
+    /// Under EXPLAIN ANALYZE: where the operators record what they did.
+    pub profile: Option<Arc<Profile>>,
 }
 
 /// Reads of one statement: at one timestamp, with the caches that make repeated subqueries
@@ -112,6 +122,12 @@ pub(crate) struct Executor<'a> {
     pub lock_table: Option<u64>,
     /// Every row read by primary key is read for update (`SELECT ... FOR UPDATE`).
     pub lock_all: bool,
+    /// See [`ExecContext::memory`].
+    memory: MemoryPool,
+    /// See [`ExecContext::profile`].
+    profile: Option<Arc<Profile>>,
+    /// The profile key of the operator running now ([`analyze::STATEMENT`] outside them).
+    node: usize,
 }
 
 impl<'a> Executor<'a> {
@@ -127,6 +143,9 @@ impl<'a> Executor<'a> {
             ranges: HashMap::new(),
             lock_table: None,
             lock_all: false,
+            memory: cx.memory.clone(),
+            profile: cx.profile.clone(),
+            node: analyze::STATEMENT,
         }
     }
 
@@ -143,6 +162,43 @@ impl<'a> Executor<'a> {
     pub(crate) async fn query(&mut self, rel: &Rel) -> Result<Vec<Row>> {
         let env = self.env();
         self.run(rel, env, None).await
+    }
+
+    /// An empty reservation of statement memory for the running operator, which EXPLAIN
+    /// ANALYZE calls `operator`.
+    pub(crate) fn reserve(&self, operator: &'static str) -> memory::Reservation {
+        let report = self.profile.clone().map(|p| (p, self.node));
+        self.memory.reserve(operator, report)
+    }
+
+    /// The value of `key`, read at the statement's snapshot and recorded as read.
+    pub(crate) async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.read_key(key, false).await
+    }
+
+    /// [`Executor::get`], reading for update when `for_update` (inside a transaction block
+    /// the row's lock is taken first, see [`KvClient::get_for_update`]).
+    pub(crate) async fn read_key(
+        &mut self,
+        key: &[u8],
+        for_update: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        let read = if for_update {
+            self.kv.get_for_update(key, self.ts).await
+        } else {
+            self.kv.get(key, self.ts).await
+        };
+        let value = read.map_err(crate::error::Error::Read)?;
+        let span = Span {
+            start: key.to_vec(),
+            end: None,
+        };
+        if let Some(p) = &self.profile {
+            let bytes = value.as_ref().map_or(0, |v| key.len() + v.len());
+            p.read(self.node, span.clone(), usize::from(value.is_some()), bytes);
+        }
+        self.spans.push(span);
+        Ok(value)
     }
 }
 
@@ -161,6 +217,14 @@ pub(crate) fn check_rows(n: usize) -> Result<(), SqlError> {
 
 /// Executes `plan`.
 pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<StatementResult> {
+    match plan {
+        Plan::ExplainAnalyze(a) => analyze::explain_analyze(cx, a).await,
+        other => execute_statement(cx, other).await,
+    }
+}
+
+/// Executes `plan`, which is not EXPLAIN ANALYZE (whose statement this runs).
+async fn execute_statement(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<StatementResult> {
     match plan {
         Plan::Query(q) => {
             let mut ex = Executor::new(cx);
@@ -185,6 +249,9 @@ pub(crate) async fn execute(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Sta
         Plan::Alter(Some(p)) => alter::alter(cx, p).await,
         Plan::Truncate(p) => alter::truncate(cx, p).await,
         Plan::User(p) => users::execute(cx, p).await,
+        Plan::ExplainAnalyze(_) => {
+            Err(SqlError::internal("EXPLAIN ANALYZE of EXPLAIN ANALYZE was planned").into())
+        }
         Plan::Explain(lines) => Ok(StatementResult::Query {
             columns: vec![ColumnInfo {
                 name: "QUERY PLAN".to_string(),

@@ -1,9 +1,14 @@
-//! The operators: each runs its inputs and materializes its rows.
+//! The operators: each runs its inputs and materializes its rows. Those that retain rows
+//! while they work (sorts, DISTINCT, aggregation, windows, set operations, joins) count them
+//! against the statement's memory (`memory.rs`).
 
 use std::collections::HashSet;
 
 use super::aggregate::aggregate;
+use super::analyze::node_id;
+use super::memory::{Reservation, key_bytes, row_bytes};
 use super::{BoxFut, Executor, Row, check_rows};
+use crate::api::SqlError;
 use crate::error::Result;
 use crate::expr::{Env, cmp_for_sort};
 use crate::keys::hash_key;
@@ -11,7 +16,8 @@ use crate::plan::{Rel, SortKey};
 
 impl Executor<'_> {
     /// The rows of `rel`. `want` is a hint: the caller needs at most that many rows, so an
-    /// operator that can stop early (a scan under a projection) may.
+    /// operator that can stop early (a scan under a projection) may. Under EXPLAIN ANALYZE
+    /// the run is recorded in the profile.
     pub(crate) fn run<'s>(
         &'s mut self,
         rel: &'s Rel,
@@ -19,88 +25,92 @@ impl Executor<'_> {
         want: Option<usize>,
     ) -> BoxFut<'s, Result<Vec<Row>>> {
         Box::pin(async move {
-            let rows = match rel {
-                Rel::Values { rows, .. } => {
-                    let mut out = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        out.push(self.eval_all(r, &[], env).await?);
-                    }
-                    out
-                }
-                Rel::Function { func, args, .. } => {
-                    let values = self.eval_all(args, &[], env).await?;
-                    crate::plan::table_function_rows(*func, &values, super::MAX_ROWS)?
-                }
-                Rel::Scan(s) => self.scan(s, env, want).await?,
-                Rel::Filter { input, predicate } => {
-                    let rows = self.run(input, env, None).await?;
-                    self.filter(rows, predicate, env).await?
-                }
-                Rel::Project { input, exprs } => {
-                    let rows = self.run(input, env, want).await?;
-                    self.project(rows, exprs, env).await?
-                }
-                Rel::Join(j) => self.join(j, env).await?,
-                Rel::Aggregate { input, plan } => {
-                    let rows = self.run(input, env, None).await?;
-                    aggregate(plan, &rows, &env)?
-                }
-                Rel::Window { input, plan } => {
-                    let rows = self.run(input, env, None).await?;
-                    super::window::compute(plan, rows, &env)?
-                }
-                Rel::Distinct { input, on } => {
-                    let rows = self.run(input, env, None).await?;
-                    let mut seen = HashSet::with_capacity(rows.len());
-                    rows.into_iter()
-                        .filter(|r| {
-                            let key = match on {
-                                None => hash_key(r),
-                                Some(cols) => {
-                                    let vals: Vec<_> = cols.iter().map(|&c| r[c].clone()).collect();
-                                    hash_key(&vals)
-                                }
-                            };
-                            seen.insert(key)
-                        })
-                        .collect()
-                }
-                Rel::Sort { input, keys } => {
-                    let mut rows = self.run(input, env, None).await?;
-                    sort_rows(&mut rows, keys);
-                    rows
-                }
-                Rel::Limit {
-                    input,
-                    limit,
-                    offset,
-                    counts,
-                } => {
-                    let (limit, offset) = match counts {
-                        None => (*limit, *offset),
-                        Some(c) => runtime_counts(c, &env)?,
-                    };
-                    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-                    let limit =
-                        limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-                    let need = offset.saturating_add(limit.min(want.unwrap_or(usize::MAX)));
-                    let rows = self.run(input, env, Some(need)).await?;
-                    rows.into_iter().skip(offset).take(limit).collect()
-                }
-                Rel::SetOp {
-                    op,
-                    all,
-                    left,
-                    right,
-                } => {
-                    let l = self.run(left, env, None).await?;
-                    let r = self.run(right, env, None).await?;
-                    super::setop::combine(*op, *all, l, r)
-                }
+            let Some(profile) = self.profile.clone() else {
+                return self.operator(rel, env, want).await;
             };
-            check_rows(rows.len())?;
-            Ok(rows)
+            let watch = crate::metrics::Stopwatch::start();
+            let outer = std::mem::replace(&mut self.node, node_id(rel));
+            let rows = self.operator(rel, env, want).await;
+            self.node = outer;
+            if let Ok(rows) = &rows {
+                profile.ran(node_id(rel), rows.len(), watch.elapsed());
+            }
+            rows
         })
+    }
+
+    /// The rows of `rel` (see [`Executor::run`]).
+    async fn operator(&mut self, rel: &Rel, env: Env<'_>, want: Option<usize>) -> Result<Vec<Row>> {
+        let rows = match rel {
+            Rel::Values { rows, .. } => {
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push(self.eval_all(r, &[], env).await?);
+                }
+                out
+            }
+            Rel::Function { func, args, .. } => {
+                let values = self.eval_all(args, &[], env).await?;
+                crate::plan::table_function_rows(*func, &values, super::MAX_ROWS)?
+            }
+            Rel::Scan(s) => self.scan(s, env, want).await?,
+            Rel::Filter { input, predicate } => {
+                let rows = self.run(input, env, None).await?;
+                self.filter(rows, predicate, env).await?
+            }
+            Rel::Project { input, exprs } => {
+                let rows = self.run(input, env, want).await?;
+                self.project(rows, exprs, env).await?
+            }
+            Rel::Join(j) => self.join(rel, j, env).await?,
+            Rel::Aggregate { input, plan } => {
+                let rows = self.run(input, env, None).await?;
+                aggregate(plan, &rows, &env, &mut self.reserve("Aggregate"))?
+            }
+            Rel::Window { input, plan } => {
+                let rows = self.run(input, env, None).await?;
+                super::window::compute(plan, rows, &env, &mut self.reserve("Window"))?
+            }
+            Rel::Distinct { input, on } => {
+                let rows = self.run(input, env, None).await?;
+                distinct(rows, on.as_deref(), &mut self.reserve("Distinct"))?
+            }
+            Rel::Sort { input, keys } => {
+                let mut rows = self.run(input, env, None).await?;
+                let mut memory = self.reserve("Sort");
+                memory.grow_rows(&rows)?;
+                sort_rows(&mut rows, keys);
+                rows
+            }
+            Rel::Limit {
+                input,
+                limit,
+                offset,
+                counts,
+            } => {
+                let (limit, offset) = match counts {
+                    None => (*limit, *offset),
+                    Some(c) => runtime_counts(c, &env)?,
+                };
+                let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+                let limit = limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+                let need = offset.saturating_add(limit.min(want.unwrap_or(usize::MAX)));
+                let rows = self.run(input, env, Some(need)).await?;
+                rows.into_iter().skip(offset).take(limit).collect()
+            }
+            Rel::SetOp {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let l = self.run(left, env, None).await?;
+                let r = self.run(right, env, None).await?;
+                super::setop::combine(*op, *all, l, r, &mut self.reserve(op.name()))?
+            }
+        };
+        check_rows(rows.len())?;
+        Ok(rows)
     }
 
     /// Evaluates `exprs` over every row.
@@ -153,8 +163,8 @@ impl Executor<'_> {
 fn runtime_counts(
     c: &crate::plan::LimitCounts,
     env: &Env<'_>,
-) -> Result<(Option<u64>, u64), crate::api::SqlError> {
-    use crate::api::{Datum, SqlError};
+) -> Result<(Option<u64>, u64), SqlError> {
+    use crate::api::Datum;
     let eval = |e: &Option<crate::expr::ScalarExpr>| -> Result<Option<i64>, SqlError> {
         match e {
             None => Ok(None),
@@ -173,6 +183,33 @@ fn runtime_counts(
         return Err(SqlError::new("2201X", "OFFSET must not be negative"));
     }
     Ok((limit.map(i64::unsigned_abs), offset.unsigned_abs()))
+}
+
+/// The first row of each group of rows equal in every column, or (DISTINCT ON) in the `on`
+/// columns; `memory` counts the rows kept and the keys seen.
+pub(super) fn distinct(
+    rows: Vec<Row>,
+    on: Option<&[usize]>,
+    memory: &mut Reservation,
+) -> Result<Vec<Row>, SqlError> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut out = Vec::new();
+    for r in rows {
+        let key = match on {
+            None => hash_key(&r),
+            Some(cols) => {
+                let vals: Vec<_> = cols.iter().map(|&c| r[c].clone()).collect();
+                hash_key(&vals)
+            }
+        };
+        if seen.contains(&key) {
+            continue;
+        }
+        memory.grow(key_bytes(&key) + row_bytes(&r))?;
+        seen.insert(key);
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Sorts rows by `keys` (stable).

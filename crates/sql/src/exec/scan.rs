@@ -71,11 +71,8 @@ impl Executor<'_> {
             }
             match span {
                 ByteSpan::Point(key) => {
-                    let value = self.get_row(&plan.table, plan.access, key).await?;
-                    self.spans.push(Span {
-                        start: key.clone(),
-                        end: None,
-                    });
+                    let for_update = self.locks(&plan.table, plan.access);
+                    let value = self.read_key(key, for_update).await?;
                     if let Some(value) = value
                         && let Some(row) = self.entry_row(plan, key, &value).await?
                         && keep(filter, &row, &env)?
@@ -119,6 +116,7 @@ impl Executor<'_> {
         }
         let mut all = Vec::new();
         let mut from = start.to_vec();
+        let mut bytes = 0;
         loop {
             let page = self
                 .kv
@@ -127,6 +125,9 @@ impl Executor<'_> {
                 .map_err(Error::Read)?;
             let full = page.len() == PAGE_SIZE;
             let last = page.last().map(|(k, _)| k.clone());
+            if self.profile.is_some() {
+                bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            }
             all.extend(page);
             check_rows(all.len())?;
             match last {
@@ -137,6 +138,13 @@ impl Executor<'_> {
                 }
                 _ => break,
             }
+        }
+        if let Some(p) = &self.profile {
+            let span = Span {
+                start: start.to_vec(),
+                end: Some(end.to_vec()),
+            };
+            p.read(self.node, span, all.len(), bytes);
         }
         let all = Arc::new(all);
         if cache {
@@ -166,21 +174,10 @@ impl Executor<'_> {
         }
     }
 
-    /// The entry `key` of `table`'s index `access`; a row the statement is about to change is
-    /// read for update (locked inside a transaction block).
-    async fn get_row(
-        &mut self,
-        table: &TableDesc,
-        access: Access,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>> {
-        let locked = self.lock_all || self.lock_table == Some(table.id);
-        let read = if access == Access::Primary && locked {
-            self.kv.get_for_update(key, self.ts).await
-        } else {
-            self.kv.get(key, self.ts).await
-        };
-        read.map_err(Error::Read)
+    /// Whether an entry of `table`'s index `access` is read for update: a row the statement
+    /// is about to change, read by primary key (locked inside a transaction block).
+    fn locks(&self, table: &TableDesc, access: Access) -> bool {
+        access == Access::Primary && (self.lock_all || self.lock_table == Some(table.id))
     }
 
     /// The full row with the primary key of `partial`, read from the primary index.
@@ -190,12 +187,8 @@ impl Executor<'_> {
         partial: &[Datum],
     ) -> Result<Option<Row>> {
         let key = keys::row_key(table, partial);
-        let value = self.get_row(table, Access::Primary, &key).await?;
-        self.spans.push(Span {
-            start: key.clone(),
-            end: None,
-        });
-        match value {
+        let for_update = self.locks(table, Access::Primary);
+        match self.read_key(&key, for_update).await? {
             Some(v) => Ok(Some(keys::decode_row(table, &key, &v)?)),
             None => Ok(None),
         }

@@ -1,12 +1,14 @@
 //! Window functions: for each call, rows are grouped by the PARTITION BY values, each
 //! partition is sorted by the window's ORDER BY, and the call's value for every row is appended
-//! to it. Rows keep their input order.
+//! to it. Rows keep their input order. The rows, and each call's partitions, sort keys and
+//! values, count against the statement's memory while the operator works.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::Row;
 use super::aggregate::Accumulator;
+use super::memory::{Reservation, datum_bytes, key_bytes, row_bytes};
 use crate::api::{Datum, SqlError};
 use crate::expr::{Env, cmp_for_sort};
 use crate::keys::hash_key;
@@ -17,9 +19,12 @@ pub(crate) fn compute(
     plan: &WindowPlan,
     mut rows: Vec<Row>,
     env: &Env<'_>,
+    memory: &mut Reservation,
 ) -> Result<Vec<Row>, SqlError> {
+    memory.grow_rows(&rows)?;
     for call in &plan.funcs {
-        let values = compute_call(call, &rows, env)?;
+        let values = compute_call(call, &rows, env, memory)?;
+        memory.grow(values.iter().map(datum_bytes).sum())?;
         for (r, v) in rows.iter_mut().zip(values) {
             r.push(v);
         }
@@ -27,7 +32,12 @@ pub(crate) fn compute(
     Ok(rows)
 }
 
-fn compute_call(call: &WindowCall, rows: &[Row], env: &Env<'_>) -> Result<Vec<Datum>, SqlError> {
+fn compute_call(
+    call: &WindowCall,
+    rows: &[Row],
+    env: &Env<'_>,
+    memory: &mut Reservation,
+) -> Result<Vec<Datum>, SqlError> {
     // Partitions, in order of first appearance.
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut partitions: Vec<Vec<usize>> = Vec::new();
@@ -39,17 +49,23 @@ fn compute_call(call: &WindowCall, rows: &[Row], env: &Env<'_>) -> Result<Vec<Da
             .map(|e| e.eval(r, env))
             .collect::<Result<Vec<_>, _>>()?;
         let k = hash_key(&p);
-        let slot = *index.entry(k).or_insert_with(|| {
-            partitions.push(Vec::new());
-            partitions.len() - 1
-        });
+        let slot = match index.get(&k) {
+            Some(&slot) => slot,
+            None => {
+                memory.grow(key_bytes(&k))?;
+                partitions.push(Vec::new());
+                index.insert(k, partitions.len() - 1);
+                partitions.len() - 1
+            }
+        };
         partitions[slot].push(i);
-        order_keys.push(
-            call.order
-                .iter()
-                .map(|(e, _, _)| e.eval(r, env))
-                .collect::<Result<Vec<_>, _>>()?,
-        );
+        let keys = call
+            .order
+            .iter()
+            .map(|(e, _, _)| e.eval(r, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        memory.grow(row_bytes(&keys) + std::mem::size_of::<usize>())?;
+        order_keys.push(keys);
     }
     let cmp = |a: usize, b: usize| -> Ordering {
         call.order

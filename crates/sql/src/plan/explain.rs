@@ -1,7 +1,10 @@
 //! The text of EXPLAIN: one line per operator, the root first, inputs indented below it.
-//! Expressions are printed with the names of the columns they read.
+//! Expressions are printed with the names of the columns they read. EXPLAIN ANALYZE appends
+//! what each operator did to its line (a [`Note`]; see `exec/analyze.rs`).
 
 use std::ops::Bound;
+
+use sqlparser::ast::{AnalyzeFormat, AnalyzeFormatKind, Expr, UtilityOption, Value};
 
 use super::ddl::DropPlan;
 use super::dml::InsertSource;
@@ -9,14 +12,128 @@ use super::keyrange::{KeyRange, KeySpan, key_columns};
 use super::rel::{Access, JoinKind, Rel, ScanPlan};
 use super::window::WindowFunc;
 use super::{AggCall, Plan, UserPlan};
-use crate::api::Datum;
+use crate::api::{Datum, SqlError};
 use crate::expr::{ScalarExpr, SubqueryKind};
+
+/// EXPLAIN ANALYZE of a statement: run it, then print its plan with what each operator did.
+#[derive(Debug)]
+pub(crate) struct AnalyzePlan {
+    pub plan: Plan,
+    /// Operator times (`TIMING`, on unless turned off).
+    pub timing: bool,
+    /// The closing lines, peak memory and execution time (`SUMMARY`, on unless turned off).
+    pub summary: bool,
+}
+
+/// What EXPLAIN's options ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExplainOptions {
+    pub analyze: bool,
+    pub timing: bool,
+    pub summary: bool,
+}
+
+/// EXPLAIN's options, in either syntax (`EXPLAIN ANALYZE ...`, `EXPLAIN (ANALYZE, TIMING OFF)
+/// ...`), as PostgreSQL takes them: ANALYZE, TIMING and SUMMARY are obeyed; VERBOSE, COSTS,
+/// BUFFERS, SETTINGS, WAL, SERIALIZE, MEMORY and GENERIC_PLAN are accepted and change
+/// nothing; FORMAT must be TEXT.
+pub(crate) fn explain_options(
+    analyze: bool,
+    format: Option<&AnalyzeFormatKind>,
+    options: Option<&[UtilityOption]>,
+) -> Result<ExplainOptions, SqlError> {
+    let text_only = |what: &str| {
+        SqlError::unsupported(format!(
+            "EXPLAIN format {what} is not supported; only TEXT is"
+        ))
+    };
+    if let Some(AnalyzeFormatKind::Keyword(f) | AnalyzeFormatKind::Assignment(f)) = format
+        && *f != AnalyzeFormat::TEXT
+    {
+        return Err(text_only(&f.to_string()));
+    }
+    let mut out = ExplainOptions {
+        analyze,
+        timing: true,
+        summary: true,
+    };
+    let mut timing_given = false;
+    for o in options.unwrap_or_default() {
+        let name = o.name.value.to_ascii_lowercase();
+        match name.as_str() {
+            "analyze" => out.analyze = option_bool(&name, o.arg.as_ref())?,
+            "timing" => {
+                out.timing = option_bool(&name, o.arg.as_ref())?;
+                timing_given = true;
+            }
+            "summary" => out.summary = option_bool(&name, o.arg.as_ref())?,
+            "verbose" | "costs" | "buffers" | "settings" | "wal" | "memory" | "generic_plan" => {
+                option_bool(&name, o.arg.as_ref())?;
+            }
+            "serialize" => {}
+            "format" => match o.arg.as_ref() {
+                Some(Expr::Identifier(id)) if id.value.eq_ignore_ascii_case("text") => {}
+                Some(other) => return Err(text_only(&other.to_string())),
+                None => {
+                    return Err(SqlError::new(
+                        "42601",
+                        "EXPLAIN option FORMAT requires a value",
+                    ));
+                }
+            },
+            _ => {
+                return Err(SqlError::new(
+                    "42601",
+                    format!("unrecognized EXPLAIN option \"{name}\""),
+                ));
+            }
+        }
+    }
+    if timing_given && out.timing && !out.analyze {
+        return Err(SqlError::new(
+            "22023",
+            "EXPLAIN option TIMING requires ANALYZE",
+        ));
+    }
+    Ok(out)
+}
+
+/// The value of a Boolean EXPLAIN option (none: true), as PostgreSQL reads it.
+fn option_bool(name: &str, arg: Option<&Expr>) -> Result<bool, SqlError> {
+    let word = match arg {
+        None => return Ok(true),
+        Some(Expr::Identifier(id)) => id.value.to_ascii_lowercase(),
+        Some(Expr::Value(v)) => match &v.value {
+            Value::Boolean(b) => return Ok(*b),
+            Value::Number(n, _) => n.clone(),
+            Value::SingleQuotedString(s) => s.to_ascii_lowercase(),
+            _ => String::new(),
+        },
+        Some(_) => String::new(),
+    };
+    match word.as_str() {
+        "true" | "on" | "1" => Ok(true),
+        "false" | "off" | "0" => Ok(false),
+        _ => Err(SqlError::new(
+            "42601",
+            format!("{name} requires a Boolean value"),
+        )),
+    }
+}
+
+/// Text appended to an operator's line (EXPLAIN ANALYZE's measurements).
+pub(crate) type Note<'n> = &'n dyn Fn(&Rel) -> String;
 
 /// The lines of EXPLAIN for `plan`.
 pub(crate) fn explain(plan: &Plan) -> Vec<String> {
+    explain_noted(plan, &|_| String::new())
+}
+
+/// The lines of EXPLAIN for `plan`, each operator's line followed by its `note`.
+pub(crate) fn explain_noted(plan: &Plan, note: Note<'_>) -> Vec<String> {
     let mut out = Vec::new();
     match plan {
-        Plan::Query(q) => rel(&q.rel, 0, &mut out),
+        Plan::Query(q) => rel(&q.rel, 0, &mut out, note),
         Plan::Insert(i) => {
             out.push(format!("Insert: {}", i.table.name));
             match &i.source {
@@ -25,7 +142,7 @@ pub(crate) fn explain(plan: &Plan) -> Vec<String> {
                     rows.len(),
                     plural(rows.len())
                 )),
-                InsertSource::Query { plan, .. } => rel(&plan.rel, 1, &mut out),
+                InsertSource::Query { plan, .. } => rel(&plan.rel, 1, &mut out, note),
             }
         }
         Plan::Update(u) => {
@@ -36,11 +153,11 @@ pub(crate) fn explain(plan: &Plan) -> Vec<String> {
                 .map(|(c, e)| format!("{} = {}", u.table.columns[*c].name, expr(e, &names)))
                 .collect();
             out.push(format!("Update: {} SET {}", u.table.name, sets.join(", ")));
-            rel(&u.source, 1, &mut out);
+            rel(&u.source, 1, &mut out, note);
         }
         Plan::Delete(d) => {
             out.push(format!("Delete: {}", d.table.name));
-            rel(&d.source, 1, &mut out);
+            rel(&d.source, 1, &mut out, note);
         }
         Plan::CreateTable(c) => out.push(format!("Create table: {}", c.name)),
         Plan::CreateIndex(c) => out.push(format!(
@@ -74,6 +191,7 @@ pub(crate) fn explain(plan: &Plan) -> Vec<String> {
             out.push(format!("Truncate: {}", names.join(", ")));
         }
         Plan::Explain(lines) => out.extend(lines.iter().cloned()),
+        Plan::ExplainAnalyze(a) => out.extend(explain_noted(&a.plan, note)),
     }
     out
 }
@@ -123,32 +241,37 @@ fn names(r: &Rel) -> Vec<String> {
     }
 }
 
-fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
+fn rel(r: &Rel, depth: usize, out: &mut Vec<String>, note: Note<'_>) {
+    let noted = note(r);
     match r {
         Rel::Values { rows, .. } => push(
             out,
             depth,
-            format!("Values: {} row{}", rows.len(), plural(rows.len())),
+            format!("Values: {} row{}{noted}", rows.len(), plural(rows.len())),
         ),
         Rel::Function { func, args, .. } => {
             let a: Vec<String> = args.iter().map(|e| expr(e, &[])).collect();
             push(
                 out,
                 depth,
-                format!("Function: {}({})", func.name(), a.join(", ")),
+                format!("Function: {}({}){noted}", func.name(), a.join(", ")),
             );
         }
-        Rel::Scan(s) => scan(s, depth, out),
+        Rel::Scan(s) => scan(s, depth, out, &noted),
         Rel::Filter { input, predicate } => {
             let n = names(input);
-            push(out, depth, format!("Filter: {}", expr(predicate, &n)));
-            rel(input, depth + 1, out);
+            push(
+                out,
+                depth,
+                format!("Filter: {}{noted}", expr(predicate, &n)),
+            );
+            rel(input, depth + 1, out, note);
         }
         Rel::Project { input, exprs } => {
             let n = names(input);
             let e: Vec<String> = exprs.iter().map(|e| expr(e, &n)).collect();
-            push(out, depth, format!("Project: {}", e.join(", ")));
-            rel(input, depth + 1, out);
+            push(out, depth, format!("Project: {}{noted}", e.join(", ")));
+            rel(input, depth + 1, out, note);
         }
         Rel::Join(j) => {
             let kind = match j.kind {
@@ -188,9 +311,9 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
                 (None, false) => format!("Hash join ({kind})"),
                 (None, true) => format!("Nested loop join ({kind})"),
             };
-            push(out, depth, format!("{method}{on}"));
-            rel(&j.left, depth + 1, out);
-            rel(&j.right, depth + 1, out);
+            push(out, depth, format!("{method}{on}{noted}"));
+            rel(&j.left, depth + 1, out, note);
+            rel(&j.right, depth + 1, out, note);
         }
         Rel::Aggregate { input, plan } => {
             let n = names(input);
@@ -201,14 +324,18 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
             } else {
                 format!(" GROUP BY {}", groups.join(", "))
             };
-            push(out, depth, format!("Aggregate: {}{by}", aggs.join(", ")));
-            rel(input, depth + 1, out);
+            push(
+                out,
+                depth,
+                format!("Aggregate: {}{by}{noted}", aggs.join(", ")),
+            );
+            rel(input, depth + 1, out, note);
         }
         Rel::Window { input, plan } => {
             let n = names(input);
             let f: Vec<String> = plan.funcs.iter().map(|f| window(f, &n)).collect();
-            push(out, depth, format!("Window: {}", f.join(", ")));
-            rel(input, depth + 1, out);
+            push(out, depth, format!("Window: {}{noted}", f.join(", ")));
+            rel(input, depth + 1, out, note);
         }
         Rel::Distinct { input, on } => {
             let line = match on {
@@ -219,8 +346,8 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
                     format!("Distinct on ({})", c.join(", "))
                 }
             };
-            push(out, depth, line);
-            rel(input, depth + 1, out);
+            push(out, depth, format!("{line}{noted}"));
+            rel(input, depth + 1, out, note);
         }
         Rel::Sort { input, keys } => {
             let n = names(input);
@@ -236,8 +363,8 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
                     format!("{}{dir}{nulls}", n[k.column])
                 })
                 .collect();
-            push(out, depth, format!("Sort: {}", k.join(", ")));
-            rel(input, depth + 1, out);
+            push(out, depth, format!("Sort: {}{noted}", k.join(", ")));
+            rel(input, depth + 1, out, note);
         }
         Rel::Limit {
             input,
@@ -261,8 +388,8 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
                     )
                 }
             };
-            push(out, depth, line);
-            rel(input, depth + 1, out);
+            push(out, depth, format!("{line}{noted}"));
+            rel(input, depth + 1, out, note);
         }
         Rel::SetOp {
             op,
@@ -271,14 +398,14 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>) {
             right,
         } => {
             let all = if *all { " ALL" } else { "" };
-            push(out, depth, format!("{}{all}", op.name()));
-            rel(left, depth + 1, out);
-            rel(right, depth + 1, out);
+            push(out, depth, format!("{}{all}{noted}", op.name()));
+            rel(left, depth + 1, out, note);
+            rel(right, depth + 1, out, note);
         }
     }
 }
 
-fn scan(s: &ScanPlan, depth: usize, out: &mut Vec<String>) {
+fn scan(s: &ScanPlan, depth: usize, out: &mut Vec<String>, note: &str) {
     let names: Vec<String> = s.table.columns.iter().map(|c| c.name.clone()).collect();
     let mut depth = depth;
     if let Some(f) = &s.filter {
@@ -323,7 +450,7 @@ fn scan(s: &ScanPlan, depth: usize, out: &mut Vec<String>) {
         ),
         None => s.table.name.clone(),
     };
-    push(out, depth, format!("Scan: {target}, {what}"));
+    push(out, depth, format!("Scan: {target}, {what}{note}"));
 }
 
 fn span(s: &KeySpan, key: &[&str]) -> String {

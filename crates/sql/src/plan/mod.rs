@@ -58,6 +58,7 @@ pub(crate) use dml::{
     ConflictAction, DeletePlan, InsertPlan, InsertSource, OnConflictPlan, UpdatePlan,
     parse_stored_expr,
 };
+pub(crate) use explain::{AnalyzePlan, explain_noted, explain_options};
 pub(crate) use names::{ident, relation_name, table_name};
 pub(crate) use rel::{
     Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
@@ -187,6 +188,8 @@ pub(crate) enum Plan {
     User(UserPlan),
     /// EXPLAIN: the plan's text, one line per row.
     Explain(Vec<String>),
+    /// EXPLAIN ANALYZE: the statement, run when the plan is executed.
+    ExplainAnalyze(Box<AnalyzePlan>),
 }
 
 /// Plans a statement that reads or writes tables (everything except session commands, which the
@@ -221,15 +224,32 @@ pub(crate) fn plan_statement(stmt: &Statement, ctx: &BindContext<'_>) -> Result<
         Statement::AlterTable(at) => alter::plan_alter(at, ctx).map(Plan::Alter),
         Statement::Truncate(t) => alter::plan_truncate(t, ctx).map(Plan::Truncate),
         Statement::Explain {
-            statement, analyze, ..
+            statement,
+            analyze,
+            format,
+            options,
+            ..
         } => {
-            if *analyze {
-                return Err(SqlError::unsupported(
-                    "EXPLAIN ANALYZE is not supported yet",
+            let o = explain::explain_options(*analyze, format.as_ref(), options.as_deref())?;
+            let inner = plan_statement(statement, ctx)?;
+            if !o.analyze {
+                return Ok(Plan::Explain(explain::explain(&inner)));
+            }
+            // As in PostgreSQL, only statements that produce or change rows can be analyzed.
+            if !matches!(
+                inner,
+                Plan::Query(_) | Plan::Insert(_) | Plan::Update(_) | Plan::Delete(_)
+            ) {
+                return Err(SqlError::new(
+                    "42601",
+                    "EXPLAIN ANALYZE takes a SELECT, VALUES, INSERT, UPDATE or DELETE",
                 ));
             }
-            let inner = plan_statement(statement, ctx)?;
-            Ok(Plan::Explain(explain::explain(&inner)))
+            Ok(Plan::ExplainAnalyze(Box::new(AnalyzePlan {
+                plan: inner,
+                timing: o.timing,
+                summary: o.summary,
+            })))
         }
         other => Err(SqlError::unsupported(format!(
             "statement is not supported yet: {}",

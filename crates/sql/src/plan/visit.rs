@@ -12,6 +12,7 @@ use crate::expr::ScalarExpr;
 pub(crate) fn plan_exprs(plan: &Plan, f: &mut dyn FnMut(&ScalarExpr)) {
     match plan {
         Plan::Query(q) => rel_exprs(&q.rel, f),
+        Plan::ExplainAnalyze(a) => plan_exprs(&a.plan, f),
         Plan::Insert(i) => {
             match &i.source {
                 InsertSource::Values(rows) => {

@@ -187,13 +187,29 @@ pub(crate) fn is_read_only(stmt: &Statement) -> bool {
     }
     matches!(
         stmt,
-        Statement::Explain { .. }
-            | Statement::ShowVariable { .. }
+        Statement::ShowVariable { .. }
             | Statement::ShowTables { .. }
             | Statement::Set(_)
             | Statement::Reset(_)
             | Statement::Analyze(_)
     ) || is_control(stmt)
+        || matches!(stmt, Statement::Explain { statement, .. } if !explain_runs(stmt) || is_read_only(statement))
+}
+
+/// Whether an EXPLAIN runs its statement (EXPLAIN ANALYZE in either syntax), so that it
+/// writes what the statement writes.
+fn explain_runs(stmt: &Statement) -> bool {
+    let Statement::Explain {
+        analyze,
+        format,
+        options,
+        ..
+    } = stmt
+    else {
+        return false;
+    };
+    crate::plan::explain_options(*analyze, format.as_ref(), options.as_deref())
+        .is_ok_and(|o| o.analyze)
 }
 
 /// 25006 for a write in a READ ONLY transaction.
