@@ -377,6 +377,9 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
         args.insecure || args.certs_dir.is_some(),
         "secure mode needs --certs-dir DIR (make one with `meridian cert`); or pass --insecure"
     );
+    // Caught from before the node starts: SIGHUP's default action would end the process.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install a SIGHUP handler")?;
     let mut config = NodeConfig::new(&args.data_dir);
     config.insecure = args.insecure;
     config.certs_dir = args.certs_dir.clone();
@@ -429,7 +432,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     let http_scheme = if args.insecure { "http" } else { "https" };
     eprintln!("  http:     {http_scheme}://{}/health", node.http_addr());
     eprintln!("  data dir: {}", args.data_dir.display());
-    run_until_shutdown(&node).await?;
+    run_until_shutdown(&node, hangups).await?;
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())
@@ -713,15 +716,16 @@ async fn node_ls(dialer: &NodeDialer, host: &str) -> anyhow::Result<i32> {
 /// Runs `node` until SIGINT or SIGTERM, reloading its certificates on every SIGHUP (as
 /// CockroachDB does). A reload that fails leaves the node on the certificates it had; the
 /// node logs either outcome.
-async fn run_until_shutdown(node: &Node) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup()).context("cannot install a SIGHUP handler")?;
+async fn run_until_shutdown(
+    node: &Node,
+    mut hangups: tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             stop = &mut shutdown => return stop,
-            _ = hangup.recv() => {
+            _ = hangups.recv() => {
                 // Logged by the node, with the reason when it failed.
                 let _ = node.reload_certificates();
             }

@@ -81,7 +81,8 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 fn pem_error(e: pem::Error) -> String {
     match e {
         pem::Error::MissingSectionEnd { end_marker } => {
-            format!("no {:?} line", String::from_utf8_lossy(&end_marker).trim())
+            let label = String::from_utf8_lossy(&end_marker);
+            format!("no \"-----END {}-----\" line", label.trim())
         }
         pem::Error::IllegalSectionStart { line } => {
             format!("malformed line {:?}", String::from_utf8_lossy(&line).trim())

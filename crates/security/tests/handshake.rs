@@ -184,6 +184,13 @@ fn missing_and_malformed_files_are_reported_with_their_path() {
     std::fs::write(certs.node_key(), "not a key").unwrap();
     let err = server_config(&certs).unwrap_err().to_string();
     assert!(err.contains("node.crt") && err.contains("no PEM"), "{err}");
+    // A truncated file: the message names the line that is missing, in words.
+    std::fs::write(certs.node_cert(), "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+    let err = server_config(&certs).unwrap_err().to_string();
+    assert!(
+        err.contains("node.crt") && err.contains("no \"-----END CERTIFICATE-----\" line"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
