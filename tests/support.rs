@@ -2,9 +2,11 @@
 
 #![allow(dead_code, clippy::disallowed_methods)]
 
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A free loopback address for a node (see `meridian_server::free_addr`).
@@ -16,6 +18,7 @@ pub fn free_addr() -> SocketAddr {
 pub struct NodeProcess {
     pub child: Child,
     pub sql_addr: SocketAddr,
+    pub http_addr: SocketAddr,
 }
 
 impl NodeProcess {
@@ -34,7 +37,14 @@ impl NodeProcess {
         listen_addr: SocketAddr,
         extra: &[&str],
     ) -> NodeProcess {
-        Self::spawn_with(data_dir, sql_addr, listen_addr, &["--insecure"], extra)
+        Self::spawn_with(
+            data_dir,
+            sql_addr,
+            listen_addr,
+            &["--insecure"],
+            extra,
+            Stdio::inherit(),
+        )
     }
 
     /// Starts `meridian start --certs-dir DIR` (secure mode) with `extra` arguments, without
@@ -53,7 +63,38 @@ impl NodeProcess {
             listen_addr,
             &["--certs-dir", certs],
             extra,
+            Stdio::inherit(),
         )
+    }
+
+    /// [`Self::spawn_secure`], with the node's log lines (warnings and errors) sent to the
+    /// receiver as they come.
+    pub fn spawn_secure_logged(
+        data_dir: &Path,
+        certs_dir: &Path,
+        extra: &[&str],
+    ) -> (NodeProcess, mpsc::Receiver<String>) {
+        let certs = certs_dir.to_str().expect("a UTF-8 certificates directory");
+        let mut node = Self::spawn_with(
+            data_dir,
+            free_addr(),
+            free_addr(),
+            &["--certs-dir", certs],
+            extra,
+            Stdio::piped(),
+        );
+        let stderr = node.child.stderr.take().expect("a piped stderr");
+        let (lines, receiver) = mpsc::channel();
+        // Read all along, so that the node never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines.send(line);
+            }
+        });
+        (node, receiver)
     }
 
     fn spawn_with(
@@ -62,7 +103,9 @@ impl NodeProcess {
         listen_addr: SocketAddr,
         security: &[&str],
         extra: &[&str],
+        stderr: Stdio,
     ) -> NodeProcess {
+        let http_addr = free_addr();
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
             .arg("start")
             .args(security)
@@ -70,14 +113,19 @@ impl NodeProcess {
             .arg(data_dir)
             .args(["--sql-addr", &sql_addr.to_string()])
             .args(["--listen-addr", &listen_addr.to_string()])
-            .args(["--http-addr", &free_addr().to_string()])
+            .args(["--http-addr", &http_addr.to_string()])
             .args(extra)
             .env("MERIDIAN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn meridian");
-        NodeProcess { child, sql_addr }
+        NodeProcess {
+            child,
+            sql_addr,
+            http_addr,
+        }
     }
 
     /// Waits until the node answers SQL.
@@ -122,14 +170,19 @@ impl NodeProcess {
 
     /// SIGTERM and wait for a graceful exit.
     pub fn stop(mut self) {
+        self.signal("TERM");
+        let status = self.child.wait().expect("reap node");
+        assert!(status.success(), "node exited with {status}");
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .expect("run kill");
         assert!(status.success());
-        let status = self.child.wait().expect("reap node");
-        assert!(status.success(), "node exited with {status}");
     }
 }
 

@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a node in the foreground until SIGINT or SIGTERM.
+    /// Run a node in the foreground until SIGINT or SIGTERM; SIGHUP reloads its certificates.
     Start(StartArgs),
     /// Initialise a cluster of nodes started with --join (run once, against any node).
     Init(InitArgs),
@@ -71,8 +71,9 @@ struct StartArgs {
     #[arg(long)]
     insecure: bool,
     /// Certificates directory (`meridian cert`). Secure mode requires TLS with its `node.crt`
-    /// on both ports: SQL clients log in with a password or a client certificate signed by
-    /// its `ca.crt`; other nodes and `root`'s commands must present such a certificate.
+    /// on every port: SQL clients log in with a password or a client certificate signed by
+    /// its `ca.crt`; other nodes and `root`'s commands must present such a certificate; the
+    /// HTTP endpoint is HTTPS. SIGHUP reads the directory again.
     #[arg(long, value_name = "DIR")]
     certs_dir: Option<PathBuf>,
     /// Directory for the node's data; created if missing, reused on restart.
@@ -84,7 +85,7 @@ struct StartArgs {
     /// Address for gRPC traffic from other nodes and clients.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:26258")]
     listen_addr: SocketAddr,
-    /// Address of the HTTP endpoint (`/health`, `/ready`).
+    /// Address of the HTTP endpoint (`/health`, `/ready`, `/metrics`; HTTPS in secure mode).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     http_addr: SocketAddr,
     /// Listen addresses of the cluster's nodes (this one may be among them); then run
@@ -376,6 +377,9 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
         args.insecure || args.certs_dir.is_some(),
         "secure mode needs --certs-dir DIR (make one with `meridian cert`); or pass --insecure"
     );
+    // Caught from before the node starts: SIGHUP's default action would end the process.
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install a SIGHUP handler")?;
     let mut config = NodeConfig::new(&args.data_dir);
     config.insecure = args.insecure;
     config.certs_dir = args.certs_dir.clone();
@@ -425,9 +429,10 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!("  grpc:     {}", node.listen_addr());
-    eprintln!("  http:     http://{}/health", node.http_addr());
+    let http_scheme = if args.insecure { "http" } else { "https" };
+    eprintln!("  http:     {http_scheme}://{}/health", node.http_addr());
     eprintln!("  data dir: {}", args.data_dir.display());
-    shutdown_signal().await?;
+    run_until_shutdown(&node, hangups).await?;
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())
@@ -706,6 +711,26 @@ async fn node_ls(dialer: &NodeDialer, host: &str) -> anyhow::Result<i32> {
         );
     }
     Ok(if unreachable == 0 { 0 } else { 1 })
+}
+
+/// Runs `node` until SIGINT or SIGTERM, reloading its certificates on every SIGHUP (as
+/// CockroachDB does). A reload that fails leaves the node on the certificates it had; the
+/// node logs either outcome.
+async fn run_until_shutdown(
+    node: &Node,
+    mut hangups: tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            stop = &mut shutdown => return stop,
+            _ = hangups.recv() => {
+                // Logged by the node, with the reason when it failed.
+                let _ = node.reload_certificates();
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,7 +1,6 @@
 //! Server configuration.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +26,9 @@ pub struct PgServerConfig {
     /// TLS for client connections. When set, an `SSLRequest` is answered `S` and the
     /// connection continues over TLS (a direct TLS handshake, as PostgreSQL 17 clients may
     /// send, works too); when unset it is answered `N`. An empty ALPN list is completed with
-    /// `postgresql`. Build it with `meridian_security::server_config`.
+    /// `postgresql`. Build it with `meridian_security::sql_server_config`, or from a node's
+    /// `meridian_security::NodeCerts` to follow its certificates as they are reloaded (the
+    /// configuration consults them at every handshake).
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Password credentials, required in secure mode; unused in insecure mode.
     pub users: Option<Arc<dyn UserStore>>,
@@ -46,16 +47,6 @@ impl Default for PgServerConfig {
             users: None,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
-    }
-}
-
-impl PgServerConfig {
-    /// TLS for the SQL port from a certificates directory made by `meridian cert`: the node's
-    /// certificate, and client certificates its CA signed accepted (not required) as proof of
-    /// the user their common name names.
-    pub fn tls_from_certs_dir(dir: &Path) -> meridian_security::Result<Arc<rustls::ServerConfig>> {
-        let certs = meridian_security::CertsDir::new(dir);
-        meridian_security::sql_server_config(&certs).map(Arc::new)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Who a client certificate names: the common name (CN) of its subject, which for
-//! `client.<user>.crt` is the SQL user (see `certs.rs`).
+//! `client.<user>.crt` is the SQL user (see `certs.rs`); and which certificate it is, by
+//! fingerprint.
 //!
 //! rustls has already checked the certificate against the CA when this runs; this only reads
 //! the name. The reader walks the DER just far enough: Certificate → TBSCertificate → subject
@@ -82,6 +83,15 @@ pub fn certificate_common_name(der: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// The SHA-256 fingerprint of a DER certificate, as colon-separated hex bytes (as `openssl
+/// x509 -fingerprint -sha256` prints it, in lower case): what a log line names a certificate
+/// by.
+pub fn certificate_fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    hex.join(":")
 }
 
 #[cfg(test)]

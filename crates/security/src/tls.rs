@@ -8,20 +8,21 @@
 //! - [`client_config`]: a client that trusts `ca.crt`, optionally presenting a certificate
 //!   (`client.<user>.crt`, or `node.crt` when a node connects to another node).
 //!
-//! The configurations leave ALPN empty; callers set the protocol they speak (`postgresql`,
-//! `h2`).
+//! The server configurations are those of a [`NodeCerts`] read once (see `node_certs.rs`): a
+//! running node keeps its `NodeCerts` to reload them. The configurations leave ALPN empty;
+//! callers set the protocol they speak (`postgresql`, `h2`, `http/1.1`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::certs::CertsDir;
 use crate::error::{Error, Result};
+use crate::node_certs::{ClientAuth, NodeCerts};
 
 /// The certificate a client presents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +60,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| invalid(format!("not a PEM certificate file: {e}")))?;
+        .map_err(|e| invalid(format!("not a PEM certificate file: {}", pem_error(e))))?;
     if certs.is_empty() {
         return Err(invalid("holds no PEM certificate".to_owned()));
     }
@@ -71,8 +72,24 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     let bytes = std::fs::read(path).map_err(Error::io(path))?;
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| Error::InvalidFile {
         path: path.to_owned(),
-        reason: format!("not a PEM private key: {e}"),
+        reason: format!("not a PEM private key: {}", pem_error(e)),
     })
+}
+
+/// A PEM parsing error as a person reads it (the parser's own message shows the lines it
+/// quotes as byte arrays).
+fn pem_error(e: pem::Error) -> String {
+    match e {
+        pem::Error::MissingSectionEnd { end_marker } => {
+            let label = String::from_utf8_lossy(&end_marker);
+            format!("no \"-----END {}-----\" line", label.trim())
+        }
+        pem::Error::IllegalSectionStart { line } => {
+            format!("malformed line {:?}", String::from_utf8_lossy(&line).trim())
+        }
+        pem::Error::NoItemsFound => "no section of that kind".to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// The trust store holding the certificates of `ca.crt`.
@@ -87,12 +104,10 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
-/// A server presenting `node.crt`, asking clients for no certificate.
+/// A server presenting `node.crt`, asking clients for no certificate. The files are read
+/// once; a node that reloads them builds its configurations from [`NodeCerts`] instead.
 pub fn server_config(dir: &CertsDir) -> Result<ServerConfig> {
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth();
-    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+    NodeCerts::load(dir)?.server_config(ClientAuth::Off)
 }
 
 /// A node serving SQL clients in secure mode: it presents `node.crt` and accepts, without
@@ -100,24 +115,12 @@ pub fn server_config(dir: &CertsDir) -> Result<ServerConfig> {
 /// `client.<user>.crt` logs in as `<user>` without a password; see
 /// [`crate::certificate_common_name`]). A certificate the CA did not sign fails the handshake.
 pub fn sql_server_config(dir: &CertsDir) -> Result<ServerConfig> {
-    let roots = Arc::new(load_roots(&dir.ca_cert())?);
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
-        .allow_unauthenticated()
-        .build()?;
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier);
-    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+    NodeCerts::load(dir)?.server_config(ClientAuth::Optional)
 }
 
 /// A server presenting `node.crt` and requiring a client certificate signed by `ca.crt`.
 pub fn mutual_server_config(dir: &CertsDir) -> Result<ServerConfig> {
-    let roots = Arc::new(load_roots(&dir.ca_cert())?);
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider()).build()?;
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(verifier);
-    Ok(builder.with_single_cert(load_certs(&dir.node_cert())?, load_key(&dir.node_key())?)?)
+    NodeCerts::load(dir)?.server_config(ClientAuth::Required)
 }
 
 /// A client trusting `ca.crt` and presenting `identity`.

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use meridian_clock::{PhysicalClock, SystemClock, TrueTimeConfig};
 use meridian_pgwire::PgServerConfig;
-use meridian_security::ClientIdentity;
-use tonic::transport::ServerTlsConfig;
+use meridian_security::{CertsDir, ClientAuth, NodeCerts};
 
 use crate::netsim::NetworkSim;
 use crate::tls::NodeDialer;
@@ -25,16 +24,17 @@ pub struct NodeConfig {
     pub sql_addr: SocketAddr,
     /// gRPC address for node-to-node and client API traffic.
     pub listen_addr: SocketAddr,
-    /// HTTP address for `/health` and `/ready`.
+    /// HTTP address for `/health`, `/ready` and `/metrics`.
     pub http_addr: SocketAddr,
     /// Accept SQL connections without authentication or TLS (TLS is still offered when
-    /// `certs_dir` is set) and talk plaintext gRPC. Otherwise (secure mode) SQL clients must
-    /// use TLS and log in with a password or a client certificate, and every gRPC connection
-    /// between nodes is mutual TLS (see `tls.rs`).
+    /// `certs_dir` is set) and talk plaintext gRPC and HTTP. Otherwise (secure mode) SQL
+    /// clients must use TLS and log in with a password or a client certificate, every gRPC
+    /// connection between nodes is mutual TLS, and the HTTP endpoint is HTTPS (see `tls.rs`).
     pub insecure: bool,
     /// A certificates directory made by `meridian cert`: the SQL port presents its
     /// `node.crt` and accepts client certificates its `ca.crt` signed; in secure mode the
-    /// gRPC listener and the node's gRPC clients use `node.crt` too. Required in secure mode.
+    /// gRPC and HTTP listeners and the node's gRPC clients use `node.crt` too. Required in
+    /// secure mode. The node reads it again on `Node::reload_certificates`.
     pub certs_dir: Option<PathBuf>,
     /// Listen addresses of the nodes to form a cluster with. Empty: a single node that is its
     /// own cluster (no `meridian init` needed).
@@ -108,22 +108,32 @@ impl NodeConfig {
         }
     }
 
+    /// The node's certificates, read from `certs_dir` (`None` without one). Fails when secure
+    /// mode has no certificates directory, or its files cannot be used.
+    pub(crate) fn node_certs(&self) -> anyhow::Result<Option<NodeCerts>> {
+        self.secure_certs_dir()?;
+        self.certs_dir.as_deref().map(load_certs).transpose()
+    }
+
+    /// The certificates the gRPC and HTTP listeners and the node's gRPC clients use: those of
+    /// [`Self::node_certs`] in secure mode, none in insecure mode.
+    pub(crate) fn secure<'a>(&self, certs: Option<&'a NodeCerts>) -> Option<&'a NodeCerts> {
+        certs.filter(|_| !self.insecure)
+    }
+
     /// The wire server's configuration: in insecure mode every user is trusted (and TLS
     /// offered when there are certificates); in secure mode TLS is required, and a client logs
     /// in with a SCRAM-SHA-256 password of a user made with `CREATE USER ... PASSWORD`, or with
     /// a client certificate (`client.<user>.crt`) naming the user. `root` has no password
     /// until one is set, so it first logs in with `client.root.crt`. The users are the
-    /// catalog's, filled in when SQL is served. Fails when secure mode has no certificates
-    /// or they cannot be loaded.
-    pub fn pg_server_config(&self) -> anyhow::Result<PgServerConfig> {
-        let tls =
-            match &self.certs_dir {
-                Some(dir) => Some(PgServerConfig::tls_from_certs_dir(dir).with_context(|| {
-                    format!("cannot load the certificates in {}", dir.display())
-                })?),
-                None => None,
-            };
-        self.secure_certs_dir()?;
+    /// catalog's, filled in when SQL is served. `certs` are [`Self::node_certs`].
+    pub(crate) fn pg_server_config(
+        &self,
+        certs: Option<&NodeCerts>,
+    ) -> anyhow::Result<PgServerConfig> {
+        let tls = certs
+            .map(|certs| certs.server_config(ClientAuth::Optional).map(Arc::new))
+            .transpose()?;
         Ok(PgServerConfig {
             insecure: self.insecure,
             server_version: format!("15.0 (Meridian {})", env!("CARGO_PKG_VERSION")),
@@ -135,22 +145,15 @@ impl NodeConfig {
     /// How this node reaches other nodes' gRPC listeners: mutual TLS with its `node.crt` in
     /// secure mode, plaintext in insecure mode.
     pub fn node_dialer(&self) -> anyhow::Result<NodeDialer> {
-        match self.secure_certs_dir()? {
-            Some(dir) => NodeDialer::tls(dir, &ClientIdentity::Node)
-                .with_context(|| format!("cannot load the certificates in {}", dir.display())),
-            None => Ok(NodeDialer::plaintext()),
-        }
+        self.dialer(self.node_certs()?.as_ref())
     }
 
-    /// The TLS configuration of the gRPC listener: in secure mode it presents `node.crt` and
-    /// requires a client certificate signed by `ca.crt`; `None` in insecure mode.
-    pub(crate) fn grpc_server_tls(&self) -> anyhow::Result<Option<ServerTlsConfig>> {
-        self.secure_certs_dir()?
-            .map(|dir| {
-                crate::tls::server_tls(dir)
-                    .with_context(|| format!("cannot load the certificates in {}", dir.display()))
-            })
-            .transpose()
+    /// [`Self::node_dialer`] with `certs` ([`Self::node_certs`]).
+    pub(crate) fn dialer(&self, certs: Option<&NodeCerts>) -> anyhow::Result<NodeDialer> {
+        match self.secure(certs) {
+            Some(certs) => NodeDialer::node(certs),
+            None => Ok(NodeDialer::plaintext()),
+        }
     }
 
     /// The certificates directory in secure mode (an error when there is none); `None` in
@@ -167,4 +170,9 @@ impl NodeConfig {
             ),
         }
     }
+}
+
+fn load_certs(dir: &Path) -> anyhow::Result<NodeCerts> {
+    NodeCerts::load(&CertsDir::new(dir))
+        .with_context(|| format!("cannot load the certificates in {}", dir.display()))
 }

@@ -1,12 +1,12 @@
 //! A Meridian node: the storage engine, its tablet replicas, the SQL engine, and the
-//! PostgreSQL wire (SQL), gRPC (node API) and HTTP (`/health`, `/ready`) listeners, wired
-//! together with one shutdown path.
+//! PostgreSQL wire (SQL), gRPC (node API) and HTTP (`/health`, `/ready`, `/metrics`)
+//! listeners, wired together with one shutdown path.
 //!
 //! Start with `node.rs` ([`Node::start`]); `config.rs` lists every setting. A node is either
 //! a single node (its replicas in-process) or a cluster member: `cluster.rs` forms the
 //! cluster, `transport.rs` carries Raft messages between nodes, `remote.rs` forwards key-value
 //! requests to replicas on other nodes, `grpc.rs` serves both; in secure mode all of it runs
-//! over mutual TLS (`tls.rs`).
+//! over mutual TLS, and HTTP over TLS, with certificates the node can reload (`tls.rs`).
 //!
 //! ```text
 //!  psql ──pgwire──▶ meridian-pgwire ──▶ meridian-sql Engine ──KvClient──▶ RangeClient

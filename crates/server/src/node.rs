@@ -18,6 +18,8 @@ use meridian_clock::TrueTime;
 use meridian_pgwire::{CatalogUsers, PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
 use meridian_proto::v1::node_server::NodeServer;
+use meridian_security::rustls::ServerConfig;
+use meridian_security::{NodeCerts, certificate_fingerprint};
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
 use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::range::{self, ROOT_TABLET};
@@ -29,7 +31,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::ServerTlsConfig;
 
 use crate::cluster;
 use crate::config::NodeConfig;
@@ -38,6 +39,7 @@ use crate::http;
 use crate::remote::RemoteReplica;
 use crate::state::{ClusterMode, Mode, NodeState};
 use crate::timesync;
+use crate::tls::{self, TlsListener};
 use crate::transport::GrpcTransport;
 
 /// A running node.
@@ -46,6 +48,9 @@ pub struct Node {
     listen_addr: SocketAddr,
     http_addr: SocketAddr,
     state: Arc<NodeState>,
+    /// The certificates every TLS listener and client of the node consults (none without a
+    /// certificates directory).
+    certs: Option<NodeCerts>,
     /// Single-node mode: the in-process tablet group.
     local: Option<Arc<LocalStores>>,
     shutdown: watch::Sender<bool>,
@@ -112,9 +117,14 @@ impl Node {
     /// Opens the data directory and starts every listener. A single node returns once it
     /// serves SQL; a cluster member returns at once and serves SQL after `meridian init`.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
-        let pg_config = config.pg_server_config()?;
-        let dialer = config.node_dialer()?;
-        let grpc_tls = config.grpc_server_tls()?;
+        let certs = config.node_certs()?;
+        let pg_config = config.pg_server_config(certs.as_ref())?;
+        // gRPC and HTTP use TLS in secure mode only; SQL offers it whenever there are
+        // certificates.
+        let dialer = config.dialer(certs.as_ref())?;
+        let secure = config.secure(certs.as_ref());
+        let grpc_tls = secure.map(tls::grpc_server_config).transpose()?;
+        let http_tls = secure.map(tls::http_server_config).transpose()?;
         anyhow::ensure!(config.replicas >= 1, "a node needs at least one replica");
         anyhow::ensure!(
             config.join.is_empty() || config.replicas == 1,
@@ -170,12 +180,13 @@ impl Node {
             listen_addr,
             http_addr,
             state: state.clone(),
+            certs,
             local: None,
             shutdown,
             tasks: Vec::new(),
         };
-        node.spawn_grpc(grpc_listener, grpc_tls, shutdown_rx.clone())?;
-        node.spawn_http(http_listener, shutdown_rx.clone());
+        node.spawn_grpc(grpc_listener, grpc_tls, shutdown_rx.clone());
+        node.spawn_http(http_listener, http_tls, shutdown_rx.clone());
         node.spawn_clock_sync(&config, shutdown_rx.clone());
 
         match store {
@@ -213,9 +224,9 @@ impl Node {
     fn spawn_grpc(
         &mut self,
         listener: TcpListener,
-        tls: Option<ServerTlsConfig>,
+        tls: Option<Arc<ServerConfig>>,
         rx: watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    ) {
         let service = NodeServer::new(NodeService {
             state: self.state.clone(),
         })
@@ -224,39 +235,58 @@ impl Node {
         let secure = tls.is_some();
         let service = InterceptedService::new(service, move |req| {
             if secure {
-                crate::tls::check_peer(req)
+                tls::check_peer(req)
             } else {
                 Ok(req)
             }
         });
-        let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = tls {
-            server = server
-                .tls_config(tls)
-                .context("cannot set up TLS for the gRPC listener")?;
-        }
+        let router = tonic::transport::Server::builder().add_service(service);
         self.tasks.push(tokio::spawn(async move {
-            // Raft messages and forwarded requests are small and latency-bound: without
-            // TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to each answer.
-            let incoming =
-                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-            let result = server
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, wait(rx))
-                .await;
+            let result = match tls {
+                Some(tls) => {
+                    let incoming = TlsListener::new(listener, tls).into_stream();
+                    router
+                        .serve_with_incoming_shutdown(incoming, wait(rx))
+                        .await
+                }
+                None => {
+                    // Raft messages and forwarded requests are small and latency-bound:
+                    // without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to
+                    // each answer. (The TLS listener sets it too.)
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+                        .with_nodelay(Some(true));
+                    router
+                        .serve_with_incoming_shutdown(incoming, wait(rx))
+                        .await
+                }
+            };
             if let Err(e) = result {
                 tracing::error!(error = %e, "gRPC server failed");
             }
         }));
-        Ok(())
     }
 
-    fn spawn_http(&mut self, listener: TcpListener, rx: watch::Receiver<bool>) {
+    /// Serves `/health`, `/ready` and `/metrics`; with `tls` (secure mode) only over TLS.
+    fn spawn_http(
+        &mut self,
+        listener: TcpListener,
+        tls: Option<Arc<ServerConfig>>,
+        rx: watch::Receiver<bool>,
+    ) {
         let app = http::router(self.state.clone());
         self.tasks.push(tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(wait(rx))
-                .await;
+            let result = match tls {
+                Some(tls) => {
+                    axum::serve(TlsListener::new(listener, tls), app)
+                        .with_graceful_shutdown(wait(rx))
+                        .await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(wait(rx))
+                        .await
+                }
+            };
             if let Err(e) = result {
                 tracing::error!(error = %e, "HTTP server failed");
             }
@@ -308,6 +338,32 @@ impl Node {
     /// The HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Reads the certificates directory again (on SIGHUP): if `node.crt`, `node.key` and
+    /// `ca.crt` are all usable, every new connection from then on (SQL, gRPC in and out,
+    /// HTTP) presents and trusts the new ones; otherwise the error is logged and returned and
+    /// the node goes on with the certificates it had. Open connections keep theirs.
+    pub fn reload_certificates(&self) -> anyhow::Result<()> {
+        let Some(certs) = &self.certs else {
+            tracing::warn!(
+                "no certificates to reload: the node runs without a certificates directory"
+            );
+            anyhow::bail!("the node has no certificates directory to reload");
+        };
+        let dir = certs.dir().path().display();
+        match certs.reload() {
+            Ok(()) => {
+                let fingerprint = certificate_fingerprint(&certs.certificate());
+                tracing::info!(%dir, node_cert_sha256 = %fingerprint, "reloaded the certificates");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(%dir, error = %e,
+                    "cannot reload the certificates; the node goes on with the ones it had");
+                Err(e).with_context(|| format!("cannot reload the certificates in {dir}"))
+            }
+        }
     }
 
     /// A connection URL for psql and drivers.

@@ -4,23 +4,12 @@
 use meridian_proto::v1::NodeStatusRequest;
 use meridian_proto::v1::node_client::NodeClient;
 use meridian_server::{Node, NodeConfig};
-use support::values;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{http_get, values};
 
 mod support;
 
 async fn connect(node: &Node) -> tokio_postgres::Client {
     support::connect(node.sql_addr()).await
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,19 +207,7 @@ async fn a_dead_node_is_replaced_and_its_tablets_return_to_full_replication() {
 
 /// The HTTP status of `GET /ready` at `addr`.
 async fn ready_status(addr: std::net::SocketAddr) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("an HTTP status line")
+    support::http_status(&support::http_get(addr, "/ready").await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

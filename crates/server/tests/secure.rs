@@ -5,17 +5,14 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use meridian_pgwire::security::{CertsDir, create_ca, create_client, create_node};
+use meridian_pgwire::security::CertsDir;
 use meridian_server::{Node, NodeConfig};
+
+mod support;
 
 /// A CA, a node certificate for 127.0.0.1 and root's client certificate in `dir`.
 fn make_certs(dir: &Path) -> CertsDir {
-    let certs = CertsDir::new(dir);
-    let ca_key = certs.default_ca_key();
-    create_ca(&certs, &ca_key, false).unwrap();
-    create_node(&certs, &ca_key, &["127.0.0.1".to_owned()], false).unwrap();
-    create_client(&certs, &ca_key, "root", false).unwrap();
-    certs
+    support::make_certs(dir, &["127.0.0.1"], &["root"])
 }
 
 /// Runs psql as `user` against `node` over TLS, checking the node's certificate; with a

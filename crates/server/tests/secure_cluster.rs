@@ -4,60 +4,16 @@
 //! user's certificate, or facing a node whose certificate does not name the address dialled,
 //! are refused while the node keeps serving.
 
-use std::path::Path;
-
-use meridian_security::{
-    CertsDir, ClientIdentity, client_config, create_ca, create_client, create_node,
-};
+use meridian_security::{CertsDir, ClientIdentity, create_node};
 use meridian_server::{LocalCluster, Node, NodeConfig, NodeDialer, node_status};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use support::{connect_tls, root_dialer, secure, values};
+
+mod support;
 
 /// A CA, a node certificate for `hosts`, and client certificates of `root` and `alice` in
 /// `dir`.
-fn make_certs(dir: &Path, hosts: &[&str]) -> CertsDir {
-    let certs = CertsDir::new(dir);
-    let ca_key = certs.default_ca_key();
-    create_ca(&certs, &ca_key, false).unwrap();
-    let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
-    create_node(&certs, &ca_key, &hosts, false).unwrap();
-    for user in ["root", "alice"] {
-        create_client(&certs, &ca_key, user, false).unwrap();
-    }
-    certs
-}
-
-fn secure(config: &mut NodeConfig, certs: &CertsDir) {
-    config.insecure = false;
-    config.certs_dir = Some(certs.path().to_owned());
-}
-
-fn root_dialer(certs: &CertsDir) -> NodeDialer {
-    NodeDialer::tls(certs.path(), &ClientIdentity::User("root".into())).unwrap()
-}
-
-/// A SQL session of `root` on `node` over TLS, logged in with root's client certificate.
-async fn connect_tls(node: &Node, certs: &CertsDir) -> tokio_postgres::Client {
-    let addr = node.sql_addr();
-    let url = format!(
-        "host={} port={} user=root dbname=defaultdb sslmode=require connect_timeout=10",
-        addr.ip(),
-        addr.port()
-    );
-    let tls =
-        MakeRustlsConnect::new(client_config(certs, &ClientIdentity::User("root".into())).unwrap());
-    let (client, conn) = tokio_postgres::connect(&url, tls).await.unwrap();
-    tokio::spawn(conn);
-    client
-}
-
-async fn values(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    client
-        .query(sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, String>(0))
-        .collect()
+fn make_certs(dir: &std::path::Path, hosts: &[&str]) -> CertsDir {
+    support::make_certs(dir, hosts, &["root", "alice"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,9 +40,9 @@ async fn a_secure_cluster_forms_and_replicates_over_mutual_tls() {
         (2, "UPDATE t SET v = 'z' WHERE id = 2", 1, ["a", "z", "c"]),
     ];
     for (writer, sql, reader, expected) in steps {
-        let writer = connect_tls(cluster.node(writer), &certs).await;
+        let writer = connect_tls(cluster.node(writer).sql_addr(), &certs).await;
         writer.batch_execute(sql).await.unwrap();
-        let reader = connect_tls(cluster.node(reader), &certs).await;
+        let reader = connect_tls(cluster.node(reader).sql_addr(), &certs).await;
         assert_eq!(
             values(&reader, "SELECT v FROM t ORDER BY id").await,
             expected
@@ -144,7 +100,7 @@ async fn a_secure_node_refuses_callers_it_cannot_authenticate() {
 
     // The node keeps serving gRPC and SQL.
     node_status(&addr, &root_dialer(&certs)).await.unwrap();
-    let sql = connect_tls(&node, &certs).await;
+    let sql = connect_tls(node.sql_addr(), &certs).await;
     assert_eq!(values(&sql, "SELECT 'ok'").await, ["ok"]);
     node.shutdown().await;
 }
