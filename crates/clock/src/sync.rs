@@ -32,6 +32,12 @@ impl SyncSample {
         self.local_receive.duration_since(self.local_send)
     }
 
+    /// The uncertainty this sample alone gives: half the round trip plus the source's epsilon.
+    pub fn uncertainty(&self) -> Duration {
+        let source_eps = self.source.latest.duration_since(self.source.earliest) / 2;
+        self.round_trip() / 2 + source_eps
+    }
+
     /// The window of offsets (true time minus local reading) this sample allows.
     ///
     /// The source read its clock at some moment during the round trip, when the local clock

@@ -1,6 +1,12 @@
 //! New-Order (clause 2.4): read the warehouse, district and customer, take the district's next
 //! order id, insert the order, and for each line read the item, update its stock and insert
 //! the order line. 1% of inputs name an unused item and are rolled back (clause 2.4.1.4).
+//!
+//! The district row is read `FOR UPDATE`, first: every New-Order of a district takes its next
+//! order id from that row, so concurrent ones queue on its lock (as in PostgreSQL) instead of
+//! racing for it. The warehouse's tax is read after it, at the snapshot the lock may have
+//! moved forward, which keeps the window in which a Payment's update of the warehouse row
+//! conflicts with this transaction short.
 
 use std::time::SystemTime;
 
@@ -91,7 +97,8 @@ impl Statements {
             warehouse: prepare(c, "SELECT w_tax FROM warehouse WHERE w_id = $1", &[INT]).await?,
             district: prepare(
                 c,
-                "SELECT d_next_o_id, d_tax FROM district WHERE d_w_id = $1 AND d_id = $2",
+                "SELECT d_next_o_id, d_tax FROM district WHERE d_w_id = $1 AND d_id = $2 \
+                 FOR UPDATE",
                 &[INT, INT],
             )
             .await?,
@@ -159,11 +166,11 @@ impl Statements {
 pub(crate) async fn execute(s: &Session, input: &Input) -> PgResult<Outcome> {
     let (c, st) = (&s.client, &s.st.new_order);
     let (w, d) = (input.w_id, input.d_id);
-    let w_tax: Numeric = c.query_one(&st.warehouse, &[&w]).await?.try_get(0)?;
     let district = c.query_one(&st.district, &[&w, &d]).await?;
     let o_id = int(&district, 0)?;
     let d_tax: Numeric = district.try_get(1)?;
     c.execute(&st.district_next, &[&w, &d, &(o_id + 1)]).await?;
+    let w_tax: Numeric = c.query_one(&st.warehouse, &[&w]).await?.try_get(0)?;
     let customer = c.query_one(&st.customer, &[&w, &d, &input.c_id]).await?;
     let discount: Numeric = customer.try_get(0)?;
 
