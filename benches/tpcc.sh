@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# TPC-C side by side: Debian's PostgreSQL 15 and a single Meridian node, each on a private
-# loopback port and a fresh data directory, driven by the same `meridian workload tpcc`
-# init / run / check. Prints one table with both columns and their ratio.
+# TPC-C side by side: Debian's PostgreSQL 15, a single Meridian node and a three-node Meridian
+# cluster (three processes on 127.0.0.1-3, three replicas of every tablet), each on fresh data
+# directories, driven by the same `meridian workload tpcc` init / run / check. Prints one
+# table with a column per side and the ratios to PostgreSQL.
 #
 #   benches/tpcc.sh                       # 1 warehouse, 60 s, no keying/think time
 #   WAREHOUSES=10 DURATION=5m WAIT=true benches/tpcc.sh
-#   ONLY=postgres benches/tpcc.sh         # one side only (postgres or meridian)
+#   SIDES="postgres meridian" benches/tpcc.sh   # a subset of postgres meridian cluster
 #
 # PostgreSQL is installed with apt-get if missing; the Meridian binary is built in release
 # mode if missing. Everything listens on 127.0.0.1 only and is stopped on exit; the data
@@ -18,7 +19,7 @@ WAREHOUSES=${WAREHOUSES:-1}
 DURATION=${DURATION:-60s}
 RAMP=${RAMP:-0s}
 WAIT=${WAIT:-false}
-ONLY=${ONLY:-}
+SIDES=${SIDES:-postgres meridian cluster}
 PG_PORT=${PG_PORT:-55432}
 MERIDIAN_PORT=${MERIDIAN_PORT:-26357} # SQL; +1 gRPC, +2 HTTP
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meridian-target}"
@@ -54,17 +55,30 @@ bench() {
 }
 
 build_meridian
-if [ "$ONLY" != meridian ]; then
-    start_postgres "$PG_PORT"
-    bench postgres "postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
-fi
-if [ "$ONLY" != postgres ]; then
-    if start_meridian "$MERIDIAN_PORT"; then
-        bench meridian "postgresql://root@127.0.0.1:$MERIDIAN_PORT/defaultdb?sslmode=disable"
-    else
-        echo "did not start" >"$WORK/meridian.failed"
-    fi
-fi
+for side in $SIDES; do
+    case $side in
+    postgres)
+        start_postgres "$PG_PORT"
+        bench postgres "postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+        ;;
+    meridian)
+        if start_meridian "$MERIDIAN_PORT"; then
+            bench meridian "postgresql://root@127.0.0.1:$MERIDIAN_PORT/defaultdb?sslmode=disable"
+        else
+            echo "did not start" >"$WORK/meridian.failed"
+        fi
+        ;;
+    cluster)
+        # The workload connects to the first node; the tablets' leaders spread over all three.
+        if start_cluster; then
+            bench cluster "postgresql://root@127.0.0.1:26257/defaultdb?sslmode=disable"
+        else
+            echo "did not start" >"$WORK/cluster.failed"
+        fi
+        ;;
+    esac
+    stop_all
+done
 
 log "TPC-C, $WAREHOUSES warehouse(s), $DURATION measured, wait=$WAIT ($(nproc) cores)"
 python3 - "$WORK" <<'EOF'
@@ -86,7 +100,8 @@ def load(name):
         r["consistency"] = open(p + ".consistency").read().strip()
     return r
 
-sides = [load("postgres"), load("meridian")]
+sides = [load(n) for n in ("postgres", "meridian", "cluster")
+         if any(os.path.exists(os.path.join(work, n + ext)) for ext in (".init", ".failed"))]
 
 def metric(r, key):
     rep = r.get("report")
@@ -118,13 +133,25 @@ def fmt(v):
         return v
     return f"{v:.1f}" if isinstance(v, float) else str(v)
 
-print(f"{'metric':<22} {'postgres':>12} {'meridian':>12} {'meridian/pg':>12}")
+names = [r["name"] for r in sides]
+others = [n for n in names if n != "postgres"]
+pg = next((r for r in sides if r["name"] == "postgres"), None)
+head = f"{'metric':<22}" + "".join(f"{n:>12}" for n in names)
+if pg:
+    head += "".join(f"{n + '/pg':>14}" for n in others)
+print(head)
 for k in keys:
-    a, b = metric(sides[0], k), metric(sides[1], k)
-    ratio = "-"
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a:
-        ratio = f"{b / a:.2f}"
-    print(f"{k:<22} {fmt(a):>12} {fmt(b):>12} {ratio:>12}")
+    vals = {r["name"]: metric(r, k) for r in sides}
+    line = f"{k:<22}" + "".join(f"{fmt(vals[n]):>12}" for n in names)
+    if pg:
+        a = vals["postgres"]
+        for n in others:
+            b = vals[n]
+            ratio = "-"
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a:
+                ratio = f"{b / a:.2f}"
+            line += f"{ratio:>14}"
+    print(line)
 for r in sides:
     if "failed" in r:
         print(f"{r['name']}: {r['failed']}")

@@ -837,6 +837,10 @@ struct Proposal {
     reply: ProposalReply,
     /// Acknowledge only after commit wait on the outcome's timestamp.
     commit_wait: bool,
+    /// The transaction whose commit this is, if it holds row locks here: they are released as
+    /// soon as the write is applied, before commit wait (a waiter reads at a timestamp above
+    /// it anyway), which keeps commit wait out of a hot row's critical section.
+    lock_owner: Option<Vec<u8>>,
 }
 
 enum ProposalReply {
@@ -1307,7 +1311,8 @@ impl Driver {
         };
         let id = self.next_id();
         let data = command::encode_write(id, ts, &req);
-        self.propose(id, data, ts, ProposalReply::Write(reply), true);
+        let owner = req.lock_owner.map(|o| o.id);
+        self.propose(id, data, ts, ProposalReply::Write(reply), true, owner);
     }
 
     fn propose(
@@ -1317,6 +1322,7 @@ impl Driver {
         ts: Timestamp,
         reply: ProposalReply,
         commit_wait: bool,
+        lock_owner: Option<Vec<u8>>,
     ) {
         match self.raw.propose(Vec::new(), data) {
             Ok(()) => {
@@ -1327,6 +1333,7 @@ impl Driver {
                         ts,
                         reply,
                         commit_wait,
+                        lock_owner,
                     },
                 );
             }
@@ -1375,6 +1382,7 @@ impl Driver {
                                     ts: Timestamp::ZERO,
                                     reply: ProposalReply::Op(reply),
                                     commit_wait: false,
+                                    lock_owner: None,
                                 },
                             );
                         }
@@ -1430,7 +1438,7 @@ impl Driver {
         };
         let id = self.next_id();
         let data = command::encode(id, command);
-        self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait);
+        self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait, None);
     }
 
     /// Whether a membership change may be proposed now: `Ok(false)` when the configuration
@@ -1782,6 +1790,9 @@ impl Driver {
             };
             if p.ts != Timestamp::ZERO {
                 self.oracle.resolve(p.ts);
+            }
+            if let Some(owner) = &p.lock_owner {
+                self.shared.locks.release(owner);
             }
             match p.reply {
                 ProposalReply::Write(reply) => match result {

@@ -35,7 +35,8 @@ impl Target {
     }
 
     /// Opens a connection. The transactions rely on serializable isolation for their
-    /// correctness (they use no `FOR UPDATE`), so the session default is set to serializable;
+    /// correctness (the one `FOR UPDATE`, on New-Order's district row, only makes concurrent
+    /// New-Orders queue), so the session default is set to serializable;
     /// a database that rejects the setting is assumed to offer only serializable.
     pub async fn connect(&self) -> Result<Client> {
         let (client, connection) =

@@ -16,8 +16,10 @@
 //! [`tpcc::init`], [`tpcc::run`] and [`tpcc::check`] are library functions taking a
 //! configuration with a URL and returning a report, so tests run them in-process against any
 //! database. The tool speaks to the database only through `tokio-postgres`, with ordinary
-//! PostgreSQL SQL: no COPY, no foreign keys, no stored procedures, no `FOR UPDATE`. The
-//! transactions are correct only at serializable isolation, which each connection asks for
+//! PostgreSQL SQL: no COPY, no foreign keys, no stored procedures, and one `FOR UPDATE`
+//! (New-Order reads its district row with it, so New-Orders of a district queue on the row
+//! instead of failing serialization). The transactions are correct only at serializable
+//! isolation, which each connection asks for
 //! with `SET default_transaction_isolation = 'serializable'` (a database that rejects the
 //! setting is taken to be serializable anyway).
 //!
