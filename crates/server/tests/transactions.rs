@@ -246,6 +246,53 @@ async fn blocks_taking_ids_with_select_for_update_queue_instead_of_failing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_block_keeps_the_age_of_the_attempt_that_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();
+    let a = connect(&node).await;
+    let other = connect(&node).await;
+    a.batch_execute(
+        "CREATE TABLE c (k INT PRIMARY KEY, n INT); INSERT INTO c VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    // `a` starts a block, reads row 1, and loses it to an autocommit write.
+    a.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(int(&a, "SELECT n FROM c WHERE k = 1").await, 0);
+    other
+        .batch_execute("UPDATE c SET n = 1 WHERE k = 1")
+        .await
+        .unwrap();
+    let err = a
+        .batch_execute("UPDATE c SET n = n + 1 WHERE k = 1")
+        .await
+        .unwrap_err();
+    assert!(is_serialization_failure(&err), "{err}");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    // A block younger than `a`'s first attempt holds row 2.
+    other
+        .batch_execute("BEGIN; UPDATE c SET n = 10 WHERE k = 2")
+        .await
+        .unwrap();
+    // `a`'s retry is older than it, so it takes the row after the grace instead of waiting
+    // for it (it would wait until its lock wait gave up, as the younger one).
+    tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        a.batch_execute("BEGIN; UPDATE c SET n = n + 1 WHERE k = 2; COMMIT"),
+    )
+    .await
+    .expect("the retry does not wait for a younger holder")
+    .unwrap();
+    let err = other.batch_execute("COMMIT").await.unwrap_err();
+    assert!(is_serialization_failure(&err), "{err}");
+    assert_eq!(
+        support::values(&a, "SELECT n FROM c ORDER BY k").await,
+        ["1", "1"]
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strong_reads_never_wait_for_row_locks() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(NodeConfig::new(dir.path())).await.unwrap();

@@ -568,8 +568,8 @@ impl Session {
             };
             return committed;
         }
-        if r.is_err() {
-            self.block.fail();
+        if let Err(e) = &r {
+            self.block.fail(e.code);
         }
         r
     }

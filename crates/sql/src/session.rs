@@ -285,8 +285,8 @@ impl Session {
                 Work::ShowTables => {}
             }
             let r = self.attempt(work).await.map_err(Error::into_sql);
-            if r.is_err() {
-                self.block.fail();
+            if let Err(e) = &r {
+                self.block.fail(e.code);
             }
             return r;
         }

@@ -47,6 +47,9 @@ pub(crate) struct TxnKv {
     buf: Mutex<Buffer>,
     /// A read-only view at a fixed snapshot (`AS OF SYSTEM TIME`): never locks or moves.
     fixed: bool,
+    /// The age the transaction claims for row locks when older than its first snapshot (a
+    /// retry of a transaction that lost a conflict keeps the loser's age).
+    age: Option<Timestamp>,
 }
 
 /// The mutable part of a transaction. Never locked across an await.
@@ -74,12 +77,14 @@ pub(crate) struct Mark {
 }
 
 impl TxnKv {
-    /// A transaction over `base` that has read and written nothing yet.
-    pub(crate) fn new(base: Arc<dyn KvClient>) -> TxnKv {
+    /// A transaction over `base` that has read and written nothing yet, claiming the age
+    /// `age` for row locks if given (otherwise its first snapshot's).
+    pub(crate) fn new(base: Arc<dyn KvClient>, age: Option<Timestamp>) -> TxnKv {
         TxnKv {
             base,
             buf: Mutex::new(Buffer::default()),
             fixed: false,
+            age,
         }
     }
 
@@ -97,6 +102,7 @@ impl TxnKv {
                 ..Buffer::default()
             }),
             fixed: true,
+            age: None,
         }
     }
 
@@ -165,9 +171,19 @@ impl TxnKv {
         self.buf().read_ts.unwrap_or(ts)
     }
 
-    /// The transaction as a lock owner: its age is its first snapshot.
+    /// The transaction's age as a lock owner, once it has one.
+    pub(crate) fn age(&self) -> Option<Timestamp> {
+        let b = self.buf();
+        b.owner
+            .as_ref()
+            .map(|o| o.priority)
+            .or(b.read_ts.map(|ts| self.age.map_or(ts, |a| a.min(ts))))
+    }
+
+    /// The transaction as a lock owner: its age is its first snapshot (or the age it claims).
     fn owner(&self, read_ts: Timestamp) -> LockOwner {
         static NEXT: AtomicU64 = AtomicU64::new(1);
+        let priority = self.age.map_or(read_ts, |a| a.min(read_ts));
         self.buf()
             .owner
             .get_or_insert_with(|| {
@@ -178,10 +194,7 @@ impl TxnKv {
                     &std::process::id().to_be_bytes(),
                 ]
                 .concat();
-                LockOwner {
-                    id,
-                    priority: read_ts,
-                }
+                LockOwner { id, priority }
             })
             .clone()
     }

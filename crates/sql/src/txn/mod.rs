@@ -50,9 +50,10 @@ impl Txn {
         }
     }
 
-    fn new(base: Arc<dyn KvClient>, read_only: bool) -> Txn {
+    /// A new block; `priority` is the age it claims for row locks (see [`Block::retry_age`]).
+    fn new(base: Arc<dyn KvClient>, read_only: bool, priority: Option<Timestamp>) -> Txn {
         Txn {
-            kv: Arc::new(TxnKv::new(base)),
+            kv: Arc::new(TxnKv::new(base, priority)),
             failed: false,
             read_only,
             savepoints: Vec::new(),
@@ -235,6 +236,11 @@ pub(crate) struct Block {
     /// The commit timestamp of the session's last committed block (autocommit writes are
     /// recorded by the session's [`Recording`] keyspace).
     pub last_commit: Option<Timestamp>,
+    /// The age, for row locks, of the session's last block if it failed with a serialization
+    /// error: the next block (the client retrying it) claims the same age, as wound-wait
+    /// requires of a restarted transaction. Otherwise a retried transaction is the youngest
+    /// again every time and an older one can wound it over and over.
+    retry_age: Option<Timestamp>,
 }
 
 impl Block {
@@ -249,7 +255,7 @@ impl Block {
     /// Opens a read-write block (for statements that must be atomic across several writes,
     /// such as COPY outside a block).
     pub(crate) fn begin(&mut self, base: Arc<dyn KvClient>) {
-        self.txn = Some(Txn::new(base, false));
+        self.txn = Some(Txn::new(base, false, self.retry_age));
     }
 
     /// Commits the block [`Block::begin`] opened.
@@ -263,23 +269,35 @@ impl Block {
                 if ts.is_some() {
                     self.last_commit = ts;
                 }
+                self.retry_age = None;
                 Ok(())
             }
             Err(source) => {
                 crate::metrics::COMMIT_FAILURES.inc();
-                Err(Error::Write {
+                let e = Error::Write {
                     source,
                     table: None,
                 }
-                .into_sql())
+                .into_sql();
+                self.note_failure(&txn, e.code);
+                Err(e)
             }
         }
     }
 
-    /// Marks the open block failed (after a statement in it failed).
-    pub(crate) fn fail(&mut self) {
-        if let Some(t) = &mut self.txn {
+    /// Marks the open block failed (after a statement in it failed with SQLSTATE `code`).
+    pub(crate) fn fail(&mut self, code: &str) {
+        if let Some(mut t) = self.txn.take() {
             t.failed = true;
+            self.note_failure(&t, code);
+            self.txn = Some(t);
+        }
+    }
+
+    /// Remembers the age of a block that lost a serialization conflict for its retry.
+    fn note_failure(&mut self, txn: &Txn, code: &str) {
+        if code == "40001" {
+            self.retry_age = txn.kv.age().or(self.retry_age);
         }
     }
 
@@ -299,7 +317,7 @@ impl Block {
                             TransactionMode::AccessMode(TransactionAccessMode::ReadOnly)
                         )
                     });
-                    self.txn = Some(Txn::new(base.clone(), read_only));
+                    self.txn = Some(Txn::new(base.clone(), read_only, self.retry_age));
                 }
                 Ok(tag("BEGIN"))
             }
@@ -327,7 +345,7 @@ impl Block {
                         Ok(tag("ROLLBACK"))
                     }
                 };
-                self.txn = Some(Txn::new(base.clone(), read_only));
+                self.txn = Some(Txn::new(base.clone(), read_only, self.retry_age));
                 ended
             }
             Statement::Commit { .. } => {
