@@ -80,8 +80,13 @@ impl Executor<'_> {
                         out.push(row);
                     }
                 }
+                ByteSpan::Range(start, end) if stop_after.is_some() => {
+                    let want = stop_after.unwrap_or(0);
+                    self.read_range_until(plan, start, end, filter, env, &mut out, want)
+                        .await?;
+                }
                 ByteSpan::Range(start, end) => {
-                    let pairs = self.read_range(start, end, stop_after.is_none()).await?;
+                    let pairs = self.read_range(start, end, true).await?;
                     self.spans.push(Span {
                         start: start.clone(),
                         end: Some(end.clone()),
@@ -101,6 +106,70 @@ impl Executor<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Reads `[start, end)` page by page only until `out` holds `want` rows (a scan under a
+    /// LIMIT), recording as read only the part up to the last key it looked at: rows beyond
+    /// it cannot change the result, so a transaction does not conflict with writes there (an
+    /// insert at the end of the range while it took the first row, as TPC-C's Delivery does).
+    #[allow(clippy::too_many_arguments)]
+    async fn read_range_until(
+        &mut self,
+        plan: &ScanPlan,
+        start: &[u8],
+        end: &[u8],
+        filter: Option<&ScalarExpr>,
+        env: Env<'_>,
+        out: &mut Vec<Row>,
+        want: usize,
+    ) -> Result<()> {
+        let mut from = start.to_vec();
+        let (mut rows, mut bytes) = (0, 0);
+        let read_end = loop {
+            // Small pages while few rows are missing; a filter may drop some of them.
+            let missing = want.saturating_sub(out.len()).max(1);
+            let page_size = if filter.is_some() {
+                missing.max(64)
+            } else {
+                missing
+            }
+            .min(PAGE_SIZE);
+            let page = self
+                .kv
+                .scan(&from, end, self.ts, Some(page_size))
+                .await
+                .map_err(Error::Read)?;
+            let full = page.len() == page_size;
+            rows += page.len();
+            bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            let mut last = None;
+            for (key, value) in &page {
+                last = Some(key);
+                if let Some(row) = self.entry_row(plan, key, value).await?
+                    && keep(filter, &row, &env)?
+                {
+                    out.push(row);
+                    if out.len() >= want {
+                        break;
+                    }
+                }
+            }
+            check_rows(out.len())?;
+            match last {
+                Some(k) if out.len() >= want => break successor(k),
+                Some(k) if full => from = successor(k),
+                _ => break end.to_vec(),
+            }
+        };
+        let span = Span {
+            start: start.to_vec(),
+            end: Some(read_end),
+        };
+        if let Some(p) = &self.profile {
+            p.read(self.node, span.clone(), rows, bytes);
+        }
+        self.spans.push(span);
+        Ok(())
     }
 
     /// Every pair of `[start, end)`; cached when `cache` (a scan that will not stop early).
@@ -224,4 +293,12 @@ fn keep(filter: Option<&ScalarExpr>, row: &[Datum], env: &Env<'_>) -> Result<boo
         Some(f) => Ok(is_true(&f.eval(row, env)?)),
         None => Ok(true),
     }
+}
+
+/// The smallest key after `k`.
+fn successor(k: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(k.len() + 1);
+    s.extend_from_slice(k);
+    s.push(0);
+    s
 }
