@@ -17,6 +17,7 @@ use buffer::Mark;
 pub(crate) use buffer::{Recording, TxnKv};
 
 use crate::api::{SqlError, StatementResult};
+use crate::catalog::TableDesc;
 use crate::error::Error;
 
 /// Where a session is with respect to transaction blocks (what ReadyForQuery reports).
@@ -37,6 +38,8 @@ pub(crate) struct Txn {
     pub failed: bool,
     pub read_only: bool,
     savepoints: Vec<(String, Mark)>,
+    /// Rows the block's statements wrote, per table (counted toward statistics at COMMIT).
+    pub written: Vec<(Arc<TableDesc>, u64)>,
 }
 
 impl Txn {
@@ -47,6 +50,7 @@ impl Txn {
             failed: false,
             read_only: true,
             savepoints: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -56,6 +60,7 @@ impl Txn {
             failed: false,
             read_only,
             savepoints: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -235,6 +240,9 @@ pub(crate) struct Block {
     /// The commit timestamp of the session's last committed block (autocommit writes are
     /// recorded by the session's [`Recording`] keyspace).
     pub last_commit: Option<Timestamp>,
+    /// The rows committed blocks wrote, per table, until the session counts them toward
+    /// statistics.
+    pub committed: Vec<(Arc<TableDesc>, u64)>,
 }
 
 impl Block {
@@ -263,6 +271,7 @@ impl Block {
                 if ts.is_some() {
                     self.last_commit = ts;
                 }
+                self.committed.extend(txn.written);
                 Ok(())
             }
             Err(source) => {
