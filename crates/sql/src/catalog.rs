@@ -5,6 +5,7 @@
 //!  /sys/catalog/tables/<name>        -> TableDescriptor (protobuf): a table or a view
 //!  /sys/catalog/indexes/<name>       -> name of the table owning index <name>
 //!  /sys/catalog/sequences/<name>     -> SequenceDescriptor (protobuf)
+//!  /sys/catalog/stats/<table id>     -> TableStatistics (protobuf; see `stats/`)
 //!  /sys/sequence_values/<name>       -> i64, big-endian: the sequence's last value
 //! ```
 //!
@@ -152,6 +153,10 @@ pub(crate) struct TableDesc {
     pub view: Option<String>,
     /// CHECK constraints.
     pub checks: Vec<CheckDesc>,
+    /// The planner's statistics of the table, when it has any. Not part of the stored
+    /// descriptor: the session attaches them when it loads descriptors for planning (see
+    /// `stats/`).
+    pub stats: Option<Arc<crate::stats::TableStats>>,
 }
 
 impl TableDesc {
@@ -180,6 +185,7 @@ impl TableDesc {
             next_index_id: 2,
             view: None,
             checks: Vec::new(),
+            stats: None,
         })
     }
 
@@ -470,22 +476,37 @@ pub(crate) async fn get_table(
     name: &str,
     ts: Timestamp,
 ) -> Result<Option<Arc<TableDesc>>> {
+    Ok(read_table(kv, name, ts).await?.map(Arc::new))
+}
+
+/// [`get_table`], for a caller that completes the descriptor before sharing it.
+pub(crate) async fn read_table(
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<TableDesc>> {
     let Some(bytes) = kv.get(&table_key(name), ts).await.map_err(Error::Read)? else {
         return Ok(None);
     };
     let proto = TableDescriptor::decode(bytes.as_slice())
         .map_err(|e| Error::Corrupt(format!("descriptor of table {name:?}: {e}")))?;
-    Ok(Some(Arc::new(TableDesc::from_proto(proto)?)))
+    Ok(Some(TableDesc::from_proto(proto)?))
+}
+
+/// Every pair whose key starts with `prefix` (a system prefix), as of `ts`, in key order.
+pub(crate) async fn scan_prefix(
+    kv: &dyn KvClient,
+    prefix: &[u8],
+    ts: Timestamp,
+) -> Result<Vec<meridian_tablet::KvPair>> {
+    let end = meridian_storage::keycode::prefix_successor(prefix)
+        .ok_or_else(|| Error::Internal(format!("prefix {prefix:?} has no successor")))?;
+    kv.scan(prefix, &end, ts, None).await.map_err(Error::Read)
 }
 
 /// Names of all tables as of `ts`, in name order.
 pub(crate) async fn list_tables(kv: &dyn KvClient, ts: Timestamp) -> Result<Vec<String>> {
-    let end = meridian_storage::keycode::prefix_successor(TABLES_PREFIX)
-        .ok_or_else(|| Error::Internal("catalog prefix has no successor".into()))?;
-    let pairs = kv
-        .scan(TABLES_PREFIX, &end, ts, None)
-        .await
-        .map_err(Error::Read)?;
+    let pairs = scan_prefix(kv, TABLES_PREFIX, ts).await?;
     Ok(pairs
         .iter()
         .filter_map(|(k, _)| table_name_of_key(k))

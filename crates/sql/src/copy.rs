@@ -566,6 +566,7 @@ impl Session {
                     Err(e)
                 }
             };
+            self.note_committed();
             return committed;
         }
         if let Err(e) = &r {

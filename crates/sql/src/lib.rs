@@ -5,8 +5,10 @@
 //!     │ parse.rs      sqlparser (PostgreSQL dialect) -> statements; syntax errors are 42601
 //!     │ session.rs    SET/SHOW; txn/ transaction blocks; everything else, per attempt:
 //!     │                 read_ts -> catalog.rs: descriptors of the tables the statement names
+//!     │ stats/        the tables' statistics (row counts, distinct values), cached per engine
 //!     │ plan/         bind names and types (scopes, correlated subqueries), fold constants,
-//!     │               order joins, choose indexes, extract key ranges -> a Rel tree
+//!     │               order joins, choose indexes (by statistics when there are), extract
+//!     │               key ranges -> a Rel tree
 //!     │ exec/         run the Rel tree (scans, hash/lookup/nested-loop joins, aggregates,
 //!     │               windows, set operations, sorts) within the statement's memory limit;
 //!     │               DML builds one conditional write; EXPLAIN ANALYZE profiles the run
@@ -20,7 +22,8 @@
 //! index choice), `plan/keyrange.rs` (what a WHERE clause turns into), `exec/run.rs` and
 //! `exec/eval.rs` (execution, subqueries), `exec/memory.rs` and `exec/analyze.rs` (memory
 //! limit, EXPLAIN ANALYZE), `exec/dml.rs` and `exec/index.rs` (how writes stay
-//! serializable and indexes consistent), and `keys.rs` / `catalog.rs` (the layout below).
+//! serializable and indexes consistent), `stats/mod.rs` and `plan/estimate.rs` (statistics
+//! and the estimates drawn from them), and `keys.rs` / `catalog.rs` (the layout below).
 //!
 //! # Keys
 //!
@@ -30,6 +33,8 @@
 //!                                           with its indexes and CHECK constraints
 //!  /sys/catalog/indexes/<name>           -> name of the table owning index <name>
 //!  /sys/catalog/sequences/<name>         -> SequenceDescriptor (protobuf)
+//!  /sys/catalog/stats/<table id>         -> TableStatistics (protobuf): row count, and per
+//!                                           column distinct values, NULLs, average size
 //!  /sys/users/<name>                     -> SCRAM-SHA-256 verifier (empty: no password)
 //!  /sys/sequence_values/<name>           -> last value (i64 big-endian) + "called" byte
 //!  /t/<table_id>/1/<pk columns...>       -> non-key columns, in order (the row)
@@ -107,16 +112,29 @@
 //!   unique_rowid().
 //! * Planning: predicates pushed to each table's scan, where they narrow primary-key or index
 //!   ranges (point lookups, prefixes, bounds, IN lists; DESC columns); index choice by shape
-//!   (equality prefix, bound, uniqueness, covering); greedy join order by estimated size;
-//!   unneeded columns dropped before joins; correlated subqueries narrowed by their outer
-//!   values at execution and memoized per distinct outer values.
+//!   (equality prefix, bound, uniqueness, covering), or by estimated cost (entries read, a
+//!   point read more per entry of a non-covering index) when the table has statistics;
+//!   greedy join order by estimated size, from statistics when there are (start with the
+//!   smallest filtered input, then the join estimated to yield the fewest rows; an
+//!   equality keeps `1/distinct` of the rows), which also decide which side of a hash join
+//!   is hashed; unneeded columns dropped before joins; correlated subqueries narrowed by
+//!   their outer values at execution and memoized per distinct outer values.
+//! * Statistics (`stats/`): per table its row count, and per column its distinct values
+//!   (exact up to 4096, then a HyperLogLog estimate), NULLs and average size, read at one
+//!   timestamp and stored in the catalog keyspace. `ANALYZE [table]` collects them; so does
+//!   each gateway in the background once the rows its sessions wrote to a table since the
+//!   last collection reach 500 plus a fifth of the table, and when a statement joins a
+//!   table that has none ([`Engine::set_automatic_statistics`] turns that off). Shown by
+//!   `SHOW STATISTICS FOR TABLE t` (CockroachDB's columns), `pg_stats` and
+//!   `pg_class.reltuples`; prepared statements re-plan when they change.
 //! * Prepared statements: [`Session::prepare`] / [`Session::prepare_typed`] give parameter
 //!   types (inferred from use as PostgreSQL does: `id = $1` makes `$1` the type of `id`) and
 //!   result columns without executing; [`Session::execute_prepared`] runs with values, using a
 //!   per-session plan cache validated against descriptor versions (see `prepared.rs`).
 //!   Parameters work anywhere a value does, including key ranges (computed per execution)
 //!   and `LIMIT $1 OFFSET $2`.
-//! * `EXPLAIN` (plan text with point lookups, key ranges, indexes, join methods), `SHOW
+//! * `EXPLAIN` (plan text with point lookups, key ranges, indexes, join methods, and
+//!   `(estimated rows=N)` on scans and joins whose tables have statistics), `SHOW
 //!   TABLES`, `SET`/`SHOW`/`RESET` of session variables; `SHOW CLOCK` (the node's TrueTime
 //!   interval, epsilon and sync state; engines built with [`Engine::with_clock`]) and `SHOW
 //!   LAST COMMIT TIMESTAMP` (of the session's last write).
@@ -143,14 +161,14 @@
 //!   outside a block are no-ops, as in PostgreSQL.
 //! * A subset of `pg_catalog` computed from the catalog at the statement's timestamp
 //!   (`syscat/`: `pg_class`, `pg_attribute`, `pg_attrdef`, `pg_constraint`, `pg_index`,
-//!   `pg_type`, `pg_namespace`, `pg_am`, `pg_collation`, `pg_database`, `pg_roles`, and empty
-//!   `pg_policy`, `pg_inherits`, `pg_trigger`, ... with the columns psql's describe commands
-//!   read, `\d TABLE` and `\d+` included), the functions those queries call (`format_type`,
-//!   `pg_get_indexdef`, `pg_get_constraintdef`, `pg_get_expr`, `pg_get_viewdef`,
-//!   `pg_get_userbyid`, `pg_table_is_visible`, `pg_size_pretty`, ...), the `oid`, `regclass`,
-//!   `regtype` and `regnamespace` casts (`plan/bind_catalog.rs`); the regular-expression
-//!   operators `~`, `!~`, `~*`, `!~*` (Rust regex syntax, which covers the common part of
-//!   PostgreSQL's).
+//!   `pg_stats`, `pg_type`, `pg_namespace`, `pg_am`, `pg_collation`, `pg_database`,
+//!   `pg_roles`, and empty `pg_policy`, `pg_inherits`, `pg_trigger`, ... with the columns
+//!   psql's describe commands read, `\d TABLE` and `\d+` included), the functions those
+//!   queries call (`format_type`, `pg_get_indexdef`, `pg_get_constraintdef`, `pg_get_expr`,
+//!   `pg_get_viewdef`, `pg_get_userbyid`, `pg_table_is_visible`, `pg_size_pretty`, ...), the
+//!   `oid`, `regclass`, `regtype` and `regnamespace` casts (`plan/bind_catalog.rs`); the
+//!   regular-expression operators `~`, `!~`, `~*`, `!~*` (Rust regex syntax, which covers the
+//!   common part of PostgreSQL's).
 //! * Arrays as text in PostgreSQL's array syntax (`expr/array.rs`): `ARRAY[...]`, `ARRAY(SELECT
 //!   ...)`, `x op ANY/ALL (array)`, `arr[i]`, casts to `T[]`, `array_to_string`,
 //!   `array_upper`/`array_length`; `generate_series` and `unnest` in FROM (their arguments may
@@ -213,9 +231,12 @@
 //!   LATERAL; GROUPING SETS; LIMIT/OFFSET other than constants and parameters; several
 //!   operations in one ALTER TABLE; ALTER COLUMN TYPE; dependency tracking (dropping a table a
 //!   view reads leaves the view failing when used; renaming a column a CHECK uses is refused).
-//! * CREATE INDEX backfills in one write (no online, chunked backfill yet); statistics (the
-//!   planner estimates by shape); merge joins; partial-aggregate and LIMIT pushdown to
-//!   tablets; parallel scans across tablets.
+//! * CREATE INDEX backfills in one write (no online, chunked backfill yet); histograms,
+//!   most common values and multi-column statistics (estimates take values as uniform and
+//!   columns as independent; a range condition keeps a third of the rows); collection by
+//!   sampling rather than a full read; join ordering beyond greedy (no search over bushy
+//!   plans); merge joins; partial-aggregate and LIMIT pushdown to tablets; parallel scans
+//!   across tablets.
 //! * Execution on Arrow record batches; spilling to disk (an operator over the memory limit
 //!   fails the statement instead); memory accounting for the operators that only pass rows on
 //!   (scans, filters, projections, limits: each fails with 53200 past 20 million rows) and for
@@ -237,6 +258,7 @@ mod plan;
 mod prepared;
 mod ranges;
 mod session;
+mod stats;
 mod syscat;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

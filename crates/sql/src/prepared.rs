@@ -7,9 +7,10 @@
 //! and a parameter nothing constrains is `text`. A parameter used with two types is 42P08.
 //!
 //! Plans are cached per session, keyed by the statement text and parameter types, together with
-//! the catalog version of every table they were planned against. Each execution reads those
-//! descriptors at its own timestamp (point reads, much cheaper than planning) and re-plans only
-//! if one changed; a re-plan that changes the result columns or parameter types fails with
+//! the catalog version of every table they were planned against and the generation of its
+//! statistics. Each execution reads those descriptors at its own timestamp (point reads, much
+//! cheaper than planning; the statistics come from the engine's cache) and re-plans only if
+//! one changed; a re-plan that changes the result columns or parameter types fails with
 //! 0A000, as PostgreSQL's "cached plan must not change result type".
 
 use std::sync::Arc;
@@ -17,9 +18,8 @@ use std::sync::Arc;
 use sqlparser::ast::Statement;
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
-use crate::catalog;
+use crate::catalog::{self, TableDesc};
 use crate::error::{Error, Result};
-use crate::exec;
 use crate::expr::{CastContext, cast_datum};
 use crate::parse;
 use crate::plan::{self, Plan, Tables};
@@ -73,16 +73,28 @@ fn named_key(sql: &str, types: &[Option<SqlType>]) -> String {
 
 /// A cached plan and the catalog it is valid for.
 pub(crate) struct CachedPlan {
-    /// Every table or view the plan read a descriptor of: name, and (id, version) or `None`
+    /// Every table or view the plan read a descriptor of: name, and its [`Version`] or `None`
     /// for names that did not exist.
-    catalog: Vec<(String, Option<(u64, u64)>)>,
+    catalog: Vec<(String, Option<Version>)>,
     plan: Arc<Plan>,
 }
 
-fn catalog_of(tables: &Tables) -> Vec<(String, Option<(u64, u64)>)> {
+/// What a plan depends on of one table: its id, its descriptor's version and the generation
+/// of the statistics it was planned with (0: none).
+type Version = (u64, u64, u64);
+
+fn version(t: &TableDesc) -> Version {
+    (
+        t.id,
+        t.version,
+        t.stats.as_ref().map_or(0, |s| s.generation),
+    )
+}
+
+fn catalog_of(tables: &Tables) -> Vec<(String, Option<Version>)> {
     tables
         .iter()
-        .map(|(name, t)| (name.clone(), t.as_ref().map(|t| (t.id, t.version))))
+        .map(|(name, t)| (name.clone(), t.as_ref().map(|t| version(t))))
         .collect()
 }
 
@@ -215,6 +227,7 @@ impl Session {
         let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
         let (planned, tables) = plan_with_catalog(
             kv.as_ref(),
+            &self.engine.inner.stats,
             ts,
             &stmt,
             sql,
@@ -342,9 +355,12 @@ impl Session {
         let mut plan = None;
         if let Some(cached) = self.plans.get(&p.cache_key()) {
             let mut valid = true;
-            for (name, version) in &cached.catalog {
-                let now = catalog::get_table(kv.as_ref(), name, ts).await?;
-                if now.map(|t| (t.id, t.version)) != *version {
+            for (name, planned) in &cached.catalog {
+                let now = match catalog::read_table(kv.as_ref(), name, ts).await? {
+                    Some(t) => Some(version(&self.engine.inner.stats.attach(t, ts).await)),
+                    None => None,
+                };
+                if now != *planned {
                     valid = false;
                     break;
                 }
@@ -359,6 +375,7 @@ impl Session {
                 let given: Vec<Option<SqlType>> = p.param_types.iter().map(|t| Some(*t)).collect();
                 let (planned, tables) = plan_with_catalog(
                     kv.as_ref(),
+                    &self.engine.inner.stats,
                     ts,
                     &p.stmt,
                     &p.sql,
@@ -376,7 +393,6 @@ impl Session {
                 self.cache(p, &tables, planned)
             }
         };
-        let mut cx = self.exec_context(kv.as_ref(), ts, params);
-        exec::execute(&mut cx, &plan).await
+        self.execute_plan(kv.as_ref(), ts, params, &plan).await
     }
 }

@@ -9,12 +9,13 @@ use meridian_tablet::KvClient;
 use sqlparser::ast::{Expr, ObjectName, Reset, Set, Statement, UnaryOperator, Value};
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
-use crate::catalog;
+use crate::catalog::{self, TableDesc};
 use crate::error::{Error, Result};
 use crate::exec::{self, ExecContext, SessionState};
 use crate::parse;
 use crate::plan::{self, BindContext, Tables};
 use crate::prepared::{CachedPlan, Prepared};
+use crate::stats::Statistics;
 use crate::txn::{self, TxnStatus};
 use crate::vars::SessionVars;
 
@@ -33,6 +34,8 @@ pub(crate) struct EngineInner {
     /// The node's clock, for `SHOW CLOCK` (absent in engines over a bare keyspace).
     clock: Option<Arc<meridian_clock::TrueTime>>,
     next_session: AtomicU64,
+    /// Table statistics: the planner's cache of them, and their automatic collection.
+    pub(crate) stats: Statistics,
 }
 
 impl Engine {
@@ -49,11 +52,19 @@ impl Engine {
     fn build(kv: Arc<dyn KvClient>, clock: Option<Arc<meridian_clock::TrueTime>>) -> Engine {
         Engine {
             inner: Arc::new(EngineInner {
+                stats: Statistics::new(kv.clone()),
                 kv,
                 clock,
                 next_session: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// Turns the automatic collection of table statistics on (the default) or off. Off,
+    /// statistics change only by `ANALYZE`, so plans stay the same however many rows
+    /// statements write (as test suites with plan goldens need).
+    pub fn set_automatic_statistics(&self, on: bool) {
+        self.inner.stats.set_automatic(on);
     }
 
     /// The password verifier of SQL user `user` (PostgreSQL's `SCRAM-SHA-256$...` text) as of
@@ -171,7 +182,9 @@ impl Session {
         };
         if txn::is_control(stmt) {
             let base = self.engine.inner.kv.clone();
-            return self.block.control(stmt, &base).await;
+            let r = self.block.control(stmt, &base).await;
+            self.note_committed();
+            return r;
         }
         self.check_block(stmt)?;
         match stmt {
@@ -194,6 +207,13 @@ impl Session {
                 let table = crate::ranges::named_table(kv, &words).await?;
                 crate::ranges::show_ranges(kv, table.as_deref()).await
             }
+            Statement::ShowVariable { variable }
+                if variable
+                    .first()
+                    .is_some_and(|v| v.value.eq_ignore_ascii_case("statistics")) =>
+            {
+                self.show_statistics(&variable[1..]).await
+            }
             Statement::ShowVariable { variable } => self.show(variable),
             Statement::ShowTables { .. } => self.retrying(Work::ShowTables).await,
             Statement::Copy { .. } => self.copy_statement(stmt).await,
@@ -209,7 +229,7 @@ impl Session {
                 }
             }
             // Meridian's storage has no heap to vacuum (old MVCC versions are collected below
-            // the GC horizon) and keeps no planner statistics yet: both only check the table.
+            // the GC horizon): VACUUM only checks the table.
             Statement::Vacuum(v) => {
                 if self.block.txn.is_some() {
                     return Err(SqlError::new(
@@ -222,6 +242,7 @@ impl Session {
             }
             Statement::Analyze(a) => {
                 self.check_table(a.table_name.as_ref()).await?;
+                self.analyze(a.table_name.as_ref()).await?;
                 command("ANALYZE")
             }
             _ => self.retrying(Work::Statement(stmt, sql)).await,
@@ -372,10 +393,57 @@ impl Session {
     async fn run_once(&mut self, stmt: &Statement, sql: &str) -> Result<StatementResult> {
         let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
-        let (planned, _) =
-            plan_with_catalog(kv.as_ref(), ts, stmt, sql, &self.user, &self.database, &[]).await?;
-        let mut cx = self.exec_context(kv.as_ref(), ts, &[]);
-        exec::execute(&mut cx, &planned).await
+        let (planned, _) = plan_with_catalog(
+            kv.as_ref(),
+            &self.engine.inner.stats,
+            ts,
+            stmt,
+            sql,
+            &self.user,
+            &self.database,
+            &[],
+        )
+        .await?;
+        self.execute_plan(kv.as_ref(), ts, &[], &planned).await
+    }
+
+    /// Executes a plan at `ts` and notes the rows it wrote (see [`Session::note_writes`]).
+    pub(crate) async fn execute_plan(
+        &mut self,
+        kv: &dyn KvClient,
+        ts: meridian_clock::Timestamp,
+        params: &[Datum],
+        plan: &plan::Plan,
+    ) -> Result<StatementResult> {
+        let mut cx = self.exec_context(kv, ts, params);
+        let r = exec::execute(&mut cx, plan).await;
+        let written = std::mem::take(&mut cx.written);
+        drop(cx);
+        if r.is_ok() {
+            self.note_writes(written);
+        }
+        r
+    }
+
+    /// Counts rows a successful statement wrote toward its tables' statistics: at once in
+    /// autocommit mode, at COMMIT inside a transaction block.
+    fn note_writes(&mut self, written: Vec<(Arc<TableDesc>, u64)>) {
+        match &mut self.block.txn {
+            Some(t) => t.written.extend(written),
+            None => {
+                for (table, rows) in written {
+                    self.engine.inner.stats.wrote(&table, rows);
+                }
+            }
+        }
+    }
+
+    /// Counts the rows of the transaction blocks committed since the last call (see
+    /// [`Session::note_writes`]).
+    pub(crate) fn note_committed(&mut self) {
+        for (table, rows) in std::mem::take(&mut self.block.committed) {
+            self.engine.inner.stats.wrote(&table, rows);
+        }
     }
 
     /// What a statement reading and writing `kv` at `ts` with parameter values `params`
@@ -394,6 +462,7 @@ impl Session {
             params,
             memory: exec::MemoryPool::new(self.vars.query_memory_limit()),
             profile: None,
+            written: Vec::new(),
         }
     }
 
@@ -593,8 +662,10 @@ impl Session {
 /// plans, and when planning needed more (subqueries, views, CTE bodies name other tables),
 /// loads those and plans again. `params` are the parameter types the client gave. Returns the
 /// plan, the descriptors it was planned with and the parameter types.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn plan_with_catalog(
     kv: &dyn KvClient,
+    stats: &Statistics,
     ts: meridian_clock::Timestamp,
     stmt: &Statement,
     sql: &str,
@@ -613,7 +684,10 @@ pub(crate) async fn plan_with_catalog(
                 // PostgreSQL's catalog tables come first, as pg_catalog does on its search path.
                 let desc = match crate::syscat::virtual_table(kv, ts, slot.key(), database).await? {
                     Some(v) => Some(Arc::new(v)),
-                    None => catalog::get_table(kv, slot.key(), ts).await?,
+                    None => match catalog::read_table(kv, slot.key(), ts).await? {
+                        Some(t) => Some(Arc::new(stats.attach(t, ts).await)),
+                        None => None,
+                    },
                 };
                 slot.insert(desc);
             }
@@ -629,7 +703,13 @@ pub(crate) async fn plan_with_catalog(
             .filter(|n| !tables.contains_key(n))
             .collect();
         if wanted.is_empty() {
-            return planned.map(|p| (p, tables)).map_err(Error::Sql);
+            let planned = planned.map_err(Error::Sql)?;
+            // A join of a table without statistics is planned by shape; collect them for the
+            // next statements.
+            for t in plan::joined_tables(&planned) {
+                stats.request(&t);
+            }
+            return Ok((planned, tables));
         }
     }
 }

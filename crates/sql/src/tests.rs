@@ -8,14 +8,14 @@ use regex::Regex;
 use crate::testing::MemKv;
 use crate::{ColumnInfo, Datum, Engine, Session, SqlError, SqlType, StatementResult};
 
-fn setup() -> (Arc<MemKv>, Engine) {
+pub(crate) fn setup() -> (Arc<MemKv>, Engine) {
     let kv = Arc::new(MemKv::new());
     let engine = Engine::new(kv.clone());
     (kv, engine)
 }
 
 /// Runs `sql`, expecting every statement to succeed; returns the last result.
-async fn ok(s: &mut Session, sql: &str) -> StatementResult {
+pub(crate) async fn ok(s: &mut Session, sql: &str) -> StatementResult {
     let mut out = s.execute(sql).await;
     let last = out.pop().expect("at least one statement");
     for r in out {
@@ -24,14 +24,14 @@ async fn ok(s: &mut Session, sql: &str) -> StatementResult {
     last.unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-async fn fail(s: &mut Session, sql: &str) -> SqlError {
+pub(crate) async fn fail(s: &mut Session, sql: &str) -> SqlError {
     match s.execute(sql).await.pop() {
         Some(Err(e)) => e,
         other => panic!("{sql} should fail, got {other:?}"),
     }
 }
 
-async fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Datum>> {
+pub(crate) async fn rows(s: &mut Session, sql: &str) -> Vec<Vec<Datum>> {
     match ok(s, sql).await {
         StatementResult::Query { rows, .. } => rows,
         other => panic!("{sql}: not a query: {other:?}"),
@@ -483,7 +483,7 @@ async fn users_keep_verifiers_and_only_root_manages_them() {
 }
 
 /// The text lines of an EXPLAIN.
-async fn plan_lines(s: &mut Session, sql: &str) -> Vec<String> {
+pub(crate) async fn plan_lines(s: &mut Session, sql: &str) -> Vec<String> {
     rows(s, sql)
         .await
         .into_iter()

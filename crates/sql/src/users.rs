@@ -44,12 +44,7 @@ pub(crate) async fn get(kv: &dyn KvClient, name: &str, ts: Timestamp) -> Result<
 
 /// The names of all users as of `ts`, `root` included, in name order.
 pub(crate) async fn list(kv: &dyn KvClient, ts: Timestamp) -> Result<Vec<String>> {
-    let end = meridian_storage::keycode::prefix_successor(USERS_PREFIX)
-        .ok_or_else(|| Error::Internal("users prefix has no successor".into()))?;
-    let pairs = kv
-        .scan(USERS_PREFIX, &end, ts, None)
-        .await
-        .map_err(Error::Read)?;
+    let pairs = crate::catalog::scan_prefix(kv, USERS_PREFIX, ts).await?;
     let mut names: Vec<String> = pairs
         .iter()
         .filter_map(|(k, _)| k.strip_prefix(USERS_PREFIX))

@@ -202,12 +202,17 @@ pub(crate) async fn truncate(
         read_ts: Some(cx.read_ts),
         ..Default::default()
     };
+    let mut rows = Vec::with_capacity(plan.tables.len());
     for t in &plan.tables {
         req.read_spans.push(point(catalog::table_key(&t.name)));
         let (start, end) = keys::table_span(t.id);
+        let primary = keys::primary_prefix(t.id);
+        let mut n = 0;
         for (key, _) in keys_in(cx, &start, &end).await? {
+            n += u64::from(key.starts_with(&primary));
             req.mutations.push(Mutation::Delete { key });
         }
+        rows.push((t.clone(), n));
         req.read_spans.push(Span {
             start,
             end: Some(end),
@@ -215,6 +220,7 @@ pub(crate) async fn truncate(
     }
     if !req.mutations.is_empty() {
         write(cx, req).await?;
+        cx.written.extend(rows);
     }
     Ok(tag("TRUNCATE TABLE"))
 }

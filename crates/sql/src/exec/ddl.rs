@@ -280,6 +280,9 @@ pub(crate) async fn drop(cx: &mut ExecContext<'_>, plan: &DropPlan) -> Result<St
                     });
                 }
                 if !t.is_view() {
+                    req.mutations.push(Mutation::Delete {
+                        key: crate::stats::stats_key(t.id),
+                    });
                     let (start, end) = keys::table_span(t.id);
                     for (key, _) in keys_in(cx, &start, &end).await? {
                         req.mutations.push(Mutation::Delete { key });

@@ -90,25 +90,25 @@ async fn result(
     })
 }
 
+/// Commits `writes`, which change `rows` rows of `table`.
 async fn commit(
     cx: &mut ExecContext<'_>,
     table: &Arc<TableDesc>,
     writes: WriteSet,
     mut spans: Vec<Span>,
+    rows: usize,
 ) -> Result<()> {
     if writes.is_empty() {
         return Ok(());
     }
     spans.push(descriptor_span(table));
     let req = writes.into_request(cx.read_ts, spans);
-    cx.kv
-        .write(req)
-        .await
-        .map(|_| ())
-        .map_err(|source| Error::Write {
-            source,
-            table: Some(table.clone()),
-        })
+    cx.kv.write(req).await.map_err(|source| Error::Write {
+        source,
+        table: Some(table.clone()),
+    })?;
+    cx.written.push((table.clone(), rows as u64));
+    Ok(())
 }
 
 /// The rows an INSERT proposes, before conflicts are handled.
@@ -234,7 +234,7 @@ pub(crate) async fn insert(cx: &mut ExecContext<'_>, plan: &InsertPlan) -> Resul
         }
     }
     let spans = std::mem::take(&mut ex.spans);
-    commit(cx, table, writes, spans).await?;
+    commit(cx, table, writes, spans, written.len()).await?;
     let n = written.len();
     result(&mut ex, &plan.returning, &written, format!("INSERT 0 {n}")).await
 }
@@ -377,7 +377,7 @@ pub(crate) async fn update(cx: &mut ExecContext<'_>, plan: &UpdatePlan) -> Resul
         writes.put(&new[..width])?;
     }
     let spans = std::mem::take(&mut ex.spans);
-    commit(cx, table, writes, spans).await?;
+    commit(cx, table, writes, spans, new_rows.len()).await?;
     let n = new_rows.len();
     result(&mut ex, &plan.returning, &new_rows, format!("UPDATE {n}")).await
 }
@@ -401,7 +401,7 @@ pub(crate) async fn delete(cx: &mut ExecContext<'_>, plan: &DeletePlan) -> Resul
         deleted.push(src);
     }
     let spans = std::mem::take(&mut ex.spans);
-    commit(cx, table, writes, spans).await?;
+    commit(cx, table, writes, spans, deleted.len()).await?;
     let n = deleted.len();
     result(&mut ex, &plan.returning, &deleted, format!("DELETE {n}")).await
 }

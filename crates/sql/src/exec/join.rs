@@ -1,5 +1,6 @@
-//! Joins: hash join on equality keys (the right side is hashed), nested loops without keys,
-//! and lookup joins that probe the right table's index with each left row's keys.
+//! Joins: hash join on equality keys (the right side is hashed, or the left one when the
+//! planner estimates it smaller), nested loops without keys, and lookup joins that probe the
+//! right table's index with each left row's keys.
 //!
 //! NULL keys never match. LEFT joins pad unmatched left rows with NULLs; FULL joins also pad
 //! the right rows nothing matched. The right rows and hash table (or a lookup join's probe
@@ -65,6 +66,9 @@ impl Executor<'_> {
         if left.is_empty() && j.kind != JoinKind::Full {
             return Ok(vec![]);
         }
+        if j.build_left && j.kind == JoinKind::Inner && !j.left_keys.is_empty() {
+            return self.hash_left(j, sync, left, env).await;
+        }
         let mut memory = self.reserve(if j.left_keys.is_empty() {
             "Nested loop join"
         } else {
@@ -84,19 +88,10 @@ impl Executor<'_> {
         ];
         let mut out = Vec::new();
         // Candidate right rows per left row: by hash of the keys, or all of them.
-        let table: Option<HashMap<Vec<u8>, Vec<usize>>> = if j.left_keys.is_empty() {
+        let table = if j.left_keys.is_empty() {
             None
         } else {
-            let mut t: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(right.len());
-            for (i, r) in right.iter().enumerate() {
-                if let Some(k) = key_of(&j.right_keys, r, &env)? {
-                    if !t.contains_key(&k) {
-                        memory.grow_key(&k)?;
-                    }
-                    t.entry(k).or_default().push(i);
-                }
-            }
-            Some(t)
+            Some(hash_rows(&j.right_keys, &right, &env, &mut memory)?)
         };
         let all: Vec<usize> = if table.is_none() {
             (0..right.len()).collect()
@@ -135,6 +130,35 @@ impl Executor<'_> {
                 let mut row = vec![Datum::Null; left_width];
                 row.extend(right[ri].iter().cloned());
                 push(&mut out, row, &mut memory)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// An inner hash join that hashes its `left` rows and probes them with each right row
+    /// (the planner's choice when the left side is estimated smaller).
+    async fn hash_left(
+        &mut self,
+        j: &JoinPlan,
+        sync: bool,
+        left: Vec<Row>,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let mut memory = self.reserve("Hash join");
+        memory.grow_rows(&left)?;
+        let table = hash_rows(&j.left_keys, &left, &env, &mut memory)?;
+        let right = self.run(&j.right, env, None).await?;
+        let mut out = Vec::new();
+        for r in &right {
+            let Some(k) = key_of(&j.right_keys, r, &env)? else {
+                continue;
+            };
+            for &li in table.get(&k).map_or(&[][..], |v| &v[..]) {
+                let mut row = left[li].clone();
+                row.extend(r.iter().cloned());
+                if self.residual(j, sync, &row, env).await? {
+                    push(&mut out, row, &mut memory)?;
+                }
             }
         }
         Ok(out)
@@ -264,6 +288,26 @@ fn push(out: &mut Vec<Row>, row: Row, memory: &mut Reservation) -> Result<()> {
     out.push(row);
     check_rows(out.len())?;
     Ok(())
+}
+
+/// The positions of `rows` by the hash of their `keys` (rows with a NULL key are left out:
+/// they match nothing), each distinct key counted in `memory`.
+fn hash_rows(
+    keys: &[ScalarExpr],
+    rows: &[Row],
+    env: &Env<'_>,
+    memory: &mut Reservation,
+) -> Result<HashMap<Vec<u8>, Vec<usize>>> {
+    let mut table: HashMap<Vec<u8>, Vec<usize>> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(k) = key_of(keys, r, env)? {
+            if !table.contains_key(&k) {
+                memory.grow_key(&k)?;
+            }
+            table.entry(k).or_default().push(i);
+        }
+    }
+    Ok(table)
 }
 
 /// The hash key of `keys` over `row`; `None` when some key is NULL (it matches nothing).

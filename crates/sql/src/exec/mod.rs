@@ -97,6 +97,8 @@ pub(crate) struct ExecContext<'a> {
     pub memory: MemoryPool,
     /// Under EXPLAIN ANALYZE: where the operators record what they did.
     pub profile: Option<Arc<Profile>>,
+    /// The rows the statement's writes changed, per table (for the tables' statistics).
+    pub written: Vec<(Arc<crate::catalog::TableDesc>, u64)>,
 }
 
 /// Reads of one statement: at one timestamp, with the caches that make repeated subqueries

@@ -7,9 +7,16 @@
 //! a secondary index is only used when it narrows the scan at all. An index is *covering* when
 //! its entries hold every column the statement reads; otherwise each entry costs a point read
 //! of the row.
+//!
+//! With statistics (`estimate.rs`) the same candidates compete on cost instead: the entries
+//! each reads, times the point read of the row a non-covering index adds. So a condition
+//! matching most of the table (`status = 'open'` with two statuses) reads the table rather
+//! than an index, and of two indexes the more selective one wins; shape breaks ties. The
+//! primary index fixed on its whole key is never second-guessed.
 
 use std::sync::Arc;
 
+use super::estimate;
 use super::keyrange::{self, KeyRange};
 use super::rel::{Access, Rel, ScanPlan};
 use crate::api::Datum;
@@ -55,18 +62,38 @@ pub(crate) fn plan_scan(
     // lookup, then covering the statement's columns.
     let pk_score = keyrange::score(table, &table.pk, filter.as_ref());
     let pk_rank = (pk_score.0, pk_score.1, pk_score.0 == table.pk.len(), true);
-    let mut best = (Access::Primary, pk_rank);
+    let mut candidates = vec![(Access::Primary, pk_rank)];
     if pk_score.0 < table.pk.len() {
         for (i, ix) in table.indexes.iter().enumerate() {
             let key: Vec<usize> = ix.columns.iter().map(|(c, _)| *c).collect();
             let s = keyrange::score(table, &key, filter.as_ref());
             let covering = (0..table.columns.len()).all(|c| !is_used(c) || ix.holds(table, c));
             let rank = (s.0, s.1, ix.unique && s.0 == key.len(), covering);
-            if rank > best.1 && (s.0 > 0 || s.1) {
-                best = (Access::Index(i), rank);
+            if s.0 > 0 || s.1 {
+                candidates.push((Access::Index(i), rank));
             }
         }
     }
+    let mut plain_conds = Vec::new();
+    if let Some(f) = &filter {
+        conjuncts(f.clone(), &mut plain_conds);
+    }
+    let best = if table.stats.is_some() {
+        let cost = |(access, rank): &(Access, Rank)| {
+            estimate::access_cost(table, *access, (rank.0, rank.1), rank.3, &plain_conds)
+        };
+        candidates
+            .iter()
+            .min_by(|a, b| cost(a).total_cmp(&cost(b)).then(b.1.cmp(&a.1)))
+            .copied()
+    } else {
+        // The first of the best ranks: the primary index on ties.
+        candidates
+            .iter()
+            .copied()
+            .reduce(|best, c| if c.1 > best.1 { c } else { best })
+    }
+    .unwrap_or((Access::Primary, pk_rank));
     let access = best.0;
     let key: Vec<usize> = keyrange::key_columns(table, access)
         .into_iter()
@@ -95,6 +122,13 @@ pub(crate) fn plan_scan(
     if filter.is_some() && eq == 0 && !bounded {
         est /= 2.0;
     }
+    let estimate = table.stats.as_ref().map(|_| match &range {
+        KeyRange::Empty => 0.0,
+        _ => estimate::filtered_rows(table, &plain_conds),
+    });
+    if let Some(e) = estimate {
+        est = e * estimate::OTHER_SEL.powi(with_subquery.len() as i32);
+    }
     let scan = Rel::Scan(Box::new(ScanPlan {
         table: table.clone(),
         access,
@@ -102,6 +136,7 @@ pub(crate) fn plan_scan(
         dynamic,
         filter,
         covering,
+        estimate,
     }));
     let rel = match and_all(with_subquery) {
         Some(p) => scan.filtered(p),
@@ -109,6 +144,10 @@ pub(crate) fn plan_scan(
     };
     (rel, est)
 }
+
+/// How an access path narrows a scan: equalities on leading key columns, a bound on the next,
+/// a single-row lookup, covering the statement's columns (better is greater).
+type Rank = (usize, bool, bool, bool);
 
 /// Shifts every column reference of `e` down by `by` (into a unit's own row).
 pub(crate) fn shifted(mut e: ScalarExpr, by: usize) -> ScalarExpr {

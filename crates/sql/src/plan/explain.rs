@@ -1,5 +1,6 @@
 //! The text of EXPLAIN: one line per operator, the root first, inputs indented below it.
-//! Expressions are printed with the names of the columns they read. EXPLAIN ANALYZE appends
+//! Expressions are printed with the names of the columns they read; scans and joins whose
+//! tables have statistics end with the rows they are estimated to yield. EXPLAIN ANALYZE appends
 //! what each operator did to its line (a [`Note`]; see `exec/analyze.rs`).
 
 use std::ops::Bound;
@@ -308,10 +309,12 @@ fn rel(r: &Rel, depth: usize, out: &mut Vec<String>, note: Note<'_>) {
                     };
                     format!("Lookup join ({kind}){via}")
                 }
+                (None, false) if j.build_left => format!("Hash join ({kind}, build left)"),
                 (None, false) => format!("Hash join ({kind})"),
                 (None, true) => format!("Nested loop join ({kind})"),
             };
-            push(out, depth, format!("{method}{on}{noted}"));
+            let est = estimated(j.estimate);
+            push(out, depth, format!("{method}{on}{est}{noted}"));
             rel(&j.left, depth + 1, out, note);
             rel(&j.right, depth + 1, out, note);
         }
@@ -450,7 +453,20 @@ fn scan(s: &ScanPlan, depth: usize, out: &mut Vec<String>, note: &str) {
         ),
         None => s.table.name.clone(),
     };
-    push(out, depth, format!("Scan: {target}, {what}{note}"));
+    let est = estimated(s.estimate);
+    push(out, depth, format!("Scan: {target}, {what}{est}{note}"));
+}
+
+/// ` (estimated rows=N)` for an operator whose rows statistics estimate, else nothing.
+fn estimated(rows: Option<f64>) -> String {
+    match rows {
+        None => String::new(),
+        // Something may be there unless nothing can be (a contradiction, an empty table).
+        Some(r) => format!(
+            " (estimated rows={})",
+            if r > 0.0 { r.round().max(1.0) } else { 0.0 }
+        ),
+    }
 }
 
 fn span(s: &KeySpan, key: &[&str]) -> String {

@@ -273,6 +273,16 @@ fn bind_constraint(
     Ok(out)
 }
 
+/// The rows an outer join yields, when statistics estimate both inputs: every preserved row
+/// once (more when keys repeat, which this ignores).
+fn outer_join_rows(kind: JoinKind, left: &Rel, right: &Rel) -> Option<f64> {
+    let (l, r) = (left.estimate()?, right.estimate()?);
+    Some(match kind {
+        JoinKind::Full => l + r,
+        JoinKind::Left | JoinKind::Inner => l,
+    })
+}
+
 fn object_ident(n: &ObjectName) -> Result<String, SqlError> {
     n.0.last()
         .and_then(|p| p.as_ident())
@@ -421,6 +431,7 @@ fn outer_join(
                 }
             });
         }
+        let estimate = outer_join_rows(JoinKind::Left, &right, &left);
         let joined = Rel::Join(Box::new(JoinPlan {
             kind: JoinKind::Left,
             left: right,
@@ -429,6 +440,8 @@ fn outer_join(
             right_keys: lk,
             residual,
             lookup: None,
+            build_left: false,
+            estimate,
         }));
         let exprs = (0..left_width)
             .map(|i| ScalarExpr::Column(right_width + i, left_types[i]))
@@ -439,6 +452,7 @@ fn outer_join(
             exprs,
         }
     } else {
+        let estimate = outer_join_rows(kind, &left, &right);
         Rel::Join(Box::new(JoinPlan {
             kind,
             left,
@@ -447,6 +461,8 @@ fn outer_join(
             right_keys: rk,
             residual,
             lookup: None,
+            build_left: false,
+            estimate,
         }))
     };
     // FULL JOIN USING: the merged columns are COALESCEs, appended.

@@ -7,16 +7,20 @@
 //!    the key range and picks the index); one that reads none goes to the first unit.
 //! 2. Greedy ordering: start with the unit estimated to yield the fewest rows; then repeatedly
 //!    join the smallest unit connected to the joined ones by some condition (or, when none is,
-//!    the smallest unit at all: a cross join).
+//!    the smallest unit at all: a cross join). When some unit's table has statistics, the
+//!    estimates come from them (`estimate.rs`) and the next unit is the connected one whose
+//!    join is estimated to yield the fewest rows (then the smallest).
 //! 3. Each join takes the conditions that became evaluable: equalities between the joined
 //!    side and the new unit become hash keys, the rest a residual condition. When the new unit
 //!    is a table whose primary key or an index is fully determined by the keys and the left
-//!    side is small, the join looks rows up instead of reading the table.
+//!    side is small, the join looks rows up instead of reading the table. With statistics, a
+//!    hash join hashes whichever side is estimated smaller.
 //! 4. A final projection restores the FROM clause's column order.
 
 use std::sync::Arc;
 
 use super::access::{TABLE_ROWS, and_all, plan_scan, shifted};
+use super::estimate;
 use super::from::{Source, Unit};
 use super::rel::{Access, JoinKind, JoinPlan, Lookup, Rel};
 use crate::api::SqlError;
@@ -92,6 +96,7 @@ pub(crate) fn build(
     let widths: Vec<usize> = keep.iter().map(Vec::len).collect();
     // Plan every unit with its own conditions.
     let mut planned: Vec<Option<(Rel, f64)>> = Vec::with_capacity(n);
+    let mut with_stats = false;
     for ((u, conds), k) in units.iter().zip(local).zip(&keep) {
         let conds: Vec<ScalarExpr> = conds.into_iter().map(|c| shifted(c, u.offset)).collect();
         let unit_used: Option<Vec<bool>> = used.map(|m| {
@@ -106,9 +111,11 @@ pub(crate) fn build(
                     Some(p) => r.clone().filtered(p),
                     None => r.clone(),
                 };
-                (rel, TABLE_ROWS)
+                let est = rel.estimate().unwrap_or(TABLE_ROWS);
+                (rel, est)
             }
         };
+        with_stats |= rel.estimate().is_some();
         if k.len() < u.width {
             rel = Rel::Project {
                 input: Box::new(rel),
@@ -127,6 +134,19 @@ pub(crate) fn build(
         return Ok(rel);
     }
     let est = |p: &[Option<(Rel, f64)>], u: usize| p[u].as_ref().map_or(f64::INFINITY, |x| x.1);
+    let unit_rows: Vec<f64> = (0..n).map(|u| est(&planned, u)).collect();
+    // Distinct values of a key expression reading one column of a table unit with
+    // statistics (no more than the unit's rows).
+    let distinct_of = |e: &ScalarExpr| -> Option<f64> {
+        let c = estimate::column_of(e)?;
+        let u = unit_of(c)?;
+        match &units[u].source {
+            Source::Table(t) => {
+                estimate::distinct(t, c - units[u].offset).map(|d| d.min(unit_rows[u].max(1.0)))
+            }
+            Source::Rel(_) => None,
+        }
+    };
     let start = (0..n)
         .min_by(|&a, &b| est(&planned, a).total_cmp(&est(&planned, b)))
         .unwrap_or(0);
@@ -151,10 +171,25 @@ pub(crate) fn build(
         } else {
             connected
         };
-        let next = pool
-            .into_iter()
-            .min_by(|&a, &b| est(&planned, a).total_cmp(&est(&planned, b)))
-            .ok_or_else(|| SqlError::internal("no unit left to join"))?;
+        let next = if with_stats {
+            let rows = |v: usize| {
+                let (pairs, residual) = join_conditions(v, &order, &multi, &unit_of, &distinct_of);
+                estimate::join_rows(cur_est, unit_rows[v], &pairs, residual)
+            };
+            pool.into_iter().min_by(|&a, &b| {
+                rows(a)
+                    .total_cmp(&rows(b))
+                    .then(unit_rows[a].total_cmp(&unit_rows[b]))
+            })
+        } else {
+            pool.into_iter()
+                .min_by(|&a, &b| est(&planned, a).total_cmp(&est(&planned, b)))
+        }
+        .ok_or_else(|| SqlError::internal("no unit left to join"))?;
+        let join_est = with_stats.then(|| {
+            let (pairs, residual) = join_conditions(next, &order, &multi, &unit_of, &distinct_of);
+            estimate::join_rows(cur_est, unit_rows[next], &pairs, residual)
+        });
         // Conditions that become evaluable with `next`.
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut multi)
             .into_iter()
@@ -227,10 +262,13 @@ pub(crate) fn build(
         } else {
             None
         };
-        cur_est = if left_keys.is_empty() {
-            cur_est * right_est
-        } else {
-            cur_est.max(right_est)
+        // With statistics, a hash join hashes the side estimated smaller.
+        let build_left =
+            with_stats && lookup.is_none() && !left_keys.is_empty() && cur_est < right_est;
+        cur_est = match join_est {
+            Some(e) => e,
+            None if left_keys.is_empty() => cur_est * right_est,
+            None => cur_est.max(right_est),
         };
         cur = Rel::Join(Box::new(JoinPlan {
             kind: JoinKind::Inner,
@@ -240,6 +278,8 @@ pub(crate) fn build(
             right_keys,
             residual,
             lookup,
+            build_left,
+            estimate: join_est,
         }));
         order.push(next);
     }
@@ -249,6 +289,51 @@ pub(crate) fn build(
         )));
     }
     Ok(restore_order(cur, &order, &units, &widths, &new_pos))
+}
+
+/// The conditions that joining unit `next` to the units in `order` makes evaluable: the
+/// distinct counts of both sides of each equality between them (see
+/// [`estimate::join_rows`]), and how many others there are.
+fn join_conditions(
+    next: usize,
+    order: &[usize],
+    multi: &[(Vec<usize>, ScalarExpr)],
+    unit_of: &dyn Fn(usize) -> Option<usize>,
+    distinct_of: &dyn Fn(&ScalarExpr) -> Option<f64>,
+) -> (Vec<estimate::KeyDistinct>, usize) {
+    // Which side an expression reads: Some(true) the new unit, Some(false) the joined ones.
+    let side = |e: &ScalarExpr| -> Option<bool> {
+        let mut cols = Vec::new();
+        e.columns(&mut cols);
+        let units: Vec<Option<usize>> = cols.iter().map(|&c| unit_of(c)).collect();
+        if units.is_empty() || e.has_subquery() {
+            None
+        } else if units.iter().all(|u| *u == Some(next)) {
+            Some(true)
+        } else if units.iter().all(|u| u.is_some_and(|u| order.contains(&u))) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    let mut pairs = Vec::new();
+    let mut residual = 0;
+    for (set, c) in multi {
+        if !set.contains(&next) || !set.iter().all(|x| *x == next || order.contains(x)) {
+            continue;
+        }
+        match c {
+            ScalarExpr::Compare {
+                op: CmpOp::Eq,
+                left,
+                right,
+            } if side(left).is_some() && side(right).is_some() && side(left) != side(right) => {
+                pairs.push((distinct_of(left), distinct_of(right)));
+            }
+            _ => residual += 1,
+        }
+    }
+    (pairs, residual)
 }
 
 /// A projection from the join order (with pruned units) back to the FROM row: every column in

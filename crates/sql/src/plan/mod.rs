@@ -1,7 +1,8 @@
 //! Binding and planning: parsed statements become [`Plan`]s over resolved table descriptors.
 //!
 //! Planning is synchronous. The session first reads the descriptors of every table a
-//! statement names ([`referenced_tables`]) at the statement's snapshot, then hands them to
+//! statement names ([`referenced_tables`]) at the statement's snapshot, with the tables'
+//! statistics attached (`crate::stats`), then hands them to
 //! [`plan_statement`] in a [`Tables`] map, so the binder never does I/O and the plan matches the
 //! catalog version the execution reads at.
 //!
@@ -12,6 +13,8 @@
 //! * `dml.rs`: INSERT, UPDATE, DELETE;
 //! * `ddl.rs`: CREATE TABLE, DROP TABLE;
 //! * `keyrange.rs`: primary-key range extraction from WHERE;
+//! * `from.rs`, `join.rs`, `access.rs`: FROM clauses, join order and method, index choice;
+//!   `estimate.rs`: their row estimates from table statistics;
 //! * `explain.rs`: the text form of plans shown by EXPLAIN.
 
 mod access;
@@ -24,6 +27,7 @@ mod bind_func;
 mod coerce;
 mod ddl;
 mod dml;
+mod estimate;
 mod explain;
 mod from;
 mod join;
@@ -66,7 +70,7 @@ pub(crate) use rel::{
 pub(crate) use select::Projection;
 pub(crate) use table_func::rows as table_function_rows;
 pub(crate) use users::UserPlan;
-pub(crate) use visit::param_types;
+pub(crate) use visit::{joined_tables, param_types};
 
 use crate::api::{SqlError, SqlType};
 use crate::catalog::TableDesc;

@@ -133,6 +133,9 @@ pub(crate) struct ScanPlan {
     /// A secondary index holds every column the statement reads, so rows need no lookup in
     /// the primary index (the other columns read as NULL).
     pub covering: bool,
+    /// The rows the scan yields (after `filter`), estimated from the table's statistics;
+    /// `None` without statistics.
+    pub estimate: Option<f64>,
 }
 
 impl ScanPlan {
@@ -157,8 +160,8 @@ pub(crate) enum JoinKind {
 }
 
 /// A join of two inputs. Pairs match when every `left_keys[i]` equals `right_keys[i]` (NULL
-/// never equals) and `residual` is true; with keys the executor hashes the right side, without
-/// it compares every pair.
+/// never equals) and `residual` is true; with keys the executor hashes one side (the right
+/// unless `build_left`), without it compares every pair.
 #[derive(Debug, Clone)]
 pub(crate) struct JoinPlan {
     pub kind: JoinKind,
@@ -173,6 +176,11 @@ pub(crate) struct JoinPlan {
     /// Instead of reading the whole right side: look up each left row's keys in the right
     /// table's index (the right side is then a scan of that table).
     pub lookup: Option<Lookup>,
+    /// An inner hash join hashes the left side, estimated smaller, and probes it with the
+    /// right side's rows.
+    pub build_left: bool,
+    /// The rows the join yields, estimated from statistics; `None` without statistics.
+    pub estimate: Option<f64>,
 }
 
 /// A lookup join: the right side's scan reads, for each left row, the index entries whose
@@ -201,6 +209,44 @@ impl Rel {
             | Rel::Sort { input, .. }
             | Rel::Limit { input, .. } => input.width(),
             Rel::SetOp { left, .. } => left.width(),
+        }
+    }
+
+    /// The operators this one reads.
+    pub(crate) fn inputs(&self) -> Vec<&Rel> {
+        match self {
+            Rel::Values { .. } | Rel::Function { .. } | Rel::Scan(_) => vec![],
+            Rel::Join(j) => vec![&j.left, &j.right],
+            Rel::SetOp { left, right, .. } => vec![left, right],
+            Rel::Filter { input, .. }
+            | Rel::Project { input, .. }
+            | Rel::Aggregate { input, .. }
+            | Rel::Window { input, .. }
+            | Rel::Distinct { input, .. }
+            | Rel::Sort { input, .. }
+            | Rel::Limit { input, .. } => vec![input],
+        }
+    }
+
+    /// The rows this operator yields, estimated from the statistics of the tables below it;
+    /// `None` when its scans and joins have none.
+    pub(crate) fn estimate(&self) -> Option<f64> {
+        match self {
+            Rel::Scan(s) => s.estimate,
+            Rel::Join(j) => j.estimate,
+            Rel::Filter { input, .. } => input.estimate().map(|e| e * super::estimate::OTHER_SEL),
+            Rel::Aggregate { input, plan } if plan.groups.is_empty() => {
+                input.estimate().map(|_| 1.0)
+            }
+            Rel::Limit { input, limit, .. } => input
+                .estimate()
+                .map(|e| limit.map_or(e, |l| e.min(l as f64))),
+            Rel::Project { input, .. }
+            | Rel::Aggregate { input, .. }
+            | Rel::Window { input, .. }
+            | Rel::Distinct { input, .. }
+            | Rel::Sort { input, .. } => input.estimate(),
+            Rel::Values { .. } | Rel::Function { .. } | Rel::SetOp { .. } => None,
         }
     }
 

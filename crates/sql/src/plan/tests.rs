@@ -85,18 +85,7 @@ fn find<'r, T>(rel: &'r Rel, pick: &dyn Fn(&'r Rel) -> Option<T>) -> Option<T> {
     if let Some(t) = pick(rel) {
         return Some(t);
     }
-    match rel {
-        Rel::Values { .. } | Rel::Function { .. } | Rel::Scan(_) => None,
-        Rel::Filter { input, .. }
-        | Rel::Project { input, .. }
-        | Rel::Aggregate { input, .. }
-        | Rel::Window { input, .. }
-        | Rel::Distinct { input, .. }
-        | Rel::Sort { input, .. }
-        | Rel::Limit { input, .. } => find(input, pick),
-        Rel::Join(j) => find(&j.left, pick).or_else(|| find(&j.right, pick)),
-        Rel::SetOp { left, right, .. } => find(left, pick).or_else(|| find(right, pick)),
-    }
+    rel.inputs().into_iter().find_map(|i| find(i, pick))
 }
 
 fn range(sql: &str) -> KeyRange {
@@ -501,4 +490,156 @@ fn correlated_subqueries_capture_outer_columns() {
         err("SELECT id FROM t GROUP BY id HAVING (SELECT v) > 'a'").code,
         "42803"
     );
+}
+
+/// `big(id INT PRIMARY KEY, m INT, even BOOL, v TEXT)` with indexes on `even` and on `v`,
+/// `mid(id INT PRIMARY KEY, s INT)` and `small(id INT PRIMARY KEY, tag TEXT)`; with
+/// statistics of 10000, 100 and 10 rows when `stats`.
+fn sized_tables(stats: bool) -> Tables {
+    use crate::catalog::IndexDesc;
+    use crate::stats::{ColumnStats, TableStats};
+    let table = |id, name: &str, cols: &[(&str, SqlType)], rows: u64, distinct: &[u64]| {
+        let columns = cols
+            .iter()
+            .enumerate()
+            .map(|(i, (n, ty))| ColumnDesc {
+                id: i as u32 + 1,
+                ..col(n, *ty, i > 0)
+            })
+            .collect();
+        let mut d = TableDesc::new(id, name.into(), columns, vec![0], 1).unwrap();
+        d.stats = stats.then(|| {
+            Arc::new(TableStats {
+                row_count: rows,
+                columns: distinct
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| ColumnStats {
+                        column_id: i as u32 + 1,
+                        distinct: n,
+                        nulls: 0,
+                        avg_size: 8,
+                    })
+                    .collect(),
+                collected_at: meridian_clock::Timestamp::from_nanos(1),
+                automatic: false,
+                generation: 1,
+            })
+        });
+        d
+    };
+    let int = SqlType::Int4;
+    let mut big = table(
+        100,
+        "big",
+        &[
+            ("id", int),
+            ("m", int),
+            ("even", SqlType::Bool),
+            ("v", SqlType::Text),
+        ],
+        10_000,
+        &[10_000, 100, 2, 5_000],
+    );
+    for (id, name, c) in [(2, "big_even", 2), (3, "big_v", 3)] {
+        big.indexes.push(IndexDesc {
+            id,
+            name: name.into(),
+            unique: false,
+            columns: vec![(c, false)],
+            stored: vec![],
+        });
+    }
+    let mid = table(101, "mid", &[("id", int), ("s", int)], 100, &[100, 10]);
+    let small = table(
+        102,
+        "small",
+        &[("id", int), ("tag", SqlType::Text)],
+        10,
+        &[10, 3],
+    );
+    [big, mid, small]
+        .into_iter()
+        .map(|d| (d.name.clone(), Some(Arc::new(d))))
+        .collect()
+}
+
+fn explain_sized(sql: &str, stats: bool) -> Vec<String> {
+    let stmts = crate::parse::parse(sql).unwrap();
+    let tables = sized_tables(stats);
+    let ctx = BindContext::new(sql, "alice", "db1", &tables);
+    super::explain::explain(&plan_statement(&stmts[0], &ctx).unwrap())
+}
+
+/// The tables scanned, in the order of the plan's lines (the join order for left-deep joins).
+fn scanned(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.trim_start().strip_prefix("Scan: "))
+        .map(|l| l.split([',', '@']).next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn statistics_reorder_joins_and_hash_the_smaller_side() {
+    let sql = "SELECT count(*) FROM big, mid, small WHERE big.m = mid.id AND mid.s = small.id";
+    // By shape every table is as large, so the FROM order stands and the right side is hashed.
+    let lines = explain_sized(sql, false);
+    assert_eq!(scanned(&lines), ["big", "mid", "small"], "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.contains("estimated") && !l.contains("build left")),
+        "{lines:#?}"
+    );
+    // With statistics the smallest table comes first and each join hashes its left side, the
+    // smaller one; estimates follow the join keys' distinct counts.
+    let lines = explain_sized(sql, true);
+    assert_eq!(scanned(&lines), ["small", "mid", "big"], "{lines:#?}");
+    let joins: Vec<&String> = lines.iter().filter(|l| l.contains("join")).collect();
+    assert_eq!(joins.len(), 2, "{lines:#?}");
+    assert!(
+        joins[0].contains("Hash join (inner, build left): id = m (estimated rows=10000)"),
+        "{lines:#?}"
+    );
+    assert!(
+        joins[1].contains("Hash join (inner, build left): id = s (estimated rows=100)"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start() == "Scan: small, full scan (estimated rows=10)"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn statistics_choose_between_indexes_and_the_table() {
+    // By shape an equality on an indexed column always reads the index.
+    let scan = |sql: &str, stats: bool| {
+        explain_sized(sql, stats)
+            .into_iter()
+            .find(|l| l.contains("Scan: "))
+            .unwrap()
+            .trim_start()
+            .to_string()
+    };
+    let half = "SELECT * FROM big WHERE even = true";
+    assert!(scan(half, false).starts_with("Scan: big@big_even, range"));
+    // Half of the table, each row fetched through the index: reading the table is cheaper.
+    assert_eq!(
+        scan(half, true),
+        "Scan: big, full scan (estimated rows=5000)"
+    );
+    // A selective equality keeps its index.
+    assert_eq!(
+        scan("SELECT * FROM big WHERE v = 'x'", true),
+        "Scan: big@big_v, range (v) = ('x') (estimated rows=2)"
+    );
+    // Of two indexes fixing one column each, shape takes the first, statistics the one with
+    // more distinct values.
+    let both = "SELECT * FROM big WHERE even = true AND v = 'x'";
+    assert!(scan(both, false).starts_with("Scan: big@big_even"));
+    assert!(scan(both, true).starts_with("Scan: big@big_v"));
 }

@@ -1,11 +1,14 @@
-//! Walking every expression of a plan (including those inside subqueries), used to find the
-//! types the binder gave `$n` parameters.
+//! Walking plans: every expression of a plan (including those inside subqueries), used to
+//! find the types the binder gave `$n` parameters; the tables a plan joins.
+
+use std::sync::Arc;
 
 use super::dml::{ConflictAction, InsertSource};
 use super::rel::Rel;
 use super::window::WindowFunc;
 use super::{AggCall, Plan};
 use crate::api::{SqlError, SqlType};
+use crate::catalog::TableDesc;
 use crate::expr::ScalarExpr;
 
 /// Calls `f` on every expression node of `plan`.
@@ -207,4 +210,30 @@ pub(crate) fn param_types(
         .into_iter()
         .map(|t| t.unwrap_or(SqlType::Text))
         .collect())
+}
+
+/// The tables `plan` scans as inputs of joins (outside subqueries): those whose statistics
+/// decide the join's order and method.
+pub(crate) fn joined_tables(plan: &Plan) -> Vec<Arc<TableDesc>> {
+    fn walk(r: &Rel, joined: bool, out: &mut Vec<Arc<TableDesc>>) {
+        match r {
+            Rel::Scan(s) if joined => out.push(s.table.clone()),
+            Rel::Join(_) => r.inputs().into_iter().for_each(|i| walk(i, true, out)),
+            _ => r.inputs().into_iter().for_each(|i| walk(i, joined, out)),
+        }
+    }
+    let mut out = Vec::new();
+    match plan {
+        Plan::Query(q) => walk(&q.rel, false, &mut out),
+        Plan::Insert(i) => {
+            if let InsertSource::Query { plan, .. } = &i.source {
+                walk(&plan.rel, false, &mut out);
+            }
+        }
+        Plan::Update(u) => walk(&u.source, false, &mut out),
+        Plan::Delete(d) => walk(&d.source, false, &mut out),
+        Plan::ExplainAnalyze(a) => out = joined_tables(&a.plan),
+        _ => {}
+    }
+    out
 }

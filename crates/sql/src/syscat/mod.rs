@@ -2,11 +2,12 @@
 //! `\di`, `\dv`, `\dn`, `\l`, and `\d NAME` / `\d+ NAME` for tables, views and indexes.
 //!
 //! Each table is a view computed when a statement names it: the catalog (tables, views,
-//! indexes, columns, defaults, constraints) as of the statement's timestamp becomes a `VALUES`
+//! indexes, columns, defaults, constraints, statistics) as of the statement's timestamp becomes a `VALUES`
 //! list, so the statement plans and runs as over any view.
 //!
 //! ```text
-//!  relations.rs  pg_class, pg_index, pg_attribute, pg_attrdef, pg_constraint (from descriptors)
+//!  relations.rs  pg_class, pg_index, pg_attribute, pg_attrdef, pg_constraint (from descriptors),
+//!                pg_stats (from the tables' statistics)
 //!  fixed.rs      pg_namespace, pg_am, pg_type, pg_collation, pg_database, pg_roles, and the
 //!                tables psql reads that are always empty here (pg_policy, pg_inherits, ...)
 //!  deparse.rs    format_type, and the definitions pg_get_expr / pg_get_indexdef /
@@ -29,6 +30,7 @@ mod fixed;
 mod relations;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use meridian_clock::Timestamp;
 use meridian_tablet::KvClient;
@@ -86,6 +88,7 @@ type Col = (&'static str, SqlType);
 /// A value of a virtual table's row.
 enum V {
     I(i64),
+    F(f64),
     T(String),
     B(bool),
     Null,
@@ -106,6 +109,9 @@ struct Contents {
 fn literal(v: &V, ty: SqlType) -> String {
     let body = match v {
         V::I(i) => i.to_string(),
+        // Display never uses an exponent, so this is a valid numeric literal.
+        V::F(f) if f.is_finite() => f.to_string(),
+        V::F(_) => "NULL".to_string(),
         V::T(s) => format!("'{}'", s.replace('\'', "''")),
         V::B(b) => b.to_string(),
         V::Null => "NULL".to_string(),
@@ -153,10 +159,12 @@ pub(crate) async fn virtual_table(
 ) -> Result<Option<TableDesc>> {
     let bare = name.strip_prefix("pg_catalog.").unwrap_or(name);
     let contents = if relations::TABLES.contains(&bare) {
+        let mut stats = crate::stats::read_all(kv, ts).await?;
         let mut tables = Vec::new();
         for t in catalog::list_tables(kv, ts).await? {
-            if let Some(desc) = catalog::get_table(kv, &t, ts).await? {
-                tables.push(desc);
+            if let Some(mut desc) = catalog::read_table(kv, &t, ts).await? {
+                desc.stats = stats.remove(&desc.id).map(Arc::new);
+                tables.push(Arc::new(desc));
             }
         }
         relations::contents(bare, &tables)

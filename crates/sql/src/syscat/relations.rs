@@ -22,6 +22,7 @@ pub(super) const TABLES: &[&str] = &[
     "pg_attribute",
     "pg_attrdef",
     "pg_constraint",
+    "pg_stats",
 ];
 
 /// The rows of catalog table `name` for the relations `tables`.
@@ -64,6 +65,10 @@ pub(super) fn contents(name: &str, tables: &[Arc<TableDesc>]) -> Option<Contents
         "pg_constraint" => {
             tables.iter().for_each(|t| constraint_rows(t, &mut rows));
             CONSTRAINT_COLS
+        }
+        "pg_stats" => {
+            tables.iter().for_each(|t| stats_rows(t, &mut rows));
+            STATS_COLS
         }
         _ => return None,
     };
@@ -125,6 +130,8 @@ const CLASS_COLS: &[Col] = &[
 /// A `pg_class` row.
 struct ClassRow {
     oid: i64,
+    /// Rows, as the table's statistics counted them.
+    tuples: Option<u64>,
     name: String,
     kind: &'static str,
     am: i64,
@@ -147,7 +154,8 @@ fn class_row(r: ClassRow) -> Vec<V> {
         V::I(0),
         V::I(0),
         V::I(0),
-        V::I(-1),
+        // -1: never counted, as PostgreSQL says before a table is first analyzed.
+        r.tuples.map_or(V::I(-1), |n| V::F(n as f64)),
         V::I(0),
         V::I(0),
         V::B(r.has_index),
@@ -181,6 +189,7 @@ fn class_rows(t: &TableDesc, rows: &mut Vec<Vec<V>>) {
     let indexes = visible_indexes(t);
     rows.push(class_row(ClassRow {
         oid: table_oid(t),
+        tuples: t.stats.as_ref().map(|s| s.row_count),
         name: t.name.clone(),
         kind: if t.is_view() { "v" } else { "r" },
         am: if t.is_view() { 0 } else { HEAP_AM },
@@ -192,6 +201,7 @@ fn class_rows(t: &TableDesc, rows: &mut Vec<Vec<V>>) {
     for ix in indexes {
         rows.push(class_row(ClassRow {
             oid: index_oid(t, ix.id),
+            tuples: None,
             name: ix.name.clone(),
             kind: "i",
             am: BTREE_AM,
@@ -485,5 +495,49 @@ fn constraint_rows(t: &TableDesc, rows: &mut Vec<Vec<V>>) {
             expr: Some(&check.expr),
             definition: check_definition(&check.expr),
         }));
+    }
+}
+
+const STATS_COLS: &[Col] = &[
+    ("schemaname", Text),
+    ("tablename", Text),
+    ("attname", Text),
+    ("inherited", Bool),
+    ("null_frac", Float8),
+    ("avg_width", Int4),
+    ("n_distinct", Float8),
+    ("most_common_vals", Text),
+    ("most_common_freqs", Text),
+    ("histogram_bounds", Text),
+    ("correlation", Float8),
+];
+
+/// The `pg_stats` rows of `t`: one per visible column its statistics cover. `n_distinct` is
+/// always the count itself (PostgreSQL also allows a negative fraction of the rows); there
+/// are no most common values, histograms or correlations.
+fn stats_rows(t: &TableDesc, rows: &mut Vec<Vec<V>>) {
+    let Some(stats) = &t.stats else { return };
+    for col in t.columns.iter().filter(|c| !c.hidden) {
+        let Some(cs) = stats.column(col.id) else {
+            continue;
+        };
+        let null_frac = if stats.row_count == 0 {
+            0.0
+        } else {
+            cs.nulls as f64 / stats.row_count as f64
+        };
+        rows.push(vec![
+            V::text("public"),
+            V::T(t.name.clone()),
+            V::T(col.name.clone()),
+            V::B(false),
+            V::F(null_frac),
+            V::I(i64::from(cs.avg_size)),
+            V::F(cs.distinct as f64),
+            V::Null,
+            V::Null,
+            V::Null,
+            V::Null,
+        ]);
     }
 }

@@ -17,6 +17,7 @@ use buffer::Mark;
 pub(crate) use buffer::{Recording, TxnKv};
 
 use crate::api::{SqlError, StatementResult};
+use crate::catalog::TableDesc;
 use crate::error::Error;
 
 /// Where a session is with respect to transaction blocks (what ReadyForQuery reports).
@@ -37,6 +38,8 @@ pub(crate) struct Txn {
     pub failed: bool,
     pub read_only: bool,
     savepoints: Vec<(String, Mark)>,
+    /// Rows the block's statements wrote, per table (counted toward statistics at COMMIT).
+    pub written: Vec<(Arc<TableDesc>, u64)>,
 }
 
 impl Txn {
@@ -47,6 +50,7 @@ impl Txn {
             failed: false,
             read_only: true,
             savepoints: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Txn {
             failed: false,
             read_only,
             savepoints: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -241,6 +246,9 @@ pub(crate) struct Block {
     /// requires of a restarted transaction. Otherwise a retried transaction is the youngest
     /// again every time and an older one can wound it over and over.
     retry_age: Option<Timestamp>,
+    /// The rows committed blocks wrote, per table, until the session counts them toward
+    /// statistics.
+    pub committed: Vec<(Arc<TableDesc>, u64)>,
 }
 
 impl Block {
@@ -270,6 +278,7 @@ impl Block {
                     self.last_commit = ts;
                 }
                 self.retry_age = None;
+                self.committed.extend(txn.written);
                 Ok(())
             }
             Err(source) => {

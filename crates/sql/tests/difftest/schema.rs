@@ -30,6 +30,8 @@ pub struct Table {
 #[derive(Debug, Clone)]
 pub struct Schema {
     pub tables: Vec<Table>,
+    /// Whether the setup ends with ANALYZE, so that queries are planned with statistics.
+    pub analyze: bool,
 }
 
 /// Text values: ASCII in mixed case, LIKE's special characters, blanks, the empty string and
@@ -207,6 +209,7 @@ fn table(rng: &mut StdRng, name: String) -> Table {
 pub fn schema(rng: &mut StdRng) -> Schema {
     Schema {
         tables: (1..=3).map(|i| table(rng, format!("t{i}"))).collect(),
+        analyze: false,
     }
 }
 
@@ -263,7 +266,11 @@ impl Table {
 
 impl Schema {
     pub fn setup_sql(&self) -> Vec<String> {
-        self.tables.iter().flat_map(|t| t.setup_sql()).collect()
+        let mut out: Vec<String> = self.tables.iter().flat_map(|t| t.setup_sql()).collect();
+        if self.analyze {
+            out.push("ANALYZE".to_string());
+        }
+        out
     }
 
     pub fn drop_sql(&self) -> String {

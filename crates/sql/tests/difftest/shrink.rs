@@ -18,6 +18,8 @@ use crate::schema::{Schema, Table};
 /// A fresh in-memory Meridian database holding `schema`.
 pub async fn meridian_session(schema: &Schema) -> Result<Session, String> {
     let engine = Engine::new(Arc::new(MemKv::new()));
+    // Plans must not change with background collections: a mismatch must replay.
+    engine.set_automatic_statistics(false);
     let mut session = engine.session("root", "defaultdb");
     for sql in schema.setup_sql() {
         for r in session.execute(&sql).await {
