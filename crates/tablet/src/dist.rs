@@ -709,21 +709,36 @@ impl RangeClient {
         .await
     }
 
+    /// Runs the read-modify-write `f` on the root tablet again while it conflicts, until the
+    /// deadline. A conflict can outlast a quick retry: a root leader's timestamps may run up to
+    /// `2 × max_epsilon` ahead of the clock (a new leader, or a merge that raised them above
+    /// its right half's), and a read at the clock's time does not see what it wrote there, so
+    /// the conflicts last until the clock catches up. Backs off from 5 to 80 ms.
     async fn retry_conflicts<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        for _ in 0..50 {
-            match f().await {
-                Err(Error::WriteConflict { .. }) => tokio::time::sleep(RETRY_BACKOFF / 4).await,
-                other => return other,
+        let attempts = async {
+            let mut backoff = RETRY_BACKOFF / 4;
+            loop {
+                match f().await {
+                    Err(Error::WriteConflict { .. }) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RETRY_BACKOFF * 4);
+                    }
+                    other => return other,
+                }
             }
-        }
-        Err(Error::Unavailable {
-            tablet: ROOT_TABLET,
-            reason: "meta update kept conflicting".into(),
-        })
+        };
+        tokio::time::timeout(self.deadline, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable {
+                    tablet: ROOT_TABLET,
+                    reason: "meta update kept conflicting".into(),
+                })
+            })
     }
 
     /// Asks the coordinator of a transaction to decide (`commit`: at or above `min_ts`); the

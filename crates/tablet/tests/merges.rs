@@ -86,19 +86,7 @@ async fn restart(
         3,
     )
     .unwrap();
-    // With a wide uncertainty bound, a new root leader's first timestamps run ahead of the
-    // clock, and the first meta record written by the upkeep loop can make this one's write
-    // conflict until the clock catches up.
-    for attempt in 0.. {
-        match stores.ready().await {
-            Ok(()) => break,
-            Err(e) if attempt < 20 => {
-                tracing::debug!(error = %e, "root tablet not ready yet");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("the root tablet is not ready: {e}"),
-        }
-    }
+    stores.ready().await.unwrap();
     stores
 }
 
