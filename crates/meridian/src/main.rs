@@ -102,7 +102,8 @@ struct StartArgs {
     /// This node's zone within its region, e.g. `us-east1-b`.
     #[arg(long, default_value = "")]
     zone: String,
-    /// Split a tablet once about this many bytes were written to it.
+    /// Split a tablet once about this many bytes were written to it (small, cold neighbours
+    /// whose sizes add up to a quarter of this merge).
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
         value_parser = clap::value_parser!(u64).range(4096..))]
     range_max_bytes: u64,

@@ -62,7 +62,8 @@ pub struct NodeConfig {
     pub clock_sync_interval: Duration,
     /// How long a request keeps retrying through elections and unreachable replicas.
     pub request_timeout: Duration,
-    /// A tablet splits once about this many bytes were written to it.
+    /// A tablet splits once about this many bytes were written to it; neighbours that are
+    /// cold and together under a quarter of this merge.
     pub range_max_bytes: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,

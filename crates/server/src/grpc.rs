@@ -23,14 +23,26 @@ fn clock_status(e: meridian_clock::ClockError) -> Status {
 }
 
 impl NodeService {
-    /// The local replica of `tablet`, or the error a gateway reacts to by trying elsewhere.
+    /// The local replica of `tablet`, or the error a gateway reacts to by trying elsewhere (or,
+    /// for a tablet merged away here, by looking the range up again).
     fn replica(&self, tablet: u64) -> Result<Replica, TabletError> {
-        self.state
-            .replica(tablet)
-            .ok_or_else(|| TabletError::Unavailable {
-                tablet,
-                reason: format!("node {} hosts no replica of it", self.state.info().node_id),
-            })
+        if let Some(r) = self.state.replica(tablet) {
+            return Ok(r);
+        }
+        Err(match self.state.stores().first() {
+            Some(store) => match store.missing_replica(tablet) {
+                e @ TabletError::RangeMerging { .. } => e,
+                _ => self.no_replica(tablet),
+            },
+            None => self.no_replica(tablet),
+        })
+    }
+
+    fn no_replica(&self, tablet: u64) -> TabletError {
+        TabletError::Unavailable {
+            tablet,
+            reason: format!("node {} hosts no replica of it", self.state.info().node_id),
+        }
     }
 }
 
@@ -275,6 +287,8 @@ impl Node for NodeService {
                     error: None,
                     left,
                     right,
+                    range: outcome.range,
+                    index: outcome.index,
                 }
             }
             Err(e) => pb::KvOpResponse {

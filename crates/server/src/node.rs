@@ -490,6 +490,7 @@ fn replica_config(config: &NodeConfig) -> ReplicaConfig {
 fn range_settings(config: &NodeConfig) -> RangeSettings {
     RangeSettings {
         split_bytes: config.range_max_bytes,
+        merge_bytes: config.range_max_bytes / 4,
         liveness_ttl: config.liveness_ttl,
         dead_after: config.dead_node_timeout,
         region: config.region.clone(),

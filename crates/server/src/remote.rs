@@ -156,6 +156,8 @@ impl ReplicaEndpoint for RemoteReplica {
         Ok(OpOutcome {
             ts: Timestamp::from_nanos(resp.ts),
             split: resp.left.zip(resp.right),
+            range: resp.range,
+            index: resp.index,
         })
     }
 
@@ -263,6 +265,14 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.tablet_id = *tablet;
             out.range = Some((**range).clone());
         }
+        Error::RangeMerging { tablet } => {
+            out.code = Code::RangeMerging as i32;
+            out.tablet_id = *tablet;
+        }
+        Error::Refused { tablet, .. } => {
+            out.code = Code::Refused as i32;
+            out.tablet_id = *tablet;
+        }
         Error::TxnAborted { .. } => out.code = Code::TxnAborted as i32,
         Error::CommitTsTooLow { tablet, min } => {
             out.code = Code::CommitTsTooLow as i32;
@@ -305,6 +315,17 @@ pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
         Ok(Code::RangeMismatch) => Error::RangeMismatch {
             tablet: e.tablet_id,
             range: Box::new(e.range.unwrap_or_default()),
+        },
+        Ok(Code::RangeMerging) => Error::RangeMerging {
+            tablet: e.tablet_id,
+        },
+        Ok(Code::Refused) => Error::Refused {
+            tablet: e.tablet_id,
+            reason: e
+                .message
+                .strip_prefix(&format!("tablet {} refused: ", e.tablet_id))
+                .unwrap_or(&e.message)
+                .to_string(),
         },
         Ok(Code::TxnAborted) => Error::TxnAborted {
             reason: e
@@ -368,8 +389,13 @@ mod tests {
                     end_key: b"b".to_vec(),
                     generation: 2,
                     replicas: vec![1, 2, 3],
-                    learners: Vec::new(),
+                    ..Default::default()
                 }),
+            },
+            Error::RangeMerging { tablet: 7 },
+            Error::Refused {
+                tablet: 8,
+                reason: "the tablet changed".into(),
             },
             Error::TxnAborted {
                 reason: "coordinator said so".into(),
@@ -408,6 +434,19 @@ mod tests {
                     Error::RangeMismatch {
                         tablet: b,
                         range: s,
+                    },
+                ) => assert_eq!((a, r), (b, s)),
+                (Error::RangeMerging { tablet: a }, Error::RangeMerging { tablet: b }) => {
+                    assert_eq!(a, b)
+                }
+                (
+                    Error::Refused {
+                        tablet: a,
+                        reason: r,
+                    },
+                    Error::Refused {
+                        tablet: b,
+                        reason: s,
                     },
                 ) => assert_eq!((a, r), (b, s)),
                 (Error::TxnAborted { .. }, Error::TxnAborted { .. }) => {}

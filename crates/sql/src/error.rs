@@ -20,6 +20,8 @@
 //! | `TxnAborted` (retries exhausted)     | `40001`  | serialization_failure: a 2PC was aborted  |
 //! | `NotLeader` (retries exhausted)      | `58000`  | system_error: the tablet moved            |
 //! | `RangeMismatch` (retries exhausted)  | `58000`  | system_error: the range kept moving       |
+//! | `RangeMerging` (retries exhausted)   | `58000`  | system_error: the range was being merged  |
+//! | `Refused` (a split)                  | `58000`  | system_error: nothing was changed         |
 //! | `Unavailable` while reading          | `58000`  | system_error: nothing was changed         |
 //! | `Unavailable` while writing          | `40003`  | statement_completion_unknown: the write may or may not have committed |
 //! | `Clock`                              | `XX000`  | internal_error: the node fenced its clock |
@@ -71,11 +73,16 @@ impl Error {
         match self {
             // The tablet client already rides out elections until its own deadline, so an
             // `Unavailable` read is reported rather than retried for another round.
-            Error::Read(e) => matches!(e, meridian_tablet::Error::NotLeader { .. }),
+            Error::Read(e) => matches!(
+                e,
+                meridian_tablet::Error::NotLeader { .. }
+                    | meridian_tablet::Error::RangeMerging { .. }
+            ),
             Error::Write { source, table } => match source {
                 meridian_tablet::Error::WriteConflict { .. }
                 | meridian_tablet::Error::TxnAborted { .. }
-                | meridian_tablet::Error::NotLeader { .. } => true,
+                | meridian_tablet::Error::NotLeader { .. }
+                | meridian_tablet::Error::RangeMerging { .. } => true,
                 // A generated rowid collided with another session's: a retry draws new ids.
                 meridian_tablet::Error::ConditionFailed { key, kind } => {
                     *kind == ConditionFailure::Exists
@@ -125,6 +132,18 @@ fn tablet_error(source: meridian_tablet::Error, write: bool) -> SqlError {
             format!("tablet {tablet} moved while the statement ran; it was not executed"),
         )
         .with_hint("Retry the statement."),
+        T::RangeMerging { tablet } => SqlError::new(
+            "58000",
+            format!(
+                "tablet {tablet} was being merged with its neighbour while the statement ran; \
+                 it was not executed"
+            ),
+        )
+        .with_hint("Retry the statement."),
+        T::Refused { tablet, reason } => {
+            SqlError::new("58000", format!("tablet {tablet} refused: {reason}"))
+                .with_hint("Retry the statement.")
+        }
         T::NotLeader { tablet, .. } | T::ReplicasChanged { tablet, .. } => SqlError::new(
             "58000",
             format!("tablet {tablet} is changing leaders; the statement was not executed"),

@@ -148,10 +148,15 @@ impl<'a> ApplyBatch<'a> {
         self.batch.write_batch()
     }
 
-    pub(crate) fn commit(self, group: u64, applied_index: u64) -> Result<()> {
+    pub(crate) fn commit(
+        self,
+        group: u64,
+        applied_index: u64,
+        durability: Durability,
+    ) -> Result<()> {
         let mut batch = self.batch;
         batch.set_applied_index(group, applied_index);
-        batch.commit(Durability::NoSync)?;
+        batch.commit(durability)?;
         Ok(())
     }
 }
@@ -210,7 +215,7 @@ mod tests {
                 ..
             }
         ));
-        batch.commit(1, 5).unwrap();
+        batch.commit(1, 5, Durability::NoSync).unwrap();
         assert_eq!(
             mvcc.get(b"k", Timestamp::from_nanos(10)).unwrap(),
             Some(b"v".to_vec())

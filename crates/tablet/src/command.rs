@@ -114,8 +114,9 @@ pub(crate) fn encode(proposal_id: u64, command: pb::tablet_command::Command) -> 
     .encode_to_vec()
 }
 
-/// The log command for `op`, at timestamp `ts` (the prepare, decision or split timestamp the
-/// leader assigned; unused by the others). `None` for a refresh, which is not replicated.
+/// The log command for `op`, at timestamp `ts` (the prepare, decision, split or freeze
+/// timestamp the leader assigned; unused by the others). `None` for the operations that are not
+/// replicated.
 pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_command::Command> {
     use pb::tablet_command::Command;
     Some(match op {
@@ -150,19 +151,100 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
         TabletOp::Forget { txn_id } => Command::Forget(pb::ForgetCommand {
             txn_id: txn_id.clone(),
         }),
-        TabletOp::Split { key, new_tablet_id } => Command::Split(pb::SplitCommand {
+        TabletOp::Split {
+            key,
+            new_tablet_id,
+            sticky,
+        } => Command::Split(pb::SplitCommand {
             split_key: key.clone(),
             new_tablet_id: *new_tablet_id,
             split_ts: ts.as_nanos(),
+            sticky: *sticky,
         }),
+        TabletOp::Freeze { .. }
+        | TabletOp::Unfreeze { .. }
+        | TabletOp::Merge { .. }
+        | TabletOp::AbortMerge { .. } => return merge_command(op, ts).map(Command::from),
         TabletOp::Refresh { .. }
         | TabletOp::ChangeReplicas { .. }
         | TabletOp::CreateReplica(_)
         | TabletOp::Lock { .. }
-        | TabletOp::Unlock { .. } => {
+        | TabletOp::Unlock { .. }
+        | TabletOp::WaitApplied { .. } => {
             return None;
         }
     })
+}
+
+/// A merge step's command (the freeze timestamp `ts` for a freeze), shared by the log and the
+/// wire; `None` for the other operations.
+fn merge_command(op: &TabletOp, ts: Timestamp) -> Option<MergeStep> {
+    Some(match op {
+        TabletOp::Freeze {
+            left,
+            right_generation,
+        } => MergeStep::Freeze(pb::FreezeCommand {
+            left: Some(left.clone()),
+            right_generation: *right_generation,
+            freeze_ts: ts.as_nanos(),
+        }),
+        TabletOp::Unfreeze { left_tablet } => MergeStep::Unfreeze(pb::UnfreezeCommand {
+            left_tablet_id: *left_tablet,
+        }),
+        TabletOp::Merge {
+            right,
+            left_generation,
+            freeze_ts,
+            freeze_index,
+        } => MergeStep::Merge(pb::MergeCommand {
+            right: Some(right.clone()),
+            left_generation: *left_generation,
+            freeze_ts: freeze_ts.as_nanos(),
+            freeze_index: *freeze_index,
+        }),
+        TabletOp::AbortMerge {
+            left_tablet,
+            right,
+            left_generation,
+        } => MergeStep::AbortMerge(pb::AbortMergeCommand {
+            right: Some(right.clone()),
+            left_generation: *left_generation,
+            left_tablet_id: *left_tablet,
+        }),
+        _ => return None,
+    })
+}
+
+/// The protobuf messages of the merge steps, which the log and the wire both carry.
+enum MergeStep {
+    Freeze(pb::FreezeCommand),
+    Unfreeze(pb::UnfreezeCommand),
+    Merge(pb::MergeCommand),
+    AbortMerge(pb::AbortMergeCommand),
+}
+
+impl From<MergeStep> for pb::tablet_command::Command {
+    fn from(step: MergeStep) -> Self {
+        use pb::tablet_command::Command;
+        match step {
+            MergeStep::Freeze(c) => Command::Freeze(c),
+            MergeStep::Unfreeze(c) => Command::Unfreeze(c),
+            MergeStep::Merge(c) => Command::Merge(c),
+            MergeStep::AbortMerge(c) => Command::AbortMerge(c),
+        }
+    }
+}
+
+impl From<MergeStep> for pb::kv_op_request::Op {
+    fn from(step: MergeStep) -> Self {
+        use pb::kv_op_request::Op;
+        match step {
+            MergeStep::Freeze(c) => Op::Freeze(c),
+            MergeStep::Unfreeze(c) => Op::Unfreeze(c),
+            MergeStep::Merge(c) => Op::Merge(c),
+            MergeStep::AbortMerge(c) => Op::AbortMerge(c),
+        }
+    }
 }
 
 fn spans_to_proto(spans: &[Span]) -> Vec<pb::Span> {
@@ -221,11 +303,26 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
         TabletOp::Forget { txn_id } => Op::Forget(pb::ForgetCommand {
             txn_id: txn_id.clone(),
         }),
-        TabletOp::Split { key, new_tablet_id } => Op::Split(pb::SplitCommand {
+        TabletOp::Split {
+            key,
+            new_tablet_id,
+            sticky,
+        } => Op::Split(pb::SplitCommand {
             split_key: key.clone(),
             new_tablet_id: *new_tablet_id,
             split_ts: 0,
+            sticky: *sticky,
         }),
+        TabletOp::Freeze { .. }
+        | TabletOp::Unfreeze { .. }
+        | TabletOp::Merge { .. }
+        | TabletOp::AbortMerge { .. } => match merge_command(op, Timestamp::ZERO) {
+            Some(step) => step.into(),
+            None => unreachable!("every merge step has a command"),
+        },
+        TabletOp::WaitApplied { index } => {
+            Op::WaitApplied(pb::WaitAppliedRequest { index: *index })
+        }
         TabletOp::Refresh {
             spans,
             read_ts,
@@ -282,7 +379,27 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
         Op::Split(s) => TabletOp::Split {
             key: s.split_key,
             new_tablet_id: s.new_tablet_id,
+            sticky: s.sticky,
         },
+        Op::Freeze(f) => TabletOp::Freeze {
+            left: required(f.left, "freeze", "left range")?,
+            right_generation: f.right_generation,
+        },
+        Op::Unfreeze(u) => TabletOp::Unfreeze {
+            left_tablet: u.left_tablet_id,
+        },
+        Op::Merge(m) => TabletOp::Merge {
+            right: required(m.right, "merge", "right range")?,
+            left_generation: m.left_generation,
+            freeze_ts: Timestamp::from_nanos(m.freeze_ts),
+            freeze_index: m.freeze_index,
+        },
+        Op::AbortMerge(a) => TabletOp::AbortMerge {
+            left_tablet: a.left_tablet_id,
+            right: required(a.right, "abort merge", "right range")?,
+            left_generation: a.left_generation,
+        },
+        Op::WaitApplied(w) => TabletOp::WaitApplied { index: w.index },
         Op::Refresh(r) => TabletOp::Refresh {
             spans: spans_from_proto(r.spans),
             read_ts: Timestamp::from_nanos(r.read_ts),
@@ -307,6 +424,11 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
         },
         Op::Unlock(u) => TabletOp::Unlock { owner: u.owner },
     })
+}
+
+/// A field a request cannot do without.
+fn required<T>(field: Option<T>, op: &str, what: &str) -> Result<T> {
+    field.ok_or_else(|| Error::Internal(format!("a {op} request without its {what}")))
 }
 
 pub(crate) fn encode_gc(proposal_id: u64, horizon: Timestamp) -> Vec<u8> {
@@ -352,6 +474,57 @@ impl<'a> WriteView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_steps_cross_the_wire_intact() {
+        let range = |tablet: u64| pb::RangeDescriptor {
+            tablet_id: tablet,
+            start_key: b"/t/a".to_vec(),
+            end_key: b"/t/m".to_vec(),
+            generation: 4,
+            replicas: vec![1, 2, 3],
+            ..Default::default()
+        };
+        let ops = [
+            TabletOp::Split {
+                key: b"/t/c".to_vec(),
+                new_tablet_id: 9,
+                sticky: true,
+            },
+            TabletOp::Freeze {
+                left: range(2),
+                right_generation: 7,
+            },
+            TabletOp::Unfreeze { left_tablet: 2 },
+            TabletOp::Merge {
+                right: range(3),
+                left_generation: 4,
+                freeze_ts: Timestamp::from_nanos(11),
+                freeze_index: 12,
+            },
+            TabletOp::AbortMerge {
+                left_tablet: 2,
+                right: range(3),
+                left_generation: 4,
+            },
+            TabletOp::WaitApplied { index: 13 },
+        ];
+        for op in ops {
+            assert_eq!(op_from_proto(op_to_proto(&op)).unwrap(), op);
+        }
+        // The log carries the freeze timestamp the leader assigned.
+        let freeze = TabletOp::Freeze {
+            left: range(2),
+            right_generation: 7,
+        };
+        match op_command(&freeze, Timestamp::from_nanos(5)) {
+            Some(pb::tablet_command::Command::Freeze(f)) => assert_eq!(f.freeze_ts, 5),
+            other => panic!("{other:?}"),
+        }
+        assert!(op_command(&TabletOp::WaitApplied { index: 1 }, Timestamp::ZERO).is_none());
+        let incomplete = pb::kv_op_request::Op::Merge(pb::MergeCommand::default());
+        assert!(op_from_proto(incomplete).is_err());
+    }
 
     #[test]
     fn write_round_trip() {

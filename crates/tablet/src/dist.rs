@@ -11,8 +11,9 @@
 //! the coordinator (the tablet of the first written key), resolve everywhere.
 //!
 //! The client also keeps the ranges in order: [`maintain`] writes meta records for ranges
-//! whose descriptor changed, recovers transactions left prepared, and splits tablets that grew
-//! past the size threshold.
+//! whose descriptor changed, splits tablets that grew past the size threshold and merges small,
+//! cold neighbours (`merge.rs`); [`recover_prepared`] recovers transactions left prepared and
+//! settles merges whose right tablet stayed frozen.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -31,7 +32,7 @@ use crate::range::{self, ROOT_TABLET, RangeDescriptor};
 use crate::replica::Replica;
 use crate::router::{RETRY_BACKOFF, ReplicaEndpoint, Router};
 use crate::store::Store;
-use crate::txn::TabletOp;
+use crate::txn::{OpOutcome, TabletOp};
 use crate::{Error, Result};
 use meridian_proto::v1 as pb;
 
@@ -52,6 +53,14 @@ const GIVE_UP_ROUNDS: usize = 3;
 pub struct RangeSettings {
     /// Split a tablet once about this many bytes were written to it.
     pub split_bytes: u64,
+    /// Merge a tablet with its right neighbour when at most about this many bytes were written
+    /// to the two together (and at most half of `split_bytes`) and both are cold; 0: never.
+    pub merge_bytes: u64,
+    /// A tablet is cold when it took at most `merge_cold_rate` bytes of writes per second over
+    /// the last `merge_cold_window` and over the window in progress.
+    pub merge_cold_window: Duration,
+    /// See `merge_cold_window`.
+    pub merge_cold_rate: u64,
     /// A transaction prepared this many Raft ticks ago without being resolved is recovered
     /// (its coordinator is asked to decide).
     pub recovery_ticks: u64,
@@ -82,6 +91,9 @@ impl Default for RangeSettings {
     fn default() -> Self {
         RangeSettings {
             split_bytes: 64 << 20,
+            merge_bytes: 16 << 20,
+            merge_cold_window: Duration::from_secs(300),
+            merge_cold_rate: 1 << 10,
             recovery_ticks: 30,
             interval: Duration::from_millis(200),
             liveness_ttl: Duration::from_millis(4500),
@@ -113,9 +125,9 @@ impl RangeEnd {
     }
 }
 
-struct Cached {
-    desc: RangeDescriptor,
-    router: Arc<Router>,
+pub(crate) struct Cached {
+    pub(crate) desc: RangeDescriptor,
+    pub(crate) router: Arc<Router>,
 }
 
 /// The whole keyspace over all tablets.
@@ -194,8 +206,18 @@ impl RangeClient {
         range::contains(&c.desc, key).then(|| c.clone())
     }
 
+    /// How long a request may take, retries included.
+    pub(crate) fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// One endpoint per replica of `desc` (those the resolver knows).
+    pub(crate) fn endpoints(&self, desc: &RangeDescriptor) -> Vec<Arc<dyn ReplicaEndpoint>> {
+        self.resolver.endpoints(desc)
+    }
+
     /// Caches `desc`, dropping cached ranges it overlaps (they are older).
-    fn install(&self, desc: RangeDescriptor) -> Arc<Cached> {
+    pub(crate) fn install(&self, desc: RangeDescriptor) -> Arc<Cached> {
         let router = if desc.tablet_id == ROOT_TABLET {
             self.refresh_root(&desc);
             self.root()
@@ -225,7 +247,7 @@ impl RangeClient {
         entry
     }
 
-    fn evict(&self, tablet: u64) {
+    pub(crate) fn evict(&self, tablet: u64) {
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
         cache.retain(|_, c| c.desc.tablet_id != tablet);
     }
@@ -254,7 +276,7 @@ impl RangeClient {
 
     /// Runs `f` on the range holding `key`, refreshing the range and retrying when it moved,
     /// until the deadline.
-    async fn with_range<T, F, Fut>(&self, key: &[u8], f: F) -> Result<T>
+    pub(crate) async fn with_range<T, F, Fut>(&self, key: &[u8], f: F) -> Result<T>
     where
         F: Fn(Arc<Cached>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -266,8 +288,8 @@ impl RangeClient {
         .await
     }
 
-    /// Retries `f` through range moves (and meta records that lag behind a split) until the
-    /// deadline.
+    /// Retries `f` through range moves (and meta records that lag behind a split or a merge)
+    /// until the deadline.
     async fn retrying<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: Fn() -> Fut,
@@ -283,6 +305,12 @@ impl RangeClient {
                         }
                     }
                     Err(e @ Error::Unavailable { .. }) if is_meta_lag(&e) => {}
+                    // The tablet is merging into its left neighbour: once the merge is done,
+                    // the meta records name the merged tablet.
+                    Err(Error::RangeMerging { tablet }) => {
+                        self.evict(tablet);
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                    }
                     Err(Error::ReplicasChanged { tablet, leader }) => {
                         self.evict(tablet);
                         if tablet == ROOT_TABLET {
@@ -436,27 +464,36 @@ impl RangeClient {
         changes: Vec<ReplicaChange>,
         checked: bool,
     ) -> Result<()> {
-        let generation = checked.then_some(desc.generation);
+        let op = TabletOp::ChangeReplicas {
+            changes,
+            generation: checked.then_some(desc.generation),
+        };
+        self.op_on_tablet(desc, op).await.map(|_| ())
+    }
+
+    /// Runs `op` at the leader of `desc`'s tablet, found by its start key; refused when that
+    /// key is now another tablet's (its range was merged into its left neighbour's).
+    pub(crate) async fn op_on_tablet(
+        &self,
+        desc: &RangeDescriptor,
+        op: TabletOp,
+    ) -> Result<OpOutcome> {
         let tablet = desc.tablet_id;
         self.with_range(&desc.start_key, |c| {
-            let changes = changes.clone();
+            let op = op.clone();
             async move {
                 if c.desc.tablet_id != tablet {
-                    return Err(Error::Unavailable {
+                    // The next attempt looks the key up again, in case this was a stale entry.
+                    self.evict(c.desc.tablet_id);
+                    return Err(Error::Refused {
                         tablet,
                         reason: "the range moved to another tablet".into(),
                     });
                 }
-                c.router
-                    .op(TabletOp::ChangeReplicas {
-                        changes,
-                        generation,
-                    })
-                    .await
+                c.router.op(op).await
             }
         })
         .await
-        .map(|_| ())
     }
 
     /// Renews `record`'s node liveness for `ttl` from now (a blind write to the root tablet).
@@ -556,8 +593,27 @@ impl RangeClient {
     }
 
     /// Splits the range holding `key` so that a tablet starts at `key`, and records both halves
-    /// in the meta records. Nothing happens when a range already starts there.
+    /// in the meta records. Nothing happens when a range already starts there. When both halves
+    /// are small and cold later, they may be merged again; [`RangeClient::split_at_sticky`]
+    /// makes a boundary merges keep.
     pub async fn split_at(&self, key: &[u8]) -> Result<Option<(RangeDescriptor, RangeDescriptor)>> {
+        self.split(key, false).await
+    }
+
+    /// [`RangeClient::split_at`] for a split a user asked for (`ALTER TABLE ... SPLIT AT`):
+    /// merges keep the boundary.
+    pub async fn split_at_sticky(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<(RangeDescriptor, RangeDescriptor)>> {
+        self.split(key, true).await
+    }
+
+    async fn split(
+        &self,
+        key: &[u8],
+        sticky: bool,
+    ) -> Result<Option<(RangeDescriptor, RangeDescriptor)>> {
         if key < range::USER_START {
             return Err(Error::Internal(format!(
                 "cannot split at {}: the root tablet keeps the catalog and the meta records",
@@ -577,6 +633,7 @@ impl RangeClient {
                     .op(TabletOp::Split {
                         key: key.to_vec(),
                         new_tablet_id: id,
+                        sticky,
                     })
                     .await
             })
@@ -616,7 +673,8 @@ impl RangeClient {
 
     /// Writes the meta records of `descs` (the two halves of a split, together) in one atomic
     /// write, skipping any whose record is as new already, so that the records tile the
-    /// keyspace at every timestamp.
+    /// keyspace at every timestamp. The records of older ranges that end inside a descriptor
+    /// (the left half of a merge) are deleted in the same write.
     pub async fn update_meta(&self, descs: &[RangeDescriptor]) -> Result<()> {
         self.retry_conflicts(|| {
             self.on_root(|root| async move {
@@ -626,22 +684,19 @@ impl RangeClient {
                     ..Default::default()
                 };
                 for desc in descs {
-                    let key = range::meta_key(&desc.end_key);
-                    if let Some(v) = root.get(&key, ts).await? {
-                        let recorded = range::decode_meta(&v)?;
-                        let newer = recorded.generation > desc.generation
-                            || (recorded.generation == desc.generation
-                                && recorded.tablet_id == desc.tablet_id);
-                        if newer {
-                            continue;
-                        }
-                    }
+                    let (lo, hi) = range::meta_overlap_span(desc);
+                    let recorded = root.scan(&lo, &hi, ts, None).await?;
+                    let Some(stale) = stale_meta_records(desc, &recorded)? else {
+                        continue;
+                    };
                     req.read_spans.push(Span {
-                        start: key.clone(),
-                        end: None,
+                        start: lo,
+                        end: Some(hi),
                     });
+                    req.mutations
+                        .extend(stale.into_iter().map(|key| Mutation::Delete { key }));
                     req.mutations.push(Mutation::Put {
-                        key,
+                        key: range::meta_key(&desc.end_key),
                         value: desc.encode_to_vec(),
                     });
                 }
@@ -654,21 +709,36 @@ impl RangeClient {
         .await
     }
 
+    /// Runs the read-modify-write `f` on the root tablet again while it conflicts, until the
+    /// deadline. A conflict can outlast a quick retry: a root leader's timestamps may run up to
+    /// `2 × max_epsilon` ahead of the clock (a new leader, or a merge that raised them above
+    /// its right half's), and a read at the clock's time does not see what it wrote there, so
+    /// the conflicts last until the clock catches up. Backs off from 5 to 80 ms.
     async fn retry_conflicts<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        for _ in 0..50 {
-            match f().await {
-                Err(Error::WriteConflict { .. }) => tokio::time::sleep(RETRY_BACKOFF / 4).await,
-                other => return other,
+        let attempts = async {
+            let mut backoff = RETRY_BACKOFF / 4;
+            loop {
+                match f().await {
+                    Err(Error::WriteConflict { .. }) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RETRY_BACKOFF * 4);
+                    }
+                    other => return other,
+                }
             }
-        }
-        Err(Error::Unavailable {
-            tablet: ROOT_TABLET,
-            reason: "meta update kept conflicting".into(),
-        })
+        };
+        tokio::time::timeout(self.deadline, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Unavailable {
+                    tablet: ROOT_TABLET,
+                    reason: "meta update kept conflicting".into(),
+                })
+            })
     }
 
     /// Asks the coordinator of a transaction to decide (`commit`: at or above `min_ts`); the
@@ -962,6 +1032,33 @@ pub(crate) fn overlap(a: &RangeDescriptor, b: &RangeDescriptor) -> bool {
     !a_before_b && !b_before_a
 }
 
+/// The meta records among `recorded` (those of `range::meta_overlap_span(desc)`) that
+/// `desc`'s record makes stale: older ranges ending inside it. `None` when `desc` is stale
+/// itself: a record as new or newer already covers some of its keys.
+fn stale_meta_records(desc: &RangeDescriptor, recorded: &[KvPair]) -> Result<Option<Vec<Vec<u8>>>> {
+    let own = range::meta_key(&desc.end_key);
+    let mut stale = Vec::new();
+    for (key, value) in recorded {
+        let r = range::decode_meta(value)?;
+        // Every range descends from the ones it replaced, with a larger generation. Where
+        // this one ends, a record of another tablet at the same generation is older (the
+        // range it split from); inside, nothing is replaced unless provably older.
+        let newer = if *key == own {
+            r.generation > desc.generation
+                || (r.generation == desc.generation && r.tablet_id == desc.tablet_id)
+        } else {
+            r.generation >= desc.generation
+        };
+        if newer {
+            return Ok(None);
+        }
+        if *key != own {
+            stale.push(key.clone());
+        }
+    }
+    Ok(Some(stale))
+}
+
 /// Whether `desc` reaches `end` (empty: the end of the keyspace).
 fn past_end(desc: &RangeDescriptor, end: &[u8]) -> bool {
     desc.end_key.is_empty() || (!end.is_empty() && desc.end_key.as_slice() >= end)
@@ -1059,7 +1156,7 @@ impl KvClient for RangeClient {
     }
 
     async fn split_at(&self, key: &[u8]) -> Result<()> {
-        RangeClient::split_at(self, key).await.map(|_| ())
+        RangeClient::split_at_sticky(self, key).await.map(|_| ())
     }
 
     async fn lock(
@@ -1145,10 +1242,15 @@ fn first_key(req: &WriteRequest) -> Vec<u8> {
 }
 
 /// One round of range upkeep on `stores` (the stores of this node or process): meta records
-/// for changed ranges and size-based splits. Runs on leaders only; everything it does is
-/// idempotent.
+/// for changed ranges, size-based splits and merges of small, cold neighbours. Runs on leaders
+/// only; everything it does is idempotent.
 pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
     for store in stores {
+        let neighbours = if settings.merge_bytes > 0 {
+            crate::merge::by_start_key(store)
+        } else {
+            Default::default()
+        };
         for replica in store.replicas() {
             if !replica.is_leader() {
                 continue;
@@ -1162,20 +1264,28 @@ pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &Ra
                     replica.set_meta_dirty();
                 }
             }
-            if replica.approx_bytes() > settings.split_bytes
-                && replica.prepared_count() == 0
-                && let Err(e) = client.split_by_size(&replica).await
+            if replica.approx_bytes() > settings.split_bytes {
+                if replica.prepared_count() == 0
+                    && let Err(e) = client.split_by_size(&replica).await
+                {
+                    tracing::warn!(tablet = replica.tablet_id(), error = %e, "size split failed");
+                }
+                continue;
+            }
+            if let Err(e) = crate::merge::maybe_merge(&replica, &neighbours, client, settings).await
             {
-                tracing::warn!(tablet = replica.tablet_id(), error = %e, "size split failed");
+                tracing::info!(tablet = replica.tablet_id(), error = %e,
+                    "merge with the right neighbour failed; will retry");
             }
         }
     }
 }
 
 /// One round of recovery on `stores`: every transaction prepared at a leader for
-/// `settings.recovery_ticks` is settled by its coordinator. It runs in a loop of its own,
-/// apart from [`maintain`], because reads of a tablet (a meta update's, say) wait for the
-/// transactions prepared there, which only recovery may settle.
+/// `settings.recovery_ticks` is settled by its coordinator, and every merge whose right tablet
+/// stayed frozen is settled (`merge.rs`). It runs in a loop of its own, apart from
+/// [`maintain`], because reads of a tablet (a meta update's, say) wait for the transactions
+/// prepared there, which only recovery may settle.
 pub async fn recover_prepared(
     stores: &[Arc<Store>],
     client: &RangeClient,
@@ -1194,6 +1304,7 @@ pub async fn recover_prepared(
             }
         }
     }
+    crate::merge::settle_stale_freezes(stores, client).await;
 }
 
 /// Runs `round` every `period` (the first at once) until the task is aborted; a slow round

@@ -63,6 +63,24 @@ pub enum Error {
         /// Its current range.
         range: Box<crate::RangeDescriptor>,
     },
+    /// The tablet is frozen for a merge into its left neighbour, or was merged into it and is
+    /// gone: it takes no writes and serves no reads above the merge point. Nothing was done;
+    /// look the range up again (the merged tablet will hold the keys).
+    #[error("tablet {tablet} is merging into its left neighbour; look the range up again")]
+    RangeMerging {
+        /// The tablet that refused.
+        tablet: u64,
+    },
+    /// The tablet refused a range change planned on a state it is no longer in (a merge planned
+    /// on an older range, or while transactions are prepared); nothing changed. Plan again
+    /// later.
+    #[error("tablet {tablet} refused: {reason}")]
+    Refused {
+        /// The tablet.
+        tablet: u64,
+        /// Why.
+        reason: String,
+    },
     /// The tablet's leader is a replica this router does not know, or none of the replicas it
     /// knows answered for a while: the tablet's replicas may have changed since its range was
     /// looked up. Look it up again.
@@ -140,6 +158,7 @@ impl Error {
                 | Error::NotLeader { .. }
                 | Error::Unavailable { .. }
                 | Error::RangeMismatch { .. }
+                | Error::RangeMerging { .. }
                 | Error::TxnAborted { .. }
                 | Error::CommitTsTooLow { .. }
         )

@@ -29,9 +29,12 @@
 //! timestamp assignment.
 //!
 //! Membership changes (`membership.rs`: learners, snapshots, joint consensus) move replicas;
-//! node liveness and the placement driver (`placement.rs`) decide where.
+//! node liveness and the placement driver (`placement.rs`) decide where. Splits and merges
+//! reshape ranges without moving data (`replica/ranges.rs` applies them; `merge.rs` has the
+//! merge protocol: freeze the right tablet, take it over in the left one's log).
 //!
-//! Not here yet: multi-raft batching of log writes, log compaction, merges.
+//! Not here yet: multi-raft batching of log writes, log compaction, merges of tablets whose
+//! replicas are on different nodes.
 
 mod apply;
 mod command;
@@ -44,6 +47,7 @@ mod local;
 mod locks;
 mod logger;
 mod membership;
+mod merge;
 pub mod metrics;
 pub mod placement;
 pub mod range;

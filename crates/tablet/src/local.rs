@@ -7,6 +7,7 @@
 //! 04 be64(tablet) <txn id>         TxnDecision       a decision this tablet coordinated
 //! 05 be64(tablet)                  be64              approximate bytes written
 //! 06                               (empty)           the store was bootstrapped
+//! 07 be64(tablet)                  MergeFreeze       the tablet is frozen for a merge
 //! ```
 //!
 //! All of them change only when a Raft entry is applied, in the apply batch, so they describe
@@ -23,6 +24,7 @@ const PREPARED: u8 = 0x03;
 const DECISION: u8 = 0x04;
 const SIZE: u8 = 0x05;
 const BOOTSTRAPPED: u8 = 0x06;
+const FREEZE: u8 = 0x07;
 
 fn key(tag: u8, tablet: u64, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + rest.len());
@@ -42,8 +44,8 @@ pub(crate) fn mark_bootstrapped(batch: &mut WriteBatch) {
 }
 
 /// The key prefixes of every record of `tablet`.
-pub(crate) fn record_prefixes(tablet: u64) -> [Vec<u8>; 4] {
-    [DESCRIPTOR, PREPARED, DECISION, SIZE].map(|tag| key(tag, tablet, &[]))
+pub(crate) fn record_prefixes(tablet: u64) -> [Vec<u8>; 5] {
+    [DESCRIPTOR, PREPARED, DECISION, SIZE, FREEZE].map(|tag| key(tag, tablet, &[]))
 }
 
 fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
@@ -143,4 +145,23 @@ pub(crate) fn put_size(batch: &mut WriteBatch, tablet: u64, bytes: u64) {
         key(SIZE, tablet, &[]),
         bytes.to_be_bytes().to_vec(),
     );
+}
+
+pub(crate) fn load_freeze(engine: &dyn KvEngine, tablet: u64) -> Result<Option<pb::MergeFreeze>> {
+    match engine.get(Space::Meta, &key(FREEZE, tablet, &[]))? {
+        Some(v) => Ok(Some(decode("merge freeze", &v)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_freeze(batch: &mut WriteBatch, tablet: u64, freeze: &pb::MergeFreeze) {
+    batch.put(
+        Space::Meta,
+        key(FREEZE, tablet, &[]),
+        freeze.encode_to_vec(),
+    );
+}
+
+pub(crate) fn delete_freeze(batch: &mut WriteBatch, tablet: u64) {
+    batch.delete(Space::Meta, key(FREEZE, tablet, &[]));
 }

@@ -184,7 +184,13 @@ pub(crate) fn clear_state(
     clear_records(engine, desc.tablet_id, batch)
 }
 
-fn clear_records(engine: &dyn KvEngine, tablet: u64, batch: &mut WriteBatch) -> Result<()> {
+/// Adds to `batch` the removal of tablet `tablet`'s node-local records and applied index (not
+/// its data, nor its Raft log).
+pub(crate) fn clear_records(
+    engine: &dyn KvEngine,
+    tablet: u64,
+    batch: &mut WriteBatch,
+) -> Result<()> {
     for prefix in local::record_prefixes(tablet) {
         for item in engine.iter(Space::Meta, KeyRange::prefix(&prefix), ScanOrder::Forward)? {
             let (key, _) = item?;

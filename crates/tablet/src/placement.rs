@@ -374,11 +374,13 @@ pub async fn place(
 }
 
 /// Deletes the replicas in `stores` that their tablet's meta record no longer lists (removed
-/// while their node was down, so they never applied their removal).
+/// while their node was down, so they never applied their removal), and frozen ones whose keys
+/// the meta records give to the tablet that merged them while this node holds no replica of
+/// the left tablet to retire them (it was moved away before it applied the merge).
 pub async fn collect_removed(stores: &[Arc<Store>], client: &RangeClient) {
     for store in stores.iter().filter(|s| !s.is_stopped()) {
         for replica in store.replicas() {
-            if !replica.is_initialized() || replica.is_leader() {
+            if !replica.is_initialized() || (replica.is_leader() && !replica.is_frozen()) {
                 continue;
             }
             let desc = replica.descriptor();
@@ -400,6 +402,22 @@ pub async fn collect_removed(stores: &[Arc<Store>], client: &RangeClient) {
                     tablet = desc.tablet_id,
                     store = store.id(),
                     "replica was removed from its group while away; deleting it"
+                );
+                replica.destroy();
+            } else if let Some(freeze) = replica.freeze()
+                && record.tablet_id != desc.tablet_id
+                && record.generation > desc.generation
+                && range::contains(&record, &desc.start_key)
+                && store.replica(freeze.left.tablet_id).is_none()
+            {
+                // Only a merge gives a tablet's keys to another one (at a newer generation).
+                // The left tablet's replica here would retire this one when it applies the
+                // merge; there is none, so nothing here holds the keys.
+                tracing::info!(
+                    tablet = desc.tablet_id,
+                    store = store.id(),
+                    merged_into = record.tablet_id,
+                    "replica of a merged tablet left behind; deleting it"
                 );
                 replica.destroy();
             }

@@ -54,6 +54,18 @@ pub fn meta_lookup_span(key: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (start, meta_span().1)
 }
 
+/// The meta records of ranges that end inside `desc` or where it ends: those a record of
+/// `desc` replaces or makes stale.
+pub fn meta_overlap_span(desc: &RangeDescriptor) -> (Vec<u8>, Vec<u8>) {
+    let start = meta_lookup_span(&desc.start_key).0;
+    let end = if desc.end_key.is_empty() {
+        meta_span().1
+    } else {
+        [meta_key(&desc.end_key), vec![0]].concat()
+    };
+    (start, end)
+}
+
 /// Every meta record of a range.
 pub fn meta_span() -> (Vec<u8>, Vec<u8>) {
     (
@@ -127,7 +139,7 @@ pub fn whole_keyspace(tablet_id: u64, replicas: Vec<u64>) -> RangeDescriptor {
         end_key: Vec::new(),
         generation: 0,
         replicas,
-        learners: Vec::new(),
+        ..Default::default()
     }
 }
 
@@ -155,7 +167,7 @@ mod tests {
             end_key: end.as_bytes().to_vec(),
             generation: 1,
             replicas: vec![1],
-            learners: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -188,5 +200,38 @@ mod tests {
         assert_eq!(find(b"/t/5"), Some(meta_key(b"")));
         assert_eq!(find(b"\xff\xff\xff"), Some(meta_key(b"")));
         assert!(next_tablet_id_key() < meta_span().0);
+    }
+
+    #[test]
+    fn a_range_overlaps_the_records_ending_inside_it_or_where_it_ends() {
+        let records = [
+            meta_key(b"/t"),
+            meta_key(b"/t/5"),
+            meta_key(b"/t/5\x00"),
+            meta_key(b"/t/9"),
+            meta_key(b""),
+        ];
+        let overlapping = |d: &RangeDescriptor| {
+            let (lo, hi) = meta_overlap_span(d);
+            records
+                .iter()
+                .filter(|r| **r >= lo && **r < hi)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            overlapping(&desc("/t", "/t/9")),
+            vec![meta_key(b"/t/5"), meta_key(b"/t/5\x00"), meta_key(b"/t/9")]
+        );
+        assert_eq!(
+            overlapping(&desc("/t/5", "/t/5\x00")),
+            vec![meta_key(b"/t/5\x00")]
+        );
+        assert_eq!(
+            overlapping(&desc("/t/9", "")),
+            vec![meta_key(b"")],
+            "the last range"
+        );
+        assert_eq!(overlapping(&desc("", "/t")), vec![meta_key(b"/t")]);
     }
 }

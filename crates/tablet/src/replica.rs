@@ -36,11 +36,14 @@ use crate::local;
 use crate::locks::{LockOwner, LockTable};
 use crate::logger::raft_logger;
 use crate::membership::{self, ReplicaChange};
+use crate::merge::{Activity, Freeze};
 use crate::range::{self, RangeDescriptor};
 use crate::transport::Transport;
 use crate::tsoracle::TsOracle;
 use crate::txn::{self, OpOutcome, Prepared, PreparedSet, TabletOp};
 use crate::{Error, Result};
+
+mod ranges;
 
 /// How a replica is set up.
 #[derive(Debug, Clone)]
@@ -90,6 +93,10 @@ pub trait ReplicaHooks: Send + Sync + 'static {
 
     /// The replica of `tablet` left its group and deleted its state; its task has ended.
     fn removed(&self, _tablet: u64) {}
+
+    /// A merge applied here took over tablet `right`: its replica on this node retires (its
+    /// data stays: it is the merged tablet's now).
+    fn merged(&self, _right: u64) {}
 }
 
 /// Hooks that do nothing (a single tablet that never splits).
@@ -173,6 +180,9 @@ enum Msg {
     TransferLeadership,
     /// Leave: delete this replica's state and stop (it is no longer a member).
     Destroy,
+    /// Leave after a merge: delete this replica's records and log, keep its data (the merged
+    /// tablet's now), and stop.
+    Retire,
     Stop,
 }
 
@@ -202,6 +212,10 @@ struct Shared {
     initialized: AtomicBool,
     /// Row locks of transactions (used while this replica leads; see `locks.rs`).
     locks: LockTable,
+    /// The tablet is frozen for a merge into its left neighbour (see `merge.rs`).
+    freeze: Mutex<Option<Freeze>>,
+    /// Recent writes, as the merge planner samples them.
+    activity: Mutex<Activity>,
 }
 
 impl Shared {
@@ -227,6 +241,24 @@ impl Shared {
                 range: Box::new(desc.clone()),
             })
         }
+    }
+
+    fn frozen(&self) -> Option<Freeze> {
+        self.freeze
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `RangeMerging` while the tablet is frozen for a merge.
+    fn frozen_error(&self) -> Option<Error> {
+        self.freeze
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+            .then_some(Error::RangeMerging {
+                tablet: self.tablet_id,
+            })
     }
 }
 
@@ -281,6 +313,7 @@ pub struct Replica {
     tx: mpsc::UnboundedSender<Msg>,
     shared: Arc<Shared>,
     request_timeout: Duration,
+    tick_interval: Duration,
 }
 
 impl Replica {
@@ -358,6 +391,8 @@ impl Replica {
             0,
         );
         let approx_bytes = local::load_size(engine.as_ref(), config.tablet_id)?;
+        let freeze = local::load_freeze(engine.as_ref(), config.tablet_id)?
+            .map(|record| Freeze::from_record(record, 0));
         let mvcc = Mvcc::new(engine);
         let applied = mvcc.applied_index(config.tablet_id)?;
         let raft_state = store.initial_state()?;
@@ -387,7 +422,8 @@ impl Replica {
             tablet_id: config.tablet_id,
             replica_id: config.replica_id,
             mvcc,
-            safe_ts: AtomicU64::new(0),
+            // A frozen tablet's snapshot at its freeze timestamp is final (see `apply_freeze`).
+            safe_ts: AtomicU64::new(freeze.as_ref().map_or(0, |f| f.ts.as_nanos())),
             status: Mutex::new(ReplicaStatus {
                 applied_index: applied,
                 ..Default::default()
@@ -402,6 +438,8 @@ impl Replica {
             split_sibling: Mutex::new(None),
             initialized: AtomicBool::new(initialized),
             locks: LockTable::new(clock.clone(), config.request_timeout / 4),
+            freeze: Mutex::new(freeze),
+            activity: Mutex::new(Activity::default()),
         });
         store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -409,6 +447,7 @@ impl Replica {
             tx,
             shared: shared.clone(),
             request_timeout: config.request_timeout,
+            tick_interval: config.tick_interval,
         };
         let lease = LeaseState::new(
             config.tick_interval,
@@ -446,6 +485,9 @@ impl Replica {
             last_close_index: 0,
             leader_since: None,
             removed: false,
+            merged: false,
+            freezing: false,
+            term_start: 0,
             snapshots_sent: HashMap::new(),
             learners_added: HashMap::new(),
             draining: config.draining.clone(),
@@ -582,8 +624,8 @@ impl Replica {
         self.await_reply(rx).await
     }
 
-    /// Proposes a 2PC step or a split (only the leader accepts), or serves a refresh or a
-    /// lock request.
+    /// Proposes a 2PC step, a split or a merge step (only the leader accepts), or serves a
+    /// refresh, a lock request or a wait for an applied index.
     pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
         match &op {
             TabletOp::Refresh {
@@ -600,6 +642,7 @@ impl Replica {
                 self.shared.locks.release(owner);
                 return Ok(OpOutcome::default());
             }
+            TabletOp::WaitApplied { index } => return self.wait_applied(*index).await,
             TabletOp::Prepare { write, .. } => self.admit(write).await?,
             _ => {}
         }
@@ -642,10 +685,7 @@ impl Replica {
         }
         // A fresh timestamp from the leader: every write at or below it is applied here when
         // it returns, so the newest versions are visible at it.
-        Ok(OpOutcome {
-            ts: self.read_ts().await?,
-            split: None,
-        })
+        Ok(OpOutcome::at(self.read_ts().await?))
     }
 
     /// `NotLeader` naming the leader this replica last heard of.
@@ -690,10 +730,7 @@ impl Replica {
                 return Err(Error::WriteConflict { read_ts });
             }
         }
-        Ok(OpOutcome {
-            ts: up_to,
-            split: None,
-        })
+        Ok(OpOutcome::at(up_to))
     }
 
     /// The keys this replica holds.
@@ -875,6 +912,11 @@ enum Applied {
         right: RangeDescriptor,
         split_ts: Timestamp,
     },
+    Merge {
+        merged: RangeDescriptor,
+        /// The tablet taken over.
+        right: u64,
+    },
 }
 
 /// A read whose timestamp is assigned and whose ReadIndex is known.
@@ -929,6 +971,14 @@ struct Driver {
     leader_since: Option<Timestamp>,
     /// This replica applied its own removal (or was told to leave): it deletes its state.
     removed: bool,
+    /// The tablet was merged into its left neighbour: this replica deletes its records and
+    /// log, not its data.
+    merged: bool,
+    /// This leader proposed a freeze not applied yet: it assigns no timestamp meanwhile.
+    freezing: bool,
+    /// The log index of this leader's first entry: once it is applied, so is every entry of
+    /// earlier leaders.
+    term_start: u64,
     /// On the leader: the tick at which a snapshot was last sent to each follower.
     snapshots_sent: HashMap<u64, u64>,
     /// The log index at which each learner was added (as applied here since the start).
@@ -985,17 +1035,24 @@ impl Driver {
                     error = %e, "replica stopped: storage failure while handling raft ready");
                 break;
             }
-            if self.removed {
+            if self.removed || self.merged {
                 break;
             }
         }
-        if self.removed {
+        if self.removed || self.merged {
             self.destroy();
         }
         let tablet = self.shared.tablet_id;
-        self.fail_all(|| Error::Unavailable {
-            tablet,
-            reason: "replica stopped".into(),
+        let merged = self.merged;
+        self.fail_all(|| {
+            if merged {
+                Error::RangeMerging { tablet }
+            } else {
+                Error::Unavailable {
+                    tablet,
+                    reason: "replica stopped".into(),
+                }
+            }
         });
     }
 
@@ -1051,30 +1108,46 @@ impl Driver {
                 self.removed = true;
                 return false;
             }
+            Msg::Retire => {
+                self.merged = true;
+                return false;
+            }
             Msg::Stop => return false,
         }
         true
     }
 
-    /// Deletes the state of a replica that left its group: its data, records and Raft log.
+    /// Deletes the state of a replica that left its group: its data, records and Raft log; or,
+    /// for a tablet merged into its left neighbour, its records and Raft log only (the data
+    /// under its keys is the merged tablet's).
     fn destroy(&mut self) {
         let tablet = self.shared.tablet_id;
         let engine = self.shared.mvcc.engine().clone();
         let mut batch = meridian_storage::WriteBatch::new();
-        let result = if self.shared.initialized.load(Ordering::Acquire) {
-            membership::clear_state(engine.as_ref(), &self.shared.descriptor(), &mut batch)
-        } else {
+        let result = if !self.shared.initialized.load(Ordering::Acquire) {
             Ok(())
+        } else if self.merged {
+            membership::clear_records(engine.as_ref(), tablet, &mut batch)
+        } else {
+            membership::clear_state(engine.as_ref(), &self.shared.descriptor(), &mut batch)
         }
         .and_then(|()| Ok(self.store.destroy_with(batch)?));
         match result {
             Ok(()) => {
                 self.shared.initialized.store(false, Ordering::Release);
-                tracing::info!(
-                    tablet,
-                    replica = self.shared.replica_id,
-                    "replica removed from its group; its state is deleted"
-                );
+                if self.merged {
+                    tracing::info!(
+                        tablet,
+                        replica = self.shared.replica_id,
+                        "tablet merged into its left neighbour; its replica retired"
+                    );
+                } else {
+                    tracing::info!(
+                        tablet,
+                        replica = self.shared.replica_id,
+                        "replica removed from its group; its state is deleted"
+                    );
+                }
                 self.hooks.removed(tablet);
             }
             Err(e) => {
@@ -1185,7 +1258,7 @@ impl Driver {
     }
 
     /// Anything in flight that needs the clock to move: requests, Raft work, prepared
-    /// transactions (their recovery counts ticks).
+    /// transactions and freezes (their recovery counts ticks).
     fn busy(&self) -> bool {
         !self.proposals.is_empty()
             || !self.reads_awaiting_index.is_empty()
@@ -1199,6 +1272,8 @@ impl Driver {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .is_empty()
+            // A frozen tablet's leader counts ticks until the merge is settled (`merge.rs`).
+            || self.shared.frozen().is_some()
     }
 
     /// Stops ticking a group with nothing to do, so that thousands of idle tablets cost no
@@ -1278,7 +1353,10 @@ impl Driver {
         at: Option<(Timestamp, Timestamp)>,
         reply: Reply<Timestamp>,
     ) {
-        let now = match self.leader_now() {
+        let now = match self
+            .leader_now()
+            .and_then(|now| self.not_freezing().map(|()| now))
+        {
             Ok(now) => now,
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -1355,8 +1433,8 @@ impl Driver {
         }
     }
 
-    /// Proposes a 2PC step or a split. Prepares, commit decisions and splits take a timestamp
-    /// (so they need the lease); resolving and forgetting only need leadership.
+    /// Proposes a 2PC step, a split or a merge step. Prepares, commit decisions, splits and
+    /// freezes take a timestamp (so they need the lease); the others only need leadership.
     fn propose_op(&mut self, op: TabletOp, reply: Reply<OpOutcome>) {
         if let TabletOp::ChangeReplicas {
             changes,
@@ -1399,11 +1477,23 @@ impl Driver {
             }
             return;
         }
+        match self.admit_op(&op) {
+            Ok(None) => {}
+            Ok(Some(answer)) => {
+                let _ = reply.send(Ok(answer));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        }
         let needs_ts = matches!(
             op,
             TabletOp::Prepare { .. }
                 | TabletOp::Split { .. }
                 | TabletOp::Decide { commit: true, .. }
+                | TabletOp::Freeze { .. }
         );
         let mut ts = Timestamp::ZERO;
         if needs_ts {
@@ -1439,6 +1529,9 @@ impl Driver {
         let id = self.next_id();
         let data = command::encode(id, command);
         self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait, None);
+        if matches!(op, TabletOp::Freeze { .. }) && self.proposals.contains_key(&id) {
+            self.freezing = true;
+        }
     }
 
     /// Whether a membership change may be proposed now: `Ok(false)` when the configuration
@@ -1463,6 +1556,12 @@ impl Driver {
             tablet,
             reason: reason.into(),
         };
+        self.not_freezing()?;
+        // A freeze of an earlier leader may not be applied yet: no membership change may
+        // follow it into the log.
+        if !self.applied_earlier_terms() {
+            return Err(busy("the leader is applying its predecessors' entries"));
+        }
         let raft = &self.raw.raft;
         let conf_state = raft.prs().conf().to_conf_state();
         if raft.has_pending_conf() || !conf_state.voters_outgoing.is_empty() {
@@ -1531,6 +1630,10 @@ impl Driver {
             let _ = reply.send(Err(self.not_leader()));
             return;
         }
+        if let Err(e) = self.not_freezing() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         let id = self.next_id();
         let result = self
             .raw
@@ -1551,6 +1654,21 @@ impl Driver {
                 return;
             }
         };
+        if let Some(frozen) = self.shared.frozen() {
+            // The snapshot at the freeze timestamp is final here; the merged tablet serves
+            // anything above it.
+            let _ = reply.send(match at {
+                Some(ts) if ts <= frozen.ts => Ok(frozen.ts),
+                _ => Err(Error::RangeMerging {
+                    tablet: self.shared.tablet_id,
+                }),
+            });
+            return;
+        }
+        if let Err(e) = self.not_freezing() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         let requested = at.unwrap_or(Timestamp::ZERO);
         if requested > now.latest.saturating_add(self.margin) {
             let _ = reply.send(Err(self.too_far_ahead("read", requested, now)));
@@ -1701,6 +1819,7 @@ impl Driver {
         let tablet = self.shared.tablet_id;
         let mut results: Vec<(u64, Result<OpOutcome>)> = Vec::new();
         let mut splits = Vec::new();
+        let mut merges = Vec::new();
         let mut batch = ApplyBatch::new(&mvcc);
         // Decisions recorded or forgotten earlier in this batch (not yet in the engine).
         let mut decisions: BTreeMap<Vec<u8>, Option<pb::TxnDecision>> = BTreeMap::new();
@@ -1712,8 +1831,12 @@ impl Driver {
                     let cmd = command::decode(&entry.data)?;
                     let Some(command) = cmd.command else { continue };
                     use pb::tablet_command::Command;
-                    // GC and splits rewrite engine state directly: flush what precedes them.
-                    if matches!(command, Command::Gc(_) | Command::Split(_)) {
+                    // GC, splits and merges rewrite engine state directly: flush what precedes
+                    // them.
+                    if matches!(
+                        command,
+                        Command::Gc(_) | Command::Split(_) | Command::Merge(_)
+                    ) {
                         self.commit_batch(
                             std::mem::replace(&mut batch, ApplyBatch::new(&mvcc)),
                             entry.index - 1,
@@ -1722,6 +1845,9 @@ impl Driver {
                     }
                     let applied = match command {
                         Command::Write(w) => Applied::Done(self.apply_write(&mut batch, &w)),
+                        Command::Gc(_) if self.shared.frozen().is_some() => {
+                            Applied::Done(Ok(OpOutcome::default()))
+                        }
                         Command::Gc(gc) => {
                             mvcc.gc(Timestamp::from_nanos(gc.horizon))?;
                             Applied::Done(Ok(OpOutcome::default()))
@@ -1731,12 +1857,27 @@ impl Driver {
                             Applied::Done(self.apply_decide(&mut batch, &mut decisions, d)?)
                         }
                         Command::Resolve(r) => Applied::Done(self.apply_resolve(&mut batch, &r)),
-                        Command::Forget(f) => {
-                            local::delete_decision(batch.write_batch(), tablet, &f.txn_id);
-                            decisions.insert(f.txn_id, None);
-                            Applied::Done(Ok(OpOutcome::default()))
-                        }
+                        Command::Forget(f) => match self.shared.frozen_error() {
+                            // A frozen tablet's decisions are about to move: they stay as
+                            // they are.
+                            Some(e) => Applied::Done(Err(e)),
+                            None => {
+                                local::delete_decision(batch.write_batch(), tablet, &f.txn_id);
+                                decisions.insert(f.txn_id, None);
+                                Applied::Done(Ok(OpOutcome::default()))
+                            }
+                        },
                         Command::Split(sp) => self.apply_split(&mut batch, &sp)?,
+                        Command::Freeze(f) => {
+                            Applied::Done(self.apply_freeze(&mut batch, &f, entry.index))
+                        }
+                        Command::Unfreeze(u) => {
+                            Applied::Done(Ok(self.apply_unfreeze(&mut batch, &u)))
+                        }
+                        Command::Merge(m) => self.apply_merge(&mut batch, &m)?,
+                        Command::AbortMerge(a) => {
+                            Applied::Done(Ok(self.apply_abort_merge(&mut batch, &a)))
+                        }
                         Command::Close(c) => {
                             closed = closed.max(Some(Timestamp::from_nanos(c.closed_ts)));
                             Applied::Done(Ok(OpOutcome::default()))
@@ -1754,9 +1895,21 @@ impl Driver {
                                 Ok(OpOutcome {
                                     ts: split_ts,
                                     split: Some((left, right.clone())),
+                                    ..OpOutcome::default()
                                 }),
                             ));
                             splits.push((right, split_ts));
+                        }
+                        Applied::Merge { merged, right } => {
+                            // The takeover is durable before the right tablet's replica
+                            // retires: a restart must find one or the other.
+                            self.commit_batch_with(
+                                std::mem::replace(&mut batch, ApplyBatch::new(&mvcc)),
+                                entry.index,
+                                Durability::Sync,
+                            )?;
+                            results.push((cmd.proposal_id, Ok(OpOutcome::with_range(merged))));
+                            merges.push(right);
                         }
                     }
                 }
@@ -1784,6 +1937,9 @@ impl Driver {
         for (right, split_ts) in splits {
             self.hooks.split(right, split_ts, leader);
         }
+        for right in merges {
+            self.hooks.merged(right);
+        }
         for (id, result) in results {
             let Some(p) = self.proposals.remove(&id) else {
                 continue;
@@ -1810,7 +1966,7 @@ impl Driver {
                     // A commit decision is acknowledged after commit wait, like a write.
                     Ok(outcome) if p.commit_wait => {
                         self.acknowledge_after_commit_wait(outcome.ts, move |r| {
-                            let _ = reply.send(r.map(|ts| OpOutcome { ts, split: None }));
+                            let _ = reply.send(r.map(OpOutcome::at));
                         });
                     }
                     other => {
@@ -1938,6 +2094,8 @@ impl Driver {
             .min_ts()
             .map(Timestamp::prev);
         let safe = below_prepared.map_or(closed, |p| p.min(closed));
+        // A frozen tablet serves nothing above its freeze, whatever a later leader closed.
+        let safe = self.shared.frozen().map_or(safe, |f| f.ts.min(safe));
         self.shared
             .safe_ts
             .fetch_max(safe.as_nanos(), Ordering::AcqRel);
@@ -1951,6 +2109,7 @@ impl Driver {
             || self.close_ticks == 0
             || !self.ticks.is_multiple_of(self.close_ticks)
             || !self.raw.raft.commit_to_current_term()
+            || self.not_freezing().is_err()
         {
             return;
         }
@@ -1992,8 +2151,18 @@ impl Driver {
         });
     }
 
-    /// Writes the batch with the applied index and the tablet's size record.
-    fn commit_batch(&mut self, mut batch: ApplyBatch<'_>, applied: u64) -> Result<()> {
+    /// Writes the batch with the applied index and the tablet's size record (not synced: the
+    /// log holds the entries).
+    fn commit_batch(&mut self, batch: ApplyBatch<'_>, applied: u64) -> Result<()> {
+        self.commit_batch_with(batch, applied, Durability::NoSync)
+    }
+
+    fn commit_batch_with(
+        &mut self,
+        mut batch: ApplyBatch<'_>,
+        applied: u64,
+        durability: Durability,
+    ) -> Result<()> {
         let tablet = self.shared.tablet_id;
         if let Some(ts) = batch.max_ts {
             self.applied_max_ts = self.applied_max_ts.max(ts);
@@ -2006,7 +2175,7 @@ impl Driver {
                 + batch.bytes;
             local::put_size(batch.write_batch(), tablet, size);
         }
-        batch.commit(tablet, applied)
+        batch.commit(tablet, applied, durability)
     }
 
     fn apply_write(
@@ -2014,6 +2183,9 @@ impl Driver {
         batch: &mut ApplyBatch<'_>,
         w: &pb::WriteCommand,
     ) -> Result<OpOutcome> {
+        if let Some(e) = self.shared.frozen_error() {
+            return Err(e);
+        }
         self.shared.check_range(|d| txn::write_in_range(d, w))?;
         let conflict = self
             .shared
@@ -2026,8 +2198,7 @@ impl Driver {
                 read_ts: Timestamp::from_nanos(w.read_ts),
             });
         }
-        let ts = batch.apply_write(w)?;
-        Ok(OpOutcome { ts, split: None })
+        Ok(OpOutcome::at(batch.apply_write(w)?))
     }
 
     fn apply_prepare(
@@ -2035,6 +2206,9 @@ impl Driver {
         batch: &mut ApplyBatch<'_>,
         p: pb::PrepareCommand,
     ) -> Result<OpOutcome> {
+        if let Some(e) = self.shared.frozen_error() {
+            return Err(e);
+        }
         let w = p.write.unwrap_or_default();
         self.shared.check_range(|d| txn::write_in_range(d, &w))?;
         let mut prepared = self
@@ -2044,10 +2218,7 @@ impl Driver {
             .unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = prepared.get(&p.txn_id) {
             // A retried prepare: the first one stands.
-            return Ok(OpOutcome {
-                ts: existing.ts,
-                split: None,
-            });
+            return Ok(OpOutcome::at(existing.ts));
         }
         if prepared.conflicts(&w, Some(&p.txn_id)) {
             return Err(Error::WriteConflict {
@@ -2072,7 +2243,7 @@ impl Driver {
             },
         );
         self.oracle.add_prepared(ts);
-        Ok(OpOutcome { ts, split: None })
+        Ok(OpOutcome::at(ts))
     }
 
     /// Records a decision unless one is recorded; answers with the decision of record.
@@ -2082,6 +2253,9 @@ impl Driver {
         decisions: &mut BTreeMap<Vec<u8>, Option<pb::TxnDecision>>,
         d: pb::DecideCommand,
     ) -> Result<Result<OpOutcome>> {
+        if let Some(e) = self.shared.frozen_error() {
+            return Ok(Err(e));
+        }
         if let Err(e) = self
             .shared
             .check_range(|r| range::contains(r, &d.anchor_key))
@@ -2112,10 +2286,7 @@ impl Driver {
             }
         };
         Ok(if decision.commit {
-            Ok(OpOutcome {
-                ts: Timestamp::from_nanos(decision.commit_ts),
-                split: None,
-            })
+            Ok(OpOutcome::at(Timestamp::from_nanos(decision.commit_ts)))
         } else {
             Err(Error::TxnAborted {
                 reason: "the transaction was aborted by its coordinator".into(),
@@ -2148,103 +2319,6 @@ impl Driver {
         Ok(OpOutcome::default())
     }
 
-    /// Splits the range (every replica at the same log index): this replica keeps the lower
-    /// half and the upper half becomes a new tablet, started by the hooks once the descriptors
-    /// are written. Runs in a batch of its own.
-    fn apply_split(
-        &mut self,
-        batch: &mut ApplyBatch<'_>,
-        sp: &pb::SplitCommand,
-    ) -> Result<Applied> {
-        let desc = self.shared.descriptor();
-        let key = sp.split_key.as_slice();
-        let inside = key > desc.start_key.as_slice()
-            && (desc.end_key.is_empty() || key < desc.end_key.as_slice());
-        if !inside {
-            return Ok(Applied::Done(Err(Error::Internal(format!(
-                "split key {} is not inside tablet {}'s range",
-                range::pretty_key(key),
-                desc.tablet_id
-            )))));
-        }
-        let joint = !self
-            .raw
-            .raft
-            .prs()
-            .conf()
-            .to_conf_state()
-            .voters_outgoing
-            .is_empty();
-        if joint {
-            return Ok(Applied::Done(Err(Error::Unavailable {
-                tablet: desc.tablet_id,
-                reason: "a membership change is in progress; split later".into(),
-            })));
-        }
-        let busy = !self
-            .shared
-            .prepared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty();
-        if busy {
-            return Ok(Applied::Done(Err(Error::Unavailable {
-                tablet: desc.tablet_id,
-                reason: "transactions are prepared on the tablet; split later".into(),
-            })));
-        }
-        let generation = desc.generation + 1;
-        let left = RangeDescriptor {
-            end_key: key.to_vec(),
-            generation,
-            ..desc.clone()
-        };
-        let right = RangeDescriptor {
-            tablet_id: sp.new_tablet_id,
-            start_key: key.to_vec(),
-            end_key: desc.end_key.clone(),
-            generation,
-            replicas: desc.replicas.clone(),
-            learners: desc.learners.clone(),
-        };
-        let wb = batch.write_batch();
-        local::put_descriptor(wb, &left);
-        local::put_descriptor(wb, &right);
-        // Decisions follow their anchor key.
-        let engine = self.shared.mvcc.engine().clone();
-        for d in local::load_decisions(engine.as_ref(), desc.tablet_id)? {
-            if d.anchor_key.as_slice() >= key {
-                local::delete_decision(wb, desc.tablet_id, &d.txn_id);
-                local::put_decision(wb, right.tablet_id, &d);
-            }
-        }
-        // Each half starts with half of the estimate.
-        let half = self.shared.approx_bytes.load(Ordering::Relaxed) / 2;
-        self.shared.approx_bytes.store(half, Ordering::Relaxed);
-        local::put_size(wb, left.tablet_id, half);
-        local::put_size(wb, right.tablet_id, half);
-        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = left.clone();
-        *self
-            .shared
-            .split_sibling
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(right.clone());
-        self.shared.meta_dirty.store(true, Ordering::Release);
-        // Locks on keys that moved would never be released here (their holders' commits and
-        // releases go to the new tablet): drop them all, so waiters look again and find where
-        // their keys went.
-        self.shared.locks.clear();
-        let split_ts = Timestamp::from_nanos(sp.split_ts);
-        self.applied_max_ts = self.applied_max_ts.max(split_ts);
-        tracing::info!(tablet = desc.tablet_id, new_tablet = right.tablet_id,
-            key = %range::pretty_key(key), "tablet split");
-        Ok(Applied::Split {
-            left,
-            right,
-            split_ts,
-        })
-    }
-
     /// Leadership changes, deferred reads, status.
     fn after_ready(&mut self) {
         let leader = self.is_leader();
@@ -2270,11 +2344,13 @@ impl Driver {
                 term = self.raw.raft.term,
                 "became leader"
             );
+            self.term_start = self.raw.raft.raft_log.last_index();
             self.idle_ticks = 0;
             self.leader_since = self.clock.now().ok().map(|now| now.earliest);
         } else if !leader && self.was_leader {
             self.oracle.step_down();
             self.lease.clear();
+            self.freezing = false;
             self.leader_since = None;
             let (tablet, replica) = (self.shared.tablet_id, self.shared.replica_id);
             self.fail_all(|| Error::NotLeader {
@@ -2302,9 +2378,15 @@ impl Driver {
             }
         }
         let applied = self.raw.raft.raft_log.applied;
+        let frozen_at = self.shared.frozen().map(|f| f.ts);
         let mut still_waiting = Vec::new();
         for read in std::mem::take(&mut self.reads_awaiting_apply) {
-            if read.index <= applied && self.oracle.can_serve(read.read_ts) {
+            if read.index <= applied && frozen_at.is_some_and(|ts| read.read_ts > ts) {
+                // A freeze applied meanwhile: the merged tablet serves this timestamp.
+                let _ = read.reply.send(Err(Error::RangeMerging {
+                    tablet: self.shared.tablet_id,
+                }));
+            } else if read.index <= applied && self.oracle.can_serve(read.read_ts) {
                 self.shared
                     .safe_ts
                     .fetch_max(read.read_ts.as_nanos(), Ordering::AcqRel);

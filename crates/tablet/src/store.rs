@@ -3,9 +3,10 @@
 //! All replicas of a store share the node's engine: the MVCC data is one keyspace (a tablet
 //! owns the keys of its range), Raft logs and node-local records are keyed by tablet id. A split
 //! therefore moves no data: the new tablet's replica starts on the same engine, over keys that
-//! are already there.
+//! are already there. Nor does a merge: the left tablet's replica extends its range over keys
+//! its right neighbour's replica on the same engine leaves behind when it retires.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use async_trait::async_trait;
@@ -16,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::kv::{KvPair, WriteRequest};
 use crate::local;
-use crate::range::RangeDescriptor;
+use crate::range::{self, RangeDescriptor};
 use crate::replica::{Replica, ReplicaConfig, ReplicaHooks};
 use crate::router::ReplicaEndpoint;
 use crate::transport::Transport;
@@ -34,6 +35,8 @@ pub struct Store {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     me: Weak<Store>,
     stopped: std::sync::atomic::AtomicBool,
+    /// Tablets whose replica here retired after a merge (since the store opened).
+    merged_away: Mutex<BTreeSet<u64>>,
 }
 
 impl Store {
@@ -47,7 +50,7 @@ impl Store {
         base: ReplicaConfig,
         bootstrap: Option<RangeDescriptor>,
     ) -> Result<Arc<Store>> {
-        let mut descs = local::load_descriptors(engine.as_ref())?;
+        let mut descs = finish_merges(&engine, local::load_descriptors(engine.as_ref())?)?;
         // Bootstrap once: a store whose replicas were all moved away starts with none.
         if descs.is_empty() && !local::is_bootstrapped(engine.as_ref())? {
             descs.extend(bootstrap);
@@ -65,14 +68,21 @@ impl Store {
             tasks: Mutex::new(Vec::new()),
             me: me.clone(),
             stopped: std::sync::atomic::AtomicBool::new(false),
+            merged_away: Mutex::new(BTreeSet::new()),
         });
         for desc in descs {
-            store.start_replica(desc, Timestamp::ZERO, false)?;
+            match store.start_replica(desc, Timestamp::ZERO, false) {
+                // Merged into its left neighbour, whose replica started first and applied the
+                // merge already.
+                Err(Error::RangeMerging { .. }) => {}
+                other => drop(other?),
+            }
         }
         Ok(store)
     }
 
-    /// Starts this store's replica of `desc` (a no-op if it runs).
+    /// Starts this store's replica of `desc` (a no-op if it runs). A tablet merged into its
+    /// left neighbour here is not started (`RangeMerging`): its state is deleted instead.
     pub fn start_replica(
         &self,
         desc: RangeDescriptor,
@@ -82,6 +92,12 @@ impl Store {
         let mut replicas = self.replicas.write().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = replicas.get(&desc.tablet_id) {
             return Ok(r.clone());
+        }
+        if self.was_merged(desc.tablet_id) {
+            retire_state(&self.engine, desc.tablet_id)?;
+            return Err(Error::RangeMerging {
+                tablet: desc.tablet_id,
+            });
         }
         let replica = self.launch(
             &mut replicas,
@@ -187,6 +203,27 @@ impl Store {
             .cloned()
     }
 
+    /// Why this store has no replica of `tablet` to serve a request: the tablet was merged into
+    /// its left neighbour here (`RangeMerging`, so that the gateway looks the range up again),
+    /// or this store has not applied the change that creates it.
+    pub fn missing_replica(&self, tablet: u64) -> Error {
+        if self.was_merged(tablet) {
+            Error::RangeMerging { tablet }
+        } else {
+            Error::Unavailable {
+                tablet,
+                reason: format!("store {} has no replica of it yet", self.id),
+            }
+        }
+    }
+
+    fn was_merged(&self, tablet: u64) -> bool {
+        self.merged_away
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&tablet)
+    }
+
     /// Every replica, by tablet id.
     pub fn replicas(&self) -> Vec<Replica> {
         self.replicas
@@ -255,6 +292,66 @@ impl ReplicaHooks for StoreHooks {
                 .remove(&tablet);
         }
     }
+
+    fn merged(&self, right: u64) {
+        let Some(store) = self.0.upgrade() else {
+            return;
+        };
+        // Under the lock `start_replica` holds: the replica either runs already and retires,
+        // or will never start.
+        let replicas = store.replicas.write().unwrap_or_else(|e| e.into_inner());
+        store
+            .merged_away
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(right);
+        let replica = replicas.get(&right).cloned();
+        drop(replicas);
+        if let Some(r) = replica {
+            r.retire();
+        }
+    }
+}
+
+/// Finishes the merges a crash interrupted, before any replica starts: a frozen tablet whose
+/// range a local replica of its left neighbour covers, at a newer generation, was taken over
+/// (a takeover is durable before the right tablet's replica starts to retire). Its records and
+/// log are deleted; its data stays, the merged tablet's now. Answers the other descriptors.
+fn finish_merges(
+    engine: &Arc<dyn KvEngine>,
+    descs: Vec<RangeDescriptor>,
+) -> Result<Vec<RangeDescriptor>> {
+    let mut live = Vec::with_capacity(descs.len());
+    for desc in &descs {
+        let left = local::load_freeze(engine.as_ref(), desc.tablet_id)?
+            .and_then(|f| f.left)
+            .map_or(0, |l| l.tablet_id);
+        let taken_over = descs.iter().any(|l| {
+            l.tablet_id == left
+                && range::contains(l, &desc.start_key)
+                && l.generation > desc.generation
+        });
+        if !taken_over {
+            live.push(desc.clone());
+            continue;
+        }
+        retire_state(engine, desc.tablet_id)?;
+        tracing::info!(
+            tablet = desc.tablet_id,
+            left,
+            "finished retiring a tablet merged before the restart"
+        );
+    }
+    Ok(live)
+}
+
+/// Deletes the records and the Raft log of `tablet`, merged into its left neighbour; its data
+/// stays (the merged tablet's).
+fn retire_state(engine: &Arc<dyn KvEngine>, tablet: u64) -> Result<()> {
+    let mut batch = meridian_storage::WriteBatch::new();
+    crate::membership::clear_records(engine.as_ref(), tablet, &mut batch)?;
+    meridian_storage::RaftLogStore::open(engine.clone(), tablet)?.destroy_with(batch)?;
+    Ok(())
 }
 
 /// The replica of one tablet on a store in this process, looked up on every call (it may not
@@ -273,10 +370,7 @@ impl StoreEndpoint {
     fn replica(&self) -> Result<Replica> {
         self.store
             .replica(self.tablet)
-            .ok_or_else(|| Error::Unavailable {
-                tablet: self.tablet,
-                reason: format!("store {} has no replica of it yet", self.store.id),
-            })
+            .ok_or_else(|| self.store.missing_replica(self.tablet))
     }
 }
 
@@ -334,5 +428,75 @@ impl ReplicaEndpoint for StoreEndpoint {
         limit: Option<usize>,
     ) -> Result<Vec<KvPair>> {
         ReplicaEndpoint::scan(&self.replica()?, start, end, ts, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_proto::v1 as pb;
+    use meridian_storage::{Durability, MemEngine, Mvcc, WriteBatch};
+
+    use super::*;
+
+    fn desc(tablet: u64, start: &str, end: &str, generation: u64) -> RangeDescriptor {
+        RangeDescriptor {
+            tablet_id: tablet,
+            start_key: start.as_bytes().to_vec(),
+            end_key: end.as_bytes().to_vec(),
+            generation,
+            replicas: vec![1],
+            ..Default::default()
+        }
+    }
+
+    /// An engine holding `descs`, with tablet 2 frozen for a merge into tablet 1 and a row
+    /// under its keys.
+    fn engine_with(descs: &[RangeDescriptor]) -> Arc<dyn KvEngine> {
+        let engine: Arc<dyn KvEngine> = Arc::new(MemEngine::new());
+        let mut batch = WriteBatch::new();
+        for d in descs {
+            local::put_descriptor(&mut batch, d);
+        }
+        let freeze = pb::MergeFreeze {
+            left: Some(desc(1, "", "m", 4)),
+            freeze_ts: 9,
+            freeze_index: 7,
+        };
+        local::put_freeze(&mut batch, 2, &freeze);
+        local::put_size(&mut batch, 2, 100);
+        meridian_storage::mvcc::put_applied_index(&mut batch, 2, 7);
+        engine.write(batch, Durability::Sync).unwrap();
+        Mvcc::new(engine.clone())
+            .put(b"n", Timestamp::from_nanos(5), b"row")
+            .unwrap();
+        engine
+    }
+
+    #[test]
+    fn a_merge_a_crash_interrupted_is_finished_when_the_store_opens() {
+        // The takeover is durable (tablet 1 covers tablet 2's keys at a newer generation), the
+        // retirement never ran.
+        let merged = desc(1, "", "", 5);
+        let engine = engine_with(&[merged.clone(), desc(2, "m", "", 3)]);
+        let descs = local::load_descriptors(engine.as_ref()).unwrap();
+        assert_eq!(finish_merges(&engine, descs).unwrap(), vec![merged]);
+        assert_eq!(local::load_descriptor(engine.as_ref(), 2).unwrap(), None);
+        assert_eq!(local::load_freeze(engine.as_ref(), 2).unwrap(), None);
+        assert_eq!(local::load_size(engine.as_ref(), 2).unwrap(), 0);
+        assert_eq!(Mvcc::new(engine.clone()).applied_index(2).unwrap(), 0);
+        // The data is the merged tablet's.
+        let row = Mvcc::new(engine)
+            .get(b"n", Timestamp::from_nanos(6))
+            .unwrap();
+        assert_eq!(row.as_deref(), Some(&b"row"[..]));
+    }
+
+    #[test]
+    fn a_frozen_tablet_not_taken_over_yet_stays() {
+        let descs = [desc(1, "", "m", 4), desc(2, "m", "", 3)];
+        let engine = engine_with(&descs);
+        let loaded = local::load_descriptors(engine.as_ref()).unwrap();
+        assert_eq!(finish_merges(&engine, loaded).unwrap(), descs.to_vec());
+        assert!(local::load_freeze(engine.as_ref(), 2).unwrap().is_some());
     }
 }

@@ -1,5 +1,5 @@
-//! Replicated operations beyond plain writes: the steps of two-phase commit across tablets and
-//! splits.
+//! Replicated operations beyond plain writes: the steps of two-phase commit across tablets,
+//! splits and merges.
 //!
 //! A transaction whose writes fall in several tablets commits in three replicated steps,
 //! driven by the gateway (`dist.rs`):
@@ -19,7 +19,8 @@
 //!
 //! A participant left prepared (its gateway died) asks the coordinator to decide "abort"; the
 //! answer is the decision of record, so both outcomes are safe. Decisions move with their anchor
-//! key when a tablet splits, and a tablet refuses to split while anything is prepared on it.
+//! key when a tablet splits or is merged, and a tablet refuses to split, or to freeze for a
+//! merge, while anything is prepared on it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +81,53 @@ pub enum TabletOp {
         key: Vec<u8>,
         /// The new tablet's id (cluster-unique, from the meta counter).
         new_tablet_id: u64,
+        /// A split a user asked for: automatic merges keep the boundary.
+        sticky: bool,
+    },
+    /// Freeze the tablet for a merge into its left neighbour (see `merge.rs`). Refused unless
+    /// the tablet's generation is `right_generation`; asked again for the same merge, answers
+    /// what the first freeze answered. The outcome carries the freeze timestamp, the freeze's
+    /// log index and the frozen range.
+    Freeze {
+        /// The left neighbour, as the merge was planned on it.
+        left: RangeDescriptor,
+        /// The tablet's generation the merge was planned on.
+        right_generation: u64,
+    },
+    /// Lift a freeze for a merge into tablet `left_tablet`, whose log refused the merge.
+    Unfreeze {
+        /// The left tablet of the merge that will not happen.
+        left_tablet: u64,
+    },
+    /// Take over the frozen right neighbour (see `merge.rs`). The outcome carries the merged
+    /// range.
+    Merge {
+        /// The right tablet's range, as frozen.
+        right: RangeDescriptor,
+        /// Refused unless the tablet's generation is this (the merge was planned on it).
+        left_generation: u64,
+        /// The right tablet's freeze timestamp.
+        freeze_ts: Timestamp,
+        /// The log index of the right tablet's freeze.
+        freeze_index: u64,
+    },
+    /// Settle a merge of `right` into tablet `left_tablet` that may not have happened: once
+    /// answered, the merge either happened or never will. Routed by the left tablet's start
+    /// key; the outcome carries the range of the tablet holding it, which covers `right`'s
+    /// start exactly when the merge happened.
+    AbortMerge {
+        /// The left tablet of the merge.
+        left_tablet: u64,
+        /// The right tablet's range, as frozen.
+        right: RangeDescriptor,
+        /// The left tablet's generation the merge was planned on.
+        left_generation: u64,
+    },
+    /// Not for the leader, and not replicated: answer once this replica has applied the entry
+    /// at `index`, durably.
+    WaitApplied {
+        /// The log index.
+        index: u64,
     },
     /// Change the group's members (at the leader; see `membership.rs`).
     ChangeReplicas {
@@ -124,6 +172,11 @@ impl TabletOp {
             TabletOp::CreateReplica(_) => "create replica",
             TabletOp::Lock { .. } => "lock",
             TabletOp::Unlock { .. } => "unlock",
+            TabletOp::Freeze { .. } => "freeze",
+            TabletOp::Unfreeze { .. } => "unfreeze",
+            TabletOp::Merge { .. } => "merge",
+            TabletOp::AbortMerge { .. } => "abort merge",
+            TabletOp::WaitApplied { .. } => "wait applied",
         }
     }
 }
@@ -132,10 +185,32 @@ impl TabletOp {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpOutcome {
     /// Prepare: the prepare timestamp. Decide (commit): the commit timestamp. Split: the
-    /// split's timestamp. Otherwise zero.
+    /// split's timestamp. Freeze: the freeze timestamp. Otherwise zero.
     pub ts: Timestamp,
     /// Split: the two halves.
     pub split: Option<(RangeDescriptor, RangeDescriptor)>,
+    /// Freeze: the frozen range. Merge, AbortMerge: the answering tablet's range.
+    pub range: Option<RangeDescriptor>,
+    /// Freeze: the log index of the freeze.
+    pub index: u64,
+}
+
+impl OpOutcome {
+    /// An outcome carrying only a timestamp.
+    pub fn at(ts: Timestamp) -> OpOutcome {
+        OpOutcome {
+            ts,
+            ..OpOutcome::default()
+        }
+    }
+
+    /// An outcome carrying only a range.
+    pub fn with_range(range: RangeDescriptor) -> OpOutcome {
+        OpOutcome {
+            range: Some(range),
+            ..OpOutcome::default()
+        }
+    }
 }
 
 /// A transaction prepared at this replica.
@@ -288,7 +363,7 @@ mod tests {
             end_key: b"d".to_vec(),
             generation: 1,
             replicas: vec![1],
-            learners: Vec::new(),
+            ..Default::default()
         };
         assert!(write_in_range(&desc, &cmd(&[("b", "d")], &["c"])));
         assert!(!write_in_range(&desc, &cmd(&[("b", "e")], &["c"])));

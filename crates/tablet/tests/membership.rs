@@ -6,11 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{clock, config};
+use common::{clock, config, eventually, key, range_of};
 use meridian_storage::{KvEngine, MemEngine, Mvcc};
 use meridian_tablet::range::{ROOT_TABLET, USER_START};
 use meridian_tablet::{
-    KvClient, LocalStores, Mutation, RangeDescriptor, RangeSettings, ReplicaConfig, WriteRequest,
+    KvClient, LocalStores, Mutation, RangeSettings, ReplicaConfig, WriteRequest,
 };
 
 const MAX_EPSILON: Duration = Duration::from_millis(5);
@@ -48,10 +48,6 @@ async fn start(n: usize, settings: RangeSettings) -> (LocalStores, Vec<Arc<dyn K
     (stores, engines)
 }
 
-fn key(i: usize) -> Vec<u8> {
-    format!("/t/1/{i:05}").into_bytes()
-}
-
 async fn load(kv: &dyn KvClient, rows: std::ops::Range<usize>) {
     for chunk in rows.collect::<Vec<_>>().chunks(50) {
         let mutations = chunk
@@ -75,29 +71,6 @@ async fn count_rows(kv: &dyn KvClient) -> usize {
     kv.scan(USER_START, b"", ts, None).await.unwrap().len()
 }
 
-/// Waits until `f` holds (background loops do the work).
-async fn eventually(what: &str, within: Duration, f: impl AsyncFn() -> bool) {
-    let wait = async {
-        while !f().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    if tokio::time::timeout(within, wait).await.is_err() {
-        panic!("timed out waiting until {what}");
-    }
-}
-
-async fn range_of(stores: &LocalStores, k: &[u8]) -> RangeDescriptor {
-    stores
-        .client()
-        .ranges()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|d| k >= d.start_key.as_slice() && (d.end_key.is_empty() || k < d.end_key.as_slice()))
-        .expect("a range holds every key")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_added_by_snapshot_holds_the_data_and_the_replaced_one_deletes_its_own() {
     // Nobody is ever declared dead here: the test moves the replica itself.
@@ -107,7 +80,7 @@ async fn a_replica_added_by_snapshot_holds_the_data_and_the_replaced_one_deletes
     // The upper tablet is made by a split: its log has none of the rows written before.
     kv.split_at(&key(200)).await.unwrap();
     load(kv.as_ref(), 400..450).await;
-    let right = range_of(&stores, &key(300)).await;
+    let right = range_of(&stores.client(), &key(300)).await;
     assert_eq!(right.replicas, vec![1, 2, 3]);
 
     let snapshots = meridian_tablet::metrics::SNAPSHOTS_APPLIED.get();
@@ -117,10 +90,10 @@ async fn a_replica_added_by_snapshot_holds_the_data_and_the_replaced_one_deletes
     eventually(
         "the meta record shows the new replicas",
         Duration::from_secs(10),
-        async || range_of(&stores, &key(300)).await.replicas == vec![1, 2, 4],
+        async || range_of(&stores.client(), &key(300)).await.replicas == vec![1, 2, 4],
     )
     .await;
-    let moved = range_of(&stores, &key(300)).await;
+    let moved = range_of(&stores.client(), &key(300)).await;
     assert!(moved.generation > right.generation);
     let new = stores.stores()[3]
         .replica(right.tablet_id)

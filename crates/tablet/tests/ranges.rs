@@ -9,11 +9,13 @@ use meridian_clock::{Timestamp, TrueTime};
 use meridian_storage::{KvEngine, MemEngine};
 use meridian_tablet::range::{ROOT_TABLET, USER_START};
 use meridian_tablet::{
-    Condition, Error, KvClient, LocalStores, Mutation, RangeSettings, ReplicaConfig, Span,
-    TabletOp, WriteRequest,
+    Condition, Error, KvClient, LocalStores, RangeSettings, ReplicaConfig, Span, TabletOp,
+    WriteRequest,
 };
 
 mod common;
+
+use common::{eventually, key, put};
 
 const MAX_EPSILON: Duration = Duration::from_millis(5);
 
@@ -43,35 +45,9 @@ async fn start(replicas: usize, split_bytes: u64) -> LocalStores {
     stores
 }
 
-fn key(i: usize) -> Vec<u8> {
-    format!("/t/1/{i:05}").into_bytes()
-}
-
-fn put(k: Vec<u8>, v: &str) -> Mutation {
-    Mutation::Put {
-        key: k,
-        value: v.as_bytes().to_vec(),
-    }
-}
-
 async fn read_all(kv: &dyn KvClient) -> Vec<(Vec<u8>, Vec<u8>)> {
     let ts = kv.read_ts().await.unwrap();
     kv.scan(USER_START, b"", ts, None).await.unwrap()
-}
-
-/// Waits until `f` holds (the upkeep loop works in the background).
-async fn eventually(what: &str, f: impl AsyncFn() -> bool) {
-    let wait = async {
-        while !f().await {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(20), wait)
-        .await
-        .is_err()
-    {
-        panic!("timed out waiting until {what}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,9 +210,11 @@ async fn a_tablet_that_grows_past_the_threshold_splits_and_every_row_stays_reada
         .await
         .unwrap();
     }
-    eventually("the table spans several tablets", async || {
-        kv.ranges().await.unwrap().len() >= 3
-    })
+    eventually(
+        "the table spans several tablets",
+        Duration::from_secs(20),
+        async || kv.ranges().await.unwrap().len() >= 3,
+    )
     .await;
     let rows = read_all(kv.as_ref()).await;
     assert_eq!(rows.len(), 600);
@@ -281,7 +259,7 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
-    eventually("recovery aborted t1", async || {
+    eventually("recovery aborted t1", Duration::from_secs(20), async || {
         l.prepared_count() == 0 && r.prepared_count() == 0
     })
     .await;
@@ -303,9 +281,11 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
         .unwrap()
         .ts;
     assert!(decided >= p2);
-    eventually("recovery committed t2", async || {
-        l.prepared_count() == 0 && r.prepared_count() == 0
-    })
+    eventually(
+        "recovery committed t2",
+        Duration::from_secs(20),
+        async || l.prepared_count() == 0 && r.prepared_count() == 0,
+    )
     .await;
     let snap = kv.read_ts().await.unwrap();
     assert_eq!(
