@@ -236,7 +236,9 @@
 //!   columns as independent; a range condition keeps a third of the rows); collection by
 //!   sampling rather than a full read; join ordering beyond greedy (no search over bushy
 //!   plans); merge joins; partial-aggregate and LIMIT pushdown to tablets; parallel scans
-//!   across tablets.
+//!   across tablets; sort elision except for an ascending ORDER BY that follows the primary
+//!   key after the columns the WHERE clause fixes (which reads rows in key order, so a LIMIT
+//!   stops the scan early).
 //! * Execution on Arrow record batches; spilling to disk (an operator over the memory limit
 //!   fails the statement instead); memory accounting for the operators that only pass rows on
 //!   (scans, filters, projections, limits: each fails with 53200 past 20 million rows) and for

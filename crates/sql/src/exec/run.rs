@@ -10,7 +10,7 @@ use super::memory::{Reservation, key_bytes, row_bytes};
 use super::{BoxFut, Executor, Row, check_rows};
 use crate::api::SqlError;
 use crate::error::Result;
-use crate::expr::{Env, cmp_for_sort};
+use crate::expr::{Env, ScalarExpr, cmp_for_sort};
 use crate::keys::hash_key;
 use crate::plan::{Rel, SortKey};
 
@@ -55,7 +55,10 @@ impl Executor<'_> {
             }
             Rel::Scan(s) => self.scan(s, env, want).await?,
             Rel::Filter { input, predicate } => {
-                let rows = self.run(input, env, None).await?;
+                // Over a scan that checks the same condition on every row it reads, the filter
+                // drops nothing, so a LIMIT's row count may pass through it.
+                let passes = matches!(&**input, Rel::Scan(s) if s.filter.as_ref().is_some_and(|f| implies(f, predicate)));
+                let rows = self.run(input, env, want.filter(|_| passes)).await?;
                 self.filter(rows, predicate, env).await?
             }
             Rel::Project { input, exprs } => {
@@ -220,4 +223,13 @@ pub(crate) fn sort_rows(rows: &mut [Row], keys: &[SortKey]) {
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     });
+}
+
+/// Whether every row satisfying `strong` satisfies `weak`: each conjunct of `weak` is one of
+/// `strong`'s.
+fn implies(strong: &ScalarExpr, weak: &ScalarExpr) -> bool {
+    let (mut have, mut need) = (Vec::new(), Vec::new());
+    crate::plan::access::conjuncts(strong.clone(), &mut have);
+    crate::plan::access::conjuncts(weak.clone(), &mut need);
+    need.iter().all(|c| have.contains(c))
 }

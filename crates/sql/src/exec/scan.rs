@@ -125,15 +125,12 @@ impl Executor<'_> {
     ) -> Result<()> {
         let mut from = start.to_vec();
         let (mut rows, mut bytes) = (0, 0);
+        let mut growth = 1;
         let read_end = loop {
-            // Small pages while few rows are missing; a filter may drop some of them.
+            // Pages of the rows still missing; larger ones each time a filter dropped rows.
             let missing = want.saturating_sub(out.len()).max(1);
-            let page_size = if filter.is_some() {
-                missing.max(64)
-            } else {
-                missing
-            }
-            .min(PAGE_SIZE);
+            let page_size = missing.saturating_mul(growth).min(PAGE_SIZE);
+            growth = growth.saturating_mul(4);
             let page = self
                 .kv
                 .scan(&from, end, self.ts, Some(page_size))

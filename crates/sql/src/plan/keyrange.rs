@@ -115,6 +115,35 @@ pub(crate) fn score(
     (n, bounded.get(n).copied().unwrap_or(false))
 }
 
+/// How many leading key columns of `key` `filter` fixes to a single value (`col = value`, the
+/// value known before the row is read); `IN` lists do not count, as they allow several.
+pub(crate) fn fixed_prefix(table: &TableDesc, key: &[usize], filter: Option<&ScalarExpr>) -> usize {
+    let Some(filter) = filter else {
+        return 0;
+    };
+    let mut conjuncts = Vec::new();
+    flatten_and(filter, &mut conjuncts);
+    let mut fixed = vec![false; key.len()];
+    for c in conjuncts {
+        if let ScalarExpr::Compare {
+            op: CmpOp::Eq,
+            left,
+            right,
+        } = c
+        {
+            let col = match (key_column(table, key, left), key_column(table, key, right)) {
+                (Some(col), None) if right.is_row_independent() => col,
+                (None, Some(col)) if left.is_row_independent() => col,
+                _ => continue,
+            };
+            if let Some(k) = key.iter().position(|&x| x == col) {
+                fixed[k] = true;
+            }
+        }
+    }
+    fixed.iter().take_while(|f| **f).count()
+}
+
 /// Extracts the range of an index with key columns `key` that can satisfy `filter`.
 pub(crate) fn extract_for(
     table: &TableDesc,

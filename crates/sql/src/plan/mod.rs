@@ -17,7 +17,7 @@
 //!   `estimate.rs`: their row estimates from table statistics;
 //! * `explain.rs`: the text form of plans shown by EXPLAIN.
 
-mod access;
+pub(crate) mod access;
 mod aggregate;
 mod alter;
 mod bind;

@@ -17,7 +17,7 @@ use super::from::bind_from;
 use super::join;
 use super::names::{column_label, ident};
 use super::query::{ordinal, sort_desc};
-use super::rel::{QueryPlan, Rel, SortKey};
+use super::rel::{Access, QueryPlan, Rel, SortKey};
 use super::scope::{Frame, Lookup, Scope};
 use super::window::{self, WINDOW_BASE, WindowState};
 use crate::api::{ColumnInfo, SqlError};
@@ -257,7 +257,7 @@ pub(crate) fn plan_select(
                 on: None,
             };
         }
-        if !order.is_empty() {
+        if !order.is_empty() && !in_key_order(&rel, &order) {
             rel = Rel::Sort {
                 input: Box::new(rel),
                 keys: order,
@@ -269,6 +269,46 @@ pub(crate) fn plan_select(
         columns,
         locking: false,
     })
+}
+
+/// Whether `rel` already yields its rows in the order of `keys`: a scan of the primary index
+/// (rows come in primary-key order: its spans are read in key order), under filters and
+/// plain column projections, where the ascending sort keys are the primary-key columns that
+/// follow those its condition fixes to one value (fixed columns may appear anywhere among
+/// them: they are constant). Such an ORDER BY needs no Sort, so a LIMIT above it stops the scan
+/// after the rows it needs (`ORDER BY pk LIMIT 1` reads one row).
+fn in_key_order(rel: &Rel, keys: &[SortKey]) -> bool {
+    if keys.iter().any(|k| k.desc || k.nulls_first) {
+        return false;
+    }
+    let mut cols: Vec<usize> = keys.iter().map(|k| k.column).collect();
+    let mut r = rel;
+    let scan = loop {
+        match r {
+            Rel::Project { input, exprs } => {
+                for c in cols.iter_mut() {
+                    match exprs.get(*c) {
+                        Some(ScalarExpr::Column(i, _)) => *c = *i,
+                        _ => return false,
+                    }
+                }
+                r = input;
+            }
+            Rel::Filter { input, .. } => r = input,
+            Rel::Scan(s) => break s,
+            _ => return false,
+        }
+    };
+    if scan.access != Access::Primary {
+        return false;
+    }
+    let pk = &scan.table.pk;
+    let fixed = crate::plan::keyrange::fixed_prefix(&scan.table, pk, scan.filter.as_ref());
+    let rest: Vec<usize> = cols
+        .into_iter()
+        .filter(|c| !pk[..fixed].contains(c))
+        .collect();
+    pk[fixed..].starts_with(&rest)
 }
 
 /// Rejects SELECT clauses of other dialects and features not implemented yet.
