@@ -56,6 +56,14 @@ pub(crate) fn successor(prefix: &[u8]) -> Vec<u8> {
     keycode::prefix_successor(prefix).unwrap_or_else(|| vec![0xFF; prefix.len() + 1])
 }
 
+/// The smallest key after `k` (`k` with a zero byte appended): `[k, next_key(k))` is `k` alone.
+pub(crate) fn next_key(k: &[u8]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(k.len() + 1);
+    s.extend_from_slice(k);
+    s.push(0);
+    s
+}
+
 /// Appends the ascending encoding of `d`.
 pub(crate) fn encode_datum(buf: &mut Vec<u8>, d: &Datum) {
     encode_datum_dir(buf, d, ASC);

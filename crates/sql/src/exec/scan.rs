@@ -153,8 +153,8 @@ impl Executor<'_> {
             }
             check_rows(out.len())?;
             match last {
-                Some(k) if out.len() >= want => break successor(k),
-                Some(k) if full => from = successor(k),
+                Some(k) if out.len() >= want => break keys::next_key(k),
+                Some(k) if full => from = keys::next_key(k),
                 _ => break end.to_vec(),
             }
         };
@@ -290,12 +290,4 @@ fn keep(filter: Option<&ScalarExpr>, row: &[Datum], env: &Env<'_>) -> Result<boo
         Some(f) => Ok(is_true(&f.eval(row, env)?)),
         None => Ok(true),
     }
-}
-
-/// The smallest key after `k`.
-fn successor(k: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(k.len() + 1);
-    s.extend_from_slice(k);
-    s.push(0);
-    s
 }

@@ -64,23 +64,32 @@ pub(crate) fn key_columns(table: &TableDesc, access: Access) -> Vec<(usize, bool
     }
 }
 
-/// How well an access path with key columns `key` narrows a scan for `filter`: the number of
-/// leading key columns constrained by equality, and whether the next one has a bound. Values
-/// known only at execution (parameters, outer values) count as constants.
-pub(crate) fn score(
+/// How a conjunct of a filter constrains one key column.
+#[derive(Clone, Copy, PartialEq)]
+enum KeyConstraint {
+    /// `col = value`: one value.
+    Equal,
+    /// `col IN (values)`: a few values.
+    In,
+    /// `col < value` and the like.
+    Bound,
+}
+
+/// Per column of `key`, the constraints `filter`'s conjuncts put on it with values known
+/// before the row is read (parameters and outer values count as known).
+fn key_constraints(
     table: &TableDesc,
     key: &[usize],
     filter: Option<&ScalarExpr>,
-) -> (usize, bool) {
+) -> Vec<Vec<KeyConstraint>> {
+    let mut out = vec![Vec::new(); key.len()];
     let Some(filter) = filter else {
-        return (0, false);
+        return out;
     };
     let mut conjuncts = Vec::new();
     flatten_and(filter, &mut conjuncts);
-    let mut eq = vec![false; key.len()];
-    let mut bounded = vec![false; key.len()];
     for c in conjuncts {
-        let (col, is_eq) = match c {
+        let (col, kind) = match c {
             ScalarExpr::Compare { op, left, right } => {
                 let (col, other) =
                     match (key_column(table, key, left), key_column(table, key, right)) {
@@ -91,57 +100,56 @@ pub(crate) fn score(
                 if !other.is_row_independent() || *op == CmpOp::NotEq {
                     continue;
                 }
-                (col, *op == CmpOp::Eq)
+                let kind = if *op == CmpOp::Eq {
+                    KeyConstraint::Equal
+                } else {
+                    KeyConstraint::Bound
+                };
+                (col, kind)
             }
             ScalarExpr::InList {
                 expr,
                 list,
                 negated: false,
             } => match key_column(table, key, expr) {
-                Some(col) if list.iter().all(ScalarExpr::is_row_independent) => (col, true),
+                Some(col) if list.iter().all(ScalarExpr::is_row_independent) => {
+                    (col, KeyConstraint::In)
+                }
                 _ => continue,
             },
             _ => continue,
         };
         if let Some(k) = key.iter().position(|&x| x == col) {
-            if is_eq {
-                eq[k] = true;
-            } else {
-                bounded[k] = true;
-            }
+            out[k].push(kind);
         }
     }
-    let n = eq.iter().take_while(|e| **e).count();
-    (n, bounded.get(n).copied().unwrap_or(false))
+    out
 }
 
-/// How many leading key columns of `key` `filter` fixes to a single value (`col = value`, the
-/// value known before the row is read); `IN` lists do not count, as they allow several.
+/// How well an access path with key columns `key` narrows a scan for `filter`: the number of
+/// leading key columns constrained by equality, and whether the next one has a bound. Values
+/// known only at execution (parameters, outer values) count as constants.
+pub(crate) fn score(
+    table: &TableDesc,
+    key: &[usize],
+    filter: Option<&ScalarExpr>,
+) -> (usize, bool) {
+    let constraints = key_constraints(table, key, filter);
+    let eq = |c: &Vec<KeyConstraint>| c.iter().any(|k| *k != KeyConstraint::Bound);
+    let n = constraints.iter().take_while(|c| eq(c)).count();
+    let bounded = constraints
+        .get(n)
+        .is_some_and(|c| c.contains(&KeyConstraint::Bound));
+    (n, bounded)
+}
+
+/// How many leading key columns of `key` `filter` fixes to a single value (`col = value`);
+/// `IN` lists do not count, as they allow several.
 pub(crate) fn fixed_prefix(table: &TableDesc, key: &[usize], filter: Option<&ScalarExpr>) -> usize {
-    let Some(filter) = filter else {
-        return 0;
-    };
-    let mut conjuncts = Vec::new();
-    flatten_and(filter, &mut conjuncts);
-    let mut fixed = vec![false; key.len()];
-    for c in conjuncts {
-        if let ScalarExpr::Compare {
-            op: CmpOp::Eq,
-            left,
-            right,
-        } = c
-        {
-            let col = match (key_column(table, key, left), key_column(table, key, right)) {
-                (Some(col), None) if right.is_row_independent() => col,
-                (None, Some(col)) if left.is_row_independent() => col,
-                _ => continue,
-            };
-            if let Some(k) = key.iter().position(|&x| x == col) {
-                fixed[k] = true;
-            }
-        }
-    }
-    fixed.iter().take_while(|f| **f).count()
+    key_constraints(table, key, filter)
+        .iter()
+        .take_while(|c| c.contains(&KeyConstraint::Equal))
+        .count()
 }
 
 /// Extracts the range of an index with key columns `key` that can satisfy `filter`.

@@ -37,6 +37,8 @@ use meridian_tablet::{
     WriteRequest,
 };
 
+use crate::keys::next_key;
+
 /// A transaction's view of the keyspace: the buffer of its writes over its snapshot.
 ///
 /// It implements [`KvClient`], so the planner and executor run unchanged inside a transaction:
@@ -289,11 +291,10 @@ impl KvClient for TxnKv {
         }
         let read_ts = self.read_ts().await?;
         let owner = self.owner(read_ts);
-        let moved = self
-            .base
-            .lock(std::slice::from_ref(&key.to_vec()), &owner, read_ts)
-            .await?;
-        self.buf().locked.push(key.to_vec());
+        let keys = [key.to_vec()];
+        let moved = self.base.lock(&keys, &owner, read_ts).await?;
+        let [key_owned] = keys;
+        self.buf().locked.push(key_owned);
         if let Some(to) = moved {
             self.advance(read_ts, to).await?;
         }
@@ -348,7 +349,7 @@ impl KvClient for TxnKv {
         {
             out.truncate(l);
             if let Some((k, _)) = out.last() {
-                read_end = successor(k);
+                read_end = next_key(k);
             }
         }
         self.buf().reads.push(Span {
@@ -494,21 +495,13 @@ impl KvClient for Recording {
     }
 }
 
-/// The smallest key after `k`.
-fn successor(k: &[u8]) -> Vec<u8> {
-    let mut s = Vec::with_capacity(k.len() + 1);
-    s.extend_from_slice(k);
-    s.push(0);
-    s
-}
-
 /// `spans` with duplicates removed and ranges that overlap or touch joined, so a transaction
 /// that reads the same rows in many statements sends each span once.
 fn merge_spans(spans: Vec<Span>) -> Vec<Span> {
     let mut ranges: Vec<(Vec<u8>, Vec<u8>)> = spans
         .into_iter()
         .map(|s| {
-            let end = s.end.unwrap_or_else(|| successor(&s.start));
+            let end = s.end.unwrap_or_else(|| next_key(&s.start));
             (s.start, end)
         })
         .filter(|(s, e)| s < e)
@@ -528,7 +521,7 @@ fn merge_spans(spans: Vec<Span>) -> Vec<Span> {
     out.into_iter()
         .map(|(start, end)| {
             // A single key stays a point span (cheaper to validate).
-            if end == successor(&start) {
+            if end == next_key(&start) {
                 Span { start, end: None }
             } else {
                 Span {
