@@ -107,6 +107,10 @@ struct StartArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
         value_parser = clap::value_parser!(u64).range(4096..))]
     range_max_bytes: u64,
+    /// Bytes of memory for the cache of each key's newest version, which serves point reads
+    /// of hot rows without searching the storage engine (0 turns it off).
+    #[arg(long, value_name = "BYTES", default_value_t = 128 << 20)]
+    cache_size: u64,
     /// Whether idle tablets stop ticking (`false` keeps every Raft group ticking, for
     /// comparison).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -392,6 +396,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.region = args.region;
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
+    config.cache_size = args.cache_size;
     config.raft_quiesce = args.raft_quiesce;
     config.dead_node_timeout = std::time::Duration::from_secs(args.dead_node_timeout);
     let node = Node::start(config).await?;

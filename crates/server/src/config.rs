@@ -65,6 +65,8 @@ pub struct NodeConfig {
     /// A tablet splits once about this many bytes were written to it; neighbours that are
     /// cold and together under a quarter of this merge.
     pub range_max_bytes: u64,
+    /// Bytes for the cache of newest versions in front of the storage engine (0: none).
+    pub cache_size: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,
     /// A cluster member whose liveness record expired this long ago is dead, and its replicas
@@ -103,6 +105,7 @@ impl NodeConfig {
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
+            cache_size: 128 << 20,
             raft_quiesce: true,
             dead_node_timeout: Duration::from_secs(300),
             liveness_ttl: Duration::from_millis(4500),

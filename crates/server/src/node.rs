@@ -21,6 +21,7 @@ use meridian_proto::v1::node_server::NodeServer;
 use meridian_security::rustls::ServerConfig;
 use meridian_security::{NodeCerts, certificate_fingerprint};
 use meridian_sql::{CopyIn, Datum, Engine, Session, SqlError, SqlType, StatementResult, TxnStatus};
+use meridian_storage::mvcc::VersionCache;
 use meridian_storage::{FjallEngine, KvEngine};
 use meridian_tablet::range::{self, ROOT_TABLET};
 use meridian_tablet::{
@@ -149,7 +150,7 @@ impl Node {
         let (mode, store) = if config.join.is_empty() {
             (Mode::Single, None)
         } else {
-            let engine = open_engine(&config.data_dir.join("store"))?;
+            let engine = open_engine(&config.data_dir.join("store"), config.cache_size)?;
             let loaded = cluster::load(engine.as_ref())?;
             let (joined, _) = watch::channel(loaded);
             let mode = ClusterMode {
@@ -676,10 +677,16 @@ async fn serve_sql(
     }
 }
 
-fn open_engine(dir: &std::path::Path) -> anyhow::Result<Arc<dyn KvEngine>> {
-    let engine = FjallEngine::open(dir)
-        .with_context(|| format!("cannot open the storage engine in {}", dir.display()))?;
-    Ok(Arc::new(engine))
+/// The storage engine in `dir`, behind the cache of newest versions when it has a size.
+fn open_engine(dir: &std::path::Path, cache_size: u64) -> anyhow::Result<Arc<dyn KvEngine>> {
+    let engine: Arc<dyn KvEngine> = Arc::new(
+        FjallEngine::open(dir)
+            .with_context(|| format!("cannot open the storage engine in {}", dir.display()))?,
+    );
+    if cache_size == 0 {
+        return Ok(engine);
+    }
+    Ok(Arc::new(VersionCache::new(engine, cache_size)))
 }
 
 /// One fjall database per in-process replica, in `replica-N` subdirectories. A data directory
@@ -696,7 +703,12 @@ fn open_replica_engines(config: &NodeConfig) -> anyhow::Result<Vec<Arc<dyn KvEng
         config.replicas
     );
     (1..=config.replicas)
-        .map(|i| open_engine(&config.data_dir.join(format!("replica-{i}"))))
+        .map(|i| {
+            open_engine(
+                &config.data_dir.join(format!("replica-{i}")),
+                config.cache_size / config.replicas.max(1) as u64,
+            )
+        })
         .collect()
 }
 

@@ -240,6 +240,12 @@ pub trait KvEngine: Send + Sync + 'static {
     fn first(&self, space: Space, range: KeyRange, order: ScanOrder) -> Result<Option<KvPair>> {
         self.iter(space, range, order)?.next().transpose()
     }
+
+    /// The first pair whose key starts with `prefix`. An engine may answer it from a cache
+    /// ([`crate::mvcc::VersionCache`] does, for MVCC versions).
+    fn first_with_prefix(&self, space: Space, prefix: &[u8]) -> Result<Option<KvPair>> {
+        self.first(space, KeyRange::prefix(prefix), ScanOrder::Forward)
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! versions interleave with another's, even when one key is a prefix of the other.
 
 mod batch;
+mod cache;
 mod gc;
 
 use std::ops::Bound;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use meridian_clock::Timestamp;
 
 pub use batch::{MvccBatch, delete_applied_index, put_applied_index};
+pub use cache::VersionCache;
 pub use gc::GcStats;
 
 use crate::engine::{KeyRange, KvEngine, ScanOrder, Space};
@@ -52,6 +54,16 @@ impl Mvcc {
     /// if there is none or it is a tombstone.
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
         let prefix = user_key_prefix(key);
+        // Most reads want the newest version, which the engine may have cached.
+        match self.engine.first_with_prefix(Space::Data, &prefix)? {
+            None => return Ok(None),
+            Some((storage_key, value)) => {
+                let (_, ts) = split_storage_key(&storage_key)?;
+                if ts <= read_ts {
+                    return Ok(decode_value(&value)?.map(<[u8]>::to_vec));
+                }
+            }
+        }
         let range = KeyRange {
             start: Bound::Included(with_ts(&prefix, read_ts)),
             end: Bound::Included(with_ts(&prefix, Timestamp::ZERO)),
@@ -103,8 +115,7 @@ impl Mvcc {
     /// (`false` for a tombstone).
     pub fn newest_version(&self, key: &[u8]) -> Result<Option<(Timestamp, bool)>> {
         let prefix = user_key_prefix(key);
-        let range = KeyRange::prefix(&prefix);
-        match self.engine.first(Space::Data, range, ScanOrder::Forward)? {
+        match self.engine.first_with_prefix(Space::Data, &prefix)? {
             Some((storage_key, value)) => {
                 let (_, ts) = split_storage_key(&storage_key)?;
                 Ok(Some((ts, decode_value(&value)?.is_some())))
