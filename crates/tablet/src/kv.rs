@@ -81,6 +81,10 @@ impl WriteRequest {
 /// A key-value pair returned by a scan.
 pub type KvPair = (Vec<u8>, Vec<u8>);
 
+/// See [`KvClient::get_compared`]: whether a key's value `new` (`None`: absent) gives a reader
+/// the same result as the value `old` it read.
+pub type SameResult = std::sync::Arc<dyn Fn(Option<&[u8]>, Option<&[u8]>) -> bool + Send + Sync>;
+
 /// Reads and writes of an ordered, versioned keyspace.
 #[async_trait]
 pub trait KvClient: Send + Sync + 'static {
@@ -113,6 +117,21 @@ pub trait KvClient: Send + Sync + 'static {
     /// Commits `req` and returns its commit timestamp once it is durable on a majority and
     /// `TT.after(commit_ts)` holds (commit wait).
     async fn write(&self, req: WriteRequest) -> Result<Timestamp>;
+
+    /// The value of `key` as of `ts`, for a reader whose result depends only on part of the
+    /// value. `same(old, new)` says whether a later value `new` would give the reader the
+    /// same result as the value `old` it read; a transaction may then accept a change to the
+    /// key after its snapshot instead of failing (a row whose other columns changed). The
+    /// default reads as [`KvClient::get`] does.
+    async fn get_compared(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+        same: SameResult,
+    ) -> Result<Option<Vec<u8>>> {
+        let _ = same;
+        self.get(key, ts).await
+    }
 
     /// The value of `key` as of `ts`, read to be changed by the transaction `owner`:
     /// implementations with a lock table take the key's lock first (see

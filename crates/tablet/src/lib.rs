@@ -63,7 +63,7 @@ pub use command::{op_from_proto, op_to_proto, write_from_proto, write_to_proto};
 pub use dist::{RangeClient, RangeSettings, Resolver, maintain, recover_prepared, spawn_upkeep};
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
-pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
+pub use kv::{Condition, KvClient, KvPair, Mutation, SameResult, Span, WriteRequest};
 pub use locks::{LOCK_TTL, LockOwner, LockTable};
 pub use membership::{RAFT_INIT_INDEX, ReplicaChange};
 pub use range::RangeDescriptor;

@@ -43,7 +43,7 @@ pub(crate) use rowid::RowIdGen;
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
 use crate::error::Result;
-use crate::expr::{Env, SubqueryValue};
+use crate::expr::{Env, ScalarExpr, SubqueryValue};
 use crate::plan::{Plan, Rel};
 
 /// A boxed future, for the executor's recursion over plan trees.
@@ -124,6 +124,10 @@ pub(crate) struct Executor<'a> {
     pub lock_table: Option<u64>,
     /// Every row read by primary key is read for update (`SELECT ... FOR UPDATE`).
     pub lock_all: bool,
+    /// The statement reads one table by primary key and its result depends only on these
+    /// columns of it (see [`compared_columns`]): its rows are read with
+    /// [`KvClient::get_compared`].
+    pub compared: Option<(u64, Arc<Vec<usize>>)>,
     /// See [`ExecContext::memory`].
     memory: MemoryPool,
     /// See [`ExecContext::profile`].
@@ -145,6 +149,7 @@ impl<'a> Executor<'a> {
             ranges: HashMap::new(),
             lock_table: None,
             lock_all: false,
+            compared: None,
             memory: cx.memory.clone(),
             profile: cx.profile.clone(),
             node: analyze::STATEMENT,
@@ -185,10 +190,20 @@ impl<'a> Executor<'a> {
         key: &[u8],
         for_update: bool,
     ) -> Result<Option<Vec<u8>>> {
-        let read = if for_update {
-            self.kv.get_for_update(key, self.ts).await
+        let how = if for_update {
+            Read::ForUpdate
         } else {
-            self.kv.get(key, self.ts).await
+            Read::Plain
+        };
+        self.read_key_as(key, how).await
+    }
+
+    /// The value of `key`, read as `how` says and recorded as read.
+    pub(crate) async fn read_key_as(&mut self, key: &[u8], how: Read) -> Result<Option<Vec<u8>>> {
+        let read = match how {
+            Read::Plain => self.kv.get(key, self.ts).await,
+            Read::ForUpdate => self.kv.get_for_update(key, self.ts).await,
+            Read::Compared(same) => self.kv.get_compared(key, self.ts, same).await,
         };
         let value = read.map_err(crate::error::Error::Read)?;
         let span = Span {
@@ -202,6 +217,85 @@ impl<'a> Executor<'a> {
         self.spans.push(span);
         Ok(value)
     }
+}
+
+/// How a row is read by key.
+pub(crate) enum Read {
+    /// At the snapshot, recorded for validation.
+    Plain,
+    /// For update: locked first inside a transaction block.
+    ForUpdate,
+    /// At the snapshot, for a result that depends only on what the comparison looks at.
+    Compared(meridian_tablet::SameResult),
+}
+
+/// For a query that reads one table by primary key, filters and projects it and nothing else
+/// (`SELECT a, b FROM t WHERE k = $1`): the table and the columns its result depends on. A
+/// later change to the row's other columns leaves the result as it was, so a transaction
+/// need not fail over it. `None` for any other shape, and for expressions with subqueries or
+/// volatile calls.
+pub(crate) fn compared_columns(rel: &Rel) -> Option<(u64, Arc<Vec<usize>>)> {
+    let Rel::Project { input, exprs } = rel else {
+        return None;
+    };
+    let (scan, predicate) = match &**input {
+        Rel::Scan(s) => (s, None),
+        Rel::Filter { input, predicate } => match &**input {
+            Rel::Scan(s) => (s, Some(predicate)),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if scan.access != crate::plan::Access::Primary {
+        return None;
+    }
+    let mut columns = std::collections::BTreeSet::new();
+    for e in exprs.iter().chain(predicate).chain(scan.filter.as_ref()) {
+        if !column_refs(e, &mut columns) {
+            return None;
+        }
+    }
+    Some((scan.table.id, Arc::new(columns.into_iter().collect())))
+}
+
+/// Adds the input columns `e` refers to; false when its value depends on more than its input
+/// row and parameters.
+fn column_refs(e: &ScalarExpr, out: &mut std::collections::BTreeSet<usize>) -> bool {
+    match e {
+        ScalarExpr::Column(i, _) => {
+            out.insert(*i);
+            true
+        }
+        ScalarExpr::Subquery(_) | ScalarExpr::Volatile(_) | ScalarExpr::Outer(..) => false,
+        other => other.children().into_iter().all(|c| column_refs(c, out)),
+    }
+}
+
+/// Whether a later value of the row at `key` of `table` shows the same `columns` as the value
+/// read: both absent, or both present with identical values in those columns (identical
+/// down to how they print: `0` and `-0`, `1.0` and `1.00` differ).
+pub(crate) fn same_columns(
+    table: Arc<crate::catalog::TableDesc>,
+    key: Vec<u8>,
+    columns: Arc<Vec<usize>>,
+) -> meridian_tablet::SameResult {
+    Arc::new(move |old, new| match (old, new) {
+        (None, None) => true,
+        (Some(o), Some(n)) if o == n => true,
+        (Some(o), Some(n)) => {
+            match (
+                crate::keys::decode_row(&table, &key, o),
+                crate::keys::decode_row(&table, &key, n),
+            ) {
+                (Ok(a), Ok(b)) => columns.iter().all(|&c| match (a.get(c), b.get(c)) {
+                    (Some(x), Some(y)) => x == y && format!("{x:?}") == format!("{y:?}"),
+                    _ => false,
+                }),
+                _ => false,
+            }
+        }
+        _ => false,
+    })
 }
 
 /// Fails with 53200 when an operator's rows exceed the limit.
@@ -231,6 +325,9 @@ async fn execute_statement(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Stat
         Plan::Query(q) => {
             let mut ex = Executor::new(cx);
             ex.lock_all = q.locking;
+            if !q.locking {
+                ex.compared = compared_columns(&q.rel);
+            }
             let rows = ex.query(&q.rel).await?;
             Ok(StatementResult::Query {
                 columns: q.columns.clone(),

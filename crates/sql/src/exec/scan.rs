@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use meridian_tablet::{KvPair, Span};
 
-use super::{Executor, Row, check_rows};
+use super::{Executor, Read, Row, check_rows};
 use crate::api::Datum;
 use crate::catalog::TableDesc;
 use crate::error::{Error, Result};
@@ -72,7 +72,22 @@ impl Executor<'_> {
             match span {
                 ByteSpan::Point(key) => {
                     let for_update = self.locks(&plan.table, plan.access);
-                    let value = self.read_key(key, for_update).await?;
+                    let how = match &self.compared {
+                        Some((table, columns))
+                            if !for_update
+                                && *table == plan.table.id
+                                && plan.access == Access::Primary =>
+                        {
+                            Read::Compared(super::same_columns(
+                                plan.table.clone(),
+                                key.clone(),
+                                columns.clone(),
+                            ))
+                        }
+                        _ if for_update => Read::ForUpdate,
+                        _ => Read::Plain,
+                    };
+                    let value = self.read_key_as(key, how).await?;
                     if let Some(value) = value
                         && let Some(row) = self.entry_row(plan, key, &value).await?
                         && keep(filter, &row, &env)?

@@ -25,6 +25,14 @@
 //! move are exactly what a read at the new snapshot returns, so the transaction stays one
 //! consistent snapshot and commit validation is unchanged. Locks are released when the
 //! transaction commits, rolls back or is dropped.
+//!
+//! A statement that reads one row by primary key for some of its columns (`SELECT w_tax FROM
+//! warehouse WHERE w_id = $1`) reads it with [`KvClient::get_compared`]: the transaction keeps
+//! the value and a comparison of the columns the statement used. When such a row changes after
+//! the snapshot (COMMIT fails with a conflict, or the snapshot moves after a row lock), the
+//! transaction reads it again at a newer timestamp; if the columns it used are unchanged, its
+//! results are what a read at the newer timestamp gives, so it moves its snapshot there (after
+//! the usual check of everything else it read) and commits from it. Otherwise 40001 as before.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +41,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use meridian_clock::Timestamp;
 use meridian_tablet::{
-    Condition, ConditionFailure, Error, KvClient, KvPair, LockOwner, Mutation, Result, Span,
-    WriteRequest,
+    Condition, ConditionFailure, Error, KvClient, KvPair, LockOwner, Mutation, Result, SameResult,
+    Span, WriteRequest,
 };
 
 use crate::keys::next_key;
@@ -63,10 +71,22 @@ struct Buffer {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Everything read so far (validated at commit).
     reads: Vec<Span>,
+    /// Keys read by statements whose result depends only on some of their columns (see
+    /// [`KvClient::get_compared`]): validated at commit like `reads`, but a change that leaves
+    /// those columns alone moves the snapshot instead of failing the transaction.
+    compared: Vec<Compared>,
     /// The transaction as the owner of row locks (made at its first lock).
     owner: Option<LockOwner>,
     /// The keys it locked (released when it ends).
     locked: Vec<Vec<u8>>,
+}
+
+/// A key read with [`KvClient::get_compared`]: the value read and how to compare a later one.
+#[derive(Clone)]
+struct Compared {
+    key: Vec<u8>,
+    old: Option<Vec<u8>>,
+    same: SameResult,
 }
 
 /// The state a savepoint restores.
@@ -128,6 +148,7 @@ impl TxnKv {
         if mark.fresh {
             b.read_ts = None;
             b.reads.clear();
+            b.compared.clear();
         }
     }
 
@@ -158,14 +179,38 @@ impl TxnKv {
                 None => Mutation::Delete { key },
             })
             .collect();
-        let req = WriteRequest {
+        let reads = merge_spans(b.reads);
+        let mut read_spans = reads.clone();
+        read_spans.extend(b.compared.iter().map(|c| Span {
+            start: c.key.clone(),
+            end: None,
+        }));
+        let mut req = WriteRequest {
             read_ts: Some(read_ts),
-            read_spans: merge_spans(b.reads),
+            read_spans: merge_spans(read_spans),
             conditions: vec![],
             mutations,
             lock_owner: b.owner,
         };
-        base.write(req).await.map(Some)
+        // A conflict on a key read for only some of its columns may be a change to the others:
+        // then the transaction moves its snapshot past it and commits from there.
+        let mut moves_left = if b.compared.is_empty() { 0 } else { 2 };
+        loop {
+            let retry = (moves_left > 0).then(|| req.clone());
+            match base.write(req).await {
+                Err(Error::WriteConflict { .. }) if let Some(again) = retry => {
+                    moves_left -= 1;
+                    let from = again.read_ts.unwrap_or(read_ts);
+                    let to = base.read_ts().await?;
+                    still_valid(base, &reads, &b.compared, from, to).await?;
+                    req = WriteRequest {
+                        read_ts: Some(to),
+                        ..again
+                    };
+                }
+                other => return other.map(Some),
+            }
+        }
     }
 
     /// The snapshot reads are served at: the transaction's, once it has one.
@@ -206,10 +251,11 @@ impl TxnKv {
     /// earlier read is also what a read at `to` returns, so the transaction is as if it had
     /// read everything at `to`.
     async fn advance(&self, from: Timestamp, to: Timestamp) -> Result<()> {
-        let spans = merge_spans(self.buf().reads.clone());
-        if !spans.is_empty() {
-            self.base.refresh(&spans, from, to).await?;
-        }
+        let (spans, compared) = {
+            let b = self.buf();
+            (merge_spans(b.reads.clone()), b.compared.clone())
+        };
+        still_valid(&self.base, &spans, &compared, from, to).await?;
         let mut b = self.buf();
         if b.read_ts == Some(from) {
             b.read_ts = Some(to);
@@ -279,6 +325,27 @@ impl KvClient for TxnKv {
 
     async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
         self.view_get_many(keys, ts).await
+    }
+
+    async fn get_compared(
+        &self,
+        key: &[u8],
+        ts: Timestamp,
+        same: SameResult,
+    ) -> Result<Option<Vec<u8>>> {
+        if self.fixed {
+            return self.view_get(key, ts).await;
+        }
+        if let Some(v) = self.buf().writes.get(key) {
+            return Ok(v.clone());
+        }
+        let old = self.base.get(key, self.snapshot_or(ts)).await?;
+        self.buf().compared.push(Compared {
+            key: key.to_vec(),
+            old: old.clone(),
+            same,
+        });
+        Ok(old)
     }
 
     /// Takes the row's lock at its tablet's leader first. If the row changed since the
@@ -493,6 +560,32 @@ impl KvClient for Recording {
         *last = (*last).max(Some(ts));
         Ok(ts)
     }
+}
+
+/// Whether a transaction that read `spans` and the `compared` keys at `from` would read the
+/// same at `to`: nothing in `spans` changed in between, and each compared key's value at `to`
+/// gives the same result as the value read. `WriteConflict` otherwise.
+async fn still_valid(
+    base: &Arc<dyn KvClient>,
+    spans: &[Span],
+    compared: &[Compared],
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<()> {
+    if !spans.is_empty() {
+        base.refresh(spans, from, to).await?;
+    }
+    if compared.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<Vec<u8>> = compared.iter().map(|c| c.key.clone()).collect();
+    let now = base.get_many(&keys, to).await?;
+    for (c, new) in compared.iter().zip(&now) {
+        if !(c.same)(c.old.as_deref(), new.as_deref()) {
+            return Err(Error::WriteConflict { read_ts: from });
+        }
+    }
+    Ok(())
 }
 
 /// `spans` with duplicates removed and ranges that overlap or touch joined, so a transaction
