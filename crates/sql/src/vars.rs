@@ -53,6 +53,7 @@ const VARS: &[VarDef] = &[
     var("jit", "off"),
     var("lock_timeout", "0"),
     var("meridian.query_memory_limit", "256MB"),
+    var("meridian.vectorize", "on"),
     var("max_parallel_workers_per_gather", "2"),
     var("row_security", "on"),
     var("search_path", "\"$user\", public"),
@@ -155,6 +156,11 @@ impl SessionVars {
                 parse_memory(v).unwrap_or(DEFAULT_QUERY_MEMORY)
             });
         usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
+    /// Whether plans run on Arrow batches where they can (`meridian.vectorize`).
+    pub(crate) fn vectorize(&self) -> bool {
+        self.set.get("meridian.vectorize").is_none_or(|v| v == "on")
     }
 
     /// `SHOW ALL`: (name, setting) for every known setting, in name order.
@@ -280,6 +286,14 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
             Some(_) => Err(invalid("The limit must be between 64kB and 1TB.")),
             None => Err(invalid(
                 "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
+            )),
+        },
+        "meridian.vectorize" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".to_string()),
+            "off" | "false" | "no" | "0" => Ok("off".to_string()),
+            _ => Err(SqlError::new(
+                "22023",
+                format!("parameter \"{key}\" requires a Boolean value"),
             )),
         },
         "transaction_isolation" | "default_transaction_isolation" => {

@@ -27,6 +27,7 @@ mod scan;
 mod sequence;
 mod setop;
 mod users;
+mod vector;
 mod window;
 
 use std::collections::HashMap;
@@ -97,6 +98,8 @@ pub(crate) struct ExecContext<'a> {
     pub memory: MemoryPool,
     /// Under EXPLAIN ANALYZE: where the operators record what they did.
     pub profile: Option<Arc<Profile>>,
+    /// Plans run on Arrow batches where they can (`meridian.vectorize`, `vector/`).
+    pub vectorize: bool,
     /// The rows the statement's writes changed, per table (for the tables' statistics).
     pub written: Vec<(Arc<crate::catalog::TableDesc>, u64)>,
 }
@@ -130,6 +133,8 @@ pub(crate) struct Executor<'a> {
     profile: Option<Arc<Profile>>,
     /// The profile key of the operator running now ([`analyze::STATEMENT`] outside them).
     node: usize,
+    /// See [`ExecContext::vectorize`].
+    vectorize: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -148,6 +153,7 @@ impl<'a> Executor<'a> {
             memory: cx.memory.clone(),
             profile: cx.profile.clone(),
             node: analyze::STATEMENT,
+            vectorize: cx.vectorize,
         }
     }
 
@@ -254,12 +260,27 @@ async fn execute_statement(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Stat
         Plan::ExplainAnalyze(_) => {
             Err(SqlError::internal("EXPLAIN ANALYZE of EXPLAIN ANALYZE was planned").into())
         }
-        Plan::Explain(lines) => Ok(StatementResult::Query {
-            columns: vec![ColumnInfo {
-                name: "QUERY PLAN".to_string(),
-                ty: SqlType::Text,
-            }],
-            rows: lines.iter().map(|l| vec![Datum::Text(l.clone())]).collect(),
-        }),
+        Plan::Explain(inner) => {
+            let lines = crate::plan::explain_noted(inner, &vectorized_marks(inner, cx.vectorize));
+            Ok(StatementResult::Query {
+                columns: vec![ColumnInfo {
+                    name: "QUERY PLAN".to_string(),
+                    ty: SqlType::Text,
+                }],
+                rows: lines.into_iter().map(|l| vec![Datum::Text(l)]).collect(),
+            })
+        }
+    }
+}
+
+/// EXPLAIN's note for the operators of `plan` that run vectorized when `on`.
+pub(crate) fn vectorized_marks(plan: &Plan, on: bool) -> impl Fn(&Rel) -> String + use<> {
+    let marked = vector::marks(plan, on);
+    move |r: &Rel| {
+        if marked.contains(&analyze::node_id(r)) {
+            " (vectorized)".to_string()
+        } else {
+            String::new()
+        }
     }
 }
