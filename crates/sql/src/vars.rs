@@ -6,7 +6,9 @@
 //! is only echoed too: the memory a statement's operators may hold is
 //! `meridian.query_memory_limit` (256MB by default, PostgreSQL's units: `64kB`, `512MB`,
 //! `2GB`; a bare number is kB), one limit for the whole statement rather than PostgreSQL's
-//! per-operator budget (see `exec/memory.rs`).
+//! per-operator budget (see `exec/memory.rs`). `meridian.vectorize` (`on` by default, or
+//! `off`) chooses whether plans that can run on Arrow batches do (`exec/vector/`), so the two
+//! paths can be compared.
 
 use std::collections::BTreeMap;
 
@@ -307,6 +309,23 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectorize_is_a_boolean_setting() {
+        let mut v = SessionVars::default();
+        assert!(v.vectorize());
+        v.set("meridian.vectorize", "OFF".into()).unwrap();
+        assert!(!v.vectorize());
+        assert_eq!(v.show("meridian.vectorize", "u").unwrap().1, "off");
+        assert_eq!(
+            v.set("meridian.vectorize", "sometimes".into())
+                .unwrap_err()
+                .code,
+            "22023"
+        );
+        v.set("meridian.vectorize", "true".into()).unwrap();
+        assert!(v.vectorize());
+    }
 
     #[test]
     fn set_show_reset() {

@@ -1,7 +1,10 @@
 //! Execution of plans over a [`KvClient`] at one read timestamp.
 //!
 //! Execution is row-at-a-time over vectors of [`crate::Datum`] rows: each operator of a
-//! [`Rel`] tree materializes its result (`run.rs`). Expressions are evaluated synchronously;
+//! [`Rel`] tree materializes its result (`run.rs`), except the subtrees `vector/` runs on
+//! Arrow record batches (a table scan with the filters, projections and aggregation above it,
+//! when `meridian.vectorize` is on and everything in the subtree has a kernel), which hand
+//! the same rows on. Expressions are evaluated synchronously;
 //! the subqueries they contain are computed first by the [`Executor`] (`eval.rs`). Every key
 //! range or key a statement reads is recorded in [`Executor::spans`], so a write can carry them
 //! for validation.
@@ -9,6 +12,7 @@
 //! * `run.rs`: the operators; `scan.rs`: table and index reads; `join.rs`: hash, nested-loop
 //!   and lookup joins; `setop.rs`, `window.rs`, `aggregate.rs`;
 //! * `dml.rs`, `ddl.rs`, `index.rs` (index maintenance and backfill): writes;
+//! * `vector/`: columnar execution of scans, filters, projections and aggregation;
 //! * `memory.rs`: what the operators that retain rows hold, against the statement's limit;
 //!   `analyze.rs`: EXPLAIN ANALYZE, which runs a statement with a [`Profile`] of its operators.
 

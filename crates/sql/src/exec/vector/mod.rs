@@ -2,8 +2,9 @@
 //! scan of a table, the filters and projections above it, and an aggregation on top
 //! (`meridian.vectorize`, on by default).
 //!
-//! The scan decodes the rows it reads into Arrow column builders, [`BATCH_ROWS`] rows a batch,
-//! and applies its condition to each batch; filters and projections evaluate their
+//! The scan decodes the rows it reads (each to its values, as the row path does) and appends
+//! them to Arrow column builders, [`BATCH_ROWS`] rows a batch, and applies its condition to
+//! each batch; filters and projections evaluate their
 //! expressions over whole batches with Arrow kernels (`expr.rs`); aggregation folds batches
 //! into its groups (`agg.rs`); rows leave as the same [`Datum`]s the row path gives. Whether a
 //! subtree runs here is decided from the plan alone ([`supported`], which EXPLAIN marks with
@@ -17,7 +18,10 @@
 //! Each operator runs over all its input before the next one starts, as the row path's do,
 //! and reads through the same [`Executor`] calls (so every span read is recorded for commit
 //! validation, and cached ranges are shared); a kernel that fails evaluates its batch again
-//! row by row, so errors are the row path's, at the same row.
+//! row by row, so errors are the row path's, at the same row. One difference is deliberate: the
+//! aggregation counts the batches it holds against `meridian.query_memory_limit` (the row
+//! path's does not count its input rows), so a statement close to the limit can fail with
+//! 53200 vectorized and pass row by row.
 
 mod agg;
 mod expr;
