@@ -151,6 +151,11 @@
 //!   for what a statement's operators hold at once, unlike PostgreSQL's per-operator
 //!   `work_mem`, which is accepted and ignored). A statement past it fails with 53200 naming
 //!   the operator and the limit. Sizes are estimated from the values, not measured.
+//! * Vectorized execution (`exec/vector/`, `meridian.vectorize`, on by default): a range or
+//!   full table scan with the filters, projections and COUNT/SUM/AVG/MIN/MAX aggregation
+//!   above it runs on Arrow record batches when every value it reads is BOOL, an integer,
+//!   DOUBLE PRECISION or TEXT and every expression has a kernel; EXPLAIN marks those
+//!   operators `(vectorized)`. Results and errors are the row path's.
 //! * `SHOW RANGES [FROM TABLE t]` (the tablets holding the data, from the meta records) and
 //!   `ALTER TABLE t SPLIT AT <query>` (split points are primary-key prefixes; see `ranges.rs`).
 //! * Transaction blocks: `BEGIN` / `START TRANSACTION [READ ONLY | READ WRITE]` (any

@@ -462,6 +462,7 @@ impl Session {
             params,
             memory: exec::MemoryPool::new(self.vars.query_memory_limit()),
             profile: None,
+            vectorize: self.vars.vectorize(),
             written: Vec::new(),
         }
     }

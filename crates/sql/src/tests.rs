@@ -518,9 +518,9 @@ async fn explain_analyze_runs_the_statement_and_reports_each_operator() {
         &lines,
         &[
             &format!(r"Sort: v NULLS LAST \(actual {time} rows=3 loops=1; memory: [1-9]\d*kB\)"),
-            &format!(r"  Project: v \(actual {time} rows=3 loops=1\)"),
+            &format!(r"  Project: v \(vectorized\) \(actual {time} rows=3 loops=1\)"),
             &format!(
-                r"    Scan: t, full scan \(actual {time} rows=3 loops=1; read: tablets=1 spans=1 keys=3 bytes=39\)"
+                r"    Scan: t, full scan \(vectorized\) \(actual {time} rows=3 loops=1; read: tablets=1 spans=1 keys=3 bytes=39\)"
             ),
             r"Peak Memory: [1-9]\d*kB \(limit 256MB\)",
             r"Execution Time: \d+\.\d{3} ms",

@@ -6,7 +6,9 @@
 //! is only echoed too: the memory a statement's operators may hold is
 //! `meridian.query_memory_limit` (256MB by default, PostgreSQL's units: `64kB`, `512MB`,
 //! `2GB`; a bare number is kB), one limit for the whole statement rather than PostgreSQL's
-//! per-operator budget (see `exec/memory.rs`).
+//! per-operator budget (see `exec/memory.rs`). `meridian.vectorize` (`on` by default, or
+//! `off`) chooses whether plans that can run on Arrow batches do (`exec/vector/`), so the two
+//! paths can be compared.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +55,7 @@ const VARS: &[VarDef] = &[
     var("jit", "off"),
     var("lock_timeout", "0"),
     var("meridian.query_memory_limit", "256MB"),
+    var("meridian.vectorize", "on"),
     var("max_parallel_workers_per_gather", "2"),
     var("row_security", "on"),
     var("search_path", "\"$user\", public"),
@@ -155,6 +158,11 @@ impl SessionVars {
                 parse_memory(v).unwrap_or(DEFAULT_QUERY_MEMORY)
             });
         usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
+    /// Whether plans run on Arrow batches where they can (`meridian.vectorize`).
+    pub(crate) fn vectorize(&self) -> bool {
+        self.set.get("meridian.vectorize").is_none_or(|v| v == "on")
     }
 
     /// `SHOW ALL`: (name, setting) for every known setting, in name order.
@@ -282,6 +290,14 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
                 "Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\".",
             )),
         },
+        "meridian.vectorize" => match value.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok("on".to_string()),
+            "off" | "false" | "no" | "0" => Ok("off".to_string()),
+            _ => Err(SqlError::new(
+                "22023",
+                format!("parameter \"{key}\" requires a Boolean value"),
+            )),
+        },
         "transaction_isolation" | "default_transaction_isolation" => {
             // Every transaction is serializable; weaker requests are upgraded, as in CockroachDB.
             Ok("serializable".to_string())
@@ -293,6 +309,23 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectorize_is_a_boolean_setting() {
+        let mut v = SessionVars::default();
+        assert!(v.vectorize());
+        v.set("meridian.vectorize", "OFF".into()).unwrap();
+        assert!(!v.vectorize());
+        assert_eq!(v.show("meridian.vectorize", "u").unwrap().1, "off");
+        assert_eq!(
+            v.set("meridian.vectorize", "sometimes".into())
+                .unwrap_err()
+                .code,
+            "22023"
+        );
+        v.set("meridian.vectorize", "true".into()).unwrap();
+        assert!(v.vectorize());
+    }
 
     #[test]
     fn set_show_reset() {

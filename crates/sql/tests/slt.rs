@@ -6,7 +6,8 @@
 //! `(empty)`. `statement error <regex>` matches against `ERROR: <message> (SQLSTATE <code>)`,
 //! so `statement error 23505` works, and `statement error (23505)` compares the SQLSTATE.
 //!
-//! `SLT_FILTER=substring` runs only the files whose path contains it. Statistics are not
+//! `SLT_FILTER=substring` runs only the files whose path contains it; `SLT_UPDATE=1` rewrites
+//! the expected results of the files it runs with what they give now (review the diff). Statistics are not
 //! collected automatically (a file's EXPLAIN output must not depend on when a background
 //! collection finishes): only `ANALYZE` in a file collects them.
 //! Each file runs on its own single-replica store (the real Raft replicas, MVCC apply and fjall
@@ -203,10 +204,23 @@ async fn run_file(path: &Path) -> Result<(), String> {
         }
     });
     runner.add_label("meridian");
-    let result = runner
-        .run_file_async(path)
-        .await
-        .map_err(|e| e.display(false).to_string());
+    let result = if std::env::var_os("SLT_UPDATE").is_some() {
+        runner
+            .update_test_file(
+                path,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| e.to_string())
+    } else {
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| e.display(false).to_string())
+    };
     drop(runner);
     backend.stop().await;
     result

@@ -105,10 +105,11 @@ pub(crate) async fn explain_analyze(
     let result = result?;
     let directory = crate::ranges::directory(cx.base).await?;
     let nodes = std::mem::take(&mut *profile.nodes.lock().unwrap_or_else(|p| p.into_inner()));
+    let marks = super::vectorized_marks(&a.plan, cx.vectorize);
     let noted = |r: &Rel| {
         let stats = nodes.get(&node_id(r));
         let reads = matches!(r, Rel::Scan(_)) || stats.is_some_and(|s| !s.spans.is_empty());
-        note(stats, reads, &directory, a.timing)
+        marks(r) + &note(stats, reads, &directory, a.timing)
     };
     let mut lines = explain_noted(&a.plan, &noted);
     if !matches!(a.plan, Plan::Query(_)) {

@@ -1,7 +1,10 @@
 //! Execution of plans over a [`KvClient`] at one read timestamp.
 //!
 //! Execution is row-at-a-time over vectors of [`crate::Datum`] rows: each operator of a
-//! [`Rel`] tree materializes its result (`run.rs`). Expressions are evaluated synchronously;
+//! [`Rel`] tree materializes its result (`run.rs`), except the subtrees `vector/` runs on
+//! Arrow record batches (a table scan with the filters, projections and aggregation above it,
+//! when `meridian.vectorize` is on and everything in the subtree has a kernel), which hand
+//! the same rows on. Expressions are evaluated synchronously;
 //! the subqueries they contain are computed first by the [`Executor`] (`eval.rs`). Every key
 //! range or key a statement reads is recorded in [`Executor::spans`], so a write can carry them
 //! for validation.
@@ -9,6 +12,7 @@
 //! * `run.rs`: the operators; `scan.rs`: table and index reads; `join.rs`: hash, nested-loop
 //!   and lookup joins; `setop.rs`, `window.rs`, `aggregate.rs`;
 //! * `dml.rs`, `ddl.rs`, `index.rs` (index maintenance and backfill): writes;
+//! * `vector/`: columnar execution of scans, filters, projections and aggregation;
 //! * `memory.rs`: what the operators that retain rows hold, against the statement's limit;
 //!   `analyze.rs`: EXPLAIN ANALYZE, which runs a statement with a [`Profile`] of its operators.
 
@@ -27,6 +31,7 @@ mod scan;
 mod sequence;
 mod setop;
 mod users;
+mod vector;
 mod window;
 
 use std::collections::HashMap;
@@ -97,6 +102,8 @@ pub(crate) struct ExecContext<'a> {
     pub memory: MemoryPool,
     /// Under EXPLAIN ANALYZE: where the operators record what they did.
     pub profile: Option<Arc<Profile>>,
+    /// Plans run on Arrow batches where they can (`meridian.vectorize`, `vector/`).
+    pub vectorize: bool,
     /// The rows the statement's writes changed, per table (for the tables' statistics).
     pub written: Vec<(Arc<crate::catalog::TableDesc>, u64)>,
 }
@@ -134,6 +141,8 @@ pub(crate) struct Executor<'a> {
     profile: Option<Arc<Profile>>,
     /// The profile key of the operator running now ([`analyze::STATEMENT`] outside them).
     node: usize,
+    /// See [`ExecContext::vectorize`].
+    vectorize: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -153,6 +162,7 @@ impl<'a> Executor<'a> {
             memory: cx.memory.clone(),
             profile: cx.profile.clone(),
             node: analyze::STATEMENT,
+            vectorize: cx.vectorize,
         }
     }
 
@@ -351,12 +361,27 @@ async fn execute_statement(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Stat
         Plan::ExplainAnalyze(_) => {
             Err(SqlError::internal("EXPLAIN ANALYZE of EXPLAIN ANALYZE was planned").into())
         }
-        Plan::Explain(lines) => Ok(StatementResult::Query {
-            columns: vec![ColumnInfo {
-                name: "QUERY PLAN".to_string(),
-                ty: SqlType::Text,
-            }],
-            rows: lines.iter().map(|l| vec![Datum::Text(l.clone())]).collect(),
-        }),
+        Plan::Explain(inner) => {
+            let lines = crate::plan::explain_noted(inner, &vectorized_marks(inner, cx.vectorize));
+            Ok(StatementResult::Query {
+                columns: vec![ColumnInfo {
+                    name: "QUERY PLAN".to_string(),
+                    ty: SqlType::Text,
+                }],
+                rows: lines.into_iter().map(|l| vec![Datum::Text(l)]).collect(),
+            })
+        }
+    }
+}
+
+/// EXPLAIN's note for the operators of `plan` that run vectorized when `on`.
+pub(crate) fn vectorized_marks(plan: &Plan, on: bool) -> impl Fn(&Rel) -> String + use<> {
+    let marked = vector::marks(plan, on);
+    move |r: &Rel| {
+        if marked.contains(&analyze::node_id(r)) {
+            " (vectorized)".to_string()
+        } else {
+            String::new()
+        }
     }
 }

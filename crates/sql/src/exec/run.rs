@@ -25,6 +25,13 @@ impl Executor<'_> {
         want: Option<usize>,
     ) -> BoxFut<'s, Result<Vec<Row>>> {
         Box::pin(async move {
+            // Aggregation asks its input for every row whatever its caller wants.
+            let all = want.is_none() || matches!(rel, Rel::Aggregate { .. });
+            if self.vectorize && all && super::vector::supported(rel) {
+                let rows = self.run_vectorized(rel, env).await?;
+                check_rows(rows.len())?;
+                return Ok(rows);
+            }
             let Some(profile) = self.profile.clone() else {
                 return self.operator(rel, env, want).await;
             };
@@ -227,7 +234,7 @@ pub(crate) fn sort_rows(rows: &mut [Row], keys: &[SortKey]) {
 
 /// Whether every row satisfying `strong` satisfies `weak`: each conjunct of `weak` is one of
 /// `strong`'s.
-fn implies(strong: &ScalarExpr, weak: &ScalarExpr) -> bool {
+pub(super) fn implies(strong: &ScalarExpr, weak: &ScalarExpr) -> bool {
     let (mut have, mut need) = (Vec::new(), Vec::new());
     crate::plan::access::conjuncts(strong.clone(), &mut have);
     crate::plan::access::conjuncts(weak.clone(), &mut need);

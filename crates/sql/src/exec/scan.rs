@@ -185,7 +185,7 @@ impl Executor<'_> {
     }
 
     /// Every pair of `[start, end)`; cached when `cache` (a scan that will not stop early).
-    async fn read_range(
+    pub(super) async fn read_range(
         &mut self,
         start: &[u8],
         end: &[u8],
@@ -236,7 +236,7 @@ impl Executor<'_> {
 
     /// The table row of an entry of `plan`'s index (`None`: a secondary entry whose row is
     /// gone, which a consistent snapshot never shows).
-    async fn entry_row(
+    pub(super) async fn entry_row(
         &mut self,
         plan: &ScanPlan,
         key: &[u8],
@@ -257,7 +257,7 @@ impl Executor<'_> {
 
     /// Whether an entry of `table`'s index `access` is read for update: a row the statement
     /// is about to change, read by primary key (locked inside a transaction block).
-    fn locks(&self, table: &TableDesc, access: Access) -> bool {
+    pub(super) fn locks(&self, table: &TableDesc, access: Access) -> bool {
         access == Access::Primary && (self.lock_all || self.lock_table == Some(table.id))
     }
 

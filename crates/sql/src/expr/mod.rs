@@ -3,7 +3,9 @@
 //! The binder ([`crate::plan`]) turns parsed expressions into [`ScalarExpr`] trees whose
 //! operands already have matching types (it inserts the implicit casts PostgreSQL would), so
 //! evaluation never has to resolve types. Evaluation works on one row at a time: a row is a
-//! slice of [`Datum`]s and [`ScalarExpr::Column`] indexes into it.
+//! slice of [`Datum`]s and [`ScalarExpr::Column`] indexes into it. `exec/vector/` evaluates
+//! a subset of these expressions over Arrow batches, falling back to this evaluation for the
+//! exact errors.
 
 pub(crate) mod array;
 mod cast;

@@ -126,6 +126,7 @@ fn option_bool(name: &str, arg: Option<&Expr>) -> Result<bool, SqlError> {
 pub(crate) type Note<'n> = &'n dyn Fn(&Rel) -> String;
 
 /// The lines of EXPLAIN for `plan`.
+#[cfg(test)]
 pub(crate) fn explain(plan: &Plan) -> Vec<String> {
     explain_noted(plan, &|_| String::new())
 }
@@ -191,7 +192,7 @@ pub(crate) fn explain_noted(plan: &Plan, note: Note<'_>) -> Vec<String> {
             let names: Vec<&str> = t.tables.iter().map(|t| t.name.as_str()).collect();
             out.push(format!("Truncate: {}", names.join(", ")));
         }
-        Plan::Explain(lines) => out.extend(lines.iter().cloned()),
+        Plan::Explain(inner) => out.extend(explain_noted(inner, note)),
         Plan::ExplainAnalyze(a) => out.extend(explain_noted(&a.plan, note)),
     }
     out

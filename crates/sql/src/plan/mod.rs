@@ -190,8 +190,9 @@ pub(crate) enum Plan {
     Truncate(TruncatePlan),
     /// CREATE / ALTER / DROP USER.
     User(UserPlan),
-    /// EXPLAIN: the plan's text, one line per row.
-    Explain(Vec<String>),
+    /// EXPLAIN of a plan, printed when executed (the session's settings say which operators
+    /// run vectorized).
+    Explain(Box<Plan>),
     /// EXPLAIN ANALYZE: the statement, run when the plan is executed.
     ExplainAnalyze(Box<AnalyzePlan>),
 }
@@ -237,7 +238,7 @@ pub(crate) fn plan_statement(stmt: &Statement, ctx: &BindContext<'_>) -> Result<
             let o = explain::explain_options(*analyze, format.as_ref(), options.as_deref())?;
             let inner = plan_statement(statement, ctx)?;
             if !o.analyze {
-                return Ok(Plan::Explain(explain::explain(&inner)));
+                return Ok(Plan::Explain(Box::new(inner)));
             }
             // As in PostgreSQL, only statements that produce or change rows can be analyzed.
             if !matches!(

@@ -1,0 +1,451 @@
+//! Columnar execution on Arrow record batches, for the plans where it pays: a range or full
+//! scan of a table, the filters and projections above it, and an aggregation on top
+//! (`meridian.vectorize`, on by default).
+//!
+//! The scan decodes the rows it reads (each to its values, as the row path does) and appends
+//! them to Arrow column builders, [`BATCH_ROWS`] rows a batch, and applies its condition to
+//! each batch; filters and projections evaluate their
+//! expressions over whole batches with Arrow kernels (`expr.rs`); aggregation folds batches
+//! into its groups (`agg.rs`); rows leave as the same [`Datum`]s the row path gives. Whether a
+//! subtree runs here is decided from the plan alone ([`supported`], which EXPLAIN marks with
+//! `(vectorized)`): every expression it evaluates and every column it reads must have a
+//! kernel and a column type (Boolean, integers, DOUBLE PRECISION, TEXT); anything else
+//! (NUMERIC, dates and times, casts, functions, LIKE, CASE, subqueries, DISTINCT or FILTER
+//! aggregates, `string_agg`, grouping by floats or expressions) runs row-at-a-time as before.
+//! Point lookups and scans whose range depends on parameters or outer values also stay on the
+//! row path, as does a scan under a LIMIT that can stop it early.
+//!
+//! Each operator runs over all its input before the next one starts, as the row path's do,
+//! and reads through the same [`Executor`] calls (so every span read is recorded for commit
+//! validation, and cached ranges are shared); a kernel that fails evaluates its batch again
+//! row by row, so errors are the row path's, at the same row. One difference is deliberate: the
+//! aggregation counts the batches it holds against `meridian.query_memory_limit` (the row
+//! path's does not count its input rows), so a statement close to the limit can fail with
+//! 53200 vectorized and pass row by row.
+
+mod agg;
+mod expr;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use arrow_schema::{DataType, Field, Schema};
+use arrow_select::filter::filter_record_batch;
+
+use super::analyze::node_id;
+use super::{Executor, Row, check_rows};
+use crate::api::{Datum, SqlError};
+use crate::error::{Error, Result};
+use crate::expr::{Env, ScalarExpr};
+use crate::plan::keyrange::{ByteSpan, KeyRange};
+use crate::plan::{Plan, Rel, ScanPlan};
+use expr::{Builder, Failed, Kind, datum_at, eval, kind};
+
+/// Rows per batch.
+pub(crate) const BATCH_ROWS: usize = 1024;
+
+/// Whether `rel` runs vectorized when its rows are all wanted: an aggregation, filter or
+/// projection over a chain of filters and projections over a table scan, every part of which
+/// is supported (see the module docs).
+pub(crate) fn supported(rel: &Rel) -> bool {
+    match rel {
+        Rel::Aggregate { input, plan } => {
+            agg::supported_plan(plan) && chain(input) && reads_typed(input, &needs_of_agg(plan))
+        }
+        _ => chain(rel) && reads_typed(rel, &(0..rel.width()).collect::<Vec<_>>()),
+    }
+}
+
+/// A filter/projection chain over a scan, with supported expressions.
+fn chain(rel: &Rel) -> bool {
+    let plain = |e: &ScalarExpr| expr::supported(e) && !e.has_subquery();
+    match rel {
+        Rel::Scan(s) => {
+            !s.dynamic
+                && !matches!(s.range, KeyRange::Points(_))
+                && s.filter.as_ref().is_none_or(&plain)
+        }
+        Rel::Filter { input, predicate } => plain(predicate) && chain(input),
+        Rel::Project { input, exprs } => exprs.iter().all(plain) && chain(input),
+        _ => false,
+    }
+}
+
+/// The input columns an aggregation reads.
+fn needs_of_agg(plan: &crate::plan::AggregatePlan) -> Vec<usize> {
+    let mut cols = Vec::new();
+    for e in plan
+        .groups
+        .iter()
+        .chain(plan.aggs.iter().filter_map(|a| a.arg.as_ref()))
+    {
+        e.columns(&mut cols);
+    }
+    cols
+}
+
+/// Which columns of `rel`'s input a chain operator reads, given the ones its output needs.
+fn input_needs(rel: &Rel, out: &[usize]) -> Vec<usize> {
+    let mut cols = Vec::new();
+    match rel {
+        Rel::Filter { predicate, .. } => {
+            cols.extend_from_slice(out);
+            predicate.columns(&mut cols);
+        }
+        Rel::Project { exprs, .. } => exprs.iter().for_each(|e| e.columns(&mut cols)),
+        _ => {}
+    }
+    cols
+}
+
+/// The table columns a chain reads, given the columns its output needs.
+fn scan_needs(rel: &Rel, out: &[usize]) -> Vec<usize> {
+    match rel {
+        Rel::Scan(s) => {
+            let mut cols = out.to_vec();
+            if let Some(f) = &s.filter {
+                f.columns(&mut cols);
+            }
+            cols
+        }
+        Rel::Filter { input, .. } | Rel::Project { input, .. } => {
+            scan_needs(input, &input_needs(rel, out))
+        }
+        _ => out.to_vec(),
+    }
+}
+
+/// The scan at the bottom of a chain.
+fn scan_of(rel: &Rel) -> Option<&ScanPlan> {
+    match rel {
+        Rel::Scan(s) => Some(s),
+        Rel::Filter { input, .. } | Rel::Project { input, .. } => scan_of(input),
+        _ => None,
+    }
+}
+
+/// Whether every table column the chain reads for `needs` has a column type here.
+fn reads_typed(rel: &Rel, needs: &[usize]) -> bool {
+    let Some(scan) = scan_of(rel) else {
+        return false;
+    };
+    scan_needs(rel, needs).iter().all(|&c| {
+        scan.table
+            .columns
+            .get(c)
+            .is_some_and(|col| kind(col.ty).is_some())
+    })
+}
+
+/// The operators of `plan` that run vectorized when `on` (EXPLAIN marks them): the subtrees
+/// [`supported`] accepts where the executor asks for all their rows.
+pub(crate) fn marks(plan: &Plan, on: bool) -> HashSet<usize> {
+    let mut out = HashSet::new();
+    if !on {
+        return out;
+    }
+    match plan {
+        Plan::Query(q) => mark(&q.rel, false, &mut out),
+        Plan::Insert(i) => {
+            if let crate::plan::InsertSource::Query { plan, .. } = &i.source {
+                mark(&plan.rel, false, &mut out);
+            }
+        }
+        Plan::Update(u) => mark(&u.source, false, &mut out),
+        Plan::Delete(d) => mark(&d.source, false, &mut out),
+        Plan::ExplainAnalyze(a) => out = marks(&a.plan, on),
+        _ => {}
+    }
+    out
+}
+
+/// Marks the vectorized operators of `rel`; `limited` when its parent wants only some rows
+/// (see `Executor::run`'s `want`).
+fn mark(rel: &Rel, limited: bool, out: &mut HashSet<usize>) {
+    if (!limited || matches!(rel, Rel::Aggregate { .. })) && supported(rel) {
+        mark_all(rel, out);
+        return;
+    }
+    match rel {
+        Rel::Values { .. } | Rel::Function { .. } | Rel::Scan(_) => {}
+        Rel::Filter { input, predicate } => {
+            let passes = matches!(&**input, Rel::Scan(s)
+                if s.filter.as_ref().is_some_and(|f| super::run::implies(f, predicate)));
+            mark(input, limited && passes, out);
+        }
+        Rel::Project { input, .. } => mark(input, limited, out),
+        Rel::Limit { input, .. } => mark(input, true, out),
+        Rel::Aggregate { input, .. }
+        | Rel::Window { input, .. }
+        | Rel::Distinct { input, .. }
+        | Rel::Sort { input, .. } => mark(input, false, out),
+        Rel::SetOp { left, right, .. } => {
+            mark(left, false, out);
+            mark(right, false, out);
+        }
+        Rel::Join(top) => {
+            let mut j = top;
+            loop {
+                if !(j.lookup.is_some() && j.right.as_scan().is_some()) {
+                    mark(&j.right, false, out);
+                }
+                match &j.left {
+                    Rel::Join(inner) => j = inner,
+                    leftmost => {
+                        mark(leftmost, false, out);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn mark_all(rel: &Rel, out: &mut HashSet<usize>) {
+    out.insert(node_id(rel));
+    match rel {
+        Rel::Aggregate { input, .. } | Rel::Filter { input, .. } | Rel::Project { input, .. } => {
+            mark_all(input, out);
+        }
+        _ => {}
+    }
+}
+
+impl Executor<'_> {
+    /// The rows of `rel`, which [`supported`] accepts, computed on batches.
+    pub(crate) async fn run_vectorized(&mut self, rel: &Rel, env: Env<'_>) -> Result<Vec<Row>> {
+        if let Rel::Aggregate { input, plan } = rel {
+            let watch = crate::metrics::Stopwatch::start();
+            let outer = std::mem::replace(&mut self.node, node_id(rel));
+            let rows = self.aggregate_batches(input, plan, env).await;
+            self.node = outer;
+            if let (Ok(rows), Some(p)) = (&rows, &self.profile) {
+                p.ran(node_id(rel), rows.len(), watch.elapsed());
+            }
+            return rows;
+        }
+        let all: Vec<usize> = (0..rel.width()).collect();
+        let batches = self.batches(rel, env, &all).await?;
+        let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+        for b in &batches {
+            for i in 0..b.num_rows() {
+                rows.push(b.columns().iter().map(|c| datum_at(c, i)).collect());
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn aggregate_batches(
+        &mut self,
+        input: &Rel,
+        plan: &crate::plan::AggregatePlan,
+        env: Env<'_>,
+    ) -> Result<Vec<Row>> {
+        let batches = self.batches(input, env, &needs_of_agg(plan)).await?;
+        let mut memory = self.reserve("Aggregate");
+        Ok(agg::aggregate(plan, &batches, &env, &mut memory)?)
+    }
+
+    /// The batches of the chain `rel`, whose columns `needs` are read (the others are NULL).
+    fn batches<'s>(
+        &'s mut self,
+        rel: &'s Rel,
+        env: Env<'s>,
+        needs: &'s [usize],
+    ) -> super::BoxFut<'s, Result<Vec<RecordBatch>>> {
+        Box::pin(async move {
+            let watch = crate::metrics::Stopwatch::start();
+            let outer = std::mem::replace(&mut self.node, node_id(rel));
+            let out = self.chain_operator(rel, env, needs).await;
+            self.node = outer;
+            if let (Ok(b), Some(p)) = (&out, &self.profile) {
+                let rows = b.iter().map(RecordBatch::num_rows).sum();
+                p.ran(node_id(rel), rows, watch.elapsed());
+            }
+            out
+        })
+    }
+
+    async fn chain_operator(
+        &mut self,
+        rel: &Rel,
+        env: Env<'_>,
+        needs: &[usize],
+    ) -> Result<Vec<RecordBatch>> {
+        let out = match rel {
+            Rel::Scan(s) => self.scan_batches(s, env, needs).await?,
+            Rel::Filter { input, predicate } => {
+                let batches = self.batches(input, env, &input_needs(rel, needs)).await?;
+                let mut out = Vec::with_capacity(batches.len());
+                for b in batches {
+                    out.push(filter(&b, predicate, &env)?);
+                }
+                out
+            }
+            Rel::Project { input, exprs } => {
+                let batches = self.batches(input, env, &input_needs(rel, needs)).await?;
+                let mut out = Vec::with_capacity(batches.len());
+                for b in batches {
+                    out.push(project(&b, exprs, &env)?);
+                }
+                out
+            }
+            _ => {
+                return Err(SqlError::internal("an operator without a vectorized form").into());
+            }
+        };
+        check_rows(out.iter().map(RecordBatch::num_rows).sum())?;
+        Ok(out)
+    }
+
+    /// The rows of `plan` in batches, its condition applied; reads as `Executor::scan` does
+    /// when all rows are wanted.
+    async fn scan_batches(
+        &mut self,
+        plan: &ScanPlan,
+        env: Env<'_>,
+        needs: &[usize],
+    ) -> Result<Vec<RecordBatch>> {
+        let mut needs = needs.to_vec();
+        if let Some(f) = &plan.filter {
+            f.columns(&mut needs);
+        }
+        let kinds: Vec<Option<Kind>> = plan
+            .table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if needs.contains(&i) { kind(c.ty) } else { None })
+            .collect();
+        let mut batch = Batch::new(&kinds);
+        let mut out = Vec::new();
+        let filter = plan.filter.as_ref();
+        let spans = plan.range.byte_spans_for(&plan.table, plan.access);
+        for span in &spans {
+            match span {
+                ByteSpan::Point(key) => {
+                    let for_update = self.locks(&plan.table, plan.access);
+                    if let Some(value) = self.read_key(key, for_update).await?
+                        && let Some(row) = self.entry_row(plan, key, &value).await?
+                    {
+                        batch.push(&row)?;
+                    }
+                }
+                ByteSpan::Range(start, end) => {
+                    let pairs = self.read_range(start, end, true).await?;
+                    self.spans.push(meridian_tablet::Span {
+                        start: start.clone(),
+                        end: Some(end.clone()),
+                    });
+                    for (key, value) in pairs.iter() {
+                        if let Some(row) = self.entry_row(plan, key, value).await? {
+                            batch.push(&row)?;
+                            if batch.rows == BATCH_ROWS {
+                                out.push(batch.finish(filter, &env)?);
+                            }
+                        }
+                    }
+                }
+            }
+            if batch.rows == BATCH_ROWS {
+                out.push(batch.finish(filter, &env)?);
+            }
+        }
+        if batch.rows > 0 {
+            out.push(batch.finish(filter, &env)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A batch of scanned rows being built: one builder per column read.
+struct Batch {
+    builders: Vec<Option<Builder>>,
+    rows: usize,
+}
+
+impl Batch {
+    fn new(kinds: &[Option<Kind>]) -> Batch {
+        Batch {
+            builders: kinds
+                .iter()
+                .map(|k| k.map(|k| Builder::new(k, BATCH_ROWS)))
+                .collect(),
+            rows: 0,
+        }
+    }
+
+    fn push(&mut self, row: &[Datum]) -> Result<(), SqlError> {
+        for (b, v) in self.builders.iter_mut().zip(row) {
+            if let Some(b) = b {
+                b.push(v)?;
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The batch built so far, `filter` applied; the builders start over.
+    fn finish(&mut self, filter: Option<&ScalarExpr>, env: &Env<'_>) -> Result<RecordBatch> {
+        let n = std::mem::take(&mut self.rows);
+        let columns: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(|b| match b {
+                Some(b) => b.finish(),
+                None => new_null_array(&DataType::Null, n),
+            })
+            .collect();
+        let b = record_batch(columns, n)?;
+        match filter {
+            Some(f) => filter_batch(&b, f, env),
+            None => Ok(b),
+        }
+    }
+}
+
+/// A record batch of `columns`, `rows` long (also without columns).
+fn record_batch(columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, SqlError> {
+    let fields: Vec<Field> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+        .collect();
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+        .map_err(|e| SqlError::internal(format!("batch: {e}")))
+}
+
+/// The rows of `b` for which `predicate` is true.
+fn filter_batch(b: &RecordBatch, predicate: &ScalarExpr, env: &Env<'_>) -> Result<RecordBatch> {
+    filter(b, predicate, env).map_err(Error::from)
+}
+
+fn filter(b: &RecordBatch, predicate: &ScalarExpr, env: &Env<'_>) -> Result<RecordBatch, SqlError> {
+    let mask = eval(predicate, b, env).map_err(|f| f.err)?;
+    let mask = arrow_array::cast::AsArray::as_boolean_opt(&mask)
+        .ok_or_else(|| SqlError::internal("a condition that is not Boolean"))?;
+    filter_record_batch(b, mask).map_err(|e| SqlError::internal(format!("filter: {e}")))
+}
+
+/// `exprs` over `b`; the error the row path meets first (lowest row, then leftmost
+/// expression) if any fails.
+fn project(b: &RecordBatch, exprs: &[ScalarExpr], env: &Env<'_>) -> Result<RecordBatch, SqlError> {
+    let mut columns = Vec::with_capacity(exprs.len());
+    let mut first: Option<Failed> = None;
+    for e in exprs {
+        match eval(e, b, env) {
+            Ok(a) => columns.push(a),
+            Err(f) => {
+                if first.as_ref().is_none_or(|x| f.row < x.row) {
+                    first = Some(f);
+                }
+            }
+        }
+    }
+    if let Some(f) = first {
+        return Err(f.err);
+    }
+    record_batch(columns, b.num_rows())
+}
