@@ -33,8 +33,12 @@
 //! reshape ranges without moving data (`replica/ranges.rs` applies them; `merge.rs` has the
 //! merge protocol: freeze the right tablet, take it over in the left one's log).
 //!
-//! Not here yet: multi-raft batching of log writes, log compaction, merges of tablets whose
-//! replicas are on different nodes.
+//! Raft logs are compacted below the applied index once they pass a size (`ReplicaConfig::
+//! raft_log_max_entries`, `raft_log_max_bytes`); a follower left behind catches up by snapshot,
+//! as a new replica does (`membership.rs`).
+//!
+//! Not here yet: multi-raft batching of log writes, streamed (chunked) snapshots, merges of
+//! tablets whose replicas are on different nodes.
 
 mod apply;
 mod command;

@@ -45,6 +45,14 @@ pub static SNAPSHOTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Raft log compactions (see `ReplicaConfig::raft_log_max_entries`).
+pub static LOG_COMPACTIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_log_compactions_total",
+        "Raft log compactions by tablet replicas on this node.",
+    )
+});
+
 /// Raft snapshots installed by replicas.
 pub static SNAPSHOTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
@@ -106,6 +114,7 @@ pub fn register() {
     LazyLock::force(&COMMIT_WAIT);
     LazyLock::force(&SNAPSHOTS_SENT);
     LazyLock::force(&SNAPSHOTS_APPLIED);
+    LazyLock::force(&LOG_COMPACTIONS);
     LazyLock::force(&REPLICAS_REPLACED);
     LazyLock::force(&LOCK_WAITS);
     LazyLock::force(&LOCK_WOUNDS_INFLICTED);
