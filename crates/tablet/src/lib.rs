@@ -37,8 +37,10 @@
 //! raft_log_max_entries`, `raft_log_max_bytes`); a follower left behind catches up by snapshot,
 //! as a new replica does (`membership.rs`).
 //!
-//! Not here yet: multi-raft batching of log writes, streamed (chunked) snapshots, merges of
-//! tablets whose replicas are on different nodes.
+//! The replicas of one store share fsyncs of their log writes (group commit, `logsync.rs`).
+//!
+//! Not here yet: streamed (chunked) snapshots, merges of tablets whose replicas are on
+//! different nodes.
 
 mod apply;
 mod command;
@@ -50,6 +52,7 @@ mod lease;
 mod local;
 mod locks;
 mod logger;
+mod logsync;
 mod membership;
 mod merge;
 pub mod metrics;
@@ -69,6 +72,7 @@ pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, Span, WriteRequest};
 pub use locks::{LOCK_TTL, LockOwner, LockTable};
+pub use logsync::LogSync;
 pub use membership::{RAFT_INIT_INDEX, ReplicaChange};
 pub use range::RangeDescriptor;
 pub use replica::{NoHooks, Replica, ReplicaConfig, ReplicaHooks, ReplicaStatus};

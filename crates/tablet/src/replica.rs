@@ -35,6 +35,7 @@ use crate::lease::LeaseState;
 use crate::local;
 use crate::locks::{LockOwner, LockTable};
 use crate::logger::raft_logger;
+use crate::logsync::LogSync;
 use crate::membership::{self, ReplicaChange};
 use crate::merge::{Activity, Freeze};
 use crate::range::{self, RangeDescriptor};
@@ -88,6 +89,9 @@ pub struct ReplicaConfig {
     pub raft_log_max_entries: u64,
     /// See `raft_log_max_entries`.
     pub raft_log_max_bytes: u64,
+    /// Group commit of the log writes of every replica on the same engine (a store sets one
+    /// for all its replicas); a replica whose engine it does not sync gets its own.
+    pub log_sync: Option<Arc<LogSync>>,
 }
 
 /// A leader keeps the entries that its live followers still need unless its log grows past
@@ -147,6 +151,7 @@ impl ReplicaConfig {
             draining: Arc::new(AtomicBool::new(false)),
             raft_log_max_entries: 10_000,
             raft_log_max_bytes: 16 << 20,
+            log_sync: None,
         }
     }
 }
@@ -368,6 +373,10 @@ impl Replica {
         hooks: Arc<dyn ReplicaHooks>,
     ) -> Result<(Replica, tokio::task::JoinHandle<()>)> {
         let store = RaftLogStore::open(engine.clone(), config.tablet_id)?;
+        let log_sync = match &config.log_sync {
+            Some(sync) if sync.is_for(&engine) => sync.clone(),
+            _ => LogSync::new(engine.clone()),
+        };
         let stored = local::load_descriptor(engine.as_ref(), config.tablet_id)?;
         let (desc, initialized) = match stored {
             Some(desc) => (desc, true),
@@ -526,6 +535,7 @@ impl Replica {
             draining: config.draining.clone(),
             log_max_entries: config.raft_log_max_entries,
             log_max_bytes: config.raft_log_max_bytes,
+            log_sync,
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -1023,6 +1033,8 @@ struct Driver {
     /// See `ReplicaConfig::raft_log_max_entries`.
     log_max_entries: u64,
     log_max_bytes: u64,
+    /// Group commit of the log writes (`logsync.rs`).
+    log_sync: Arc<LogSync>,
 }
 
 impl Driver {
@@ -1059,7 +1071,7 @@ impl Driver {
             // Handling a Ready can create work that needs another (deferred writes, renewals).
             let mut failed = None;
             for _ in 0..4 {
-                if let Err(e) = self.on_ready() {
+                if let Err(e) = self.on_ready().await {
                     failed = Some(e);
                     break;
                 }
@@ -1790,8 +1802,10 @@ impl Driver {
         id
     }
 
-    /// Processes a Ready in raft-rs's order (see raft-rs `examples/`).
-    fn on_ready(&mut self) -> Result<()> {
+    /// Processes a Ready in raft-rs's order (see raft-rs `examples/`). The log write is made
+    /// durable by the store's group commit (`logsync.rs`): this task waits for it, and the
+    /// other replicas of the store run and join the same fsync meanwhile.
+    async fn on_ready(&mut self) -> Result<()> {
         if !self.raw.has_ready() {
             return Ok(());
         }
@@ -1813,10 +1827,11 @@ impl Driver {
         }
         // 4. Committed entries (already durable here) go to the state machine.
         self.apply_entries(ready.take_committed_entries())?;
-        // 5 + 6. New entries and the hard state: one durable write.
+        // 5 + 6. New entries and the hard state: one write, durable before anything below.
         if !ready.entries().is_empty() || ready.hs().is_some() {
             self.store
-                .persist(ready.entries(), ready.hs(), Durability::Sync)?;
+                .persist(ready.entries(), ready.hs(), Durability::NoSync)?;
+            self.log_sync.sync().await?;
         }
         // 7. Messages that must follow the durable write (votes, append responses).
         if !ready.persisted_messages().is_empty() {

@@ -51,9 +51,11 @@ impl Store {
         engine: Arc<dyn KvEngine>,
         clock: Arc<TrueTime>,
         transport: Arc<dyn Transport>,
-        base: ReplicaConfig,
+        mut base: ReplicaConfig,
         bootstrap: Option<RangeDescriptor>,
     ) -> Result<Arc<Store>> {
+        // One group commit for every replica's log writes on the engine.
+        base.log_sync = Some(crate::logsync::LogSync::new(engine.clone()));
         let mut descs = finish_merges(&engine, local::load_descriptors(engine.as_ref())?)?;
         // Bootstrap once: a store whose replicas were all moved away starts with none.
         if descs.is_empty() && !local::is_bootstrapped(engine.as_ref())? {
