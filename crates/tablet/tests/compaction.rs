@@ -330,3 +330,89 @@ async fn a_prepared_transaction_travels_in_a_snapshot() {
     );
     group.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_missed_a_split_gets_the_new_tablet_by_snapshot() {
+    use meridian_storage::Mvcc;
+    use meridian_tablet::range::ROOT_TABLET;
+    use meridian_tablet::{LocalStores, RangeSettings};
+
+    let settings = RangeSettings {
+        split_bytes: u64::MAX,
+        merge_bytes: 0,
+        interval: Duration::from_millis(20),
+        placement: false,
+        ..RangeSettings::default()
+    };
+    let engines: Vec<Arc<dyn KvEngine>> = (0..3)
+        .map(|_| Arc::new(MemEngine::new()) as Arc<dyn KvEngine>)
+        .collect();
+    let base = ReplicaConfig {
+        raft_log_max_entries: MAX_ENTRIES,
+        raft_log_max_bytes: 0,
+        ..common::config(ROOT_TABLET, MAX_EPSILON)
+    };
+    let stores = LocalStores::start(base, engines.clone(), clock(), settings).unwrap();
+    stores.ready().await.unwrap();
+    let kv = stores.client();
+    insert_rows(kv.as_ref(), 0..10).await;
+    let root = stores.stores()[2].replica(ROOT_TABLET).unwrap();
+    // The root tablet's leader must stay reachable: not on store 3.
+    let leader_of_root = || {
+        stores
+            .replicas()
+            .into_iter()
+            .find(|r| r.tablet_id() == ROOT_TABLET && r.status().is_leader)
+    };
+    eventually(
+        "the root tablet leads from store 1 or 2",
+        WAIT,
+        async || match leader_of_root() {
+            Some(r) if r.replica_id() == 3 => {
+                r.transfer_leadership();
+                false
+            }
+            Some(_) => kv.read_ts().await.is_ok(),
+            None => false,
+        },
+    )
+    .await;
+    let lead = leader_of_root().unwrap();
+
+    // Store 3 is away while the tablet splits and its lower half's log moves on.
+    wait_applied(&root, lead.status().applied_index).await;
+    stores.transport().isolate(3);
+    let behind = root.status().applied_index;
+    kv.split_at(&row(100)).await.unwrap();
+    let right = common::range_of(&kv, &row(100)).await;
+    assert_ne!(right.tablet_id, ROOT_TABLET);
+    assert!(stores.stores()[2].replica(right.tablet_id).is_none());
+    insert_rows(kv.as_ref(), 100..110).await;
+    insert_rows(kv.as_ref(), 10..60).await;
+    eventually(
+        "the lower half's leader compacts past store 3",
+        WAIT,
+        async || lead.status().log_first_index > behind + 1,
+    )
+    .await;
+    stores.transport().heal();
+
+    // Its replica of the lower half comes back by snapshot, without the upper half's keys;
+    // the store then finds the upper half in the meta records and gets it by snapshot too.
+    eventually("store 3 holds the upper half", WAIT, async || {
+        stores.stores()[2]
+            .replica(right.tablet_id)
+            .is_some_and(|r| r.is_initialized())
+    })
+    .await;
+    let ts = kv.read_ts().await.unwrap();
+    let upper = kv.scan(&row(100), b"rox", ts, None).await.unwrap();
+    assert_eq!(upper.len(), 10);
+    eventually("store 3 has every row", WAIT, async || {
+        let mvcc = Mvcc::new(engines[2].clone());
+        mvcc.scan(b"row", b"rox", ts, None).unwrap().len() == 70
+    })
+    .await;
+    assert!(root.descriptor().end_key == right.start_key);
+    stores.shutdown().await;
+}
