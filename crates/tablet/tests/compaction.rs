@@ -416,3 +416,45 @@ async fn a_store_that_missed_a_split_gets_the_new_tablet_by_snapshot() {
     assert!(root.descriptor().end_key == right.start_key);
     stores.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_keeps_what_a_live_follower_needs_up_to_the_hard_cap() {
+    let engines = engines(3);
+    let group = LocalGroup::start(config(MAX_ENTRIES), dyn_engines(&engines), clock()).unwrap();
+    group.wait_for_leader().await.unwrap();
+    insert_rows(&group, 0..5).await;
+    let lead = leader(&group);
+    let follower = group
+        .replicas()
+        .iter()
+        .find(|r| r.replica_id() != lead.replica_id())
+        .unwrap()
+        .clone();
+    wait_applied(&follower, lead.status().applied_index).await;
+    // The follower hears nothing from the leader but is alive: it keeps asking for (pre-)votes,
+    // which the leader hears.
+    group
+        .transport()
+        .cut(lead.replica_id(), follower.replica_id());
+    let matched = follower.status().applied_index;
+    insert_rows(&group, 5..5 + 2 * MAX_ENTRIES as usize).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = lead.status();
+    assert!(s.log_entries > MAX_ENTRIES, "{s:?}");
+    assert!(
+        s.log_first_index <= matched + 1,
+        "the leader keeps the live follower's entries: {s:?}, follower at {matched}"
+    );
+    // Past four times the threshold it compacts anyway.
+    let last = insert_rows(&group, 45..150).await;
+    eventually(
+        "the leader compacts past the live follower",
+        WAIT,
+        async || lead.status().log_first_index > matched + 1,
+    )
+    .await;
+    group.transport().heal();
+    wait_applied(&follower, lead.status().applied_index).await;
+    assert_rows(&follower, 150, last);
+    group.shutdown().await;
+}
