@@ -115,6 +115,14 @@ struct StartArgs {
     /// comparison).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     raft_quiesce: bool,
+    /// Compact a tablet's Raft log once it holds more than this many entries (0: no limit by
+    /// count). A leader keeps the entries its live followers still need, up to four times this.
+    #[arg(long, value_name = "ENTRIES", default_value_t = 10_000)]
+    raft_log_max_entries: u64,
+    /// Compact a tablet's Raft log once its entries take more than this many bytes (0: no
+    /// limit by size).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    raft_log_max_bytes: u64,
     /// Seconds after which a node that stopped renewing its liveness is declared dead and its
     /// replicas are rebuilt on other nodes.
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
@@ -398,6 +406,8 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.range_max_bytes = args.range_max_bytes;
     config.cache_size = args.cache_size;
     config.raft_quiesce = args.raft_quiesce;
+    config.raft_log_max_entries = args.raft_log_max_entries;
+    config.raft_log_max_bytes = args.raft_log_max_bytes;
     config.dead_node_timeout = std::time::Duration::from_secs(args.dead_node_timeout);
     let node = Node::start(config).await?;
     if args.single_node {

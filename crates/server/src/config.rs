@@ -69,6 +69,12 @@ pub struct NodeConfig {
     pub cache_size: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,
+    /// A tablet replica compacts its Raft log once it holds more than this many entries (0:
+    /// no limit by count).
+    pub raft_log_max_entries: u64,
+    /// A tablet replica compacts its Raft log once its entries take more than this many bytes
+    /// (0: no limit by size).
+    pub raft_log_max_bytes: u64,
     /// A cluster member whose liveness record expired this long ago is dead, and its replicas
     /// are replaced on other nodes.
     pub dead_node_timeout: Duration,
@@ -107,6 +113,8 @@ impl NodeConfig {
             range_max_bytes: 64 << 20,
             cache_size: 128 << 20,
             raft_quiesce: true,
+            raft_log_max_entries: 10_000,
+            raft_log_max_bytes: 16 << 20,
             dead_node_timeout: Duration::from_secs(300),
             liveness_ttl: Duration::from_millis(4500),
         }

@@ -485,6 +485,8 @@ fn replica_config(config: &NodeConfig) -> ReplicaConfig {
     replica.tick_interval = config.raft_tick;
     replica.request_timeout = config.request_timeout;
     replica.quiesce = config.raft_quiesce;
+    replica.raft_log_max_entries = config.raft_log_max_entries;
+    replica.raft_log_max_bytes = config.raft_log_max_bytes;
     replica
 }
 

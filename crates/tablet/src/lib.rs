@@ -33,8 +33,14 @@
 //! reshape ranges without moving data (`replica/ranges.rs` applies them; `merge.rs` has the
 //! merge protocol: freeze the right tablet, take it over in the left one's log).
 //!
-//! Not here yet: multi-raft batching of log writes, log compaction, merges of tablets whose
-//! replicas are on different nodes.
+//! Raft logs are compacted below the applied index once they pass a size (`ReplicaConfig::
+//! raft_log_max_entries`, `raft_log_max_bytes`); a follower left behind catches up by snapshot,
+//! as a new replica does (`membership.rs`).
+//!
+//! The replicas of one store share fsyncs of their log writes (group commit, `logsync.rs`).
+//!
+//! Not here yet: streamed (chunked) snapshots, merges of tablets whose replicas are on
+//! different nodes.
 
 mod apply;
 mod command;
@@ -46,6 +52,7 @@ mod lease;
 mod local;
 mod locks;
 mod logger;
+mod logsync;
 mod membership;
 mod merge;
 pub mod metrics;
@@ -65,6 +72,7 @@ pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, SameResult, Span, WriteRequest};
 pub use locks::{LOCK_TTL, LockOwner, LockTable};
+pub use logsync::LogSync;
 pub use membership::{RAFT_INIT_INDEX, ReplicaChange};
 pub use range::RangeDescriptor;
 pub use replica::{NoHooks, Replica, ReplicaConfig, ReplicaHooks, ReplicaStatus};

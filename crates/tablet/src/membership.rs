@@ -17,11 +17,16 @@
 //!    leaves by itself once it is committed (raft-rs's automatic transition). No moment exists
 //!    at which two disjoint majorities could decide.
 //!
+//! The same snapshot brings back a follower that fell behind the leader's first index after a
+//! log compaction (`Driver::maybe_compact_log`): it already holds the tablet, and installing
+//! replaces its old state of the range (and clears keys its old range had beyond the new one).
+//!
 //! Every change bumps the range descriptor's generation, and the leader then rewrites the
 //! tablet's meta record, so gateways see the new replica set. A replica that applies its own
 //! removal deletes its state; one that missed it (its node was down) finds out from the meta
 //! record and does the same (`maintain`).
 
+use meridian_clock::Timestamp;
 use meridian_proto::v1 as pb;
 use meridian_storage::engine::BatchOp;
 use meridian_storage::{KeyRange, KvEngine, ScanOrder, Space, WriteBatch, mvcc};
@@ -131,10 +136,14 @@ fn sorted_ids<const N: usize>(lists: [&Vec<u64>; N]) -> Vec<u64> {
     ids
 }
 
-/// The snapshot data of tablet `desc` as applied now on `engine`.
+/// The snapshot data of tablet `desc` as applied now on `engine`: its data and node-local
+/// records, with the replica's safe time (`closed`) and the largest timestamp its applied
+/// state implies (`max_ts`).
 pub(crate) fn build_snapshot(
     engine: &dyn KvEngine,
     desc: &RangeDescriptor,
+    closed: Timestamp,
+    max_ts: Timestamp,
 ) -> meridian_storage::Result<Vec<u8>> {
     let tablet = desc.tablet_id;
     let mut data = Vec::new();
@@ -152,6 +161,9 @@ pub(crate) fn build_snapshot(
         prepared: local::load_prepared(engine, tablet).map_err(records)?,
         decisions: local::load_decisions(engine, tablet).map_err(records)?,
         approx_bytes: local::load_size(engine, tablet).map_err(records)?,
+        freeze: local::load_freeze(engine, tablet).map_err(records)?,
+        closed_ts: closed.as_nanos(),
+        max_ts: max_ts.as_nanos(),
     };
     Ok(snap.encode_to_vec())
 }
@@ -202,7 +214,9 @@ pub(crate) fn clear_records(
 }
 
 /// Adds to `batch` what installing `snap` at log index `index` writes: whatever the replica
-/// held before (`old`, when it had a range) is replaced by the snapshot's data and records.
+/// held before (`old`, when it had a range: a follower the leader's log compaction left
+/// behind) is replaced by the snapshot's data and records, freeze included; keys of the old
+/// range outside the new one (a split this replica missed) are cleared too.
 pub(crate) fn stage_install(
     engine: &dyn KvEngine,
     old: Option<&RangeDescriptor>,
@@ -223,6 +237,9 @@ pub(crate) fn stage_install(
         local::put_decision(&mut puts, range.tablet_id, d);
     }
     local::put_size(&mut puts, range.tablet_id, snap.approx_bytes);
+    if let Some(freeze) = &snap.freeze {
+        local::put_freeze(&mut puts, range.tablet_id, freeze);
+    }
     mvcc::put_applied_index(&mut puts, range.tablet_id, index);
     // Everything held before goes, except what is written again (one batch must not both
     // delete and put a key).
@@ -254,4 +271,153 @@ pub(crate) fn stage_install(
     }
     batch.append(puts);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use meridian_storage::{Durability, MemEngine, Mvcc};
+
+    use super::*;
+
+    fn ts(n: u64) -> Timestamp {
+        Timestamp::from_nanos(n)
+    }
+
+    fn desc(start: &[u8], end: &[u8], generation: u64) -> RangeDescriptor {
+        RangeDescriptor {
+            tablet_id: 3,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            generation,
+            replicas: vec![1, 2, 3],
+            ..Default::default()
+        }
+    }
+
+    fn prepared(id: &[u8], key: &[u8]) -> pb::PreparedTxn {
+        pb::PreparedTxn {
+            txn_id: id.to_vec(),
+            anchor_key: b"anchor".to_vec(),
+            write: Some(pb::WriteCommand {
+                commit_ts: 77,
+                mutations: vec![pb::Mutation {
+                    kind: pb::mutation::Kind::Put as i32,
+                    key: key.to_vec(),
+                    value: b"pending".to_vec(),
+                }],
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn decision(id: &[u8]) -> pb::TxnDecision {
+        pb::TxnDecision {
+            txn_id: id.to_vec(),
+            anchor_key: b"b1".to_vec(),
+            commit: true,
+            commit_ts: 60,
+        }
+    }
+
+    /// A fresh engine holding `rows` (key, timestamp; the value is the timestamp) and tablet
+    /// 3's records.
+    fn engine_with(
+        rows: &[(&[u8], u64)],
+        range: &RangeDescriptor,
+        prepared_txns: &[pb::PreparedTxn],
+        decisions: &[pb::TxnDecision],
+        freeze: Option<&pb::MergeFreeze>,
+    ) -> Arc<dyn KvEngine> {
+        let engine: Arc<dyn KvEngine> = Arc::new(MemEngine::new());
+        let mvcc = Mvcc::new(engine.clone());
+        for (key, at) in rows {
+            mvcc.put(key, ts(*at), format!("{at}").as_bytes()).unwrap();
+        }
+        let mut batch = WriteBatch::new();
+        local::put_descriptor(&mut batch, range);
+        for p in prepared_txns {
+            local::put_prepared(&mut batch, 3, p);
+        }
+        for d in decisions {
+            local::put_decision(&mut batch, 3, d);
+        }
+        if let Some(f) = freeze {
+            local::put_freeze(&mut batch, 3, f);
+        }
+        local::put_size(&mut batch, 3, 1000);
+        mvcc::put_applied_index(&mut batch, 3, 20);
+        engine.write(batch, Durability::Sync).unwrap();
+        engine
+    }
+
+    #[test]
+    fn a_snapshot_replaces_a_followers_state_with_all_of_the_leaders() {
+        // The leader's tablet split at `d` and was frozen for a merge since the follower last
+        // heard; it holds a prepared transaction and a decision the follower never saw.
+        let new = desc(b"b", b"d", 5);
+        let freeze = pb::MergeFreeze {
+            left: Some(desc(b"a", b"b", 2)),
+            freeze_ts: 90,
+            freeze_index: 40,
+        };
+        let leader = engine_with(
+            &[(b"b1", 10), (b"b1", 30), (b"c1", 31)],
+            &new,
+            &[prepared(b"t-new", b"c2")],
+            &[decision(b"d-new")],
+            Some(&freeze),
+        );
+        let data = build_snapshot(leader.as_ref(), &new, ts(85), ts(95)).unwrap();
+        let snap = decode_snapshot(3, &data).unwrap();
+        assert_eq!(snap.freeze.as_ref(), Some(&freeze));
+        assert_eq!((snap.closed_ts, snap.max_ts), (85, 95));
+
+        // The follower: the range before the split, older versions, a transaction prepared
+        // and a decision since settled, and the keys of another tablet past `f`.
+        let old = desc(b"b", b"f", 3);
+        let follower = engine_with(
+            &[(b"b1", 10), (b"b2", 12), (b"e1", 13), (b"g1", 14)],
+            &old,
+            &[prepared(b"t-old", b"b3")],
+            &[decision(b"d-old")],
+            None,
+        );
+        let mut batch = WriteBatch::new();
+        stage_install(follower.as_ref(), Some(&old), &snap, 45, &mut batch).unwrap();
+        follower.write(batch, Durability::Sync).unwrap();
+
+        let rows = |m: &Mvcc| m.scan(b"b", b"f", ts(100), None).unwrap();
+        let mvcc = Mvcc::new(follower.clone());
+        assert_eq!(rows(&mvcc), rows(&Mvcc::new(leader.clone())));
+        assert_eq!(
+            mvcc.get(b"b1", ts(20)).unwrap().as_deref(),
+            Some(&b"10"[..])
+        );
+        assert_eq!(mvcc.get(b"b2", ts(100)).unwrap(), None, "old data is gone");
+        assert_eq!(
+            mvcc.get(b"e1", ts(100)).unwrap(),
+            None,
+            "split-off keys are gone"
+        );
+        assert_eq!(
+            mvcc.get(b"g1", ts(100)).unwrap().as_deref(),
+            Some(&b"14"[..]),
+            "another tablet's keys stay"
+        );
+        let engine = follower.as_ref();
+        assert_eq!(local::load_descriptor(engine, 3).unwrap(), Some(new));
+        assert_eq!(
+            local::load_prepared(engine, 3).unwrap(),
+            vec![prepared(b"t-new", b"c2")]
+        );
+        assert_eq!(
+            local::load_decisions(engine, 3).unwrap(),
+            vec![decision(b"d-new")]
+        );
+        assert_eq!(local::load_freeze(engine, 3).unwrap(), Some(freeze));
+        assert_eq!(local::load_size(engine, 3).unwrap(), 1000);
+        assert_eq!(mvcc.applied_index(3).unwrap(), 45);
+    }
 }

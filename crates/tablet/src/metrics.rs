@@ -45,6 +45,30 @@ pub static SNAPSHOTS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Raft log compactions (see `ReplicaConfig::raft_log_max_entries`).
+pub static LOG_COMPACTIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_log_compactions_total",
+        "Raft log compactions by tablet replicas on this node.",
+    )
+});
+
+/// fsyncs of Raft log writes (group commits; see `logsync.rs`).
+pub static LOG_FSYNCS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_log_fsyncs_total",
+        "fsyncs that made tablet replicas' Raft log writes durable on this node.",
+    )
+});
+
+/// Raft log writes made durable by those fsyncs (each fsync covers one or more).
+pub static LOG_SYNCED_WRITES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_raft_log_synced_writes_total",
+        "Raft log writes (one per replica Ready) made durable by group-commit fsyncs.",
+    )
+});
+
 /// Raft snapshots installed by replicas.
 pub static SNAPSHOTS_APPLIED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
@@ -106,6 +130,9 @@ pub fn register() {
     LazyLock::force(&COMMIT_WAIT);
     LazyLock::force(&SNAPSHOTS_SENT);
     LazyLock::force(&SNAPSHOTS_APPLIED);
+    LazyLock::force(&LOG_COMPACTIONS);
+    LazyLock::force(&LOG_FSYNCS);
+    LazyLock::force(&LOG_SYNCED_WRITES);
     LazyLock::force(&REPLICAS_REPLACED);
     LazyLock::force(&LOCK_WAITS);
     LazyLock::force(&LOCK_WOUNDS_INFLICTED);

@@ -376,9 +376,12 @@ pub async fn place(
 /// Deletes the replicas in `stores` that their tablet's meta record no longer lists (removed
 /// while their node was down, so they never applied their removal), and frozen ones whose keys
 /// the meta records give to the tablet that merged them while this node holds no replica of
-/// the left tablet to retire them (it was moved away before it applied the merge).
+/// the left tablet to retire them (it was moved away before it applied the merge). First,
+/// creates the replicas a store should hold of tablets whose split one of its replicas learned
+/// of only through a snapshot (`Store::adopt_dropped`).
 pub async fn collect_removed(stores: &[Arc<Store>], client: &RangeClient) {
     for store in stores.iter().filter(|s| !s.is_stopped()) {
+        store.adopt_dropped(client).await;
         for replica in store.replicas() {
             if !replica.is_initialized() || (replica.is_leader() && !replica.is_frozen()) {
                 continue;

@@ -35,6 +35,7 @@ use crate::lease::LeaseState;
 use crate::local;
 use crate::locks::{LockOwner, LockTable};
 use crate::logger::raft_logger;
+use crate::logsync::LogSync;
 use crate::membership::{self, ReplicaChange};
 use crate::merge::{Activity, Freeze};
 use crate::range::{self, RangeDescriptor};
@@ -82,7 +83,21 @@ pub struct ReplicaConfig {
     /// Shared by every replica of a node: while set, a leader hands its group to another voter
     /// (the node is draining).
     pub draining: Arc<AtomicBool>,
+    /// Log compaction: once the Raft log holds more than this many entries, or more than
+    /// `raft_log_max_bytes`, the replica truncates it below its applied index (0: no limit of
+    /// this kind; both 0: the log is never compacted). See `Driver::maybe_compact_log`.
+    pub raft_log_max_entries: u64,
+    /// See `raft_log_max_entries`.
+    pub raft_log_max_bytes: u64,
+    /// Group commit of the log writes of every replica on the same engine (a store sets one
+    /// for all its replicas); a replica whose engine it does not sync gets its own.
+    pub log_sync: Option<Arc<LogSync>>,
 }
+
+/// A leader keeps the entries that its live followers still need unless its log grows past
+/// this many times a compaction threshold; then it compacts anyway, and the followers left
+/// behind catch up by snapshot.
+pub const RAFT_LOG_HARD_CAP_FACTOR: u64 = 4;
 
 /// What a replica asks of whoever hosts it.
 pub trait ReplicaHooks: Send + Sync + 'static {
@@ -97,6 +112,11 @@ pub trait ReplicaHooks: Send + Sync + 'static {
     /// A merge applied here took over tablet `right`: its replica on this node retires (its
     /// data stays: it is the merged tablet's now).
     fn merged(&self, _right: u64) {}
+
+    /// A snapshot replaced this replica's range `old` with `new` (a different one: the
+    /// replica missed splits, merges or membership changes that its leader's log no longer
+    /// holds). Replicas of other tablets that `new` took over by a merge retire.
+    fn snapshot_installed(&self, _old: &RangeDescriptor, _new: &RangeDescriptor) {}
 }
 
 /// Hooks that do nothing (a single tablet that never splits).
@@ -129,6 +149,9 @@ impl ReplicaConfig {
             close_ticks: 10,
             empty: false,
             draining: Arc::new(AtomicBool::new(false)),
+            raft_log_max_entries: 10_000,
+            raft_log_max_bytes: 16 << 20,
+            log_sync: None,
         }
     }
 }
@@ -152,6 +175,12 @@ pub struct ReplicaStatus {
     pub leader_since: Option<Timestamp>,
     /// The group is idle and this replica stopped ticking.
     pub quiesced: bool,
+    /// The first index still in this replica's Raft log (compaction moves it forward).
+    pub log_first_index: u64,
+    /// Entries in this replica's Raft log, and the bytes they take.
+    pub log_entries: u64,
+    /// See `log_entries`.
+    pub log_bytes: u64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T>>;
@@ -216,6 +245,8 @@ struct Shared {
     freeze: Mutex<Option<Freeze>>,
     /// Recent writes, as the merge planner samples them.
     activity: Mutex<Activity>,
+    /// The driver's `applied_max_ts` as of its last apply (snapshots carry it).
+    max_ts: AtomicU64,
 }
 
 impl Shared {
@@ -283,8 +314,9 @@ fn prepared_set(records: Vec<pb::PreparedTxn>, oracle: &mut TsOracle, tick: u64)
     prepared
 }
 
-/// Builds the snapshots the leader sends new replicas: the applied state, read in the driver
-/// task (raft-rs asks from inside `step`), so nothing applies meanwhile.
+/// Builds the snapshots the leader sends new replicas and followers its log compaction left
+/// behind: the applied state, read in the driver task (raft-rs asks from inside `step`), so
+/// nothing applies meanwhile.
 fn snapshot_builder(shared: std::sync::Weak<Shared>) -> meridian_storage::raftlog::SnapshotBuilder {
     Arc::new(move |store: &RaftLogStore| {
         let Some(shared) = shared.upgrade() else {
@@ -293,9 +325,14 @@ fn snapshot_builder(shared: std::sync::Weak<Shared>) -> meridian_storage::raftlo
             });
         };
         let applied = shared.mvcc.applied_index(shared.tablet_id)?;
+        let data = membership::build_snapshot(
+            shared.mvcc.engine().as_ref(),
+            &shared.descriptor(),
+            Timestamp::from_nanos(shared.safe_ts.load(Ordering::Acquire)),
+            Timestamp::from_nanos(shared.max_ts.load(Ordering::Acquire)),
+        )?;
         let mut snap = raft::prelude::Snapshot {
-            data: membership::build_snapshot(shared.mvcc.engine().as_ref(), &shared.descriptor())?
-                .into(),
+            data: data.into(),
             ..Default::default()
         };
         let meta = snap.mut_metadata();
@@ -336,6 +373,10 @@ impl Replica {
         hooks: Arc<dyn ReplicaHooks>,
     ) -> Result<(Replica, tokio::task::JoinHandle<()>)> {
         let store = RaftLogStore::open(engine.clone(), config.tablet_id)?;
+        let log_sync = match &config.log_sync {
+            Some(sync) if sync.is_for(&engine) => sync.clone(),
+            _ => LogSync::new(engine.clone()),
+        };
         let stored = local::load_descriptor(engine.as_ref(), config.tablet_id)?;
         let (desc, initialized) = match stored {
             Some(desc) => (desc, true),
@@ -440,6 +481,7 @@ impl Replica {
             locks: LockTable::new(clock.clone(), config.request_timeout / 4),
             freeze: Mutex::new(freeze),
             activity: Mutex::new(Activity::default()),
+            max_ts: AtomicU64::new(config.min_ts.as_nanos()),
         });
         store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -491,6 +533,9 @@ impl Replica {
             snapshots_sent: HashMap::new(),
             learners_added: HashMap::new(),
             draining: config.draining.clone(),
+            log_max_entries: config.raft_log_max_entries,
+            log_max_bytes: config.raft_log_max_bytes,
+            log_sync,
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -985,6 +1030,11 @@ struct Driver {
     learners_added: HashMap<u64, u64>,
     /// See `ReplicaConfig::draining`.
     draining: Arc<AtomicBool>,
+    /// See `ReplicaConfig::raft_log_max_entries`.
+    log_max_entries: u64,
+    log_max_bytes: u64,
+    /// Group commit of the log writes (`logsync.rs`).
+    log_sync: Arc<LogSync>,
 }
 
 impl Driver {
@@ -1021,7 +1071,7 @@ impl Driver {
             // Handling a Ready can create work that needs another (deferred writes, renewals).
             let mut failed = None;
             for _ in 0..4 {
-                if let Err(e) = self.on_ready() {
+                if let Err(e) = self.on_ready().await {
                     failed = Some(e);
                     break;
                 }
@@ -1212,6 +1262,62 @@ impl Driver {
             self.renew_lease();
         }
         self.maybe_close();
+        if let Err(e) = self.maybe_compact_log() {
+            tracing::warn!(tablet = self.shared.tablet_id, error = %e, "raft log compaction failed");
+        }
+    }
+
+    /// Log compaction, in the manner of CockroachDB's raft log queue and TiKV's raft log GC:
+    /// once the log holds more than `log_max_entries` entries or `log_max_bytes` bytes, the
+    /// entries up to the applied index are removed (the state machine, durable up to the
+    /// applied index before the compaction is, stands for them). A leader keeps what its live
+    /// followers still need: every follower heard from within two election timeouts keeps the
+    /// entries after its match index (after the snapshot it is being sent, if any), unless
+    /// the log is past `RAFT_LOG_HARD_CAP_FACTOR` times a threshold; a follower left behind
+    /// gets a snapshot, as a new replica does. Followers compact up to their applied index.
+    fn maybe_compact_log(&mut self) -> Result<()> {
+        let over =
+            |size: u64, limit: u64, factor: u64| limit > 0 && size > limit.saturating_mul(factor);
+        let (entries, bytes) = self.store.log_size();
+        if !over(entries, self.log_max_entries, 1) && !over(bytes, self.log_max_bytes, 1) {
+            return Ok(());
+        }
+        // Entries up to the applied index may go: compact before `applied + 1`.
+        let mut compact = self.raw.raft.raft_log.applied.saturating_add(1);
+        let hard = over(entries, self.log_max_entries, RAFT_LOG_HARD_CAP_FACTOR)
+            || over(bytes, self.log_max_bytes, RAFT_LOG_HARD_CAP_FACTOR);
+        if self.is_leader() && !hard {
+            let me = self.shared.replica_id;
+            let recent = self.ticks.saturating_sub(2 * self.election_ticks);
+            for (id, pr) in self.raw.raft.prs().iter() {
+                if *id == me || self.last_heard.get(id).is_none_or(|t| *t < recent) {
+                    continue;
+                }
+                let needs = if pr.state == raft::ProgressState::Snapshot {
+                    pr.pending_snapshot
+                } else {
+                    pr.matched
+                };
+                compact = compact.min(needs.saturating_add(1));
+            }
+        }
+        let first = self.store.first_log_index();
+        if compact <= first {
+            return Ok(());
+        }
+        self.store.compact(compact)?;
+        crate::metrics::LOG_COMPACTIONS.inc();
+        tracing::debug!(
+            tablet = self.shared.tablet_id,
+            replica = self.shared.replica_id,
+            from = first,
+            to = compact,
+            entries,
+            bytes,
+            hard,
+            "compacted the raft log"
+        );
+        Ok(())
     }
 
     /// A requested timestamp no correct clock could be at yet, judged by this leader's: the
@@ -1696,8 +1802,10 @@ impl Driver {
         id
     }
 
-    /// Processes a Ready in raft-rs's order (see raft-rs `examples/`).
-    fn on_ready(&mut self) -> Result<()> {
+    /// Processes a Ready in raft-rs's order (see raft-rs `examples/`). The log write is made
+    /// durable by the store's group commit (`logsync.rs`): this task waits for it, and the
+    /// other replicas of the store run and join the same fsync meanwhile.
+    async fn on_ready(&mut self) -> Result<()> {
         if !self.raw.has_ready() {
             return Ok(());
         }
@@ -1719,10 +1827,11 @@ impl Driver {
         }
         // 4. Committed entries (already durable here) go to the state machine.
         self.apply_entries(ready.take_committed_entries())?;
-        // 5 + 6. New entries and the hard state: one durable write.
+        // 5 + 6. New entries and the hard state: one write, durable before anything below.
         if !ready.entries().is_empty() || ready.hs().is_some() {
             self.store
-                .persist(ready.entries(), ready.hs(), Durability::Sync)?;
+                .persist(ready.entries(), ready.hs(), Durability::NoSync)?;
+            self.log_sync.sync().await?;
         }
         // 7. Messages that must follow the durable write (votes, append responses).
         if !ready.persisted_messages().is_empty() {
@@ -1975,6 +2084,9 @@ impl Driver {
                 },
             }
         }
+        self.shared
+            .max_ts
+            .store(self.applied_max_ts.as_nanos(), Ordering::Release);
         let mut status = self.shared.status.lock().unwrap_or_else(|e| e.into_inner());
         status.applied_index = last;
         Ok(())
@@ -2025,8 +2137,11 @@ impl Driver {
         Ok(())
     }
 
-    /// Installs a snapshot from the leader (a new replica's first state): the data and records
-    /// it carries replace whatever this replica held, in one write with the Raft state.
+    /// Installs a snapshot from the leader: a new replica's first state, or the state of a
+    /// follower the leader's log compaction left behind. The data and records it carries
+    /// replace whatever this replica held, in one write with the Raft state; the in-memory
+    /// state that mirrors them (range, prepared transactions, freeze, size) is replaced too,
+    /// and the replica's safe time and timestamp floor rise to the sender's.
     fn install_snapshot(&mut self, snap: &raft::prelude::Snapshot) -> Result<()> {
         let tablet = self.shared.tablet_id;
         let decoded = membership::decode_snapshot(tablet, &snap.data)?;
@@ -2041,6 +2156,8 @@ impl Driver {
         membership::stage_install(engine.as_ref(), old.as_ref(), &decoded, index, &mut batch)?;
         self.store.apply_snapshot_with(snap, batch)?;
         let desc = decoded.range.clone().unwrap_or_default();
+        // The transactions prepared before leave the oracle with the records they had.
+        self.oracle.clear_prepared();
         let prepared = prepared_set(decoded.prepared, &mut self.oracle, self.ticks);
         let newest = self
             .shared
@@ -2053,33 +2170,62 @@ impl Driver {
                     .iter()
                     .map(|d| Timestamp::from_nanos(d.commit_ts)),
             )
+            .chain([Timestamp::from_nanos(decoded.max_ts)])
             .max();
         if let Some(ts) = newest {
             self.applied_max_ts = self.applied_max_ts.max(ts);
         }
+        self.shared
+            .max_ts
+            .store(self.applied_max_ts.as_nanos(), Ordering::Release);
         *self
             .shared
             .prepared
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = prepared;
+        let freeze = decoded
+            .freeze
+            .map(|record| Freeze::from_record(record, self.ticks));
+        if let Some(f) = &freeze {
+            // As at a restart: the frozen tablet's snapshot at its freeze timestamp is final.
+            self.shared
+                .safe_ts
+                .fetch_max(f.ts.as_nanos(), Ordering::AcqRel);
+        }
+        *self.shared.freeze.lock().unwrap_or_else(|e| e.into_inner()) = freeze;
         self.shared
             .approx_bytes
             .store(decoded.approx_bytes, Ordering::Relaxed);
-        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = desc;
+        let changed = old.as_ref() != Some(&desc);
+        *self.shared.desc.write().unwrap_or_else(|e| e.into_inner()) = desc.clone();
         self.shared.initialized.store(true, Ordering::Release);
+        if changed {
+            self.shared.meta_dirty.store(true, Ordering::Release);
+        }
         self.shared
             .status
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .applied_index = index;
+        // Safe time after the prepared set and the freeze, which cap it.
+        self.publish_closed(Timestamp::from_nanos(decoded.closed_ts));
         crate::metrics::SNAPSHOTS_APPLIED.inc();
         tracing::info!(
             tablet,
             replica = self.shared.replica_id,
             index,
             versions = decoded.data.len(),
+            prepared = self
+                .shared
+                .prepared
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len(),
             "installed a snapshot"
         );
+        if let Some(old) = old.filter(|_| changed) {
+            self.hooks.snapshot_installed(&old, &desc);
+        }
         Ok(())
     }
 
@@ -2405,6 +2551,8 @@ impl Driver {
         status.lease_end = if leader { self.lease.end() } else { None };
         status.leader_since = self.leader_since;
         status.quiesced = self.quiesced;
+        status.log_first_index = self.store.first_log_index();
+        (status.log_entries, status.log_bytes) = self.store.log_size();
         drop(status);
         if !leader && self.shared.leader.swap(leader, Ordering::Relaxed) {
             // Locks live only at the leader: waiters go look for the new one.

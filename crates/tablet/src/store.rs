@@ -37,6 +37,10 @@ pub struct Store {
     stopped: std::sync::atomic::AtomicBool,
     /// Tablets whose replica here retired after a merge (since the store opened).
     merged_away: Mutex<BTreeSet<u64>>,
+    /// Key spans `[start, end)` (empty end: to the end of the keyspace) that a snapshot took
+    /// from a local replica whose range it shrank: the replica missed splits, and this store
+    /// may hold no replica of the tablets they made (see [`Store::adopt_dropped`]).
+    dropped: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Store {
@@ -47,9 +51,11 @@ impl Store {
         engine: Arc<dyn KvEngine>,
         clock: Arc<TrueTime>,
         transport: Arc<dyn Transport>,
-        base: ReplicaConfig,
+        mut base: ReplicaConfig,
         bootstrap: Option<RangeDescriptor>,
     ) -> Result<Arc<Store>> {
+        // One group commit for every replica's log writes on the engine.
+        base.log_sync = Some(crate::logsync::LogSync::new(engine.clone()));
         let mut descs = finish_merges(&engine, local::load_descriptors(engine.as_ref())?)?;
         // Bootstrap once: a store whose replicas were all moved away starts with none.
         if descs.is_empty() && !local::is_bootstrapped(engine.as_ref())? {
@@ -69,6 +75,7 @@ impl Store {
             me: me.clone(),
             stopped: std::sync::atomic::AtomicBool::new(false),
             merged_away: Mutex::new(BTreeSet::new()),
+            dropped: Mutex::new(Vec::new()),
         });
         for desc in descs {
             match store.start_replica(desc, Timestamp::ZERO, false) {
@@ -147,6 +154,9 @@ impl Store {
         if self.replica(desc.tablet_id).is_some() {
             return Ok(());
         }
+        if self.was_merged(desc.tablet_id) {
+            return Err(self.missing_replica(desc.tablet_id));
+        }
         let overlapping = self
             .replicas()
             .into_iter()
@@ -182,6 +192,82 @@ impl Store {
             "created an empty replica"
         );
         Ok(())
+    }
+
+    /// Remembers the keys a snapshot took from a local replica (`old` became `new`).
+    fn note_dropped_keys(&self, old: &RangeDescriptor, new: &RangeDescriptor) {
+        let mut spans = Vec::new();
+        if old.start_key < new.start_key {
+            spans.push((old.start_key.clone(), new.start_key.clone()));
+        }
+        if !new.end_key.is_empty() && (old.end_key.is_empty() || new.end_key < old.end_key) {
+            spans.push((new.end_key.clone(), old.end_key.clone()));
+        }
+        if !spans.is_empty() {
+            tracing::info!(
+                tablet = new.tablet_id,
+                store = self.id,
+                ?spans,
+                "a snapshot shrank a replica's range; will look for the tablets now holding the keys"
+            );
+            self.dropped
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(spans);
+        }
+    }
+
+    /// Creates an empty replica of every tablet that holds keys a snapshot took from a local
+    /// replica (see [`Store::note_dropped_keys`]), when its meta record names this store: the
+    /// local replica missed the split that made the tablet, so this store never started its
+    /// replica, and the tablet's leader fills the empty one with a snapshot (as it does a
+    /// replica being added). Spans the meta records do not account for yet are kept for the
+    /// next round.
+    pub async fn adopt_dropped(&self, client: &crate::RangeClient) {
+        let spans = std::mem::take(&mut *self.dropped.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut keep = Vec::new();
+        for (start, end) in spans {
+            if !self.adopt_span(client, &start, &end).await {
+                keep.push((start, end));
+            }
+        }
+        self.dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keep);
+    }
+
+    /// [`Store::adopt_dropped`] for one span; whether it is settled.
+    async fn adopt_span(&self, client: &crate::RangeClient, start: &[u8], end: &[u8]) -> bool {
+        let mut key = start.to_vec();
+        loop {
+            let record = match client.meta_record(&key).await {
+                Ok(Some(record)) => record,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::debug!(store = self.id, error = %e, "cannot read a meta record");
+                    return false;
+                }
+            };
+            if record.replicas.contains(&self.id) && self.replica(record.tablet_id).is_none() {
+                match self.create_replica(&record) {
+                    Ok(()) => tracing::info!(
+                        tablet = record.tablet_id,
+                        store = self.id,
+                        "created the replica of a tablet whose split this store missed"
+                    ),
+                    Err(e) => {
+                        tracing::debug!(tablet = record.tablet_id, store = self.id, error = %e,
+                            "cannot create a missing replica yet");
+                        return false;
+                    }
+                }
+            }
+            if record.end_key.is_empty() || (!end.is_empty() && record.end_key.as_slice() >= end) {
+                return true;
+            }
+            key = record.end_key;
+        }
     }
 
     /// The store's id (the replica id of all its replicas).
@@ -310,6 +396,45 @@ impl ReplicaHooks for StoreHooks {
         if let Some(r) = replica {
             r.retire();
         }
+    }
+
+    fn snapshot_installed(&self, old: &RangeDescriptor, new: &RangeDescriptor) {
+        let Some(store) = self.0.upgrade() else {
+            return;
+        };
+        for other in store.replicas() {
+            if other.tablet_id() == new.tablet_id
+                || !other.is_initialized()
+                || !crate::dist::overlap(&other.descriptor(), new)
+            {
+                continue;
+            }
+            let desc = other.descriptor();
+            // As `finish_merges` decides after a restart: frozen for a merge into this tablet,
+            // whose range now covers it at a newer generation. The snapshot holds its data.
+            let taken_over = other
+                .freeze()
+                .is_some_and(|f| f.left.tablet_id == new.tablet_id)
+                && range::contains(new, &desc.start_key)
+                && new.generation > desc.generation;
+            if taken_over {
+                tracing::info!(
+                    tablet = desc.tablet_id,
+                    merged_into = new.tablet_id,
+                    store = store.id(),
+                    "a snapshot carried a merge this store missed; retiring the merged replica"
+                );
+                self.merged(desc.tablet_id);
+            } else {
+                tracing::warn!(
+                    tablet = new.tablet_id,
+                    other = desc.tablet_id,
+                    store = store.id(),
+                    "a snapshot's range overlaps another local replica"
+                );
+            }
+        }
+        store.note_dropped_keys(old, new);
     }
 }
 

@@ -56,6 +56,12 @@ impl LocalTransport {
         cut.insert((b, a));
     }
 
+    /// Drops the messages `from` sends `to` (one direction only).
+    pub fn cut(&self, from: u64, to: u64) {
+        let mut cut = self.cut.lock().unwrap_or_else(|e| e.into_inner());
+        cut.insert((from, to));
+    }
+
     /// Isolates `replica` from every other registered replica.
     pub fn isolate(&self, replica: u64) {
         let ids: Vec<u64> = {

@@ -85,6 +85,11 @@ impl TsOracle {
         }
     }
 
+    /// Forgets every prepared transaction (a snapshot replaced the replica's state).
+    pub(crate) fn clear_prepared(&mut self) {
+        self.prepared.clear();
+    }
+
     pub(crate) fn assign_read(&mut self, now_latest: Timestamp) -> Timestamp {
         self.last_assigned = self.last_assigned.max(now_latest);
         now_latest

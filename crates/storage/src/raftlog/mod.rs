@@ -56,6 +56,8 @@ struct LogState {
     /// Index and term of the last entry (equal to the truncated ones when the log is empty).
     last_index: u64,
     last_term: u64,
+    /// Bytes the stored entries take (their encoded size), which compaction policies weigh.
+    entry_bytes: u64,
     /// What [`raft::Storage::snapshot`] returns; in memory only.
     snapshot: Option<SnapshotMetadata>,
 }
@@ -86,6 +88,15 @@ impl RaftLogStore {
             keys::all_entries(group_id),
             ScanOrder::Reverse,
         )?;
+        // One pass over the stored entries for their size (compaction keeps the log short).
+        for item in engine.iter(
+            Space::RaftLog,
+            keys::all_entries(group_id),
+            ScanOrder::Forward,
+        )? {
+            let (_, value) = item?;
+            state.entry_bytes = state.entry_bytes.saturating_add(value.len() as u64);
+        }
         (state.last_index, state.last_term) = match last {
             None => (state.truncated_index, state.truncated_term),
             Some((key, value)) => {
@@ -144,6 +155,17 @@ impl RaftLogStore {
     /// The first index still in the log.
     pub fn first_log_index(&self) -> u64 {
         self.read().first_index()
+    }
+
+    /// The last index in the log (the truncated index when the log is empty).
+    pub fn last_log_index(&self) -> u64 {
+        self.read().last_index
+    }
+
+    /// How many entries the log holds and how many bytes they take in the engine.
+    pub fn log_size(&self) -> (u64, u64) {
+        let state = self.read();
+        (state.last_index - state.truncated_index, state.entry_bytes)
     }
 
     /// The term of entry `idx` (which must be in `[first_index - 1, last_index]`).

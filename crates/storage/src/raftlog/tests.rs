@@ -585,3 +585,41 @@ fn extreme_indexes_are_errors_not_overflows() {
     store.compact(u64::MAX).unwrap();
     assert_eq!(store.first_index(), Ok(u64::MAX));
 }
+
+#[test]
+fn log_size_follows_appends_replacements_compaction_and_snapshots() {
+    let engine: Arc<dyn KvEngine> = Arc::new(MemEngine::new());
+    let store = RaftLogStore::open(engine.clone(), 1).unwrap();
+    assert_eq!(store.log_size(), (0, 0));
+    let entry = |index: u64, term: u64, len: usize| Entry {
+        data: vec![7; len].into(),
+        ..new_entry(index, term)
+    };
+    let stored = |e: &Entry| e.write_to_bytes().unwrap().len() as u64;
+    let ents: Vec<_> = (1..=6).map(|i| entry(i, 1, 100 * i as usize)).collect();
+    store.persist(&ents, None, Durability::NoSync).unwrap();
+    let total: u64 = ents.iter().map(stored).sum();
+    assert_eq!(store.log_size(), (6, total));
+    // Reopening weighs the stored entries again.
+    assert_eq!(
+        RaftLogStore::open(engine.clone(), 1).unwrap().log_size(),
+        (6, total)
+    );
+    // A conflicting suffix from 5 on is replaced by one small entry.
+    let replacement = entry(5, 2, 10);
+    store
+        .persist(std::slice::from_ref(&replacement), None, Durability::NoSync)
+        .unwrap();
+    let total = total - stored(&ents[4]) - stored(&ents[5]) + stored(&replacement);
+    assert_eq!(store.log_size(), (5, total));
+    store.compact(3).unwrap();
+    let total = total - stored(&ents[0]) - stored(&ents[1]);
+    assert_eq!(store.log_size(), (3, total));
+    assert_eq!(
+        RaftLogStore::open(engine.clone(), 1).unwrap().log_size(),
+        (3, total)
+    );
+    store.apply_snapshot(&new_snapshot(9, 3, vec![1])).unwrap();
+    assert_eq!(store.log_size(), (0, 0));
+    assert_eq!(store.last_log_index(), 9);
+}

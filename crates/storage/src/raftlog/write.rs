@@ -6,7 +6,7 @@ use raft::StorageError;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot};
 
 use super::{LogState, RaftLogStore, keys};
-use crate::engine::{Durability, Space, WriteBatch};
+use crate::engine::{Durability, ScanOrder, Space, WriteBatch};
 use crate::error::{Error, Result};
 
 /// Log writes added to a [`WriteBatch`] by [`RaftLogStore::stage`] whose effect on the
@@ -18,6 +18,9 @@ pub struct StagedLog {
     /// New last index and term, if entries were appended.
     last: Option<(u64, u64)>,
     hard_state: Option<HardState>,
+    /// Bytes of the entries written, and of the stored entries they replace.
+    added_bytes: u64,
+    removed_bytes: u64,
 }
 
 impl StagedLog {
@@ -29,6 +32,10 @@ impl StagedLog {
             state.last_index = index;
             state.last_term = term;
         }
+        state.entry_bytes = state
+            .entry_bytes
+            .saturating_sub(self.removed_bytes)
+            .saturating_add(self.added_bytes);
         if let Some(hs) = self.hard_state {
             state.hard_state = hs;
         }
@@ -63,13 +70,28 @@ impl RaftLogStore {
     ) -> Result<StagedLog> {
         let state = self.read();
         let mut last = None;
+        let (mut added_bytes, mut removed_bytes) = (0u64, 0u64);
         if let Some(tail) = entries.last() {
             self.check_append(&state, entries)?;
+            let first = entries[0].index;
+            if first <= state.last_index {
+                // A conflicting suffix is replaced (rare): weigh what goes.
+                let range = keys::entry_range(self.group_id, first, state.last_index + 1);
+                for item in self
+                    .engine
+                    .iter(Space::RaftLog, range, ScanOrder::Forward)?
+                {
+                    let (_, value) = item?;
+                    removed_bytes = removed_bytes.saturating_add(value.len() as u64);
+                }
+            }
             for e in entries {
+                let value = keys::encode(e)?;
+                added_bytes = added_bytes.saturating_add(value.len() as u64);
                 batch.put(
                     Space::RaftLog,
                     keys::entry_key(self.group_id, e.index),
-                    keys::encode(e)?,
+                    value,
                 );
             }
             // Entries past the new tail belong to the replaced suffix.
@@ -91,6 +113,8 @@ impl RaftLogStore {
             state: Arc::clone(&self.state),
             last,
             hard_state: hard_state.cloned(),
+            added_bytes,
+            removed_bytes,
         })
     }
 
@@ -158,6 +182,7 @@ impl RaftLogStore {
         state.truncated_term = meta.term;
         state.last_index = meta.index;
         state.last_term = meta.term;
+        state.entry_bytes = 0;
         state.conf_state = meta.get_conf_state().clone();
         state.hard_state = hard_state;
         state.snapshot = Some(meta.clone());
@@ -198,8 +223,15 @@ impl RaftLogStore {
         }
         let term = self.term_of(&state, compact_index - 1)?;
         let mut batch = WriteBatch::new();
-        for index in state.first_index()..compact_index {
-            batch.delete(Space::RaftLog, keys::entry_key(self.group_id, index));
+        let mut removed_bytes = 0u64;
+        let range = keys::entry_range(self.group_id, state.first_index(), compact_index);
+        for item in self
+            .engine
+            .iter(Space::RaftLog, range, ScanOrder::Forward)?
+        {
+            let (key, value) = item?;
+            removed_bytes = removed_bytes.saturating_add(value.len() as u64);
+            batch.delete(Space::RaftLog, key);
         }
         batch.put(
             Space::RaftState,
@@ -209,6 +241,7 @@ impl RaftLogStore {
         self.engine.write(batch, Durability::NoSync)?;
         state.truncated_index = compact_index - 1;
         state.truncated_term = term;
+        state.entry_bytes = state.entry_bytes.saturating_sub(removed_bytes);
         Ok(())
     }
 
