@@ -107,6 +107,12 @@ struct StartArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
         value_parser = clap::value_parser!(u64).range(4096..))]
     range_max_bytes: u64,
+    /// A transaction whose writes in one tablet exceed this many bytes is shipped to it in
+    /// pieces of about this size, each its own Raft entry, so that no entry carries a whole
+    /// large transaction.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+        value_parser = clap::value_parser!(u64).range(1024..))]
+    txn_piece_bytes: u64,
     /// Whether idle tablets stop ticking (`false` keeps every Raft group ticking, for
     /// comparison).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -392,6 +398,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.region = args.region;
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
+    config.txn_piece_bytes = args.txn_piece_bytes;
     config.raft_quiesce = args.raft_quiesce;
     config.dead_node_timeout = std::time::Duration::from_secs(args.dead_node_timeout);
     let node = Node::start(config).await?;

@@ -65,6 +65,9 @@ pub struct NodeConfig {
     /// A tablet splits once about this many bytes were written to it; neighbours that are
     /// cold and together under a quarter of this merge.
     pub range_max_bytes: u64,
+    /// A transaction whose writes in a tablet exceed this many bytes is shipped there in
+    /// pieces of about this size, one Raft entry each (`meridian_tablet::txn`).
+    pub txn_piece_bytes: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,
     /// A cluster member whose liveness record expired this long ago is dead, and its replicas
@@ -103,6 +106,7 @@ impl NodeConfig {
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
+            txn_piece_bytes: meridian_tablet::DEFAULT_TXN_PIECE_BYTES,
             raft_quiesce: true,
             dead_node_timeout: Duration::from_secs(300),
             liveness_ttl: Duration::from_millis(4500),

@@ -280,7 +280,9 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.read_ts = min.as_nanos();
         }
         Error::Clock(_) => out.code = Code::Clock as i32,
-        Error::Storage(_) | Error::Raft(_) | Error::Internal(_) => out.code = Code::Internal as i32,
+        Error::Storage(_) | Error::Raft(_) | Error::Internal(_) | Error::TxnTooLarge { .. } => {
+            out.code = Code::Internal as i32
+        }
     }
     out
 }

@@ -6,7 +6,9 @@
 //! is only echoed too: the memory a statement's operators may hold is
 //! `meridian.query_memory_limit` (256MB by default, PostgreSQL's units: `64kB`, `512MB`,
 //! `2GB`; a bare number is kB), one limit for the whole statement rather than PostgreSQL's
-//! per-operator budget (see `exec/memory.rs`).
+//! per-operator budget (see `exec/memory.rs`). A transaction block's writes and the reads it
+//! validates at commit are buffered at the gateway up to `meridian.txn_memory_limit` (1GB by
+//! default, same units); past it a statement fails with 53200 (see `txn/buffer.rs`).
 
 use std::collections::BTreeMap;
 
@@ -53,6 +55,7 @@ const VARS: &[VarDef] = &[
     var("jit", "off"),
     var("lock_timeout", "0"),
     var("meridian.query_memory_limit", "256MB"),
+    var("meridian.txn_memory_limit", "1GB"),
     var("max_parallel_workers_per_gather", "2"),
     var("row_security", "on"),
     var("search_path", "\"$user\", public"),
@@ -157,6 +160,18 @@ impl SessionVars {
         usize::try_from(value).unwrap_or(usize::MAX)
     }
 
+    /// The bytes a transaction block may buffer at the gateway, its writes and the reads it
+    /// validates at commit (`meridian.txn_memory_limit`).
+    pub(crate) fn txn_memory_limit(&self) -> usize {
+        let value = self
+            .set
+            .get("meridian.txn_memory_limit")
+            .map_or(DEFAULT_TXN_MEMORY, |v| {
+                parse_memory(v).unwrap_or(DEFAULT_TXN_MEMORY)
+            });
+        usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
     /// `SHOW ALL`: (name, setting) for every known setting, in name order.
     pub(crate) fn all(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = VARS
@@ -184,6 +199,8 @@ impl SessionVars {
 
 /// The default of `meridian.query_memory_limit`: 256MB.
 const DEFAULT_QUERY_MEMORY: u64 = 256 << 20;
+/// The default of `meridian.txn_memory_limit`: 1GB.
+const DEFAULT_TXN_MEMORY: u64 = 1 << 30;
 
 /// The units of memory settings, as PostgreSQL spells them, largest first.
 const MEMORY_UNITS: [(&str, u64); 5] = [
@@ -273,7 +290,7 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid("Value must be an integer between -15 and 3.")),
         },
-        "meridian.query_memory_limit" => match parse_memory(&value) {
+        "meridian.query_memory_limit" | "meridian.txn_memory_limit" => match parse_memory(&value) {
             Some(n) if QUERY_MEMORY_RANGE.contains(&n) => {
                 Ok(format_memory(usize::try_from(n).unwrap_or(usize::MAX)))
             }

@@ -152,6 +152,7 @@ pub(crate) fn build_snapshot(
         prepared: local::load_prepared(engine, tablet).map_err(records)?,
         decisions: local::load_decisions(engine, tablet).map_err(records)?,
         approx_bytes: local::load_size(engine, tablet).map_err(records)?,
+        staged: local::load_all_staged(engine, tablet).map_err(records)?,
     };
     Ok(snap.encode_to_vec())
 }
@@ -221,6 +222,9 @@ pub(crate) fn stage_install(
     }
     for d in &snap.decisions {
         local::put_decision(&mut puts, range.tablet_id, d);
+    }
+    for piece in &snap.staged {
+        local::put_staged(&mut puts, range.tablet_id, piece);
     }
     local::put_size(&mut puts, range.tablet_id, snap.approx_bytes);
     mvcc::put_applied_index(&mut puts, range.tablet_id, index);

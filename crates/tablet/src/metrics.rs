@@ -21,6 +21,15 @@ pub static PROPOSALS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Pieces of large transactions shipped ahead of their prepare (see `txn.rs`).
+pub static TXN_PIECES_STAGED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_txn_pieces_staged_total",
+        "Pieces of large transactions that gateways on this node shipped to tablets ahead of \
+         their prepare, each its own Raft entry.",
+    )
+});
+
 /// Committed log entries applied to the MVCC engine.
 pub static APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
