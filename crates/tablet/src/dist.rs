@@ -991,7 +991,7 @@ impl RangeClient {
         let anchor = first_key(req);
         let mut attempt = 0;
         loop {
-            let started = std::time::Instant::now();
+            let started = crate::metrics::Stopwatch::start();
             let parts = self.retrying(|| self.partition(req)).await?;
             let txn_id = self.new_txn_id();
             let remaining = AtomicUsize::new(parts.len());
@@ -1531,6 +1531,12 @@ struct Pieces<'a> {
     w: &'a WriteRequest,
     items: Vec<(&'a [u8], Item<'a>)>,
     cuts: Vec<std::ops::Range<usize>>,
+    /// Range spans reaching past the piece they start in are cut at the following pieces'
+    /// first keys, so that each piece validates the stretch of keys it covers (a scan of a
+    /// whole table read by one statement is spread over the pieces): the end each such span
+    /// keeps in its own piece, by item index, and the parts every later piece takes.
+    clipped: std::collections::HashMap<usize, Vec<u8>>,
+    carried: Vec<Vec<Span>>,
 }
 
 impl<'a> Pieces<'a> {
@@ -1569,7 +1575,54 @@ impl<'a> Pieces<'a> {
         if bytes > 0 {
             cuts.push(from..items.len());
         }
-        Pieces { w, items, cuts }
+        // The first key of each piece after the first.
+        let firsts: Vec<&[u8]> = cuts.iter().skip(1).map(|c| items[c.start].0).collect();
+        let mut clipped = std::collections::HashMap::new();
+        let mut carried = vec![Vec::new(); cuts.len()];
+        for (piece, cut) in cuts.iter().enumerate() {
+            for idx in cut.clone() {
+                let Item::S(span) = &items[idx].1 else {
+                    continue;
+                };
+                let Some(end) = &span.end else { continue };
+                let mut from = span.start.as_slice();
+                for (next, first) in firsts.iter().enumerate().skip(piece) {
+                    // `next + 1` is the piece starting at `first`.
+                    if *first >= end.as_slice() {
+                        break;
+                    }
+                    if *first <= from {
+                        continue;
+                    }
+                    if from == span.start.as_slice() {
+                        clipped.insert(idx, first.to_vec());
+                    } else {
+                        carried[next].push(Span {
+                            start: from.to_vec(),
+                            end: Some(first.to_vec()),
+                        });
+                    }
+                    from = first;
+                }
+                if from != span.start.as_slice() {
+                    let last = firsts
+                        .iter()
+                        .rposition(|f| *f == from)
+                        .map_or(piece, |i| i + 1);
+                    carried[last].push(Span {
+                        start: from.to_vec(),
+                        end: Some(end.clone()),
+                    });
+                }
+            }
+        }
+        Pieces {
+            w,
+            items,
+            cuts,
+            clipped,
+            carried,
+        }
     }
 
     fn len(&self) -> usize {
@@ -1583,13 +1636,20 @@ impl<'a> Pieces<'a> {
             lock_owner: self.w.lock_owner.clone(),
             ..Default::default()
         };
-        for (_, item) in &self.items[self.cuts[i].clone()] {
-            match item {
+        for idx in self.cuts[i].clone() {
+            match &self.items[idx].1 {
                 Item::M(m) => piece.mutations.push((*m).clone()),
                 Item::C(c) => piece.conditions.push((*c).clone()),
-                Item::S(s) => piece.read_spans.push((*s).clone()),
+                Item::S(s) => piece.read_spans.push(match self.clipped.get(&idx) {
+                    Some(end) => Span {
+                        start: s.start.clone(),
+                        end: Some(end.clone()),
+                    },
+                    None => (*s).clone(),
+                }),
             }
         }
+        piece.read_spans.extend(self.carried[i].iter().cloned());
         piece
     }
 }
@@ -1721,4 +1781,70 @@ pub fn spawn_upkeep(
         tokio::spawn(async {})
     };
     [upkeep, recovery, collection, placement]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: &str, end: Option<&str>) -> Span {
+        Span {
+            start: start.as_bytes().to_vec(),
+            end: end.map(|e| e.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn pieces_carry_everything_in_key_order_and_spread_range_reads() {
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+        let w = WriteRequest {
+            read_ts: Some(Timestamp::from_nanos(7)),
+            read_spans: vec![span("k00", Some("k99")), span("k05", None)],
+            conditions: vec![Condition::NotExists(b"k10".to_vec())],
+            mutations: keys
+                .iter()
+                .map(|k| Mutation::Put {
+                    key: k.as_bytes().to_vec(),
+                    value: vec![b'v'; 20],
+                })
+                .collect(),
+            lock_owner: None,
+        };
+        let pieces = Pieces::new(&w, 200);
+        assert!(pieces.len() > 4, "{}", pieces.len());
+        let all: Vec<WriteRequest> = (0..pieces.len()).map(|i| pieces.piece(i)).collect();
+        // Every mutation and condition once, in order, each piece with the snapshot.
+        let muts: Vec<&Mutation> = all.iter().flat_map(|p| &p.mutations).collect();
+        assert_eq!(muts, w.mutations.iter().collect::<Vec<_>>());
+        assert_eq!(all.iter().map(|p| p.conditions.len()).sum::<usize>(), 1);
+        assert!(all.iter().all(|p| p.read_ts == w.read_ts));
+        // The range read is cut where pieces start: its parts tile it, each in the piece
+        // whose keys it covers.
+        let mut parts: Vec<Span> = all
+            .iter()
+            .flat_map(|p| p.read_spans.iter().filter(|s| s.end.is_some()).cloned())
+            .collect();
+        parts.sort_by(|a, b| a.start.cmp(&b.start));
+        assert_eq!(parts.len(), pieces.len());
+        assert_eq!(parts[0].start, b"k00");
+        assert_eq!(parts.last().unwrap().end.as_deref(), Some(&b"k99"[..]));
+        for pair in parts.windows(2) {
+            assert_eq!(pair[0].end.as_ref(), Some(&pair[1].start));
+        }
+        for p in &all {
+            let first = match &p.mutations[0] {
+                Mutation::Put { key, .. } | Mutation::Delete { key } => key.clone(),
+            };
+            let range = p.read_spans.iter().find(|s| s.end.is_some()).unwrap();
+            assert!(range.start <= first, "{range:?}");
+        }
+        // The point read stays whole.
+        assert_eq!(
+            all.iter()
+                .flat_map(|p| &p.read_spans)
+                .filter(|s| s.end.is_none())
+                .count(),
+            1
+        );
+    }
 }

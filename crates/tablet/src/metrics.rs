@@ -5,6 +5,21 @@ use std::sync::LazyLock;
 
 use prometheus::{Histogram, IntCounter, register_histogram, register_int_counter};
 
+/// Measures durations for logs of slow work. Only logs and metrics read it, never a decision
+/// of the protocol, so it may use the real clock.
+pub(crate) struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // observation only; see the type's docs
+    pub(crate) fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
 /// A counter registered in the default registry (shared by the crates that record metrics).
 pub fn counter(name: &str, help: &str) -> IntCounter {
     // Registration fails only for a duplicate name, which these unique statics cannot cause;

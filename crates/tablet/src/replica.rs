@@ -1068,10 +1068,10 @@ impl Driver {
         let mut ticker = tokio::time::interval(self.tick_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let started: std::time::Instant;
+            let started: crate::metrics::Stopwatch;
             tokio::select! {
                 msg = rx.recv() => {
-                    started = std::time::Instant::now();
+                    started = crate::metrics::Stopwatch::start();
                     let Some(msg) = msg else { break };
                     if !self.handle(msg) {
                         break;
@@ -1095,7 +1095,7 @@ impl Driver {
                     self.stay_quiesced = false;
                 }
                 _ = ticker.tick(), if !self.quiesced => {
-                    started = std::time::Instant::now();
+                    started = crate::metrics::Stopwatch::start();
                     self.on_tick();
                 }
             }
@@ -1818,7 +1818,7 @@ impl Driver {
         self.apply_entries(ready.take_committed_entries())?;
         // 5 + 6. New entries and the hard state: one durable write.
         if !ready.entries().is_empty() || ready.hs().is_some() {
-            let started = std::time::Instant::now();
+            let started = crate::metrics::Stopwatch::start();
             self.store
                 .persist(ready.entries(), ready.hs(), Durability::Sync)?;
             self.turn.persist += started.elapsed();
@@ -1913,7 +1913,7 @@ impl Driver {
     /// Applies committed entries in one atomic engine write with the new applied index, then
     /// answers the proposers.
     fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
-        let started = std::time::Instant::now();
+        let started = crate::metrics::Stopwatch::start();
         self.turn.applied_entries += entries.len();
         self.turn.applied_bytes += entries.iter().map(|e| e.data.len()).sum::<usize>();
         let result = self.apply_entries_timed(entries);
@@ -1960,7 +1960,7 @@ impl Driver {
                         decisions.clear();
                     }
                     let kind = command_name(&command);
-                    let command_started = std::time::Instant::now();
+                    let command_started = crate::metrics::Stopwatch::start();
                     let applied = match command {
                         Command::Write(w) => Applied::Done(self.apply_write(&mut batch, &w)),
                         Command::Gc(_) if self.shared.frozen().is_some() => {
@@ -2306,7 +2306,7 @@ impl Driver {
                 + batch.bytes;
             local::put_size(batch.write_batch(), tablet, size);
         }
-        let started = std::time::Instant::now();
+        let started = crate::metrics::Stopwatch::start();
         let result = batch.commit(tablet, applied, durability);
         self.turn.engine_write += started.elapsed();
         result

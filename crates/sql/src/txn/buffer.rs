@@ -205,11 +205,13 @@ impl TxnKv {
     /// `None` for a transaction that wrote nothing (its reads were one consistent snapshot,
     /// so there is nothing to validate).
     pub(crate) async fn commit(&self) -> Result<Option<Timestamp>> {
-        let b = std::mem::take(&mut *self.buf());
-        let result = Self::commit_buffer(&self.base, b.clone()).await;
+        let mut b = std::mem::take(&mut *self.buf());
+        // The buffer moves into the commit (it may be large); only the locks stay behind.
+        let (owner, locked) = (b.owner.clone(), std::mem::take(&mut b.locked));
+        let result = Self::commit_buffer(&self.base, b).await;
         // Decided: the leader that took the write dropped the locks it held there; the
         // others are told in the background.
-        release(&self.base, b.owner, b.locked);
+        release(&self.base, owner, locked);
         result
     }
 
