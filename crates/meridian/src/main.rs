@@ -111,6 +111,12 @@ struct StartArgs {
     /// of hot rows without searching the storage engine (0 turns it off).
     #[arg(long, value_name = "BYTES", default_value_t = 128 << 20)]
     cache_size: u64,
+    /// A transaction whose writes in one tablet exceed this many bytes is shipped to it in
+    /// pieces of about this size, each its own Raft entry, so that no entry carries a whole
+    /// large transaction.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20,
+        value_parser = clap::value_parser!(u64).range(1024..))]
+    txn_piece_bytes: u64,
     /// Whether idle tablets stop ticking (`false` keeps every Raft group ticking, for
     /// comparison).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
@@ -405,6 +411,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
     config.cache_size = args.cache_size;
+    config.txn_piece_bytes = args.txn_piece_bytes;
     config.raft_quiesce = args.raft_quiesce;
     config.raft_log_max_entries = args.raft_log_max_entries;
     config.raft_log_max_bytes = args.raft_log_max_bytes;

@@ -67,6 +67,9 @@ pub struct NodeConfig {
     pub range_max_bytes: u64,
     /// Bytes for the cache of newest versions in front of the storage engine (0: none).
     pub cache_size: u64,
+    /// A transaction whose writes in a tablet exceed this many bytes is shipped there in
+    /// pieces of about this size, one Raft entry each (`meridian_tablet::txn`).
+    pub txn_piece_bytes: u64,
     /// Whether idle Raft groups stop ticking.
     pub raft_quiesce: bool,
     /// A tablet replica compacts its Raft log once it holds more than this many entries (0:
@@ -112,6 +115,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
             cache_size: 128 << 20,
+            txn_piece_bytes: meridian_tablet::DEFAULT_TXN_PIECE_BYTES,
             raft_quiesce: true,
             raft_log_max_entries: 10_000,
             raft_log_max_bytes: 16 << 20,

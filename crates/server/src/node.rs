@@ -501,6 +501,7 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
         // A single node's stores live and die together: nothing to place.
         placement: !config.join.is_empty(),
         learner_patience: config.request_timeout * 3 + Duration::from_secs(5),
+        txn_piece_bytes: config.txn_piece_bytes,
         ..RangeSettings::default()
     }
 }
@@ -656,6 +657,7 @@ fn activate(
         config.request_timeout,
     ));
     client.set_members(desc.members.iter().map(|m| m.node_id).collect());
+    client.set_txn_piece_bytes(config.txn_piece_bytes);
     Ok((store, client))
 }
 

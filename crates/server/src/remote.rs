@@ -14,9 +14,11 @@ use tonic::transport::Channel;
 
 use crate::netsim::NetworkSim;
 
-/// The largest gRPC message a node sends or accepts. A transaction's writes travel in one
-/// message (to the leader, then in a Raft entry to the followers), so this bounds the size of
-/// one transaction; tonic's default of 4 MiB would refuse a modest bulk load.
+/// The largest gRPC message a node sends or accepts. A transaction's share in a tablet larger
+/// than `--txn-piece-bytes` travels in pieces of about that size (`meridian_tablet::txn`);
+/// smaller ones, Raft messages batching many entries and snapshots (one message per tablet)
+/// travel whole, so this bounds those; tonic's default of 4 MiB would refuse a modest
+/// snapshot.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 512 << 20;
 
 /// A node client on `ch` that sends and accepts messages up to [`MAX_MESSAGE_BYTES`].
@@ -280,7 +282,9 @@ pub(crate) fn error_to_proto(e: &Error) -> pb::KvError {
             out.read_ts = min.as_nanos();
         }
         Error::Clock(_) => out.code = Code::Clock as i32,
-        Error::Storage(_) | Error::Raft(_) | Error::Internal(_) => out.code = Code::Internal as i32,
+        Error::Storage(_) | Error::Raft(_) | Error::Internal(_) | Error::TxnTooLarge { .. } => {
+            out.code = Code::Internal as i32
+        }
     }
     out
 }

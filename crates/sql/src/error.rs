@@ -159,6 +159,16 @@ fn tablet_error(source: meridian_tablet::Error, write: bool) -> SqlError {
             SqlError::new("58000", format!("tablet {tablet} unavailable: {reason}"))
                 .with_hint("Retry the statement.")
         }
+        T::TxnTooLarge { bytes, limit } => SqlError::new(
+            "53200",
+            format!(
+                "out of memory: the transaction would hold {bytes} bytes of buffered writes and \
+                 reads, over meridian.txn_memory_limit ({limit} bytes)"
+            ),
+        )
+        .with_hint(
+            "Commit in smaller transactions, or raise the limit (SET meridian.txn_memory_limit = '4GB').",
+        ),
         T::Clock(e) => SqlError::new("XX000", format!("this node cannot assign timestamps: {e}")),
         T::Storage(e) => SqlError::new("58030", format!("storage error: {e}")),
         T::ConditionFailed { key, kind } => condition_failed(&key, kind, None),

@@ -364,7 +364,10 @@ impl Session {
     /// themselves in autocommit mode.
     pub(crate) fn kv(&self) -> Arc<dyn KvClient> {
         match &self.block.txn {
-            Some(t) => t.kv.clone(),
+            Some(t) => {
+                t.kv.set_memory_limit(self.vars.txn_memory_limit());
+                t.kv.clone()
+            }
             None => self.autocommit.clone(),
         }
     }

@@ -636,6 +636,47 @@ async fn explain_analyze_options_and_read_only_blocks() {
 }
 
 #[tokio::test]
+async fn a_transaction_over_its_memory_limit_fails_with_53200() {
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(&mut s, "CREATE TABLE t (k INT PRIMARY KEY, v TEXT)").await;
+    ok(&mut s, "SET meridian.txn_memory_limit = '64kB'").await;
+    ok(&mut s, "BEGIN").await;
+    ok(
+        &mut s,
+        "INSERT INTO t SELECT x, 'row' FROM generate_series(1, 100) AS g(x)",
+    )
+    .await;
+    let e = fail(
+        &mut s,
+        "INSERT INTO t SELECT x, repeat('v', 100) FROM generate_series(101, 2000) AS g(x)",
+    )
+    .await;
+    assert_eq!(e.code, "53200", "{e}");
+    assert!(e.message.contains("meridian.txn_memory_limit"), "{e}");
+    // The block failed whole; the session goes on serving.
+    assert_eq!(fail(&mut s, "SELECT 1").await.code, "25P02");
+    ok(&mut s, "ROLLBACK").await;
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t").await,
+        vec![vec![Datum::Int(0)]]
+    );
+    // Under a larger limit the same block commits.
+    ok(&mut s, "SET meridian.txn_memory_limit = '64MB'").await;
+    ok(&mut s, "BEGIN").await;
+    ok(
+        &mut s,
+        "INSERT INTO t SELECT x, repeat('v', 100) FROM generate_series(1, 2000) AS g(x)",
+    )
+    .await;
+    ok(&mut s, "COMMIT").await;
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM t").await,
+        vec![vec![Datum::Int(2000)]]
+    );
+}
+
+#[tokio::test]
 async fn operators_over_the_memory_limit_fail_with_53200() {
     let (_, engine) = setup();
     let mut s = engine.session("root", "db");

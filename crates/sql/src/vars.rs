@@ -8,7 +8,9 @@
 //! `2GB`; a bare number is kB), one limit for the whole statement rather than PostgreSQL's
 //! per-operator budget (see `exec/memory.rs`). `meridian.vectorize` (`on` by default, or
 //! `off`) chooses whether plans that can run on Arrow batches do (`exec/vector/`), so the two
-//! paths can be compared.
+//! paths can be compared. A transaction block's writes and the reads it
+//! validates at commit are buffered at the gateway up to `meridian.txn_memory_limit` (1GB by
+//! default, same units); past it a statement fails with 53200 (see `txn/buffer.rs`).
 
 use std::collections::BTreeMap;
 
@@ -56,6 +58,7 @@ const VARS: &[VarDef] = &[
     var("lock_timeout", "0"),
     var("meridian.query_memory_limit", "256MB"),
     var("meridian.vectorize", "on"),
+    var("meridian.txn_memory_limit", "1GB"),
     var("max_parallel_workers_per_gather", "2"),
     var("row_security", "on"),
     var("search_path", "\"$user\", public"),
@@ -165,6 +168,18 @@ impl SessionVars {
         self.set.get("meridian.vectorize").is_none_or(|v| v == "on")
     }
 
+    /// The bytes a transaction block may buffer at the gateway, its writes and the reads it
+    /// validates at commit (`meridian.txn_memory_limit`).
+    pub(crate) fn txn_memory_limit(&self) -> usize {
+        let value = self
+            .set
+            .get("meridian.txn_memory_limit")
+            .map_or(DEFAULT_TXN_MEMORY, |v| {
+                parse_memory(v).unwrap_or(DEFAULT_TXN_MEMORY)
+            });
+        usize::try_from(value).unwrap_or(usize::MAX)
+    }
+
     /// `SHOW ALL`: (name, setting) for every known setting, in name order.
     pub(crate) fn all(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = VARS
@@ -192,6 +207,8 @@ impl SessionVars {
 
 /// The default of `meridian.query_memory_limit`: 256MB.
 const DEFAULT_QUERY_MEMORY: u64 = 256 << 20;
+/// The default of `meridian.txn_memory_limit`: 1GB.
+const DEFAULT_TXN_MEMORY: u64 = 1 << 30;
 
 /// The units of memory settings, as PostgreSQL spells them, largest first.
 const MEMORY_UNITS: [(&str, u64); 5] = [
@@ -281,7 +298,7 @@ fn normalize(key: &str, value: String) -> Result<String, SqlError> {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid("Value must be an integer between -15 and 3.")),
         },
-        "meridian.query_memory_limit" => match parse_memory(&value) {
+        "meridian.query_memory_limit" | "meridian.txn_memory_limit" => match parse_memory(&value) {
             Some(n) if QUERY_MEMORY_RANGE.contains(&n) => {
                 Ok(format_memory(usize::try_from(n).unwrap_or(usize::MAX)))
             }

@@ -124,11 +124,28 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             txn_id,
             anchor,
             write,
+            staged,
         } => Command::Prepare(pb::PrepareCommand {
             txn_id: txn_id.clone(),
             anchor_key: anchor.clone(),
             write: Some(pb::WriteCommand {
                 commit_ts: ts.as_nanos(),
+                lock_owner: Vec::new(),
+                lock_priority: 0,
+                ..write_to_proto(write)
+            }),
+            staged_pieces: *staged,
+        }),
+        TabletOp::Stage {
+            txn_id,
+            anchor,
+            seq,
+            write,
+        } => Command::Stage(pb::StageCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            seq: *seq,
+            write: Some(pb::WriteCommand {
                 lock_owner: Vec::new(),
                 lock_priority: 0,
                 ..write_to_proto(write)
@@ -145,9 +162,11 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             commit: *commit,
             commit_ts: ts.as_nanos(),
         }),
-        TabletOp::Resolve { txn_id, commit_ts } => {
-            Command::Resolve(resolve_command(txn_id, *commit_ts))
-        }
+        TabletOp::Resolve {
+            txn_id,
+            commit_ts,
+            pieces,
+        } => Command::Resolve(resolve_command(txn_id, *commit_ts, *pieces)),
         TabletOp::Forget { txn_id } => Command::Forget(pb::ForgetCommand {
             txn_id: txn_id.clone(),
         }),
@@ -267,11 +286,12 @@ fn spans_from_proto(spans: Vec<pb::Span>) -> Vec<Span> {
         .collect()
 }
 
-fn resolve_command(txn_id: &[u8], commit_ts: Option<Timestamp>) -> pb::ResolveCommand {
+fn resolve_command(txn_id: &[u8], commit_ts: Option<Timestamp>, pieces: u32) -> pb::ResolveCommand {
     pb::ResolveCommand {
         txn_id: txn_id.to_vec(),
         commit: commit_ts.is_some(),
         commit_ts: commit_ts.map_or(0, Timestamp::as_nanos),
+        pieces,
     }
 }
 
@@ -283,9 +303,22 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             txn_id,
             anchor,
             write,
+            staged,
         } => Op::Prepare(pb::PrepareCommand {
             txn_id: txn_id.clone(),
             anchor_key: anchor.clone(),
+            write: Some(write_to_proto(write)),
+            staged_pieces: *staged,
+        }),
+        TabletOp::Stage {
+            txn_id,
+            anchor,
+            seq,
+            write,
+        } => Op::Stage(pb::StageCommand {
+            txn_id: txn_id.clone(),
+            anchor_key: anchor.clone(),
+            seq: *seq,
             write: Some(write_to_proto(write)),
         }),
         TabletOp::Decide {
@@ -299,7 +332,11 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             commit: *commit,
             commit_ts: min_commit_ts.as_nanos(),
         }),
-        TabletOp::Resolve { txn_id, commit_ts } => Op::Resolve(resolve_command(txn_id, *commit_ts)),
+        TabletOp::Resolve {
+            txn_id,
+            commit_ts,
+            pieces,
+        } => Op::Resolve(resolve_command(txn_id, *commit_ts, *pieces)),
         TabletOp::Forget { txn_id } => Op::Forget(pb::ForgetCommand {
             txn_id: txn_id.clone(),
         }),
@@ -364,6 +401,13 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
             txn_id: p.txn_id,
             anchor: p.anchor_key,
             write: write_from_proto(p.write.unwrap_or_default())?,
+            staged: p.staged_pieces,
+        },
+        Op::Stage(p) => TabletOp::Stage {
+            txn_id: p.txn_id,
+            anchor: p.anchor_key,
+            seq: p.seq,
+            write: write_from_proto(p.write.unwrap_or_default())?,
         },
         Op::Decide(d) => TabletOp::Decide {
             txn_id: d.txn_id,
@@ -374,6 +418,7 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
         Op::Resolve(r) => TabletOp::Resolve {
             txn_id: r.txn_id,
             commit_ts: r.commit.then(|| Timestamp::from_nanos(r.commit_ts)),
+            pieces: r.pieces,
         },
         Op::Forget(f) => TabletOp::Forget { txn_id: f.txn_id },
         Op::Split(s) => TabletOp::Split {
@@ -508,6 +553,29 @@ mod tests {
                 left_generation: 4,
             },
             TabletOp::WaitApplied { index: 13 },
+            TabletOp::Stage {
+                txn_id: b"t".to_vec(),
+                anchor: b"/t/a".to_vec(),
+                seq: 3,
+                write: WriteRequest {
+                    read_ts: Some(Timestamp::from_nanos(4)),
+                    mutations: vec![Mutation::Delete {
+                        key: b"/t/b".to_vec(),
+                    }],
+                    ..Default::default()
+                },
+            },
+            TabletOp::Prepare {
+                txn_id: b"t".to_vec(),
+                anchor: b"/t/a".to_vec(),
+                write: WriteRequest::default(),
+                staged: 4,
+            },
+            TabletOp::Resolve {
+                txn_id: b"t".to_vec(),
+                commit_ts: Some(Timestamp::from_nanos(8)),
+                pieces: 2,
+            },
         ];
         for op in ops {
             assert_eq!(op_from_proto(op_to_proto(&op)).unwrap(), op);

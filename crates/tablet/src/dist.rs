@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -47,6 +47,13 @@ pub trait Resolver: Send + Sync + 'static {
 /// looks the range up again (its replicas may have moved). Elections take longer; the client
 /// then simply retries through the same replicas.
 const GIVE_UP_ROUNDS: usize = 3;
+
+/// How often a tablet holding all its pieces of a large transaction hears that the
+/// transaction is alive while other tablets still receive theirs.
+const STAGING_KEEPALIVE: Duration = Duration::from_secs(1);
+
+/// The default size of the pieces a large transaction is shipped in.
+pub const DEFAULT_TXN_PIECE_BYTES: u64 = 1 << 20;
 
 /// How ranges are kept.
 #[derive(Debug, Clone)]
@@ -81,6 +88,9 @@ pub struct RangeSettings {
     /// removed. An addition gives up after three request deadlines (`replace_replica`), so
     /// this must be longer than that.
     pub learner_patience: Duration,
+    /// A transaction whose share in a tablet is larger than this is shipped there in pieces
+    /// of about this size, each its own Raft entry (see `txn.rs`).
+    pub txn_piece_bytes: u64,
     /// This process's locality (recorded in its nodes' liveness records).
     pub region: String,
     /// See `region`.
@@ -102,6 +112,7 @@ impl Default for RangeSettings {
             replication: 3,
             rebalance: true,
             learner_patience: Duration::from_secs(60),
+            txn_piece_bytes: DEFAULT_TXN_PIECE_BYTES,
             region: String::new(),
             zone: String::new(),
         }
@@ -143,6 +154,8 @@ pub struct RangeClient {
     deadline: Duration,
     txn_prefix: u64,
     txn_seq: AtomicU64,
+    /// See `RangeSettings::txn_piece_bytes`.
+    piece_bytes: AtomicU64,
 }
 
 impl RangeClient {
@@ -170,7 +183,18 @@ impl RangeClient {
             deadline,
             txn_prefix,
             txn_seq: AtomicU64::new(0),
+            piece_bytes: AtomicU64::new(DEFAULT_TXN_PIECE_BYTES),
         }
+    }
+
+    /// Ships transactions whose share in a tablet exceeds `bytes` in pieces of about that size
+    /// (see `RangeSettings::txn_piece_bytes`).
+    pub fn set_txn_piece_bytes(&self, bytes: u64) {
+        self.piece_bytes.store(bytes.max(1), Ordering::Relaxed);
+    }
+
+    fn txn_piece_bytes(&self) -> u64 {
+        self.piece_bytes.load(Ordering::Relaxed)
     }
 
     /// The root tablet's router.
@@ -876,12 +900,35 @@ impl RangeClient {
         parts: &[(Arc<Cached>, WriteRequest)],
         anchor: &[u8],
     ) -> Result<Timestamp> {
-        let txn_id = self.new_txn_id();
-        let prepares = parts.iter().map(|(c, w)| {
+        let staged = vec![0; parts.len()];
+        self.two_phase(parts, anchor, &self.new_txn_id(), &staged)
+            .await
+    }
+
+    /// Two-phase commit of `parts`, of which `staged[i]` pieces were staged ahead at part
+    /// `i` (its prepare then carries nothing but the snapshot).
+    async fn two_phase(
+        &self,
+        parts: &[(Arc<Cached>, WriteRequest)],
+        anchor: &[u8],
+        txn_id: &[u8],
+        staged: &[u32],
+    ) -> Result<Timestamp> {
+        let prepares = parts.iter().zip(staged).map(|((c, w), &n)| {
+            let write = if n > 0 {
+                WriteRequest {
+                    read_ts: w.read_ts,
+                    lock_owner: w.lock_owner.clone(),
+                    ..Default::default()
+                }
+            } else {
+                w.clone()
+            };
             c.router.op(TabletOp::Prepare {
-                txn_id: txn_id.clone(),
+                txn_id: txn_id.to_vec(),
                 anchor: anchor.to_vec(),
-                write: w.clone(),
+                write,
+                staged: n,
             })
         });
         let mut max_prepare = Timestamp::ZERO;
@@ -895,25 +942,21 @@ impl RangeClient {
             }
         }
         if let Some(e) = failure {
-            // Nobody decides "commit" but this gateway, so the transaction is aborted whatever
-            // happens below; recovery cleans up any share still prepared.
-            if let Err(abort_err) = self.decide(&txn_id, anchor, false, Timestamp::ZERO).await
-                && !matches!(abort_err, Error::TxnAborted { .. })
-            {
-                tracing::debug!(error = %abort_err, "abort decision not recorded; recovery will");
-            }
-            self.resolve_all(parts, &txn_id, None).await;
+            self.abort(parts, txn_id, anchor).await;
             return Err(e);
         }
-        match self.decide(&txn_id, anchor, true, max_prepare).await {
+        match self.decide(txn_id, anchor, true, max_prepare).await {
             Ok(commit_ts) => {
-                if self.resolve_all(parts, &txn_id, Some(commit_ts)).await {
-                    self.forget(&txn_id, anchor);
+                if self
+                    .resolve_all(parts, txn_id, Some(commit_ts), staged)
+                    .await
+                {
+                    self.forget(txn_id, anchor);
                 }
                 Ok(commit_ts)
             }
             Err(e @ Error::TxnAborted { .. }) => {
-                self.resolve_all(parts, &txn_id, None).await;
+                self.resolve_all(parts, txn_id, None, staged).await;
                 Err(e)
             }
             Err(e) => {
@@ -925,19 +968,170 @@ impl RangeClient {
         }
     }
 
-    /// Resolves every share; true when all answered.
+    /// Aborts a transaction this gateway has not asked to commit: records the abort at the
+    /// coordinator and drops every share (recovery cleans up any share still prepared).
+    async fn abort(&self, parts: &[(Arc<Cached>, WriteRequest)], txn_id: &[u8], anchor: &[u8]) {
+        // Nobody decides "commit" but this gateway, so the transaction is aborted whatever
+        // happens below.
+        if let Err(abort_err) = self.decide(txn_id, anchor, false, Timestamp::ZERO).await
+            && !matches!(abort_err, Error::TxnAborted { .. })
+        {
+            tracing::debug!(error = %abort_err, "abort decision not recorded; recovery will");
+        }
+        let none = vec![0; parts.len()];
+        self.resolve_all(parts, txn_id, None, &none).await;
+    }
+
+    /// Commits a write with a share larger than the piece size in some tablet: ships each
+    /// such share in pieces (`TabletOp::Stage`, one Raft entry each), then commits by two-phase
+    /// commit as usual, the large shares' prepares naming their pieces (see `txn.rs`). Not
+    /// bounded by the request deadline as a whole (each step is): a large transaction takes
+    /// as long as shipping it takes.
+    async fn commit_large(&self, req: &WriteRequest) -> Result<Timestamp> {
+        let anchor = first_key(req);
+        let mut attempt = 0;
+        loop {
+            let started = crate::metrics::Stopwatch::start();
+            let parts = self.retrying(|| self.partition(req)).await?;
+            let txn_id = self.new_txn_id();
+            let remaining = AtomicUsize::new(parts.len());
+            let staging = parts
+                .iter()
+                .map(|(c, w)| self.stage_share(c, &txn_id, &anchor, w, &remaining));
+            let mut staged = Vec::with_capacity(parts.len());
+            let mut failure = None;
+            for result in futures::future::join_all(staging).await {
+                match result {
+                    Ok(n) => staged.push(n),
+                    Err(e) => {
+                        staged.push(0);
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            let staging_took = started.elapsed();
+            let result = match failure {
+                Some(e) => {
+                    self.abort(&parts, &txn_id, &anchor).await;
+                    Err(e)
+                }
+                None => self.two_phase(&parts, &anchor, &txn_id, &staged).await,
+            };
+            tracing::info!(
+                tablets = parts.len(),
+                pieces = staged.iter().sum::<u32>(),
+                bytes = share_bytes(req),
+                staging_ms = staging_took.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                committed = result.is_ok(),
+                "a large transaction was shipped in pieces"
+            );
+            attempt += 1;
+            match result {
+                // A tablet split or merged before its first piece arrived (splits and merges
+                // wait while anything is staged): partition again.
+                Err(Error::RangeMismatch { tablet, range }) if attempt < 3 => {
+                    self.evict(tablet);
+                    if range.tablet_id == tablet {
+                        self.install(*range);
+                    }
+                }
+                Err(Error::RangeMerging { tablet }) if attempt < 3 => {
+                    self.evict(tablet);
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Ships the share `w` of transaction `txn_id` to tablet `c` in pieces when it is larger
+    /// than the piece size; returns the number of pieces (0: small enough to prepare whole).
+    /// Until every share is shipped (`remaining` counts those still shipping), a tablet that
+    /// has all its pieces is reminded every second that the transaction is alive (a repeated
+    /// piece, empty, which only refreshes its age): recovery aborts a transaction left
+    /// staging too long.
+    async fn stage_share(
+        &self,
+        c: &Cached,
+        txn_id: &[u8],
+        anchor: &[u8],
+        w: &WriteRequest,
+        remaining: &AtomicUsize,
+    ) -> Result<u32> {
+        let result = self.ship_pieces(c, txn_id, anchor, w).await;
+        remaining.fetch_sub(1, Ordering::AcqRel);
+        if let Ok(n) = result
+            && n > 0
+        {
+            while remaining.load(Ordering::Acquire) > 0 {
+                tokio::time::sleep(STAGING_KEEPALIVE).await;
+                if remaining.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                let touch = TabletOp::Stage {
+                    txn_id: txn_id.to_vec(),
+                    anchor: anchor.to_vec(),
+                    seq: n - 1,
+                    write: WriteRequest::default(),
+                };
+                if let Err(e) = c.router.op(touch).await {
+                    tracing::debug!(error = %e, "a staging transaction's keepalive failed");
+                }
+            }
+        }
+        result
+    }
+
+    async fn ship_pieces(
+        &self,
+        c: &Cached,
+        txn_id: &[u8],
+        anchor: &[u8],
+        w: &WriteRequest,
+    ) -> Result<u32> {
+        let limit = self.txn_piece_bytes();
+        if (share_bytes(w) as u64) <= limit {
+            return Ok(0);
+        }
+        let pieces = Pieces::new(w, limit);
+        let mut seq = 0u32;
+        for i in 0..pieces.len() {
+            let piece = pieces.piece(i);
+            // A piece is idempotent: an ambiguous answer is asked again.
+            let mut tries = 0;
+            loop {
+                let op = TabletOp::Stage {
+                    txn_id: txn_id.to_vec(),
+                    anchor: anchor.to_vec(),
+                    seq,
+                    write: piece.clone(),
+                };
+                match c.router.op(op).await {
+                    Ok(_) => break,
+                    Err(Error::Ambiguous { .. }) if tries < 3 => tries += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            crate::metrics::TXN_PIECES_STAGED.inc();
+            seq += 1;
+        }
+        Ok(seq)
+    }
+
+    /// Resolves every share; true when all answered. A committed share staged in pieces is
+    /// applied piece by piece first (partial resolves), each its own Raft entry.
     async fn resolve_all(
         &self,
         parts: &[(Arc<Cached>, WriteRequest)],
         txn_id: &[u8],
         commit_ts: Option<Timestamp>,
+        staged: &[u32],
     ) -> bool {
-        let resolves = parts.iter().map(|(c, _)| {
-            c.router.op(TabletOp::Resolve {
-                txn_id: txn_id.to_vec(),
-                commit_ts,
-            })
-        });
+        let resolves = parts
+            .iter()
+            .zip(staged)
+            .map(|((c, _), &n)| resolve_share(c.router.as_ref(), txn_id, commit_ts, n));
         let mut all = true;
         for r in futures::future::join_all(resolves).await {
             if let Err(e) = r {
@@ -977,13 +1171,12 @@ impl RangeClient {
             committed = commit_ts.is_some(),
             "recovered a transaction left prepared"
         );
-        replica
-            .op(TabletOp::Resolve {
-                txn_id: txn_id.to_vec(),
-                commit_ts,
-            })
-            .await?;
-        Ok(())
+        let pieces = if commit_ts.is_some() {
+            replica.staged_pieces(txn_id)
+        } else {
+            0
+        };
+        resolve_share(replica, txn_id, commit_ts, pieces).await
     }
 
     /// Splits `replica`'s tablet (it leads) near the middle of its data.
@@ -991,7 +1184,14 @@ impl RangeClient {
         let desc = replica.descriptor();
         // The root tablet splits only where table data begins, or above.
         let start = desc.start_key.as_slice().max(range::USER_START);
-        let Some(key) = replica.mvcc().middle_key(start, &desc.end_key)? else {
+        // Finding the middle reads the whole tablet: off the async workers, which drive the
+        // replicas' loops (a large tablet takes a while).
+        let mvcc = replica.mvcc().clone();
+        let (from, end) = (start.to_vec(), desc.end_key.clone());
+        let middle = tokio::task::spawn_blocking(move || mvcc.middle_key(&from, &end))
+            .await
+            .map_err(|e| Error::Internal(format!("finding a tablet's middle key failed: {e}")))?;
+        let Some(key) = middle? else {
             return Ok(());
         };
         if key.as_slice() <= desc.start_key.as_slice() {
@@ -1135,6 +1335,9 @@ impl KvClient for RangeClient {
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
+        if share_bytes(&req) as u64 > self.txn_piece_bytes() {
+            return self.commit_large(&req).await;
+        }
         self.retrying(|| async {
             let parts = self.partition(&req).await?;
             let writers: Vec<usize> = (0..parts.len())
@@ -1239,6 +1442,216 @@ fn first_key(req: &WriteRequest) -> Vec<u8> {
         .first()
         .map(|s| s.start.clone())
         .unwrap_or_default()
+}
+
+/// Something that takes a tablet's 2PC steps: a router (the gateway) or a replica (recovery).
+trait TxnSteps {
+    async fn step(&self, op: TabletOp) -> Result<OpOutcome>;
+}
+
+impl TxnSteps for Router {
+    async fn step(&self, op: TabletOp) -> Result<OpOutcome> {
+        self.op(op).await
+    }
+}
+
+impl TxnSteps for Replica {
+    async fn step(&self, op: TabletOp) -> Result<OpOutcome> {
+        self.op(op).await
+    }
+}
+
+/// Resolves one share of transaction `txn_id`: a committed share staged in `pieces` pieces is
+/// applied one piece per Raft entry (partial resolves), then the final resolve ends it. Every
+/// step is idempotent, so an ambiguous one is asked again.
+async fn resolve_share(
+    tablet: &impl TxnSteps,
+    txn_id: &[u8],
+    commit_ts: Option<Timestamp>,
+    pieces: u32,
+) -> Result<()> {
+    let steps = if commit_ts.is_some() { pieces } else { 0 };
+    // Steps 1..=pieces apply pieces below each number; step 0, last, ends the transaction.
+    for n in (1..=steps).chain([0]) {
+        let mut tries = 0;
+        loop {
+            let op = TabletOp::Resolve {
+                txn_id: txn_id.to_vec(),
+                commit_ts,
+                pieces: n,
+            };
+            match tablet.step(op).await {
+                Ok(_) => break,
+                Err(Error::Ambiguous { .. }) if tries < 3 => tries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// About how many bytes a write carries (keys, values, spans), as the piece size counts them.
+fn share_bytes(w: &WriteRequest) -> usize {
+    const ITEM: usize = 8;
+    let mutations: usize = w
+        .mutations
+        .iter()
+        .map(|m| match m {
+            Mutation::Put { key, value } => key.len() + value.len() + ITEM,
+            Mutation::Delete { key } => key.len() + ITEM,
+        })
+        .sum();
+    let conditions: usize = w
+        .conditions
+        .iter()
+        .map(|c| match c {
+            Condition::NotExists(k) | Condition::Exists(k) => k.len() + ITEM,
+        })
+        .sum();
+    let spans: usize = w
+        .read_spans
+        .iter()
+        .map(|s| s.start.len() + s.end.as_ref().map_or(0, Vec::len) + ITEM)
+        .sum();
+    mutations + conditions + spans
+}
+
+/// An item of a write, as a piece carries it.
+enum Item<'a> {
+    M(&'a Mutation),
+    C(&'a Condition),
+    S(&'a Span),
+}
+
+/// How a write is cut into pieces of about `limit` bytes each (`share_bytes`), every piece
+/// with the write's snapshot and lock owner. Mutations, conditions and read spans go in key
+/// order, so that each piece covers a narrow stretch of keys (its bounds are what it blocks;
+/// see `txn.rs`). Pieces are built one at a time, when sent.
+struct Pieces<'a> {
+    w: &'a WriteRequest,
+    items: Vec<(&'a [u8], Item<'a>)>,
+    cuts: Vec<std::ops::Range<usize>>,
+    /// Range spans reaching past the piece they start in are cut at the following pieces'
+    /// first keys, so that each piece validates the stretch of keys it covers (a scan of a
+    /// whole table read by one statement is spread over the pieces): the end each such span
+    /// keeps in its own piece, by item index, and the parts every later piece takes.
+    clipped: std::collections::HashMap<usize, Vec<u8>>,
+    carried: Vec<Vec<Span>>,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(w: &'a WriteRequest, limit: u64) -> Pieces<'a> {
+        let mut items: Vec<(&[u8], Item<'_>)> =
+            Vec::with_capacity(w.mutations.len() + w.conditions.len() + w.read_spans.len());
+        items.extend(w.mutations.iter().map(|m| match m {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => (key.as_slice(), Item::M(m)),
+        }));
+        items.extend(w.conditions.iter().map(|c| match c {
+            Condition::NotExists(k) | Condition::Exists(k) => (k.as_slice(), Item::C(c)),
+        }));
+        items.extend(
+            w.read_spans
+                .iter()
+                .map(|s| (s.start.as_slice(), Item::S(s))),
+        );
+        items.sort_by(|a, b| a.0.cmp(b.0));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX).max(1);
+        let mut cuts = Vec::new();
+        let (mut from, mut bytes) = (0, 0);
+        for (i, (key, item)) in items.iter().enumerate() {
+            let more = key.len()
+                + 8
+                + match item {
+                    Item::M(Mutation::Put { value, .. }) => value.len(),
+                    Item::S(s) => s.end.as_ref().map_or(0, Vec::len),
+                    _ => 0,
+                };
+            if bytes > 0 && bytes + more > limit {
+                cuts.push(from..i);
+                (from, bytes) = (i, 0);
+            }
+            bytes += more;
+        }
+        if bytes > 0 {
+            cuts.push(from..items.len());
+        }
+        // The first key of each piece after the first.
+        let firsts: Vec<&[u8]> = cuts.iter().skip(1).map(|c| items[c.start].0).collect();
+        let mut clipped = std::collections::HashMap::new();
+        let mut carried = vec![Vec::new(); cuts.len()];
+        for (piece, cut) in cuts.iter().enumerate() {
+            for idx in cut.clone() {
+                let Item::S(span) = &items[idx].1 else {
+                    continue;
+                };
+                let Some(end) = &span.end else { continue };
+                let mut from = span.start.as_slice();
+                for (next, first) in firsts.iter().enumerate().skip(piece) {
+                    // `next + 1` is the piece starting at `first`.
+                    if *first >= end.as_slice() {
+                        break;
+                    }
+                    if *first <= from {
+                        continue;
+                    }
+                    if from == span.start.as_slice() {
+                        clipped.insert(idx, first.to_vec());
+                    } else {
+                        carried[next].push(Span {
+                            start: from.to_vec(),
+                            end: Some(first.to_vec()),
+                        });
+                    }
+                    from = first;
+                }
+                if from != span.start.as_slice() {
+                    let last = firsts
+                        .iter()
+                        .rposition(|f| *f == from)
+                        .map_or(piece, |i| i + 1);
+                    carried[last].push(Span {
+                        start: from.to_vec(),
+                        end: Some(end.clone()),
+                    });
+                }
+            }
+        }
+        Pieces {
+            w,
+            items,
+            cuts,
+            clipped,
+            carried,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.cuts.len()
+    }
+
+    /// Piece `i`.
+    fn piece(&self, i: usize) -> WriteRequest {
+        let mut piece = WriteRequest {
+            read_ts: self.w.read_ts,
+            lock_owner: self.w.lock_owner.clone(),
+            ..Default::default()
+        };
+        for idx in self.cuts[i].clone() {
+            match &self.items[idx].1 {
+                Item::M(m) => piece.mutations.push((*m).clone()),
+                Item::C(c) => piece.conditions.push((*c).clone()),
+                Item::S(s) => piece.read_spans.push(match self.clipped.get(&idx) {
+                    Some(end) => Span {
+                        start: s.start.clone(),
+                        end: Some(end.clone()),
+                    },
+                    None => (*s).clone(),
+                }),
+            }
+        }
+        piece.read_spans.extend(self.carried[i].iter().cloned());
+        piece
+    }
 }
 
 /// One round of range upkeep on `stores` (the stores of this node or process): meta records
@@ -1368,4 +1781,70 @@ pub fn spawn_upkeep(
         tokio::spawn(async {})
     };
     [upkeep, recovery, collection, placement]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: &str, end: Option<&str>) -> Span {
+        Span {
+            start: start.as_bytes().to_vec(),
+            end: end.map(|e| e.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn pieces_carry_everything_in_key_order_and_spread_range_reads() {
+        let keys: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+        let w = WriteRequest {
+            read_ts: Some(Timestamp::from_nanos(7)),
+            read_spans: vec![span("k00", Some("k99")), span("k05", None)],
+            conditions: vec![Condition::NotExists(b"k10".to_vec())],
+            mutations: keys
+                .iter()
+                .map(|k| Mutation::Put {
+                    key: k.as_bytes().to_vec(),
+                    value: vec![b'v'; 20],
+                })
+                .collect(),
+            lock_owner: None,
+        };
+        let pieces = Pieces::new(&w, 200);
+        assert!(pieces.len() > 4, "{}", pieces.len());
+        let all: Vec<WriteRequest> = (0..pieces.len()).map(|i| pieces.piece(i)).collect();
+        // Every mutation and condition once, in order, each piece with the snapshot.
+        let muts: Vec<&Mutation> = all.iter().flat_map(|p| &p.mutations).collect();
+        assert_eq!(muts, w.mutations.iter().collect::<Vec<_>>());
+        assert_eq!(all.iter().map(|p| p.conditions.len()).sum::<usize>(), 1);
+        assert!(all.iter().all(|p| p.read_ts == w.read_ts));
+        // The range read is cut where pieces start: its parts tile it, each in the piece
+        // whose keys it covers.
+        let mut parts: Vec<Span> = all
+            .iter()
+            .flat_map(|p| p.read_spans.iter().filter(|s| s.end.is_some()).cloned())
+            .collect();
+        parts.sort_by(|a, b| a.start.cmp(&b.start));
+        assert_eq!(parts.len(), pieces.len());
+        assert_eq!(parts[0].start, b"k00");
+        assert_eq!(parts.last().unwrap().end.as_deref(), Some(&b"k99"[..]));
+        for pair in parts.windows(2) {
+            assert_eq!(pair[0].end.as_ref(), Some(&pair[1].start));
+        }
+        for p in &all {
+            let first = match &p.mutations[0] {
+                Mutation::Put { key, .. } | Mutation::Delete { key } => key.clone(),
+            };
+            let range = p.read_spans.iter().find(|s| s.end.is_some()).unwrap();
+            assert!(range.start <= first, "{range:?}");
+        }
+        // The point read stays whole.
+        assert_eq!(
+            all.iter()
+                .flat_map(|p| &p.read_spans)
+                .filter(|s| s.end.is_none())
+                .count(),
+            1
+        );
+    }
 }

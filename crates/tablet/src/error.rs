@@ -109,6 +109,17 @@ pub enum Error {
         /// The largest timestamp it assigned.
         min: Timestamp,
     },
+    /// A transaction's writes buffered at its gateway (with what it read, kept for validation)
+    /// would take more than the limit; nothing was written. Never crosses the wire.
+    #[error(
+        "the transaction would buffer {bytes} bytes of writes and reads, over its limit of {limit}"
+    )]
+    TxnTooLarge {
+        /// What it would hold.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
     #[error(transparent)]
     Clock(#[from] meridian_clock::ClockError),
     /// The storage engine failed.

@@ -67,7 +67,10 @@ mod tsoracle;
 mod txn;
 
 pub use command::{op_from_proto, op_to_proto, write_from_proto, write_to_proto};
-pub use dist::{RangeClient, RangeSettings, Resolver, maintain, recover_prepared, spawn_upkeep};
+pub use dist::{
+    DEFAULT_TXN_PIECE_BYTES, RangeClient, RangeSettings, Resolver, maintain, recover_prepared,
+    spawn_upkeep,
+};
 pub use error::{ConditionFailure, Error, Result};
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, SameResult, Span, WriteRequest};

@@ -8,6 +8,8 @@
 //! 05 be64(tablet)                  be64              approximate bytes written
 //! 06                               (empty)           the store was bootstrapped
 //! 07 be64(tablet)                  MergeFreeze       the tablet is frozen for a merge
+//! 08 be64(tablet) be32(len) <txn id> be32(seq)
+//!                                  StagedPiece       a staged piece of a large transaction
 //! ```
 //!
 //! All of them change only when a Raft entry is applied, in the apply batch, so they describe
@@ -25,6 +27,7 @@ const DECISION: u8 = 0x04;
 const SIZE: u8 = 0x05;
 const BOOTSTRAPPED: u8 = 0x06;
 const FREEZE: u8 = 0x07;
+const STAGED: u8 = 0x08;
 
 fn key(tag: u8, tablet: u64, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(9 + rest.len());
@@ -44,8 +47,8 @@ pub(crate) fn mark_bootstrapped(batch: &mut WriteBatch) {
 }
 
 /// The key prefixes of every record of `tablet`.
-pub(crate) fn record_prefixes(tablet: u64) -> [Vec<u8>; 5] {
-    [DESCRIPTOR, PREPARED, DECISION, SIZE, FREEZE].map(|tag| key(tag, tablet, &[]))
+pub(crate) fn record_prefixes(tablet: u64) -> [Vec<u8>; 6] {
+    [DESCRIPTOR, PREPARED, DECISION, SIZE, FREEZE, STAGED].map(|tag| key(tag, tablet, &[]))
 }
 
 fn decode<M: Message + Default>(what: &str, bytes: &[u8]) -> Result<M> {
@@ -164,4 +167,39 @@ pub(crate) fn put_freeze(batch: &mut WriteBatch, tablet: u64, freeze: &pb::Merge
 
 pub(crate) fn delete_freeze(batch: &mut WriteBatch, tablet: u64) {
     batch.delete(Space::Meta, key(FREEZE, tablet, &[]));
+}
+
+fn staged_key(tablet: u64, txn_id: &[u8], seq: u32) -> Vec<u8> {
+    let len = u32::try_from(txn_id.len()).unwrap_or(u32::MAX);
+    let rest = [&len.to_be_bytes()[..], txn_id, &seq.to_be_bytes()].concat();
+    key(STAGED, tablet, &rest)
+}
+
+/// Every staged piece of `tablet` (for a snapshot).
+pub(crate) fn load_all_staged(engine: &dyn KvEngine, tablet: u64) -> Result<Vec<pb::StagedPiece>> {
+    load_all(engine, &key(STAGED, tablet, &[]), "staged piece")
+}
+
+pub(crate) fn load_staged(
+    engine: &dyn KvEngine,
+    tablet: u64,
+    txn_id: &[u8],
+    seq: u32,
+) -> Result<Option<pb::StagedPiece>> {
+    match engine.get(Space::Meta, &staged_key(tablet, txn_id, seq))? {
+        Some(v) => Ok(Some(decode("staged piece", &v)?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_staged(batch: &mut WriteBatch, tablet: u64, piece: &pb::StagedPiece) {
+    batch.put(
+        Space::Meta,
+        staged_key(tablet, &piece.txn_id, piece.seq),
+        piece.encode_to_vec(),
+    );
+}
+
+pub(crate) fn delete_staged(batch: &mut WriteBatch, tablet: u64, txn_id: &[u8], seq: u32) {
+    batch.delete(Space::Meta, staged_key(tablet, txn_id, seq));
 }

@@ -164,6 +164,7 @@ pub(crate) fn build_snapshot(
         freeze: local::load_freeze(engine, tablet).map_err(records)?,
         closed_ts: closed.as_nanos(),
         max_ts: max_ts.as_nanos(),
+        staged: local::load_all_staged(engine, tablet).map_err(records)?,
     };
     Ok(snap.encode_to_vec())
 }
@@ -235,6 +236,9 @@ pub(crate) fn stage_install(
     }
     for d in &snap.decisions {
         local::put_decision(&mut puts, range.tablet_id, d);
+    }
+    for piece in &snap.staged {
+        local::put_staged(&mut puts, range.tablet_id, piece);
     }
     local::put_size(&mut puts, range.tablet_id, snap.approx_bytes);
     if let Some(freeze) = &snap.freeze {
@@ -309,6 +313,7 @@ mod tests {
                 }],
                 ..Default::default()
             }),
+            ..Default::default()
         }
     }
 

@@ -5,6 +5,21 @@ use std::sync::LazyLock;
 
 use prometheus::{Histogram, IntCounter, register_histogram, register_int_counter};
 
+/// Measures durations for logs of slow work. Only logs and metrics read it, never a decision
+/// of the protocol, so it may use the real clock.
+pub(crate) struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // observation only; see the type's docs
+    pub(crate) fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    pub(crate) fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
 /// A counter registered in the default registry (shared by the crates that record metrics).
 pub fn counter(name: &str, help: &str) -> IntCounter {
     // Registration fails only for a duplicate name, which these unique statics cannot cause;
@@ -18,6 +33,15 @@ pub static PROPOSALS: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
         "meridian_raft_proposals_total",
         "Writes proposed to Raft by tablet leaders on this node.",
+    )
+});
+
+/// Pieces of large transactions shipped ahead of their prepare (see `txn.rs`).
+pub static TXN_PIECES_STAGED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_txn_pieces_staged_total",
+        "Pieces of large transactions that gateways on this node shipped to tablets ahead of \
+         their prepare, each its own Raft entry.",
     )
 });
 

@@ -298,18 +298,11 @@ impl Shared {
 fn prepared_set(records: Vec<pb::PreparedTxn>, oracle: &mut TsOracle, tick: u64) -> PreparedSet {
     let mut prepared = PreparedSet::default();
     for p in records {
-        let write = p.write.unwrap_or_default();
-        let ts = Timestamp::from_nanos(write.commit_ts);
-        oracle.add_prepared(ts);
-        prepared.insert(
-            p.txn_id,
-            Prepared {
-                ts,
-                anchor: p.anchor_key,
-                write,
-                since_tick: tick,
-            },
-        );
+        let (txn_id, p) = Prepared::from_record(p, tick);
+        if !p.staging {
+            oracle.add_prepared(p.ts);
+        }
+        prepared.insert(txn_id, p);
     }
     prepared
 }
@@ -453,6 +446,10 @@ impl Replica {
             pre_vote: true,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
+            // One Ready applies at most this much (at least one entry): a replica catching up
+            // on many large entries (the pieces of a large transaction) applies them over
+            // several turns of its loop, ticking and answering in between.
+            max_committed_size_per_ready: MAX_APPLY_BYTES_PER_READY,
             ..Default::default()
         };
         raft_config.validate()?;
@@ -536,6 +533,7 @@ impl Replica {
             log_max_entries: config.raft_log_max_entries,
             log_max_bytes: config.raft_log_max_bytes,
             log_sync,
+            turn: TurnStats::default(),
         };
         let handle = tokio::spawn(driver.run(rx));
         if single_voter {
@@ -688,7 +686,9 @@ impl Replica {
                 return Ok(OpOutcome::default());
             }
             TabletOp::WaitApplied { index } => return self.wait_applied(*index).await,
-            TabletOp::Prepare { write, .. } => self.admit(write).await?,
+            TabletOp::Prepare { write, .. } | TabletOp::Stage { write, .. } => {
+                self.admit(write).await?
+            }
             _ => {}
         }
         let (reply, rx) = oneshot::channel();
@@ -810,16 +810,29 @@ impl Replica {
 
     /// Transactions prepared here for at least `ticks` Raft ticks: (id, anchor key). Their
     /// gateway may be gone; recovery asks their coordinator.
+    /// A transaction still receiving its pieces (`TabletOp::Stage`) counts as stale only after
+    /// ten times as many ticks: its gateway may be busy shipping pieces to other tablets.
     pub fn stale_prepared(&self, ticks: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         let now = self.shared.ticks.load(Ordering::Relaxed);
         let Some(cutoff) = now.checked_sub(ticks) else {
             return Vec::new();
         };
+        let staging_cutoff = now.saturating_sub(ticks.saturating_mul(10));
         self.shared
             .prepared
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .older_than(cutoff)
+            .older_than(cutoff, staging_cutoff)
+    }
+
+    /// How many pieces of transaction `txn_id` are staged here (0: none, or not known here).
+    pub fn staged_pieces(&self, txn_id: &[u8]) -> u32 {
+        self.shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(txn_id)
+            .map_or(0, |p| u32::try_from(p.staged.len()).unwrap_or(u32::MAX))
     }
 
     /// Whether this replica leads its group (as of its last Raft step; lock-free).
@@ -902,6 +915,48 @@ impl Replica {
     }
 }
 
+/// The command's name, for logs.
+fn command_name(command: &pb::tablet_command::Command) -> &'static str {
+    use pb::tablet_command::Command;
+    match command {
+        Command::Write(_) => "write",
+        Command::Gc(_) => "gc",
+        Command::Split(_) => "split",
+        Command::Prepare(_) => "prepare",
+        Command::Decide(_) => "decide",
+        Command::Resolve(r) if r.pieces > 0 => "partial resolve",
+        Command::Resolve(_) => "resolve",
+        Command::Forget(_) => "forget",
+        Command::Close(_) => "close",
+        Command::Freeze(_) => "freeze",
+        Command::Unfreeze(_) => "unfreeze",
+        Command::Merge(_) => "merge",
+        Command::AbortMerge(_) => "abort merge",
+        Command::Stage(_) => "stage",
+    }
+}
+
+/// Applies staged piece `seq` of transaction `txn_id` at `ts` and drops its record. Every piece
+/// below the count in the transaction's record is staged until applied, so a missing one is
+/// corruption.
+fn apply_piece(
+    engine: &dyn KvEngine,
+    batch: &mut ApplyBatch<'_>,
+    tablet: u64,
+    txn_id: &[u8],
+    seq: u32,
+    ts: Timestamp,
+) -> Result<()> {
+    let Some(piece) = local::load_staged(engine, tablet, txn_id, seq)? else {
+        return Err(Error::Internal(format!(
+            "staged piece {seq} of a transaction at tablet {tablet} is missing"
+        )));
+    };
+    batch.apply_mutations(&piece.mutations, ts)?;
+    local::delete_staged(batch.write_batch(), tablet, txn_id, seq);
+    Ok(())
+}
+
 /// The smallest key after `key`.
 fn successor(key: &[u8]) -> Vec<u8> {
     let mut k = key.to_vec();
@@ -911,6 +966,9 @@ fn successor(key: &[u8]) -> Vec<u8> {
 
 /// The context of the heartbeat by which a leader tells its followers it stops ticking.
 const QUIESCE_CONTEXT: &[u8] = b"quiesce";
+
+/// The most a replica applies for one Raft `Ready` (see `max_committed_size_per_ready`).
+const MAX_APPLY_BYTES_PER_READY: u64 = 8 << 20;
 
 /// A proposal waiting to be applied.
 struct Proposal {
@@ -1035,6 +1093,24 @@ struct Driver {
     log_max_bytes: u64,
     /// Group commit of the log writes (`logsync.rs`).
     log_sync: Arc<LogSync>,
+    /// Where the current turn of the loop spends its time (reported when it is slow).
+    turn: TurnStats,
+}
+
+/// A turn of a replica's loop longer than this is logged with where its time went: the loop
+/// ticks, heartbeats and answers only between turns.
+const SLOW_TURN: Duration = Duration::from_millis(200);
+
+/// Where one turn of a replica's loop spent its time.
+#[derive(Default)]
+struct TurnStats {
+    persist: Duration,
+    persisted_bytes: usize,
+    apply: Duration,
+    /// Of `apply`: writing apply batches to the engine.
+    engine_write: Duration,
+    applied_entries: usize,
+    applied_bytes: usize,
 }
 
 impl Driver {
@@ -1042,8 +1118,10 @@ impl Driver {
         let mut ticker = tokio::time::interval(self.tick_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let started: crate::metrics::Stopwatch;
             tokio::select! {
                 msg = rx.recv() => {
+                    started = crate::metrics::Stopwatch::start();
                     let Some(msg) = msg else { break };
                     if !self.handle(msg) {
                         break;
@@ -1066,7 +1144,10 @@ impl Driver {
                     }
                     self.stay_quiesced = false;
                 }
-                _ = ticker.tick(), if !self.quiesced => self.on_tick(),
+                _ = ticker.tick(), if !self.quiesced => {
+                    started = crate::metrics::Stopwatch::start();
+                    self.on_tick();
+                }
             }
             // Handling a Ready can create work that needs another (deferred writes, renewals).
             let mut failed = None;
@@ -1084,6 +1165,22 @@ impl Driver {
                 tracing::error!(tablet = self.shared.tablet_id, replica = self.shared.replica_id,
                     error = %e, "replica stopped: storage failure while handling raft ready");
                 break;
+            }
+            let turn = std::mem::take(&mut self.turn);
+            let took = started.elapsed();
+            if took > SLOW_TURN {
+                tracing::info!(
+                    tablet = self.shared.tablet_id,
+                    replica = self.shared.replica_id,
+                    took_ms = took.as_millis() as u64,
+                    persist_ms = turn.persist.as_millis() as u64,
+                    persisted_bytes = turn.persisted_bytes,
+                    apply_ms = turn.apply.as_millis() as u64,
+                    engine_write_ms = turn.engine_write.as_millis() as u64,
+                    applied_entries = turn.applied_entries,
+                    applied_bytes = turn.applied_bytes,
+                    "slow turn of a replica's loop"
+                );
             }
             if self.removed || self.merged {
                 break;
@@ -1829,9 +1926,13 @@ impl Driver {
         self.apply_entries(ready.take_committed_entries())?;
         // 5 + 6. New entries and the hard state: one write, durable before anything below.
         if !ready.entries().is_empty() || ready.hs().is_some() {
+            let started = crate::metrics::Stopwatch::start();
             self.store
                 .persist(ready.entries(), ready.hs(), Durability::NoSync)?;
             self.log_sync.sync().await?;
+            self.turn.persist += started.elapsed();
+            self.turn.persisted_bytes +=
+                ready.entries().iter().map(|e| e.data.len()).sum::<usize>();
         }
         // 7. Messages that must follow the durable write (votes, append responses).
         if !ready.persisted_messages().is_empty() {
@@ -1921,6 +2022,15 @@ impl Driver {
     /// Applies committed entries in one atomic engine write with the new applied index, then
     /// answers the proposers.
     fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
+        let started = crate::metrics::Stopwatch::start();
+        self.turn.applied_entries += entries.len();
+        self.turn.applied_bytes += entries.iter().map(|e| e.data.len()).sum::<usize>();
+        let result = self.apply_entries_timed(entries);
+        self.turn.apply += started.elapsed();
+        result
+    }
+
+    fn apply_entries_timed(&mut self, entries: Vec<Entry>) -> Result<()> {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
@@ -1942,16 +2052,24 @@ impl Driver {
                     use pb::tablet_command::Command;
                     // GC, splits and merges rewrite engine state directly: flush what precedes
                     // them.
-                    if matches!(
-                        command,
-                        Command::Gc(_) | Command::Split(_) | Command::Merge(_)
-                    ) {
+                    // Resolving a staged transaction reads its pieces from the engine, where
+                    // the pieces staged earlier in this batch are not yet.
+                    let resolves_staged = matches!(&command, Command::Resolve(r)
+                        if self.has_staged(&r.txn_id));
+                    if resolves_staged
+                        || matches!(
+                            command,
+                            Command::Gc(_) | Command::Split(_) | Command::Merge(_)
+                        )
+                    {
                         self.commit_batch(
                             std::mem::replace(&mut batch, ApplyBatch::new(&mvcc)),
                             entry.index - 1,
                         )?;
                         decisions.clear();
                     }
+                    let kind = command_name(&command);
+                    let command_started = crate::metrics::Stopwatch::start();
                     let applied = match command {
                         Command::Write(w) => Applied::Done(self.apply_write(&mut batch, &w)),
                         Command::Gc(_) if self.shared.frozen().is_some() => {
@@ -1962,6 +2080,7 @@ impl Driver {
                             Applied::Done(Ok(OpOutcome::default()))
                         }
                         Command::Prepare(p) => Applied::Done(self.apply_prepare(&mut batch, p)),
+                        Command::Stage(st) => Applied::Done(self.apply_stage(&mut batch, st)),
                         Command::Decide(d) => {
                             Applied::Done(self.apply_decide(&mut batch, &mut decisions, d)?)
                         }
@@ -1992,6 +2111,18 @@ impl Driver {
                             Applied::Done(Ok(OpOutcome::default()))
                         }
                     };
+                    let took = command_started.elapsed();
+                    if took > SLOW_TURN {
+                        tracing::info!(
+                            tablet,
+                            replica = self.shared.replica_id,
+                            command = kind,
+                            index = entry.index,
+                            bytes = entry.data.len(),
+                            took_ms = took.as_millis() as u64,
+                            "slow command apply"
+                        );
+                    }
                     match applied {
                         Applied::Done(r) => results.push((cmd.proposal_id, r)),
                         Applied::Split {
@@ -2321,7 +2452,10 @@ impl Driver {
                 + batch.bytes;
             local::put_size(batch.write_batch(), tablet, size);
         }
-        batch.commit(tablet, applied, durability)
+        let started = crate::metrics::Stopwatch::start();
+        let result = batch.commit(tablet, applied, durability);
+        self.turn.engine_write += started.elapsed();
+        result
     }
 
     fn apply_write(
@@ -2362,9 +2496,22 @@ impl Driver {
             .prepared
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(existing) = prepared.get(&p.txn_id) {
+        let staged = match prepared.get(&p.txn_id) {
             // A retried prepare: the first one stands.
-            return Ok(OpOutcome::at(existing.ts));
+            Some(existing) if !existing.staging => return Ok(OpOutcome::at(existing.ts)),
+            Some(existing) => existing.staged.clone(),
+            None => Vec::new(),
+        };
+        if staged.len() != p.staged_pieces as usize {
+            // A piece was refused, or dropped by an abort (recovery): never prepare without it.
+            return Err(Error::TxnAborted {
+                reason: format!(
+                    "{} of the {} pieces of the transaction are staged at tablet {}",
+                    staged.len(),
+                    p.staged_pieces,
+                    self.shared.tablet_id
+                ),
+            });
         }
         if prepared.conflicts(&w, Some(&p.txn_id)) {
             return Err(Error::WriteConflict {
@@ -2373,23 +2520,106 @@ impl Driver {
         }
         batch.validate(&w)?;
         let ts = Timestamp::from_nanos(w.commit_ts);
-        let record = pb::PreparedTxn {
-            txn_id: p.txn_id.clone(),
-            anchor_key: p.anchor_key.clone(),
-            write: Some(w.clone()),
+        let entry = Prepared {
+            ts,
+            anchor: p.anchor_key,
+            write: w,
+            since_tick: self.ticks,
+            staged,
+            staging: false,
+            resolved: 0,
         };
-        local::put_prepared(batch.write_batch(), self.shared.tablet_id, &record);
-        prepared.insert(
-            p.txn_id,
-            Prepared {
-                ts,
-                anchor: p.anchor_key,
-                write: w,
-                since_tick: self.ticks,
-            },
+        local::put_prepared(
+            batch.write_batch(),
+            self.shared.tablet_id,
+            &entry.record(&p.txn_id),
         );
+        prepared.insert(p.txn_id, entry);
         self.oracle.add_prepared(ts);
         Ok(OpOutcome::at(ts))
+    }
+
+    /// Stages a piece of a large transaction (see `txn.rs`): validates it as a prepare would
+    /// and keeps its mutations in a node-local record, invisible until a resolve applies them.
+    fn apply_stage(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        st: pb::StageCommand,
+    ) -> Result<OpOutcome> {
+        if let Some(e) = self.shared.frozen_error() {
+            return Err(e);
+        }
+        let w = st.write.unwrap_or_default();
+        self.shared.check_range(|d| txn::write_in_range(d, &w))?;
+        let tablet = self.shared.tablet_id;
+        let mut prepared = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let staged = match prepared.get_mut(&st.txn_id) {
+            // Prepared already: a late retry of a piece it holds.
+            Some(existing) if !existing.staging => return Ok(OpOutcome::default()),
+            Some(existing) if (st.seq as usize) < existing.staged.len() => {
+                // A retried piece, or its gateway's reminder that it is alive (the piece
+                // repeated empty): the first one stands, and the transaction is not stale.
+                existing.since_tick = self.ticks;
+                return Ok(OpOutcome::default());
+            }
+            Some(existing) => existing.staged.len(),
+            None => 0,
+        };
+        if w.mutations.is_empty() && w.conditions.is_empty() && w.read_spans.is_empty() {
+            // A reminder for a transaction no longer staging here: nothing to keep.
+            return Ok(OpOutcome::default());
+        }
+        if st.seq as usize > staged {
+            return Err(Error::TxnAborted {
+                reason: format!(
+                    "piece {} of the transaction reached tablet {tablet} before piece {staged}",
+                    st.seq
+                ),
+            });
+        }
+        if prepared.conflicts(&w, Some(&st.txn_id)) {
+            return Err(Error::WriteConflict {
+                read_ts: Timestamp::from_nanos(w.read_ts),
+            });
+        }
+        batch.validate(&w)?;
+        let bounds = txn::bounds(&w);
+        local::put_staged(
+            batch.write_batch(),
+            tablet,
+            &pb::StagedPiece {
+                txn_id: st.txn_id.clone(),
+                seq: st.seq,
+                mutations: w.mutations,
+            },
+        );
+        if prepared.get(&st.txn_id).is_none() {
+            prepared.insert(
+                st.txn_id.clone(),
+                Prepared::staging(st.anchor_key, self.ticks),
+            );
+        }
+        let Some(entry) = prepared.get_mut(&st.txn_id) else {
+            return Err(Error::Internal("a staging transaction vanished".into()));
+        };
+        entry.staged.push(bounds);
+        entry.since_tick = self.ticks;
+        local::put_prepared(batch.write_batch(), tablet, &entry.record(&st.txn_id));
+        Ok(OpOutcome::default())
+    }
+
+    /// Whether transaction `txn_id` has pieces staged here.
+    fn has_staged(&self, txn_id: &[u8]) -> bool {
+        self.shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(txn_id)
+            .is_some_and(|p| !p.staged.is_empty())
     }
 
     /// Records a decision unless one is recorded; answers with the decision of record.
@@ -2446,21 +2676,61 @@ impl Driver {
         r: &pb::ResolveCommand,
     ) -> Result<OpOutcome> {
         let tablet = self.shared.tablet_id;
-        let removed = self
+        let engine = self.shared.mvcc.engine().clone();
+        let mut prepared = self
             .shared
             .prepared
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&r.txn_id);
-        let Some(p) = removed else {
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(p) = prepared.get_mut(&r.txn_id) else {
             return Ok(OpOutcome::default());
         };
-        self.oracle.remove_prepared(p.ts);
+        let ts = Timestamp::from_nanos(r.commit_ts);
+        let pieces = u32::try_from(p.staged.len()).unwrap_or(u32::MAX);
+        if r.commit && p.staging {
+            return Err(Error::Internal(format!(
+                "a commit of a transaction still staging at tablet {tablet}"
+            )));
+        }
+        if !r.commit && p.resolved > 0 {
+            return Err(Error::Internal(format!(
+                "an abort of a transaction partly applied at tablet {tablet}"
+            )));
+        }
+        if r.pieces > 0 {
+            // A partial resolve: apply the pieces below `r.pieces` not applied yet; the
+            // transaction stays prepared, so nothing reads any of it yet.
+            if r.commit {
+                let upto = r.pieces.min(pieces);
+                for seq in p.resolved..upto {
+                    apply_piece(engine.as_ref(), batch, tablet, &r.txn_id, seq, ts)?;
+                }
+                if upto > p.resolved {
+                    p.resolved = upto;
+                    p.since_tick = self.ticks;
+                    local::put_prepared(batch.write_batch(), tablet, &p.record(&r.txn_id));
+                    self.oracle.observe(ts);
+                }
+            }
+            return Ok(OpOutcome::default());
+        }
+        let Some(p) = prepared.remove(&r.txn_id) else {
+            return Ok(OpOutcome::default());
+        };
+        if !p.staging {
+            self.oracle.remove_prepared(p.ts);
+        }
         local::delete_prepared(batch.write_batch(), tablet, &r.txn_id);
         if r.commit {
-            let ts = Timestamp::from_nanos(r.commit_ts);
+            for seq in p.resolved..pieces {
+                apply_piece(engine.as_ref(), batch, tablet, &r.txn_id, seq, ts)?;
+            }
             batch.apply_mutations(&p.write.mutations, ts)?;
             self.oracle.observe(ts);
+        } else {
+            for seq in 0..pieces {
+                local::delete_staged(batch.write_batch(), tablet, &r.txn_id, seq);
+            }
         }
         Ok(OpOutcome::default())
     }

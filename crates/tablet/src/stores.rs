@@ -87,6 +87,7 @@ impl LocalStores {
             base.request_timeout,
         ));
         client.set_members(ids.clone());
+        client.set_txn_piece_bytes(settings.txn_piece_bytes);
         let tasks = spawn_upkeep(stores.clone(), client.clone(), settings);
         Ok(LocalStores {
             stores,

@@ -18,7 +18,26 @@
 //! 3. **Resolve** at every participant: apply the prepared share at `s`, or drop it.
 //!
 //! A participant left prepared (its gateway died) asks the coordinator to decide "abort"; the
-//! answer is the decision of record, so both outcomes are safe. Decisions move with their anchor
+//! answer is the decision of record, so both outcomes are safe.
+//!
+//! **Large transactions are prepared and resolved in pieces**, so that no Raft entry carries a
+//! whole transaction (a very large entry keeps every replica's loop busy persisting, sending
+//! and applying it, long enough for an election). A share larger than the gateway's piece size
+//! is shipped ahead of its prepare as several **Stage** commands, each validated like a
+//! prepare's write (conditions, nothing read changed since the snapshot) and kept *staged*: its
+//! mutations in a node-local record, invisible, its key bounds in memory. From its first piece
+//! on, a staging transaction refuses conflicting writes exactly as a prepared one does (judged
+//! by each piece's first and last key written and the bounds of what it read, so a write
+//! between two of its keys conflicts too), so what each piece validated still holds when the
+//! transaction prepares. The **Prepare** then names how many pieces it shipped; a participant
+//! missing one refuses, so a piece lost to an abort can never be skipped. After the decision,
+//! **partial resolves** apply the staged pieces one by one at the commit timestamp while the
+//! transaction stays prepared (so reads at or above its prepare timestamp still wait, and no
+//! replica serves a snapshot holding part of it), and the final resolve ends it. Every step is
+//! a log entry, so every replica makes the same decisions at the same log positions; staging
+//! and applying survive leader changes and restarts as the applied state they are. A staging
+//! transaction whose gateway went silent is recovered like a prepared one, with more patience
+//! (other participants may still be receiving their pieces). Decisions move with their anchor
 //! key when a tablet splits or is merged, and a tablet refuses to split, or to freeze for a
 //! merge, while anything is prepared on it.
 
@@ -39,7 +58,20 @@ pub enum TabletOp {
         txn_id: Vec<u8>,
         /// A key of the coordinator tablet.
         anchor: Vec<u8>,
-        /// This participant's share.
+        /// This participant's share (what was not staged).
+        write: WriteRequest,
+        /// The number of pieces staged ahead (`Stage`), all of which must be here.
+        staged: u32,
+    },
+    /// Ship piece `seq` of a large share ahead of its prepare (see the module docs).
+    Stage {
+        /// The transaction.
+        txn_id: Vec<u8>,
+        /// A key of the coordinator tablet.
+        anchor: Vec<u8>,
+        /// The piece's number, from 0.
+        seq: u32,
+        /// The piece.
         write: WriteRequest,
     },
     /// Record (or read back) the decision, at the coordinator.
@@ -59,6 +91,9 @@ pub enum TabletOp {
         txn_id: Vec<u8>,
         /// The commit timestamp, or `None` to abort.
         commit_ts: Option<Timestamp>,
+        /// 0: resolve the whole share and end the transaction here. `n > 0` (commit only):
+        /// apply the staged pieces below `n` not applied yet and keep it prepared.
+        pieces: u32,
     },
     /// Drop a decision every participant has resolved.
     Forget {
@@ -163,6 +198,7 @@ impl TabletOp {
     pub fn name(&self) -> &'static str {
         match self {
             TabletOp::Prepare { .. } => "prepare",
+            TabletOp::Stage { .. } => "stage",
             TabletOp::Decide { .. } => "decide",
             TabletOp::Resolve { .. } => "resolve",
             TabletOp::Forget { .. } => "forget",
@@ -213,14 +249,138 @@ impl OpOutcome {
     }
 }
 
-/// A transaction prepared at this replica.
+/// A transaction prepared (or staging pieces) at this replica.
 #[derive(Debug, Clone)]
 pub(crate) struct Prepared {
+    /// The prepare timestamp (zero while staging).
     pub ts: Timestamp,
     pub anchor: Vec<u8>,
     pub write: pb::WriteCommand,
-    /// The replica's tick count when it learned of it (in memory only; for recovery).
+    /// The replica's tick count when it last heard of it (in memory only; for recovery).
     pub since_tick: u64,
+    /// The bounds of its staged pieces, by number.
+    pub staged: Vec<pb::StagedBounds>,
+    /// Still receiving pieces: not prepared yet.
+    pub staging: bool,
+    /// Pieces `0..resolved` are applied (partial resolves).
+    pub resolved: u32,
+}
+
+impl Prepared {
+    /// A transaction whose first piece just arrived.
+    pub(crate) fn staging(anchor: Vec<u8>, tick: u64) -> Prepared {
+        Prepared {
+            ts: Timestamp::ZERO,
+            anchor,
+            write: pb::WriteCommand::default(),
+            since_tick: tick,
+            staged: Vec::new(),
+            staging: true,
+            resolved: 0,
+        }
+    }
+
+    /// From its stored record, as known at tick `tick`.
+    pub(crate) fn from_record(p: pb::PreparedTxn, tick: u64) -> (Vec<u8>, Prepared) {
+        let write = p.write.unwrap_or_default();
+        let prepared = Prepared {
+            ts: Timestamp::from_nanos(write.commit_ts),
+            anchor: p.anchor_key,
+            write,
+            since_tick: tick,
+            staged: p.staged,
+            staging: p.staging,
+            resolved: p.resolved,
+        };
+        (p.txn_id, prepared)
+    }
+
+    /// Its stored record.
+    pub(crate) fn record(&self, txn_id: &[u8]) -> pb::PreparedTxn {
+        pb::PreparedTxn {
+            txn_id: txn_id.to_vec(),
+            anchor_key: self.anchor.clone(),
+            write: Some(self.write.clone()),
+            staged: self.staged.clone(),
+            staging: self.staging,
+            resolved: self.resolved,
+        }
+    }
+}
+
+/// The bounds of what a staged piece writes and reads (see `pb::StagedBounds`).
+pub(crate) fn bounds(w: &pb::WriteCommand) -> pb::StagedBounds {
+    let mut b = pb::StagedBounds::default();
+    for m in &w.mutations {
+        if !b.writes || m.key < b.write_first {
+            b.write_first = m.key.clone();
+        }
+        if !b.writes || m.key > b.write_last {
+            b.write_last = m.key.clone();
+        }
+        b.writes = true;
+    }
+    let reads = w
+        .read_spans
+        .iter()
+        .map(|s| (s.start.as_slice(), span_end(&s.start, &s.end)))
+        .chain(
+            w.conditions
+                .iter()
+                .map(|c| (c.key.as_slice(), successor(&c.key))),
+        );
+    for (start, end) in reads {
+        if !b.reads || start < b.read_start.as_slice() {
+            b.read_start = start.to_vec();
+        }
+        // An empty end is the end of the keyspace and stays so.
+        let unbounded = b.reads && b.read_end.is_empty();
+        if !unbounded && (!b.reads || end.is_empty() || end > b.read_end) {
+            b.read_end = end;
+        }
+        b.reads = true;
+    }
+    b
+}
+
+/// The exclusive end of a span as stored (`end` empty: the single key `start`).
+fn span_end(start: &[u8], end: &[u8]) -> Vec<u8> {
+    if end.is_empty() {
+        successor(start)
+    } else {
+        end.to_vec()
+    }
+}
+
+fn successor(key: &[u8]) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.push(0);
+    k
+}
+
+/// Whether `w` reads or writes a key inside what a staged piece with bounds `b` writes, or
+/// writes a key inside what it reads.
+fn overlaps_bounds(w: &pb::WriteCommand, b: &pb::StagedBounds) -> bool {
+    let in_writes =
+        |k: &[u8]| b.writes && k >= b.write_first.as_slice() && k <= b.write_last.as_slice();
+    let in_reads = |k: &[u8]| {
+        b.reads
+            && k >= b.read_start.as_slice()
+            && (b.read_end.is_empty() || k < b.read_end.as_slice())
+    };
+    if b.writes
+        && w.read_spans.iter().any(|s| {
+            let end = span_end(&s.start, &s.end);
+            s.start.as_slice() <= b.write_last.as_slice()
+                && end.as_slice() > b.write_first.as_slice()
+        })
+    {
+        return true;
+    }
+    w.conditions.iter().any(|c| in_writes(&c.key))
+        || w.mutations
+            .iter()
+            .any(|m| in_writes(&m.key) || in_reads(&m.key))
 }
 
 /// The transactions prepared at a replica, by transaction id.
@@ -250,27 +410,40 @@ impl PreparedSet {
         self.by_id.len()
     }
 
-    /// The smallest prepare timestamp: no read at or above it may be served.
-    pub(crate) fn min_ts(&self) -> Option<Timestamp> {
-        self.by_id.values().map(|p| p.ts).min()
+    pub(crate) fn get_mut(&mut self, txn_id: &[u8]) -> Option<&mut Prepared> {
+        self.by_id.get_mut(txn_id)
     }
 
-    /// Transactions prepared at or before tick `tick`: (id, anchor).
-    pub(crate) fn older_than(&self, tick: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// The smallest prepare timestamp: no read at or above it may be served.
+    pub(crate) fn min_ts(&self) -> Option<Timestamp> {
+        self.by_id
+            .values()
+            .filter(|p| !p.staging)
+            .map(|p| p.ts)
+            .min()
+    }
+
+    /// Transactions prepared at or before tick `tick`, or still staging at or before tick
+    /// `staging_tick`: (id, anchor).
+    pub(crate) fn older_than(&self, tick: u64, staging_tick: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.by_id
             .iter()
-            .filter(|(_, p)| p.since_tick <= tick)
+            .filter(|(_, p)| p.since_tick <= if p.staging { staging_tick } else { tick })
             .map(|(id, p)| (id.clone(), p.anchor.clone()))
             .collect()
     }
 
-    /// Whether `w` conflicts with a prepared transaction other than `except`: it reads what
-    /// one writes, or writes what one reads or writes.
+    /// Whether `w` conflicts with a prepared or staging transaction other than `except`: it
+    /// reads what one writes, or writes what one reads or writes.
     pub(crate) fn conflicts(&self, w: &pb::WriteCommand, except: Option<&[u8]>) -> bool {
         self.by_id
             .iter()
             .filter(|(id, _)| except != Some(id.as_slice()))
-            .any(|(_, p)| overlaps(w, &p.write) || overlaps(&p.write, w))
+            .any(|(_, p)| {
+                overlaps(w, &p.write)
+                    || overlaps(&p.write, w)
+                    || p.staged.iter().any(|b| overlaps_bounds(w, b))
+            })
     }
 }
 
@@ -340,6 +513,9 @@ mod tests {
                 anchor: b"a".to_vec(),
                 write: cmd(&[("r", "")], &["w"]),
                 since_tick: 0,
+                staged: Vec::new(),
+                staging: false,
+                resolved: 0,
             },
         );
         // Reads of its write, writes of its read or write conflict.
@@ -352,7 +528,31 @@ mod tests {
         assert!(!set.conflicts(&cmd(&[("x", "y")], &[]), None));
         // Its own retry does not conflict with itself.
         assert!(!set.conflicts(&cmd(&[], &["w"]), Some(b"t1")));
-        assert_eq!(set.older_than(5).len(), 1);
+        assert_eq!(set.older_than(5, 5).len(), 1);
+    }
+
+    #[test]
+    fn staged_pieces_block_what_falls_within_their_bounds() {
+        let mut set = PreparedSet::default();
+        let mut big = Prepared::staging(b"a".to_vec(), 3);
+        big.staged
+            .push(bounds(&cmd(&[("p", ""), ("q", "r")], &["c", "f", "d"])));
+        set.insert(b"big".to_vec(), big);
+        // Writes and reads between its first and last written key conflict, written or not.
+        assert!(set.conflicts(&cmd(&[], &["e"]), None));
+        assert!(set.conflicts(&cmd(&[("a", "c\0")], &[]), None));
+        assert!(set.conflicts(&cmd(&[("f", "")], &[]), None));
+        // Writes of what it read, up to the end of its last span.
+        assert!(set.conflicts(&cmd(&[], &["p"]), None));
+        assert!(set.conflicts(&cmd(&[], &["qq"]), None));
+        // Outside its bounds, or reads of what it read, do not.
+        assert!(!set.conflicts(&cmd(&[], &["b", "g", "r"]), None));
+        assert!(!set.conflicts(&cmd(&[("p", "r")], &[]), None));
+        assert!(!set.conflicts(&cmd(&[], &["e"]), Some(b"big")));
+        // A staging transaction holds back no read, and waits longer for recovery.
+        assert_eq!(set.min_ts(), None);
+        assert!(set.older_than(10, 2).is_empty());
+        assert_eq!(set.older_than(10, 3).len(), 1);
     }
 
     #[test]

@@ -298,6 +298,7 @@ async fn a_prepared_transaction_travels_in_a_snapshot() {
                 }],
                 ..Default::default()
             },
+            staged: 0,
         })
         .await
         .unwrap();
@@ -313,6 +314,7 @@ async fn a_prepared_transaction_travels_in_a_snapshot() {
     lead.op(TabletOp::Resolve {
         txn_id: txn,
         commit_ts: Some(prepared.ts),
+        pieces: 0,
     })
     .await
     .unwrap();

@@ -296,6 +296,7 @@ async fn a_merge_waits_while_a_transaction_is_prepared_on_the_right_tablet() {
         txn_id: b"t1".to_vec(),
         anchor: key(1),
         write: write(vec![put(key(60), "prepared")]),
+        staged: 0,
     })
     .await
     .unwrap();
@@ -508,6 +509,7 @@ async fn a_frozen_tablet_takes_no_change_and_serves_reads_only_up_to_its_freeze(
         txn_id: b"t".to_vec(),
         anchor: key(55),
         write: write(vec![put(key(56), "x")]),
+        staged: 0,
     };
     merging(r.op(prepare).await.unwrap_err());
     let split = TabletOp::Split {

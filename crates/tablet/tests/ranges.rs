@@ -246,6 +246,7 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
             mutations: vec![put(k, "p")],
             ..Default::default()
         },
+        staged: 0,
     };
     // Gateway 1 prepared both shares and vanished: recovery aborts.
     let p1 = l.op(prepare(b"t1", key(1))).await.unwrap().ts;
@@ -308,5 +309,56 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
         .await
         .unwrap();
     assert_eq!(again.ts, decided);
+    stores.shutdown().await;
+}
+
+/// Endpoints on the stores of this process (a second gateway's view).
+struct Endpoints(Vec<Arc<meridian_tablet::Store>>);
+
+impl meridian_tablet::Resolver for Endpoints {
+    fn endpoints(
+        &self,
+        desc: &meridian_tablet::RangeDescriptor,
+    ) -> Vec<Arc<dyn meridian_tablet::ReplicaEndpoint>> {
+        desc.replicas
+            .iter()
+            .filter_map(|id| self.0.iter().find(|s| s.id() == *id))
+            .map(|s| {
+                Arc::new(meridian_tablet::StoreEndpoint::new(
+                    s.clone(),
+                    desc.tablet_id,
+                )) as _
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_whose_range_is_stale_splits_where_it_asks() {
+    let stores = start(1, u64::MAX).await;
+    let kv = stores.client();
+    for i in 0..100 {
+        kv.write(WriteRequest {
+            mutations: vec![put(key(i), "v")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let other = meridian_tablet::RangeClient::new(
+        Arc::new(Endpoints(stores.stores().to_vec())),
+        clock(),
+        vec![1],
+        Duration::from_secs(10),
+    );
+    // The other gateway caches the range holding key 70, then this one splits it away.
+    let ts = other.read_ts().await.unwrap();
+    assert!(other.get(&key(70), ts).await.unwrap().is_some());
+    kv.split_at(&key(50)).await.unwrap().unwrap();
+    // The other gateway's split at 75 reaches the old tablet, which names its new range, and
+    // the split happens where it was asked for (as a size split on the new tablet's node does).
+    let (left, right) = other.split_at(&key(75)).await.unwrap().unwrap();
+    assert_eq!(left.start_key, key(50));
+    assert_eq!(right.start_key, key(75));
     stores.shutdown().await;
 }

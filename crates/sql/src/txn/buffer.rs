@@ -35,7 +35,7 @@
 //! the usual check of everything else it read) and commits from it. Otherwise 40001 as before.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -55,6 +55,9 @@ use crate::keys::next_key;
 pub(crate) struct TxnKv {
     base: Arc<dyn KvClient>,
     buf: Mutex<Buffer>,
+    /// The most the buffer may hold, in bytes as [`Buffer::bytes`] counts them
+    /// (`meridian.txn_memory_limit`).
+    limit: AtomicUsize,
     /// A read-only view at a fixed snapshot (`AS OF SYSTEM TIME`): never locks or moves.
     fixed: bool,
     /// The age the transaction claims for row locks when older than its first snapshot (a
@@ -79,6 +82,49 @@ struct Buffer {
     owner: Option<LockOwner>,
     /// The keys it locked (released when it ends).
     locked: Vec<Vec<u8>>,
+    /// About how much memory `writes` takes.
+    write_bytes: usize,
+    /// About how much memory `reads` takes.
+    read_bytes: usize,
+}
+
+/// What a buffered write or a recorded read costs beyond its keys and value: the map's and
+/// the vectors' own memory, roughly.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// The default of `meridian.txn_memory_limit`, for a transaction made outside a session.
+const DEFAULT_LIMIT: usize = 1 << 30;
+
+fn write_cost(key: &[u8], value: &Option<Vec<u8>>) -> usize {
+    key.len() + value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD
+}
+
+fn read_cost(span: &Span) -> usize {
+    span.start.len() + span.end.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD
+}
+
+impl Buffer {
+    /// About how much memory the buffer takes.
+    fn bytes(&self) -> usize {
+        self.write_bytes + self.read_bytes
+    }
+
+    /// Records a read.
+    fn read(&mut self, span: Span) {
+        self.read_bytes += read_cost(&span);
+        self.reads.push(span);
+    }
+
+    /// Buffers a write (a delete when `value` is `None`).
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let cost = write_cost(&key, &value);
+        if let Some(old) = self.writes.insert(key, value) {
+            self.write_bytes = self.write_bytes.saturating_sub(old.map_or(0, |v| v.len()));
+            self.write_bytes += cost - ENTRY_OVERHEAD;
+        } else {
+            self.write_bytes += cost;
+        }
+    }
 }
 
 /// A key read with [`KvClient::get_compared`]: the value read and how to compare a later one.
@@ -93,6 +139,7 @@ struct Compared {
 #[derive(Clone)]
 pub(crate) struct Mark {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    write_bytes: usize,
     /// Nothing had been read or written yet when the mark was taken: going back to it may take
     /// a new snapshot (a restart of the transaction).
     fresh: bool,
@@ -105,6 +152,7 @@ impl TxnKv {
         TxnKv {
             base,
             buf: Mutex::new(Buffer::default()),
+            limit: AtomicUsize::new(DEFAULT_LIMIT),
             fixed: false,
             age,
         }
@@ -115,6 +163,24 @@ impl TxnKv {
         self.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets the most the transaction may buffer (`meridian.txn_memory_limit`).
+    pub(crate) fn set_memory_limit(&self, bytes: usize) {
+        self.limit.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `TxnTooLarge` when the buffer holds more than its limit (reads that recorded too much).
+    fn check_limit(&self) -> Result<()> {
+        let b = self.buf();
+        let limit = self.limit.load(Ordering::Relaxed);
+        if b.bytes() > limit {
+            return Err(Error::TxnTooLarge {
+                bytes: b.bytes() as u64,
+                limit: limit as u64,
+            });
+        }
+        Ok(())
+    }
+
     /// A read-only view at the fixed snapshot `ts` (`AS OF SYSTEM TIME`).
     pub(crate) fn at(base: Arc<dyn KvClient>, ts: Timestamp) -> TxnKv {
         TxnKv {
@@ -123,6 +189,7 @@ impl TxnKv {
                 read_ts: Some(ts),
                 ..Buffer::default()
             }),
+            limit: AtomicUsize::new(DEFAULT_LIMIT),
             fixed: true,
             age: None,
         }
@@ -133,6 +200,7 @@ impl TxnKv {
         let b = self.buf();
         Mark {
             writes: b.writes.clone(),
+            write_bytes: b.write_bytes,
             fresh: b.read_ts.is_none() && b.writes.is_empty(),
         }
     }
@@ -145,10 +213,12 @@ impl TxnKv {
     pub(crate) fn rollback_to(&self, mark: &Mark) {
         let mut b = self.buf();
         b.writes = mark.writes.clone();
+        b.write_bytes = mark.write_bytes;
         if mark.fresh {
             b.read_ts = None;
             b.reads.clear();
             b.compared.clear();
+            b.read_bytes = 0;
         }
     }
 
@@ -156,11 +226,13 @@ impl TxnKv {
     /// `None` for a transaction that wrote nothing (its reads were one consistent snapshot,
     /// so there is nothing to validate).
     pub(crate) async fn commit(&self) -> Result<Option<Timestamp>> {
-        let b = std::mem::take(&mut *self.buf());
-        let result = Self::commit_buffer(&self.base, b.clone()).await;
+        let mut b = std::mem::take(&mut *self.buf());
+        // The buffer moves into the commit (it may be large); only the locks stay behind.
+        let (owner, locked) = (b.owner.clone(), std::mem::take(&mut b.locked));
+        let result = Self::commit_buffer(&self.base, b).await;
         // Decided: the leader that took the write dropped the locks it held there; the
         // others are told in the background.
-        release(&self.base, b.owner, b.locked);
+        release(&self.base, owner, locked);
         result
     }
 
@@ -270,7 +342,7 @@ impl TxnKv {
         if let Some(v) = b.writes.get(key) {
             return Some(v.clone());
         }
-        b.reads.push(Span {
+        b.read(Span {
             start: key.to_vec(),
             end: None,
         });
@@ -294,6 +366,7 @@ impl TxnKv {
             self.base.get_many(&missing, self.snapshot_or(ts)).await?
         }
         .into_iter();
+        self.check_limit()?;
         Ok(buffered
             .into_iter()
             .map(|v| v.unwrap_or_else(|| fetched.next().flatten()))
@@ -304,7 +377,10 @@ impl TxnKv {
     async fn view_get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         match self.buffered_or_record(key) {
             Some(v) => Ok(v),
-            None => self.base.get(key, self.snapshot_or(ts)).await,
+            None => {
+                self.check_limit()?;
+                self.base.get(key, self.snapshot_or(ts)).await
+            }
         }
     }
 }
@@ -419,10 +495,11 @@ impl KvClient for TxnKv {
                 read_end = next_key(k);
             }
         }
-        self.buf().reads.push(Span {
+        self.buf().read(Span {
             start: start.to_vec(),
             end: Some(read_end),
         });
+        self.check_limit()?;
         Ok(out)
     }
 
@@ -455,11 +532,31 @@ impl KvClient for TxnKv {
             }
         }
         let mut b = self.buf();
-        b.reads.extend(req.read_spans);
+        // Checked before buffering: a statement that would take the transaction past its
+        // limit fails whole (and with it the block), so memory stays near the limit.
+        let more: usize = req.read_spans.iter().map(read_cost).sum::<usize>()
+            + req
+                .mutations
+                .iter()
+                .map(|m| match m {
+                    Mutation::Put { key, value } => key.len() + value.len() + ENTRY_OVERHEAD,
+                    Mutation::Delete { key } => key.len() + ENTRY_OVERHEAD,
+                })
+                .sum::<usize>();
+        let limit = self.limit.load(Ordering::Relaxed);
+        if b.bytes().saturating_add(more) > limit {
+            return Err(Error::TxnTooLarge {
+                bytes: b.bytes().saturating_add(more) as u64,
+                limit: limit as u64,
+            });
+        }
+        for span in req.read_spans {
+            b.read(span);
+        }
         for m in req.mutations {
             match m {
-                Mutation::Put { key, value } => b.writes.insert(key, Some(value)),
-                Mutation::Delete { key } => b.writes.insert(key, None),
+                Mutation::Put { key, value } => b.write(key, Some(value)),
+                Mutation::Delete { key } => b.write(key, None),
             };
         }
         Ok(ts)

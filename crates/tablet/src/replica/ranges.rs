@@ -33,11 +33,12 @@ impl Driver {
         let inside = key > desc.start_key.as_slice()
             && (desc.end_key.is_empty() || key < desc.end_key.as_slice());
         if !inside {
-            return Ok(Applied::Done(Err(Error::Internal(format!(
-                "split key {} is not inside tablet {}'s range",
-                range::pretty_key(key),
-                desc.tablet_id
-            )))));
+            // The asker's cached range is stale (the key moved to a tablet split from this
+            // one): it looks the key up again.
+            return Ok(Applied::Done(Err(Error::RangeMismatch {
+                tablet: desc.tablet_id,
+                range: Box::new(desc),
+            })));
         }
         if let Some(e) = self.shared.frozen_error() {
             return Ok(Applied::Done(Err(e)));
