@@ -196,29 +196,14 @@ impl Executor<'_> {
             return Ok(hit.clone());
         }
         let mut all = Vec::new();
-        let mut from = start.to_vec();
+        let mut from = Some(start.to_vec());
         let mut bytes = 0;
-        loop {
-            let page = self
-                .kv
-                .scan(&from, end, self.ts, Some(PAGE_SIZE))
-                .await
-                .map_err(Error::Read)?;
-            let full = page.len() == PAGE_SIZE;
-            let last = page.last().map(|(k, _)| k.clone());
+        while let Some(page) = self.next_page(&mut from, end, PAGE_SIZE).await? {
             if self.profile.is_some() {
                 bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
             }
             all.extend(page);
             check_rows(all.len())?;
-            match last {
-                Some(mut k) if full => {
-                    // The smallest key after `k`.
-                    k.push(0);
-                    from = k;
-                }
-                _ => break,
-            }
         }
         if let Some(p) = &self.profile {
             let span = Span {
@@ -232,6 +217,30 @@ impl Executor<'_> {
             self.ranges.insert(cache_key, all.clone());
         }
         Ok(all)
+    }
+
+    /// The next page, at most `size` pairs, of a range read resuming at `*from` and ending
+    /// before `end`; `None` once the range is done. Advances `*from` past the page.
+    pub(super) async fn next_page(
+        &mut self,
+        from: &mut Option<Vec<u8>>,
+        end: &[u8],
+        size: usize,
+    ) -> Result<Option<Vec<KvPair>>> {
+        let Some(start) = from.take() else {
+            return Ok(None);
+        };
+        let page = self
+            .kv
+            .scan(&start, end, self.ts, Some(size))
+            .await
+            .map_err(Error::Read)?;
+        if page.len() == size
+            && let Some((last, _)) = page.last()
+        {
+            *from = Some(keys::next_key(last));
+        }
+        Ok(Some(page))
     }
 
     /// The table row of an entry of `plan`'s index (`None`: a secondary entry whose row is

@@ -22,7 +22,7 @@ use crate::expr::{Env, ScalarExpr};
 use crate::plan::{AggCall, AggFunc, AggregatePlan};
 use crate::types::int_out_of_range;
 
-/// Whether [`aggregate`] computes `plan`.
+/// Whether an [`Aggregator`] computes `plan`.
 pub(super) fn supported_plan(plan: &AggregatePlan) -> bool {
     let groups = plan.groups.iter().all(|g| {
         matches!(g, ScalarExpr::Column(_, ty)
@@ -87,89 +87,116 @@ impl State {
     }
 }
 
-/// Aggregates `batches` into rows of `[group values..., aggregate values...]`, as
-/// `exec::aggregate::aggregate` does over rows. `memory` counts the batches held and the
-/// groups.
-pub(super) fn aggregate(
-    plan: &AggregatePlan,
-    batches: &[RecordBatch],
-    env: &Env<'_>,
-    memory: &mut Reservation,
-) -> Result<Vec<Vec<Datum>>, SqlError> {
-    for b in batches {
-        memory.grow(b.get_array_memory_size())?;
+/// An aggregation in progress: batches fold into it one at a time (as the scan below produces
+/// them), its groups and their states are all it holds. The result is the rows of
+/// `[group values..., aggregate values...]` that `exec::aggregate::aggregate` computes over
+/// rows; the groups are counted against the statement's memory limit.
+pub(super) struct Aggregator<'p> {
+    plan: &'p AggregatePlan,
+    /// The input columns grouped by, in order.
+    columns: Vec<usize>,
+    index: HashMap<Vec<u8>, usize>,
+    keys: Vec<Vec<Datum>>,
+    /// `states[aggregate][group]`.
+    states: Vec<Vec<State>>,
+    state_bytes: usize,
+    memory: Reservation,
+    // Scratch space reused across batches.
+    ids: Vec<usize>,
+    key: Vec<u8>,
+}
+
+impl<'p> Aggregator<'p> {
+    pub(super) fn new(plan: &'p AggregatePlan, memory: Reservation) -> Result<Self, SqlError> {
+        let columns = plan
+            .groups
+            .iter()
+            .filter_map(|g| match g {
+                ScalarExpr::Column(i, _) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        let mut a = Aggregator {
+            plan,
+            columns,
+            index: HashMap::new(),
+            keys: Vec::new(),
+            states: plan.aggs.iter().map(|_| Vec::new()).collect(),
+            state_bytes: plan.aggs.len() * std::mem::size_of::<State>(),
+            memory,
+            ids: Vec::new(),
+            key: Vec::new(),
+        };
+        if plan.groups.is_empty() {
+            a.memory.grow(a.state_bytes)?;
+            a.add_group();
+            a.keys.push(vec![]);
+        }
+        Ok(a)
     }
-    let state_bytes = plan.aggs.len() * std::mem::size_of::<State>();
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut keys: Vec<Vec<Datum>> = Vec::new();
-    // states[aggregate][group]
-    let mut states: Vec<Vec<State>> = plan.aggs.iter().map(|_| Vec::new()).collect();
-    let add_group = |states: &mut Vec<Vec<State>>| {
-        for (s, call) in states.iter_mut().zip(&plan.aggs) {
+
+    fn add_group(&mut self) {
+        for (s, call) in self.states.iter_mut().zip(&self.plan.aggs) {
             s.push(State::new(call));
         }
-    };
-    if plan.groups.is_empty() {
-        memory.grow(state_bytes)?;
-        add_group(&mut states);
-        keys.push(vec![]);
     }
-    let columns: Vec<usize> = plan
-        .groups
-        .iter()
-        .filter_map(|g| match g {
-            ScalarExpr::Column(i, _) => Some(*i),
-            _ => None,
-        })
-        .collect();
-    let mut ids = Vec::new();
-    let mut key = Vec::new();
-    for batch in batches {
+
+    /// Folds the rows of `batch` into their groups.
+    pub(super) fn add(&mut self, batch: &RecordBatch, env: &Env<'_>) -> Result<(), SqlError> {
         let n = batch.num_rows();
+        let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        if columns.is_empty() {
+        if self.columns.is_empty() {
             ids.resize(n, 0);
         } else {
-            let arrays: Vec<&ArrayRef> = columns.iter().map(|&c| batch.column(c)).collect();
+            let arrays: Vec<&ArrayRef> = self.columns.iter().map(|&c| batch.column(c)).collect();
             for row in 0..n {
-                key.clear();
+                self.key.clear();
                 for a in &arrays {
-                    key_part(a, row, &mut key);
+                    key_part(a, row, &mut self.key);
                 }
-                let id = match index.get(key.as_slice()) {
+                let id = match self.index.get(self.key.as_slice()) {
                     Some(&id) => id,
                     None => {
                         let values: Vec<Datum> = arrays.iter().map(|a| datum_at(a, row)).collect();
-                        memory.grow(key_bytes(&key) + row_bytes(&values) + state_bytes)?;
-                        keys.push(values);
-                        add_group(&mut states);
-                        index.insert(key.clone(), keys.len() - 1);
-                        keys.len() - 1
+                        self.memory
+                            .grow(key_bytes(&self.key) + row_bytes(&values) + self.state_bytes)?;
+                        self.keys.push(values);
+                        self.add_group();
+                        self.index.insert(self.key.clone(), self.keys.len() - 1);
+                        self.keys.len() - 1
                     }
                 };
                 ids.push(id);
             }
         }
         let mut first: Option<Failed> = None;
-        for (call, groups) in plan.aggs.iter().zip(states.iter_mut()) {
+        for (call, groups) in self.plan.aggs.iter().zip(self.states.iter_mut()) {
             if let Some(f) = fold(call, groups, &ids, batch, env)
                 && first.as_ref().is_none_or(|e| f.row < e.row)
             {
                 first = Some(f);
             }
         }
-        if let Some(f) = first {
-            return Err(f.err);
+        self.ids = ids;
+        match first {
+            Some(f) => Err(f.err),
+            None => Ok(()),
         }
     }
-    Ok(keys
-        .into_iter()
-        .enumerate()
-        .map(|(g, mut row)| {
-            row.extend(states.iter().map(|s| s[g].value()));
-            row
-        })
-        .collect())
+
+    /// The result rows, groups in order of first appearance.
+    pub(super) fn finish(self) -> Vec<Vec<Datum>> {
+        let states = self.states;
+        self.keys
+            .into_iter()
+            .enumerate()
+            .map(|(g, mut row)| {
+                row.extend(states.iter().map(|s| s[g].value()));
+                row
+            })
+            .collect()
+    }
 }
 
 /// Appends the grouping encoding of `a[row]` to `key`: equal values (NULLs included) and

@@ -15,13 +15,14 @@
 //! Point lookups and scans whose range depends on parameters or outer values also stay on the
 //! row path, as does a scan under a LIMIT that can stop it early.
 //!
-//! Each operator runs over all its input before the next one starts, as the row path's do,
-//! and reads through the same [`Executor`] calls (so every span read is recorded for commit
-//! validation, and cached ranges are shared); a kernel that fails evaluates its batch again
-//! row by row, so errors are the row path's, at the same row. One difference is deliberate: the
-//! aggregation counts the batches it holds against `meridian.query_memory_limit` (the row
-//! path's does not count its input rows), so a statement close to the limit can fail with
-//! 53200 vectorized and pass row by row.
+//! A chain streams: its scan reads the keyspace a page at a time, and each batch it fills
+//! goes through the filters and projections above it and into the aggregation (or the result)
+//! before the next page is read, so an aggregation over a table of any size holds its groups
+//! and one page, not the table. It reads through the same [`Executor`] calls as the row path
+//! (so every span read is recorded for commit validation, and ranges the statement already
+//! read are reused); a kernel that fails evaluates its batch again row by row, so errors are
+//! the row path's, at the same row. The aggregation counts its groups against
+//! `meridian.query_memory_limit`, as the row path's does.
 
 mod agg;
 mod expr;
@@ -212,13 +213,19 @@ fn mark_all(rel: &Rel, out: &mut HashSet<usize>) {
     }
 }
 
+/// Where a streamed chain's batches go.
+type Sink<'a> = dyn FnMut(RecordBatch) -> Result<()> + Send + 'a;
+
+/// Rows per page read from the keyspace by a streamed scan.
+const SCAN_PAGE: usize = 4 * BATCH_ROWS;
+
 impl Executor<'_> {
     /// The rows of `rel`, which [`supported`] accepts, computed on batches.
     pub(crate) async fn run_vectorized(&mut self, rel: &Rel, env: Env<'_>) -> Result<Vec<Row>> {
         if let Rel::Aggregate { input, plan } = rel {
             let watch = crate::metrics::Stopwatch::start();
             let outer = std::mem::replace(&mut self.node, node_id(rel));
-            let rows = self.aggregate_batches(input, plan, env).await;
+            let rows = self.aggregate_stream(input, plan, env).await;
             self.node = outer;
             if let (Ok(rows), Some(p)) = (&rows, &self.profile) {
                 p.ran(node_id(rel), rows.len(), watch.elapsed());
@@ -226,87 +233,92 @@ impl Executor<'_> {
             return rows;
         }
         let all: Vec<usize> = (0..rel.width()).collect();
-        let batches = self.batches(rel, env, &all).await?;
-        let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
-        for b in &batches {
+        let mut rows = Vec::new();
+        let mut collect = |b: RecordBatch| {
             for i in 0..b.num_rows() {
                 rows.push(b.columns().iter().map(|c| datum_at(c, i)).collect());
             }
-        }
+            Ok(check_rows(rows.len())?)
+        };
+        self.stream(rel, env, &all, &mut collect).await?;
         Ok(rows)
     }
 
-    async fn aggregate_batches(
+    /// Aggregates the chain `input` batch by batch as its scan reads them: what the
+    /// aggregation holds is its groups, not its input.
+    async fn aggregate_stream(
         &mut self,
         input: &Rel,
         plan: &crate::plan::AggregatePlan,
         env: Env<'_>,
     ) -> Result<Vec<Row>> {
-        let batches = self.batches(input, env, &needs_of_agg(plan)).await?;
-        let mut memory = self.reserve("Aggregate");
-        Ok(agg::aggregate(plan, &batches, &env, &mut memory)?)
+        let mut agg = agg::Aggregator::new(plan, self.reserve("Aggregate"))?;
+        let mut fold = |b: RecordBatch| Ok(agg.add(&b, &env)?);
+        self.stream(input, env, &needs_of_agg(plan), &mut fold)
+            .await?;
+        Ok(agg.finish())
     }
 
-    /// The batches of the chain `rel`, whose columns `needs` are read (the others are NULL).
-    fn batches<'s>(
-        &'s mut self,
-        rel: &'s Rel,
-        env: Env<'s>,
-        needs: &'s [usize],
-    ) -> super::BoxFut<'s, Result<Vec<RecordBatch>>> {
-        Box::pin(async move {
-            let watch = crate::metrics::Stopwatch::start();
-            let outer = std::mem::replace(&mut self.node, node_id(rel));
-            let out = self.chain_operator(rel, env, needs).await;
-            self.node = outer;
-            if let (Ok(b), Some(p)) = (&out, &self.profile) {
-                let rows = b.iter().map(RecordBatch::num_rows).sum();
-                p.ran(node_id(rel), rows, watch.elapsed());
-            }
-            out
-        })
-    }
-
-    async fn chain_operator(
+    /// Runs the chain `rel` (filters and projections over a scan), whose output columns
+    /// `needs` are read (the others are NULL), handing each batch of its output to `sink` as
+    /// soon as the scan has read it. Each operator's rows and time (its inputs' included) go
+    /// to the profile, as the row path's do.
+    async fn stream(
         &mut self,
         rel: &Rel,
         env: Env<'_>,
         needs: &[usize],
-    ) -> Result<Vec<RecordBatch>> {
-        let out = match rel {
-            Rel::Scan(s) => self.scan_batches(s, env, needs).await?,
-            Rel::Filter { input, predicate } => {
-                let batches = self.batches(input, env, &input_needs(rel, needs)).await?;
-                let mut out = Vec::with_capacity(batches.len());
-                for b in batches {
-                    out.push(filter(&b, predicate, &env)?);
-                }
-                out
-            }
-            Rel::Project { input, exprs } => {
-                let batches = self.batches(input, env, &input_needs(rel, needs)).await?;
-                let mut out = Vec::with_capacity(batches.len());
-                for b in batches {
-                    out.push(project(&b, exprs, &env)?);
-                }
-                out
-            }
-            _ => {
-                return Err(SqlError::internal("an operator without a vectorized form").into());
-            }
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let watch = crate::metrics::Stopwatch::start();
+        // The chain's operators from the top down, then its scan.
+        let mut ops = Vec::new();
+        let mut cur = rel;
+        let mut cur_needs = needs.to_vec();
+        while let Rel::Filter { input, .. } | Rel::Project { input, .. } = cur {
+            ops.push(cur);
+            cur_needs = input_needs(cur, &cur_needs);
+            cur = input;
+        }
+        let Rel::Scan(scan) = cur else {
+            return Err(SqlError::internal("an operator without a vectorized form").into());
         };
-        check_rows(out.iter().map(RecordBatch::num_rows).sum())?;
-        Ok(out)
+        // Rows out of each operator (`ops`' order), then out of the scan.
+        let mut counts = vec![0usize; ops.len() + 1];
+        let mut through = |b: RecordBatch| -> Result<()> {
+            counts[ops.len()] += b.num_rows();
+            let mut b = b;
+            for (i, op) in ops.iter().enumerate().rev() {
+                b = match op {
+                    Rel::Filter { predicate, .. } => filter(&b, predicate, &env)?,
+                    Rel::Project { exprs, .. } => project(&b, exprs, &env)?,
+                    _ => unreachable!("only filters and projections are collected"),
+                };
+                counts[i] += b.num_rows();
+            }
+            sink(b)
+        };
+        let outer = std::mem::replace(&mut self.node, node_id(cur));
+        let scanned = self.scan_stream(scan, env, &cur_needs, &mut through).await;
+        self.node = outer;
+        scanned?;
+        if let Some(p) = &self.profile {
+            for (level, rows) in ops.iter().copied().chain([cur]).zip(counts) {
+                p.ran(node_id(level), rows, watch.elapsed());
+            }
+        }
+        Ok(())
     }
 
-    /// The rows of `plan` in batches, its condition applied; reads as `Executor::scan` does
-    /// when all rows are wanted.
-    async fn scan_batches(
+    /// The rows of `plan` in batches, its condition applied, handed to `sink` as they are
+    /// read; reads as `Executor::scan` does when all rows are wanted, page by page.
+    async fn scan_stream(
         &mut self,
         plan: &ScanPlan,
         env: Env<'_>,
         needs: &[usize],
-    ) -> Result<Vec<RecordBatch>> {
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
         let mut needs = needs.to_vec();
         if let Some(f) = &plan.filter {
             f.columns(&mut needs);
@@ -319,10 +331,8 @@ impl Executor<'_> {
             .map(|(i, c)| if needs.contains(&i) { kind(c.ty) } else { None })
             .collect();
         let mut batch = Batch::new(&kinds);
-        let mut out = Vec::new();
         let filter = plan.filter.as_ref();
-        let spans = plan.range.byte_spans_for(&plan.table, plan.access);
-        for span in &spans {
+        for span in &plan.range.byte_spans_for(&plan.table, plan.access) {
             match span {
                 ByteSpan::Point(key) => {
                     let for_update = self.locks(&plan.table, plan.access);
@@ -333,29 +343,59 @@ impl Executor<'_> {
                     }
                 }
                 ByteSpan::Range(start, end) => {
-                    let pairs = self.read_range(start, end, true).await?;
-                    self.spans.push(meridian_tablet::Span {
-                        start: start.clone(),
-                        end: Some(end.clone()),
-                    });
-                    for (key, value) in pairs.iter() {
-                        if let Some(row) = self.entry_row(plan, key, value).await? {
-                            batch.push(&row)?;
-                            if batch.rows == BATCH_ROWS {
-                                out.push(batch.finish(filter, &env)?);
+                    let (mut rows, mut bytes) = (0, 0);
+                    let cached = self.ranges.get(&(start.clone(), end.clone())).cloned();
+                    let mut from = Some(start.clone());
+                    // A range that fits in one page is kept for the statement's later reads
+                    // of it, as the row path keeps the ranges it reads.
+                    let mut only_page = None;
+                    loop {
+                        let page = match &cached {
+                            Some(all) if from.take().is_some() => all.clone(),
+                            Some(_) => break,
+                            None => match self.next_page(&mut from, end, SCAN_PAGE).await? {
+                                Some(page) => Arc::new(page),
+                                None => break,
+                            },
+                        };
+                        only_page =
+                            (cached.is_none() && rows == 0 && from.is_none()).then(|| page.clone());
+                        rows += page.len();
+                        if self.profile.is_some() {
+                            bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                        }
+                        for (key, value) in page.iter() {
+                            if let Some(row) = self.entry_row(plan, key, value).await? {
+                                batch.push(&row)?;
+                                if batch.rows == BATCH_ROWS {
+                                    sink(batch.finish(filter, &env)?)?;
+                                }
                             }
                         }
                     }
+                    let span = meridian_tablet::Span {
+                        start: start.clone(),
+                        end: Some(end.clone()),
+                    };
+                    if cached.is_none()
+                        && let Some(p) = &self.profile
+                    {
+                        p.read(self.node, span.clone(), rows, bytes);
+                    }
+                    if let Some(page) = only_page {
+                        self.ranges.insert((start.clone(), end.clone()), page);
+                    }
+                    self.spans.push(span);
                 }
             }
             if batch.rows == BATCH_ROWS {
-                out.push(batch.finish(filter, &env)?);
+                sink(batch.finish(filter, &env)?)?;
             }
         }
         if batch.rows > 0 {
-            out.push(batch.finish(filter, &env)?);
+            sink(batch.finish(filter, &env)?)?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 
