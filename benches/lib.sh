@@ -89,3 +89,27 @@ wait_for_sql() {
     done
     return 1
 }
+
+# run_sides PG_PORT MERIDIAN_PORT: for each side named in $SIDES (postgres, meridian, cluster),
+# starts it fresh, calls the script's `bench NAME HOST PORT USER DATABASE`, and stops it.
+run_sides() {
+    local side
+    for side in $SIDES; do
+        case $side in
+        postgres)
+            start_postgres "$1"
+            bench postgres 127.0.0.1 "$1" postgres postgres
+            ;;
+        meridian)
+            start_meridian "$2" && bench meridian 127.0.0.1 "$2" root defaultdb
+            ;;
+        cluster)
+            start_cluster && bench cluster 127.0.0.1 26257 root defaultdb
+            ;;
+        *)
+            log "unknown side $side (postgres, meridian, cluster)"
+            ;;
+        esac
+        stop_all
+    done
+}

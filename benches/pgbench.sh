@@ -51,21 +51,7 @@ bench() {
 }
 
 build_meridian
-for side in $SIDES; do
-    case $side in
-    postgres)
-        start_postgres "$PG_PORT"
-        bench postgres 127.0.0.1 "$PG_PORT" postgres postgres
-        ;;
-    meridian)
-        start_meridian "$MERIDIAN_PORT" && bench meridian 127.0.0.1 "$MERIDIAN_PORT" root defaultdb
-        ;;
-    cluster)
-        start_cluster && bench cluster 127.0.0.1 26257 root defaultdb
-        ;;
-    esac
-    stop_all
-done
+run_sides "$PG_PORT" "$MERIDIAN_PORT"
 
 log "pgbench, scale $SCALE, $CLIENTS clients, $DURATION s per run, -M $MODE ($(nproc) cores)"
 python3 - "$WORK" <<'PY'

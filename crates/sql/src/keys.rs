@@ -336,35 +336,57 @@ pub(crate) fn is_row_key_of(table: &TableDesc, key: &[u8]) -> bool {
     key.starts_with(&primary_prefix(table.id))
 }
 
-/// The primary key values (in key order) encoded in `key`.
-pub(crate) fn decode_pk(table: &TableDesc, key: &[u8]) -> Result<Vec<Datum>> {
-    let prefix = primary_prefix(table.id);
-    let rest = key.strip_prefix(prefix.as_slice()).ok_or_else(|| {
+/// A decoder positioned after the primary-index prefix of `key`, a row key of `table` (an
+/// error otherwise). The prefix is decoded rather than compared with an encoded copy, which
+/// spares an allocation per row: its integer encodings are canonical, so equal values mean
+/// equal bytes.
+fn pk_decoder<'k>(table: &TableDesc, key: &'k [u8]) -> Result<Decoder<'k>> {
+    let not_a_row = || {
         Error::Corrupt(format!(
             "key {key:?} is not a row of table {:?}",
             table.name
         ))
-    })?;
+    };
+    let rest = key.strip_prefix(TABLE_DATA_PREFIX).ok_or_else(not_a_row)?;
     let mut dec = Decoder::new(rest);
-    let mut out = Vec::with_capacity(table.pk.len());
-    for &i in &table.pk {
-        out.push(decode_datum(&mut dec, table.columns[i].ty)?);
+    if dec.decode_i64(ASC).ok() != Some(table.id as i64)
+        || dec.decode_i64(ASC).ok() != Some(PRIMARY_INDEX_ID)
+    {
+        return Err(not_a_row());
     }
+    Ok(dec)
+}
+
+/// Fails unless `dec`, having decoded a key's columns, is at its end.
+fn key_end(dec: &Decoder<'_>, table: &TableDesc, key: &[u8]) -> Result<()> {
     if !dec.is_empty() {
         return Err(Error::Corrupt(format!(
             "trailing bytes in key {key:?} of table {:?}",
             table.name
         )));
     }
+    Ok(())
+}
+
+/// The primary key values (in key order) encoded in `key`.
+pub(crate) fn decode_pk(table: &TableDesc, key: &[u8]) -> Result<Vec<Datum>> {
+    let mut dec = pk_decoder(table, key)?;
+    let mut out = Vec::with_capacity(table.pk.len());
+    for &i in &table.pk {
+        out.push(decode_datum(&mut dec, table.columns[i].ty)?);
+    }
+    key_end(&dec, table, key)?;
     Ok(out)
 }
 
 /// Decodes a stored row into a full row in column order.
 pub(crate) fn decode_row(table: &TableDesc, key: &[u8], value: &[u8]) -> Result<Vec<Datum>> {
     let mut row = vec![Datum::Null; table.columns.len()];
-    for (&i, d) in table.pk.iter().zip(decode_pk(table, key)?) {
-        row[i] = d;
+    let mut dec = pk_decoder(table, key)?;
+    for &i in &table.pk {
+        row[i] = decode_datum(&mut dec, table.columns[i].ty)?;
     }
+    key_end(&dec, table, key)?;
     let mut dec = Decoder::new(value);
     for &i in &table.non_key {
         if dec.is_empty() {

@@ -232,19 +232,42 @@ impl<'a> Decoder<'a> {
 
     /// Reads an escaped, terminated byte string (see `escape_into`).
     pub(crate) fn unescape(&mut self, mask: u8) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.escaped_len(mask));
         loop {
-            let b = self.byte(mask, "escaped bytes")?;
-            if b != ESCAPE {
-                out.push(b);
-                continue;
-            }
+            // The run up to the next escape byte, copied at once.
+            let rest = self.input.get(self.pos..).unwrap_or_default();
+            let run = rest
+                .iter()
+                .position(|&b| b ^ mask == ESCAPE)
+                .unwrap_or(rest.len());
+            out.extend(rest[..run].iter().map(|&b| b ^ mask));
+            self.pos += run;
+            self.byte(mask, "escaped bytes")?;
             match self.byte(mask, "escape sequence")? {
                 ESCAPED_ZERO => out.push(0),
                 TERMINATOR => return Ok(out),
                 other => return Err(self.bad_tag("escape sequence", other)),
             }
         }
+    }
+
+    /// The unescaped length of the escaped string at the current position, as far as it is
+    /// well formed (only a capacity hint: [`Decoder::unescape`] reports malformed input).
+    fn escaped_len(&self, mask: u8) -> usize {
+        let rest = self.input.get(self.pos..).unwrap_or_default();
+        let (mut len, mut i) = (0, 0);
+        while i < rest.len() {
+            if rest[i] ^ mask != ESCAPE {
+                len += 1;
+                i += 1;
+            } else if rest.get(i + 1).map(|b| b ^ mask) == Some(ESCAPED_ZERO) {
+                len += 1;
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        len
     }
 
     /// Consumes `N` bytes, unmasked.

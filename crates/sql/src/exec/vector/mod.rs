@@ -40,7 +40,7 @@ use crate::api::{Datum, SqlError};
 use crate::error::{Error, Result};
 use crate::expr::{Env, ScalarExpr};
 use crate::plan::keyrange::{ByteSpan, KeyRange};
-use crate::plan::{Plan, Rel, ScanPlan};
+use crate::plan::{Access, Plan, Rel, ScanPlan};
 use expr::{Builder, Failed, Kind, datum_at, eval, kind};
 
 /// Rows per batch.
@@ -343,49 +343,18 @@ impl Executor<'_> {
                     }
                 }
                 ByteSpan::Range(start, end) => {
-                    let (mut rows, mut bytes) = (0, 0);
                     let cached = self.ranges.get(&(start.clone(), end.clone())).cloned();
-                    let mut from = Some(start.clone());
-                    // A range that fits in one page is kept for the statement's later reads
-                    // of it, as the row path keeps the ranges it reads.
-                    let mut only_page = None;
-                    loop {
-                        let page = match &cached {
-                            Some(all) if from.take().is_some() => all.clone(),
-                            Some(_) => break,
-                            None => match self.next_page(&mut from, end, SCAN_PAGE).await? {
-                                Some(page) => Arc::new(page),
-                                None => break,
-                            },
-                        };
-                        only_page =
-                            (cached.is_none() && rows == 0 && from.is_none()).then(|| page.clone());
-                        rows += page.len();
-                        if self.profile.is_some() {
-                            bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-                        }
-                        for (key, value) in page.iter() {
-                            if let Some(row) = self.entry_row(plan, key, value).await? {
-                                batch.push(&row)?;
-                                if batch.rows == BATCH_ROWS {
-                                    sink(batch.finish(filter, &env)?)?;
-                                }
-                            }
-                        }
+                    if let Some(all) = cached {
+                        self.push_entries(plan, &all, &mut batch, &env, sink)
+                            .await?;
+                    } else {
+                        self.scan_pages(plan, start, end, &kinds, &mut batch, &env, sink)
+                            .await?;
                     }
-                    let span = meridian_tablet::Span {
+                    self.spans.push(meridian_tablet::Span {
                         start: start.clone(),
                         end: Some(end.clone()),
-                    };
-                    if cached.is_none()
-                        && let Some(p) = &self.profile
-                    {
-                        p.read(self.node, span.clone(), rows, bytes);
-                    }
-                    if let Some(page) = only_page {
-                        self.ranges.insert((start.clone(), end.clone()), page);
-                    }
-                    self.spans.push(span);
+                    });
                 }
             }
             if batch.rows == BATCH_ROWS {
@@ -397,6 +366,149 @@ impl Executor<'_> {
         }
         Ok(())
     }
+}
+
+impl Executor<'_> {
+    /// Reads `[start, end)` of `plan`'s index page by page into `batch` (whose rows are
+    /// handed to `sink` in order, the scan's condition applied). Where an entry holds its
+    /// whole row (the primary index, a covering index) and the range is longer than a page,
+    /// pages are decoded on a blocking thread while the next one is read and the batches
+    /// before it go through the operators above, so reading, decoding and aggregating share
+    /// the machine's cores.
+    #[allow(clippy::too_many_arguments)]
+    async fn scan_pages(
+        &mut self,
+        plan: &ScanPlan,
+        start: &[u8],
+        end: &[u8],
+        kinds: &[Option<Kind>],
+        batch: &mut Batch,
+        env: &Env<'_>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        let filter = plan.filter.as_ref();
+        let whole_rows = plan.access == Access::Primary || plan.covering;
+        let kinds: Arc<[Option<Kind>]> = kinds.into();
+        let (mut rows, mut bytes) = (0, 0);
+        let mut from = Some(start.to_vec());
+        let mut pending: Option<tokio::task::JoinHandle<Result<Vec<RecordBatch>>>> = None;
+        loop {
+            let page = self.next_page(&mut from, end, SCAN_PAGE).await?;
+            let Some(page) = page else {
+                if let Some(decoding) = pending.take() {
+                    for b in joined(decoding).await? {
+                        sink(filtered(b, filter, env)?)?;
+                    }
+                }
+                break;
+            };
+            let first = rows == 0;
+            rows += page.len();
+            if self.profile.is_some() {
+                bytes += page.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            }
+            if first && from.is_none() {
+                // The whole range in one page: decoded here, and kept for the statement's
+                // later reads of it, as the row path keeps the ranges it reads.
+                let page = Arc::new(page);
+                self.push_entries(plan, &page, batch, env, sink).await?;
+                self.ranges.insert((start.to_vec(), end.to_vec()), page);
+                break;
+            }
+            if !whole_rows {
+                self.push_entries(plan, &page, batch, env, sink).await?;
+                continue;
+            }
+            // Rows batched before this range go first, in order.
+            if first && batch.rows > 0 {
+                sink(batch.finish(filter, env)?)?;
+            }
+            let (table, access, kinds) = (plan.table.clone(), plan.access, kinds.clone());
+            let next =
+                tokio::task::spawn_blocking(move || decode_page(&table, access, &kinds, &page));
+            if let Some(decoding) = pending.replace(next) {
+                for b in joined(decoding).await? {
+                    sink(filtered(b, filter, env)?)?;
+                }
+            }
+        }
+        if let Some(p) = &self.profile {
+            let span = meridian_tablet::Span {
+                start: start.to_vec(),
+                end: Some(end.to_vec()),
+            };
+            p.read(self.node, span, rows, bytes);
+        }
+        Ok(())
+    }
+}
+
+impl Executor<'_> {
+    /// Decodes the entries `pairs` of `plan`'s index here, one by one, into `batch`, handing
+    /// each full batch to `sink` with the scan's condition applied.
+    async fn push_entries(
+        &mut self,
+        plan: &ScanPlan,
+        pairs: &[meridian_tablet::KvPair],
+        batch: &mut Batch,
+        env: &Env<'_>,
+        sink: &mut Sink<'_>,
+    ) -> Result<()> {
+        for (key, value) in pairs {
+            if let Some(row) = self.entry_row(plan, key, value).await? {
+                batch.push(&row)?;
+                if batch.rows == BATCH_ROWS {
+                    sink(batch.finish(plan.filter.as_ref(), env)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The batches a page's decoding produced.
+async fn joined(
+    decoding: tokio::task::JoinHandle<Result<Vec<RecordBatch>>>,
+) -> Result<Vec<RecordBatch>> {
+    decoding
+        .await
+        .map_err(|e| SqlError::internal(format!("decoding a page of rows failed: {e}")))?
+}
+
+/// `b` with the scan's condition applied.
+fn filtered(b: RecordBatch, filter: Option<&ScalarExpr>, env: &Env<'_>) -> Result<RecordBatch> {
+    match filter {
+        Some(f) => filter_batch(&b, f, env),
+        None => Ok(b),
+    }
+}
+
+/// Decodes `pairs`, entries of `table`'s index `access` that hold whole rows, into batches of
+/// the columns `kinds` marks, [`BATCH_ROWS`] rows each (the scan's condition not applied).
+fn decode_page(
+    table: &crate::catalog::TableDesc,
+    access: Access,
+    kinds: &[Option<Kind>],
+    pairs: &[meridian_tablet::KvPair],
+) -> Result<Vec<RecordBatch>> {
+    let mut batch = Batch::new(kinds);
+    let mut out = Vec::with_capacity(pairs.len().div_ceil(BATCH_ROWS));
+    for (key, value) in pairs {
+        let row = match access {
+            Access::Primary => crate::keys::decode_row(table, key, value)?,
+            Access::Index(i) => {
+                crate::keys::decode_index_entry(table, &table.indexes[i], key, value)?
+            }
+        };
+        batch.push(&row)?;
+        if batch.rows == BATCH_ROWS {
+            out.push(batch.take()?);
+        }
+    }
+    if batch.rows > 0 {
+        out.push(batch.take()?);
+    }
+    Ok(out)
 }
 
 /// A batch of scanned rows being built: one builder per column read.
@@ -428,6 +540,11 @@ impl Batch {
 
     /// The batch built so far, `filter` applied; the builders start over.
     fn finish(&mut self, filter: Option<&ScalarExpr>, env: &Env<'_>) -> Result<RecordBatch> {
+        filtered(self.take()?, filter, env)
+    }
+
+    /// The batch built so far; the builders start over.
+    fn take(&mut self) -> Result<RecordBatch> {
         let n = std::mem::take(&mut self.rows);
         let columns: Vec<ArrayRef> = self
             .builders
@@ -437,11 +554,7 @@ impl Batch {
                 None => new_null_array(&DataType::Null, n),
             })
             .collect();
-        let b = record_batch(columns, n)?;
-        match filter {
-            Some(f) => filter_batch(&b, f, env),
-            None => Ok(b),
-        }
+        Ok(record_batch(columns, n)?)
     }
 }
 
