@@ -76,21 +76,22 @@ impl CheckReport {
     }
 }
 
-/// The conditions: clause, description, and the query counting violations. `{w}` is replaced
-/// by the highest warehouse checked.
+/// The conditions: clause, description, and the query counting violations in one warehouse,
+/// `{w}`. Each runs once per warehouse, so that what a query joins and groups stays the size of
+/// one warehouse however many are loaded.
 const CONDITIONS: [(&str, &str, &str); 11] = [
     (
         "3.3.2.1",
         "W_YTD = sum(D_YTD) per warehouse",
         "SELECT count(*) FROM warehouse w \
-         LEFT JOIN (SELECT d_w_id, sum(d_ytd) AS s FROM district GROUP BY d_w_id) d \
+         LEFT JOIN (SELECT d_w_id, sum(d_ytd) AS s FROM district WHERE d_w_id = {w} GROUP BY d_w_id) d \
          ON d.d_w_id = w.w_id \
-         WHERE w.w_id <= {w} AND (d.s IS NULL OR w.w_ytd <> d.s)",
+         WHERE w.w_id = {w} AND (d.s IS NULL OR w.w_ytd <> d.s)",
     ),
     (
         "3.3.2.2",
         "D_NEXT_O_ID - 1 = max(O_ID) = max(NO_O_ID) per district",
-        "SELECT count(*) FROM district d WHERE d.d_w_id <= {w} AND (\
+        "SELECT count(*) FROM district d WHERE d.d_w_id = {w} AND (\
          d.d_next_o_id - 1 <> (SELECT max(o.o_id) FROM oorder o \
            WHERE o.o_w_id = d.d_w_id AND o.o_d_id = d.d_id) \
          OR d.d_next_o_id - 1 <> (SELECT max(n.no_o_id) FROM new_order n \
@@ -101,24 +102,24 @@ const CONDITIONS: [(&str, &str, &str); 11] = [
         "max(NO_O_ID) - min(NO_O_ID) + 1 = rows in NEW_ORDER",
         "SELECT count(*) FROM (SELECT no_w_id, no_d_id, \
            max(no_o_id) - min(no_o_id) + 1 AS span, count(*) AS n \
-           FROM new_order WHERE no_w_id <= {w} GROUP BY no_w_id, no_d_id) t \
+           FROM new_order WHERE no_w_id = {w} GROUP BY no_w_id, no_d_id) t \
          WHERE t.span <> t.n",
     ),
     (
         "3.3.2.4",
         "sum(O_OL_CNT) = rows in ORDER_LINE per district",
         "SELECT count(*) FROM \
-           (SELECT o_w_id, o_d_id, sum(o_ol_cnt) AS s FROM oorder WHERE o_w_id <= {w} \
+           (SELECT o_w_id, o_d_id, sum(o_ol_cnt) AS s FROM oorder WHERE o_w_id = {w} \
             GROUP BY o_w_id, o_d_id) o \
          LEFT JOIN (SELECT ol_w_id, ol_d_id, count(*) AS n FROM order_line \
-            WHERE ol_w_id <= {w} GROUP BY ol_w_id, ol_d_id) l \
+            WHERE ol_w_id = {w} GROUP BY ol_w_id, ol_d_id) l \
          ON l.ol_w_id = o.o_w_id AND l.ol_d_id = o.o_d_id \
          WHERE l.n IS NULL OR o.s <> l.n",
     ),
     (
         "3.3.2.5",
         "O_CARRIER_ID is null iff the order is in NEW_ORDER",
-        "SELECT count(*) FROM oorder o WHERE o.o_w_id <= {w} AND (\
+        "SELECT count(*) FROM oorder o WHERE o.o_w_id = {w} AND (\
          (o.o_carrier_id IS NULL AND NOT EXISTS (SELECT 1 FROM new_order n \
            WHERE n.no_w_id = o.o_w_id AND n.no_d_id = o.o_d_id AND n.no_o_id = o.o_id)) \
          OR (o.o_carrier_id IS NOT NULL AND EXISTS (SELECT 1 FROM new_order n \
@@ -129,16 +130,16 @@ const CONDITIONS: [(&str, &str, &str); 11] = [
         "O_OL_CNT = rows in ORDER_LINE per order",
         "SELECT count(*) FROM oorder o \
          LEFT JOIN (SELECT ol_w_id, ol_d_id, ol_o_id, count(*) AS n FROM order_line \
-            WHERE ol_w_id <= {w} GROUP BY ol_w_id, ol_d_id, ol_o_id) l \
+            WHERE ol_w_id = {w} GROUP BY ol_w_id, ol_d_id, ol_o_id) l \
          ON l.ol_w_id = o.o_w_id AND l.ol_d_id = o.o_d_id AND l.ol_o_id = o.o_id \
-         WHERE o.o_w_id <= {w} AND (l.n IS NULL OR o.o_ol_cnt <> l.n)",
+         WHERE o.o_w_id = {w} AND (l.n IS NULL OR o.o_ol_cnt <> l.n)",
     ),
     (
         "3.3.2.7",
         "OL_DELIVERY_D is null iff O_CARRIER_ID is null",
         "SELECT count(*) FROM oorder o JOIN order_line l \
          ON l.ol_w_id = o.o_w_id AND l.ol_d_id = o.o_d_id AND l.ol_o_id = o.o_id \
-         WHERE o.o_w_id <= {w} AND (\
+         WHERE o.o_w_id = {w} AND l.ol_w_id = {w} AND (\
          (o.o_carrier_id IS NULL AND l.ol_delivery_d IS NOT NULL) \
          OR (o.o_carrier_id IS NOT NULL AND l.ol_delivery_d IS NULL))",
     ),
@@ -146,47 +147,55 @@ const CONDITIONS: [(&str, &str, &str); 11] = [
         "3.3.2.8",
         "W_YTD = sum(H_AMOUNT) per warehouse",
         "SELECT count(*) FROM warehouse w \
-         LEFT JOIN (SELECT h_w_id, sum(h_amount) AS s FROM history GROUP BY h_w_id) h \
+         LEFT JOIN (SELECT h_w_id, sum(h_amount) AS s FROM history WHERE h_w_id = {w} GROUP BY h_w_id) h \
          ON h.h_w_id = w.w_id \
-         WHERE w.w_id <= {w} AND (h.s IS NULL OR w.w_ytd <> h.s)",
+         WHERE w.w_id = {w} AND (h.s IS NULL OR w.w_ytd <> h.s)",
     ),
     (
         "3.3.2.9",
         "D_YTD = sum(H_AMOUNT) per district",
         "SELECT count(*) FROM district d \
          LEFT JOIN (SELECT h_w_id, h_d_id, sum(h_amount) AS s FROM history \
-            GROUP BY h_w_id, h_d_id) h \
+            WHERE h_w_id = {w} GROUP BY h_w_id, h_d_id) h \
          ON h.h_w_id = d.d_w_id AND h.h_d_id = d.d_id \
-         WHERE d.d_w_id <= {w} AND (h.s IS NULL OR d.d_ytd <> h.s)",
+         WHERE d.d_w_id = {w} AND (h.s IS NULL OR d.d_ytd <> h.s)",
     ),
     (
         "3.3.2.10",
         "C_BALANCE = sum(delivered OL_AMOUNT) - sum(H_AMOUNT)",
-        "SELECT count(*) FROM customer c \
+        "SELECT count(*) FROM (SELECT * FROM customer WHERE c_w_id = {w}) c \
          LEFT JOIN (SELECT o.o_w_id, o.o_d_id, o.o_c_id, sum(l.ol_amount) AS s \
             FROM oorder o JOIN order_line l \
             ON l.ol_w_id = o.o_w_id AND l.ol_d_id = o.o_d_id AND l.ol_o_id = o.o_id \
-            WHERE l.ol_delivery_d IS NOT NULL AND o.o_w_id <= {w} \
+            WHERE l.ol_delivery_d IS NOT NULL AND o.o_w_id = {w} AND l.ol_w_id = {w} \
             GROUP BY o.o_w_id, o.o_d_id, o.o_c_id) dl \
          ON dl.o_w_id = c.c_w_id AND dl.o_d_id = c.c_d_id AND dl.o_c_id = c.c_id \
          LEFT JOIN (SELECT h_c_w_id, h_c_d_id, h_c_id, sum(h_amount) AS s FROM history \
-            GROUP BY h_c_w_id, h_c_d_id, h_c_id) h \
+            WHERE h_c_w_id = {w} GROUP BY h_c_w_id, h_c_d_id, h_c_id) h \
          ON h.h_c_w_id = c.c_w_id AND h.h_c_d_id = c.c_d_id AND h.h_c_id = c.c_id \
-         WHERE c.c_w_id <= {w} AND c.c_balance <> COALESCE(dl.s, 0) - COALESCE(h.s, 0)",
+         WHERE c.c_balance <> COALESCE(dl.s, 0) - COALESCE(h.s, 0)",
     ),
     (
         "3.3.2.12",
         "C_BALANCE + C_YTD_PAYMENT = sum(delivered OL_AMOUNT)",
-        "SELECT count(*) FROM customer c \
+        "SELECT count(*) FROM (SELECT * FROM customer WHERE c_w_id = {w}) c \
          LEFT JOIN (SELECT o.o_w_id, o.o_d_id, o.o_c_id, sum(l.ol_amount) AS s \
             FROM oorder o JOIN order_line l \
             ON l.ol_w_id = o.o_w_id AND l.ol_d_id = o.o_d_id AND l.ol_o_id = o.o_id \
-            WHERE l.ol_delivery_d IS NOT NULL AND o.o_w_id <= {w} \
+            WHERE l.ol_delivery_d IS NOT NULL AND o.o_w_id = {w} AND l.ol_w_id = {w} \
             GROUP BY o.o_w_id, o.o_d_id, o.o_c_id) dl \
          ON dl.o_w_id = c.c_w_id AND dl.o_d_id = c.c_d_id AND dl.o_c_id = c.c_id \
-         WHERE c.c_w_id <= {w} AND c.c_balance + c.c_ytd_payment <> COALESCE(dl.s, 0)",
+         WHERE c.c_balance + c.c_ytd_payment <> COALESCE(dl.s, 0)",
     ),
 ];
+
+/// The server's SQLSTATE and message for a failed query, else the client's error.
+fn query_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
 
 /// Runs every condition's query. A query that fails makes its condition fail; only a missing
 /// database (no connection, no warehouse table) is an error of the check itself.
@@ -212,14 +221,20 @@ pub async fn check(cfg: &CheckConfig) -> Result<CheckReport> {
     let max_w = cfg.warehouses.map_or(loaded, i64::from);
     let mut conditions = Vec::with_capacity(CONDITIONS.len());
     for (clause, description, sql) in CONDITIONS {
-        let sql = sql.replace("{w}", &max_w.to_string());
-        let (violations, error) = match client.query_one(&sql, &[]).await {
-            Ok(row) => match row.try_get::<_, AnyInt>(0) {
-                Ok(n) => (n.0, None),
-                Err(e) => (0, Some(e.to_string())),
-            },
-            Err(e) => (0, Some(e.to_string())),
-        };
+        let (mut violations, mut error) = (0, None);
+        for w in 1..=max_w {
+            let sql = sql.replace("{w}", &w.to_string());
+            match client.query_one(&sql, &[]).await {
+                Ok(row) => match row.try_get::<_, AnyInt>(0) {
+                    Ok(n) => violations += n.0,
+                    Err(e) => error = Some(e.to_string()),
+                },
+                Err(e) => error = Some(query_error(&e)),
+            }
+            if error.is_some() {
+                break;
+            }
+        }
         conditions.push(Condition {
             clause: clause.into(),
             description: description.into(),
