@@ -273,6 +273,48 @@ fn bind_constraint(
     Ok(out)
 }
 
+/// `rel`, an already planned unit, filtered by `conds` (over its columns). A condition that
+/// reads only the preserved side of a LEFT JOIN goes below the join into that side, which is
+/// correct because every row the join yields carries an unchanged row of that side; a table
+/// scan that receives conditions is planned again with them, so they narrow its key range or
+/// choose an index as they would have in the scan's own WHERE. Everything else stays above.
+pub(crate) fn push_filters(rel: Rel, conds: Vec<ScalarExpr>) -> Rel {
+    if conds.is_empty() {
+        return rel;
+    }
+    match rel {
+        Rel::Join(mut j) if j.kind == JoinKind::Left && j.lookup.is_none() => {
+            let left_width = j.left.width();
+            let (below, above): (Vec<_>, Vec<_>) = conds.into_iter().partition(|c| {
+                let mut cols = Vec::new();
+                c.columns(&mut cols);
+                !c.has_subquery() && !cols.is_empty() && cols.iter().all(|&x| x < left_width)
+            });
+            if !below.is_empty() {
+                j.left = push_filters(j.left, below);
+                j.estimate = outer_join_rows(j.kind, &j.left, &j.right);
+            }
+            let rel = Rel::Join(j);
+            match and_all(above) {
+                Some(p) => rel.filtered(p),
+                None => rel,
+            }
+        }
+        Rel::Scan(s) if !conds.iter().any(ScalarExpr::has_subquery) => {
+            let mut all = Vec::new();
+            if let Some(f) = s.filter.clone() {
+                conjuncts(f, &mut all);
+            }
+            all.extend(conds);
+            plan_scan(&s.table, all, None).0
+        }
+        other => match and_all(conds) {
+            Some(p) => other.filtered(p),
+            None => other,
+        },
+    }
+}
+
 /// The rows an outer join yields, when statistics estimate both inputs: every preserved row
 /// once (more when keys repeat, which this ignores).
 fn outer_join_rows(kind: JoinKind, left: &Rel, right: &Rel) -> Option<f64> {

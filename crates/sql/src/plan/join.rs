@@ -107,10 +107,7 @@ pub(crate) fn build(
         let (mut rel, est) = match &u.source {
             Source::Table(t) => plan_scan(t, conds, unit_used.as_deref()),
             Source::Rel(r) => {
-                let rel = match and_all(conds) {
-                    Some(p) => r.clone().filtered(p),
-                    None => r.clone(),
-                };
+                let rel = super::from::push_filters(r.clone(), conds);
                 let est = rel.estimate().unwrap_or(TABLE_ROWS);
                 (rel, est)
             }
