@@ -220,9 +220,10 @@ impl Executor<'_> {
                 }
             };
             let mut matched = false;
+            // A NULL key matches nothing (`key_of` gives `None` for it, on either side).
             let lk = key_of(&j.left_keys, &l, &env)?;
             for r in rights {
-                if key_of(&j.right_keys, &r, &env)? != lk {
+                if lk.is_none() || key_of(&j.right_keys, &r, &env)? != lk {
                     continue;
                 }
                 let mut row = l.clone();
