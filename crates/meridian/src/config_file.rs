@@ -106,6 +106,7 @@ data-dir = "/tmp/n1"
 join = ["127.0.0.1:26258", "127.0.0.2:26258"]
 range-max-bytes = 1048576
 raft-quiesce = false
+request-timeout = 30
 "#,
         )
         .unwrap();
@@ -138,6 +139,36 @@ raft-quiesce = false
         };
         assert_eq!(a.data_dir, std::path::PathBuf::from("/tmp/override"));
         assert!(a.insecure && !a.raft_quiesce && a.range_max_bytes == 1 << 20);
+        assert_eq!(a.request_timeout, 30);
+    }
+
+    #[test]
+    fn request_timeouts_out_of_range_are_refused() {
+        use clap::Parser;
+        let parse = |v: &str| {
+            crate::Cli::try_parse_from([
+                "meridian",
+                "start",
+                "--insecure",
+                "--data-dir",
+                "/tmp/n1",
+                "--request-timeout",
+                v,
+            ])
+        };
+        for bad in ["0", "3601", "ten"] {
+            let err = parse(bad)
+                .err()
+                .expect("an out-of-range timeout is refused");
+            assert!(
+                err.to_string().contains("--request-timeout"),
+                "{bad}: {err}"
+            );
+        }
+        let crate::Command::Start(a) = parse("60").unwrap().command else {
+            panic!("not start")
+        };
+        assert_eq!(a.request_timeout, 60);
     }
 
     #[test]

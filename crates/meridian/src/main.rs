@@ -134,6 +134,12 @@ struct StartArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 300,
         value_parser = clap::value_parser!(u64).range(1..=86_400))]
     dead_node_timeout: u64,
+    /// Seconds a request to a tablet keeps trying (through elections, unreachable replicas and
+    /// a stalled engine) before it fails as unavailable; a write that fails so has an unknown
+    /// outcome (SQLSTATE 40003). A lock wait gives up after a quarter of it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    request_timeout: u64,
 }
 
 #[derive(Args)]
@@ -416,6 +422,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.raft_log_max_entries = args.raft_log_max_entries;
     config.raft_log_max_bytes = args.raft_log_max_bytes;
     config.dead_node_timeout = std::time::Duration::from_secs(args.dead_node_timeout);
+    config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
     let node = Node::start(config).await?;
     if args.single_node {
         eprintln!("meridian node ready");
