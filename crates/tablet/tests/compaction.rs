@@ -102,6 +102,16 @@ fn leader(group: &LocalGroup) -> Replica {
         .clone()
 }
 
+/// A replica other than `lead`.
+fn follower_of(group: &LocalGroup, lead: &Replica) -> Replica {
+    group
+        .replicas()
+        .iter()
+        .find(|r| r.replica_id() != lead.replica_id())
+        .expect("a follower")
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_replica_compacts_its_log_and_keeps_every_row() {
     let engines = engines(3);
@@ -278,12 +288,7 @@ async fn a_prepared_transaction_travels_in_a_snapshot() {
     group.wait_for_leader().await.unwrap();
     insert_rows(&group, 0..5).await;
     let lead = leader(&group);
-    let follower = group
-        .replicas()
-        .iter()
-        .find(|r| r.replica_id() != lead.replica_id())
-        .unwrap()
-        .clone();
+    let follower = follower_of(&group, &lead);
     let behind = cut_off(&group, &lead, &follower).await;
     // Prepared while the follower is away, so that only the snapshot can tell it.
     let txn = b"txn-1".to_vec();
@@ -426,12 +431,7 @@ async fn a_leader_keeps_what_a_live_follower_needs_up_to_the_hard_cap() {
     group.wait_for_leader().await.unwrap();
     insert_rows(&group, 0..5).await;
     let lead = leader(&group);
-    let follower = group
-        .replicas()
-        .iter()
-        .find(|r| r.replica_id() != lead.replica_id())
-        .unwrap()
-        .clone();
+    let follower = follower_of(&group, &lead);
     wait_applied(&follower, lead.status().applied_index).await;
     // The follower hears nothing from the leader but is alive: it keeps asking for (pre-)votes,
     // which the leader hears.

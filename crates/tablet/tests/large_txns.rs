@@ -106,6 +106,13 @@ fn version_of(rows: &[(Vec<u8>, Vec<u8>)], n: usize) -> Option<String> {
     Some(first)
 }
 
+/// The tablets take another large write of the `n` rows after a disturbance, and every row
+/// reads it.
+async fn writes_on(kv: &dyn KvClient, n: usize) {
+    kv.write(big_write(n, "v3", None)).await.unwrap();
+    assert_eq!(version_of(&rows(kv).await, n).as_deref(), Some("v3"));
+}
+
 /// Readers that scan every row at fresh snapshots until told to stop, each checking that it
 /// sees one whole transaction or none; returns the versions they saw.
 fn spawn_readers(
@@ -351,11 +358,7 @@ async fn a_leader_change_during_a_large_commit_leaves_all_of_it_or_none() {
     };
     large_commit_while(&stores, n, "v2", move_leader).await;
     // The tablets work on.
-    kv.write(big_write(n, "v3", None)).await.unwrap();
-    assert_eq!(
-        version_of(&rows(kv.as_ref()).await, n).as_deref(),
-        Some("v3")
-    );
+    writes_on(kv.as_ref(), n).await;
     stores.shutdown().await;
 }
 
@@ -382,11 +385,7 @@ async fn a_node_stopped_during_a_large_commit_leaves_all_of_it_or_none() {
     };
     large_commit_while(&stores, n, "v2", stop_leader).await;
     // The other two nodes go on with a new leader.
-    kv.write(big_write(n, "v3", None)).await.unwrap();
-    assert_eq!(
-        version_of(&rows(kv.as_ref()).await, n).as_deref(),
-        Some("v3")
-    );
+    writes_on(kv.as_ref(), n).await;
     stores.shutdown().await;
 }
 

@@ -101,7 +101,7 @@ impl Executor<'_> {
                         .await?;
                 }
                 ByteSpan::Range(start, end) => {
-                    let pairs = self.read_range(start, end, true).await?;
+                    let pairs = self.read_range(start, end).await?;
                     self.spans.push(Span {
                         start: start.clone(),
                         end: Some(end.clone()),
@@ -184,12 +184,12 @@ impl Executor<'_> {
         Ok(())
     }
 
-    /// Every pair of `[start, end)`; cached when `cache` (a scan that will not stop early).
+    /// Every pair of `[start, end)`, kept for the statement's later reads of the same range
+    /// (for a scan that will not stop early).
     pub(super) async fn read_range(
         &mut self,
         start: &[u8],
         end: &[u8],
-        cache: bool,
     ) -> Result<Arc<Vec<KvPair>>> {
         let cache_key = (start.to_vec(), end.to_vec());
         if let Some(hit) = self.ranges.get(&cache_key) {
@@ -213,9 +213,7 @@ impl Executor<'_> {
             p.read(self.node, span, all.len(), bytes);
         }
         let all = Arc::new(all);
-        if cache {
-            self.ranges.insert(cache_key, all.clone());
-        }
+        self.ranges.insert(cache_key, all.clone());
         Ok(all)
     }
 

@@ -138,11 +138,7 @@ pub(crate) fn plan_scan(
         covering,
         estimate,
     }));
-    let rel = match and_all(with_subquery) {
-        Some(p) => scan.filtered(p),
-        None => scan,
-    };
-    (rel, est)
+    (scan.filtered_all(with_subquery), est)
 }
 
 /// How an access path narrows a scan: equalities on leading key columns, a bound on the next,

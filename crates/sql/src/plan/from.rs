@@ -294,11 +294,7 @@ pub(crate) fn push_filters(rel: Rel, conds: Vec<ScalarExpr>) -> Rel {
                 j.left = push_filters(j.left, below);
                 j.estimate = outer_join_rows(j.kind, &j.left, &j.right);
             }
-            let rel = Rel::Join(j);
-            match and_all(above) {
-                Some(p) => rel.filtered(p),
-                None => rel,
-            }
+            Rel::Join(j).filtered_all(above)
         }
         Rel::Scan(s) if !conds.iter().any(ScalarExpr::has_subquery) => {
             let mut all = Vec::new();
@@ -308,10 +304,7 @@ pub(crate) fn push_filters(rel: Rel, conds: Vec<ScalarExpr>) -> Rel {
             all.extend(conds);
             plan_scan(&s.table, all, None).0
         }
-        other => match and_all(conds) {
-            Some(p) => other.filtered(p),
-            None => other,
-        },
+        other => other.filtered_all(conds),
     }
 }
 
@@ -414,10 +407,7 @@ fn outer_join(
     }
     let right = match right_source {
         Source::Table(t) => plan_scan(&t, right_only, None).0,
-        Source::Rel(r) => match and_all(right_only) {
-            Some(p) => r.filtered(p),
-            None => r,
-        },
+        Source::Rel(r) => r.filtered_all(right_only),
     };
     // Split equalities between the sides into hash keys.
     let side_of = |e: &ScalarExpr| -> Option<bool> {

@@ -295,6 +295,14 @@ impl Rel {
         }
     }
 
+    /// This operator filtered by all of `conds` (itself when there are none).
+    pub(crate) fn filtered_all(self, conds: Vec<ScalarExpr>) -> Rel {
+        match super::access::and_all(conds) {
+            Some(p) => self.filtered(p),
+            None => self,
+        }
+    }
+
     /// Keeps only the first `width` columns (no-op when that is all of them).
     pub(crate) fn truncated(self, width: usize, types: &[SqlType]) -> Rel {
         if self.width() == width {

@@ -196,10 +196,7 @@ pub(crate) fn plan_select(
             rows: vec![vec![]],
             width: 0,
         };
-        match super::access::and_all(conds) {
-            Some(p) => one.filtered(p),
-            None => one,
-        }
+        one.filtered_all(conds)
     } else {
         join::build(from.units, conds, Some(&used))?
     };

@@ -261,8 +261,8 @@ impl Executor<'_> {
 
     /// Runs the chain `rel` (filters and projections over a scan), whose output columns
     /// `needs` are read (the others are NULL), handing each batch of its output to `sink` as
-    /// soon as the scan has read it. Each operator's rows and time (its inputs' included) go
-    /// to the profile, as the row path's do.
+    /// soon as the scan has read it. Each operator's rows go to the profile; as the operators
+    /// run interleaved, each is given the time of the whole chain (its consumer's included).
     async fn stream(
         &mut self,
         rel: &Rel,
@@ -366,9 +366,7 @@ impl Executor<'_> {
         }
         Ok(())
     }
-}
 
-impl Executor<'_> {
     /// Reads `[start, end)` of `plan`'s index page by page into `batch` (whose rows are
     /// handed to `sink` in order, the scan's condition applied). Where an entry holds its
     /// whole row (the primary index, a covering index) and the range is longer than a page,
@@ -396,9 +394,7 @@ impl Executor<'_> {
             let page = self.next_page(&mut from, end, SCAN_PAGE).await?;
             let Some(page) = page else {
                 if let Some(decoding) = pending.take() {
-                    for b in joined(decoding).await? {
-                        sink(filtered(b, filter, env)?)?;
-                    }
+                    drain(decoding, filter, env, sink).await?;
                 }
                 break;
             };
@@ -427,9 +423,7 @@ impl Executor<'_> {
             let next =
                 tokio::task::spawn_blocking(move || decode_page(&table, access, &kinds, &page));
             if let Some(decoding) = pending.replace(next) {
-                for b in joined(decoding).await? {
-                    sink(filtered(b, filter, env)?)?;
-                }
+                drain(decoding, filter, env, sink).await?;
             }
         }
         if let Some(p) = &self.profile {
@@ -441,9 +435,7 @@ impl Executor<'_> {
         }
         Ok(())
     }
-}
 
-impl Executor<'_> {
     /// Decodes the entries `pairs` of `plan`'s index here, one by one, into `batch`, handing
     /// each full batch to `sink` with the scan's condition applied.
     async fn push_entries(
@@ -466,13 +458,20 @@ impl Executor<'_> {
     }
 }
 
-/// The batches a page's decoding produced.
-async fn joined(
+/// Hands the batches a page's decoding produced to `sink`, the scan's condition applied.
+async fn drain(
     decoding: tokio::task::JoinHandle<Result<Vec<RecordBatch>>>,
-) -> Result<Vec<RecordBatch>> {
-    decoding
+    filter: Option<&ScalarExpr>,
+    env: &Env<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<()> {
+    let batches = decoding
         .await
-        .map_err(|e| SqlError::internal(format!("decoding a page of rows failed: {e}")))?
+        .map_err(|e| SqlError::internal(format!("decoding a page of rows failed: {e}")))??;
+    for b in batches {
+        sink(filtered(b, filter, env)?)?;
+    }
+    Ok(())
 }
 
 /// `b` with the scan's condition applied.
