@@ -90,6 +90,7 @@ impl Node for NodeService {
                 sql_addr: info.sql_addr.clone(),
                 region: info.region.clone(),
                 zone: info.zone.clone(),
+                join_token: String::new(),
             }],
         };
         Ok(Response::new(pb::NodeStatusResponse {
@@ -125,10 +126,15 @@ impl Node for NodeService {
                 )));
             }
         }
+        let me = self.state.node_id.get().copied();
         for m in batch.messages {
             let Some(msg) = transport::decode(&m.message) else {
                 return Err(Status::invalid_argument("undecodable raft message"));
             };
+            // For a node that had this address before (replica ids are node ids).
+            if me != Some(msg.to) {
+                continue;
+            }
             if let Some(replica) = self.state.replica(m.tablet_id) {
                 replica.deliver(msg);
             }
@@ -346,8 +352,15 @@ impl Node for NodeService {
         self.state
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        for s in self.state.stores() {
+        let stores = self.state.stores();
+        for s in &stores {
             s.set_draining(true);
+        }
+        // Tell the cluster at once, so that leader balancing gives this node nothing more.
+        if let Some(client) = self.state.client.get()
+            && self.state.settings.placement
+        {
+            meridian_tablet::placement::heartbeat(&stores, client, &self.state.settings).await;
         }
         // Give the handovers a moment, then report what is still led here.
         crate::node::hand_over_leaderships(
@@ -390,5 +403,16 @@ impl Node for NodeService {
         };
         cluster::bootstrap(&self.state, cluster, req.into_inner())?;
         Ok(Response::new(pb::BootstrapResponse {}))
+    }
+
+    async fn join(&self, req: Request<pb::JoinRequest>) -> GrpcResult<pb::JoinResponse> {
+        let Mode::Cluster(cluster) = &self.state.mode else {
+            return Err(Status::failed_precondition(
+                "this node runs with --single-node: nothing can join it",
+            ));
+        };
+        Ok(Response::new(
+            cluster::join(&self.state, cluster, req.into_inner()).await?,
+        ))
     }
 }

@@ -95,6 +95,28 @@ impl LocalCluster {
         Ok(cluster)
     }
 
+    /// Starts one more node, joining the running cluster by itself (with the first node's
+    /// settings, its own addresses and data directory, and `tune` applied); returns its
+    /// position once it serves.
+    pub async fn add_node(&mut self, tune: impl Fn(&mut NodeConfig)) -> anyhow::Result<usize> {
+        let i = self.configs.len();
+        let base = self.configs[0]
+            .data_dir
+            .parent()
+            .context("node data directories have a parent")?
+            .to_path_buf();
+        let mut c = self.configs[0].clone();
+        c.data_dir = base.join(format!("node-{}", i + 1));
+        c.sql_addr = free_addr()?;
+        c.listen_addr = free_addr()?;
+        c.http_addr = free_addr()?;
+        tune(&mut c);
+        self.nodes.push(Some(Node::start(c.clone()).await?));
+        self.configs.push(c);
+        self.wait_serving(i).await?;
+        Ok(i)
+    }
+
     /// The running node at position `i`.
     pub fn node(&self, i: usize) -> &Node {
         self.nodes[i].as_ref().expect("node is running")

@@ -17,6 +17,7 @@ use anyhow::Context;
 use meridian_clock::TrueTime;
 use meridian_pgwire::{CatalogUsers, PgServerConfig, SqlBackend, StatementInfo};
 use meridian_proto::v1 as pb;
+use meridian_proto::v1::node_client::NodeClient;
 use meridian_proto::v1::node_server::NodeServer;
 use meridian_security::rustls::ServerConfig;
 use meridian_security::{NodeCerts, certificate_fingerprint};
@@ -173,6 +174,7 @@ impl Node {
             stores: RwLock::new(Vec::new()),
             client: OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            settings: range_settings(&config),
         });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -506,14 +508,43 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
     }
 }
 
+/// The other members of the cluster, as this node reaches them: a gRPC client each, for the
+/// requests it routes and for its Raft messages. Nodes that join later are added.
+struct Peers {
+    node_id: u64,
+    clients: RwLock<std::collections::HashMap<u64, NodeClient<tonic::transport::Channel>>>,
+    transport: Arc<GrpcTransport>,
+    dialer: crate::tls::NodeDialer,
+    timeout: Duration,
+}
+
+impl Peers {
+    /// Starts talking to `m` (nothing if it is this node or known already).
+    fn add(&self, m: &pb::ClusterMember) -> anyhow::Result<()> {
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        if m.node_id == self.node_id || clients.contains_key(&m.node_id) {
+            return Ok(());
+        }
+        let client = self
+            .dialer
+            .client(&m.listen_addr, self.timeout)
+            .with_context(|| format!("bad address {} for node {}", m.listen_addr, m.node_id))?;
+        self.transport.add_peer(m.node_id, client.clone());
+        clients.insert(m.node_id, client);
+        Ok(())
+    }
+
+    fn client(&self, id: u64) -> Option<NodeClient<tonic::transport::Channel>> {
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        clients.get(&id).cloned()
+    }
+}
+
 /// Endpoints of a cluster node: its own store's replicas, and the other members over gRPC.
 struct ClusterResolver {
     node_id: u64,
     store: Arc<Store>,
-    clients: std::collections::HashMap<
-        u64,
-        meridian_proto::v1::node_client::NodeClient<tonic::transport::Channel>,
-    >,
+    peers: Arc<Peers>,
     net: Arc<crate::netsim::NetworkSim>,
 }
 
@@ -526,11 +557,11 @@ impl Resolver for ClusterResolver {
                     self.store.clone(),
                     desc.tablet_id,
                 )));
-            } else if let Some(client) = self.clients.get(&id) {
+            } else if let Some(client) = self.peers.client(id) {
                 out.push(Arc::new(RemoteReplica {
                     tablet_id: desc.tablet_id,
                     node_id: id,
-                    client: client.clone(),
+                    client,
                     from_node: self.node_id,
                     net: self.net.clone(),
                 }));
@@ -539,6 +570,53 @@ impl Resolver for ClusterResolver {
         out
     }
 }
+
+/// How often a member looks for nodes that joined the cluster.
+const MEMBER_REFRESH: Duration = Duration::from_secs(2);
+
+/// Until shutdown: picks up the nodes that joined the cluster after `init` (from the root
+/// tablet), so that this node routes requests and Raft messages to them too.
+async fn follow_members(
+    cluster: &ClusterMode,
+    peers: &Peers,
+    client: &RangeClient,
+    shutdown: watch::Receiver<bool>,
+) {
+    let stop = wait(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(MEMBER_REFRESH) => {}
+        }
+        let joined = match client.joined_nodes().await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the records of joined nodes");
+                continue;
+            }
+        };
+        match cluster::add_members(cluster, joined) {
+            Ok(new) if !new.is_empty() => {
+                for m in &new {
+                    if let Err(e) = peers.add(m) {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot reach a joined node");
+                    }
+                    tracing::info!(node_id = m.node_id, listen_addr = %m.listen_addr,
+                        "a node joined the cluster");
+                }
+                if let Some((desc, _)) = cluster.joined.borrow().as_ref() {
+                    client.set_members(desc.members.iter().map(|m| m.node_id).collect());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "cannot store new members"),
+        }
+    }
+}
+
+/// How often a node that is not initialised asks its --join addresses to let it join.
+const JOIN_RETRY: Duration = Duration::from_secs(1);
 
 /// Range upkeep for `stores` until shutdown.
 async fn keep_ranges(
@@ -571,17 +649,23 @@ async fn run_member(
     let mut joined = cluster.joined.subscribe();
     let stop = wait(shutdown.clone());
     tokio::pin!(stop);
+    let asking = cluster::keep_asking_to_join(&state, cluster, JOIN_RETRY);
+    tokio::pin!(asking);
+    let mut asked = false;
     let (desc, node_id) = loop {
         if let Some(found) = joined.borrow_and_update().clone() {
             break found;
         }
-        tracing::info!("waiting for `meridian init`");
+        tracing::info!(
+            "waiting for `meridian init` or for a member of the --join list to let this node join"
+        );
         tokio::select! {
             _ = &mut stop => return,
             changed = joined.changed() => if changed.is_err() { return },
+            _ = &mut asking, if !asked => asked = true,
         }
     };
-    let (store, client) = match activate(&config, &state, engine, &desc, node_id) {
+    let (store, client, peers) = match activate(&config, &state, engine, &desc, node_id) {
         Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "cannot start the node's replicas");
@@ -595,6 +679,14 @@ async fn run_member(
         range_settings(&config),
         shutdown.clone(),
     ));
+    let members = {
+        let (state, client, shutdown) = (state.clone(), client.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Mode::Cluster(cluster) = &state.mode {
+                follow_members(cluster, &peers, &client, shutdown).await;
+            }
+        })
+    };
     tracing::info!(node_id, cluster_id = %desc.cluster_id, "serving SQL");
     serve_sql(
         sql_listener,
@@ -605,6 +697,7 @@ async fn run_member(
     )
     .await;
     let _ = upkeep.await;
+    let _ = members.await;
 }
 
 /// Starts this member's store (with the root tablet's replica on a new member that holds one)
@@ -615,24 +708,25 @@ fn activate(
     engine: Arc<dyn KvEngine>,
     desc: &pb::ClusterDescriptor,
     node_id: u64,
-) -> anyhow::Result<(Arc<Store>, Arc<RangeClient>)> {
+) -> anyhow::Result<(Arc<Store>, Arc<RangeClient>, Arc<Peers>)> {
     let _ = state.node_id.set(node_id);
     let _ = state.cluster_id.set(desc.cluster_id.clone());
-    let mut clients = std::collections::HashMap::new();
-    for m in desc.members.iter().filter(|m| m.node_id != node_id) {
-        let client = state
-            .dialer
-            .client(&m.listen_addr, config.request_timeout)
-            .with_context(|| format!("bad address {} for node {}", m.listen_addr, m.node_id))?;
-        clients.insert(m.node_id, client);
-    }
-    let peers = clients.iter().map(|(id, c)| (*id, c.clone())).collect();
     let transport = Arc::new(GrpcTransport::start(
         node_id,
         desc.cluster_id.clone(),
-        peers,
+        Vec::new(),
         config.network.clone(),
     ));
+    let peers = Arc::new(Peers {
+        node_id,
+        clients: RwLock::new(std::collections::HashMap::new()),
+        transport: transport.clone(),
+        dialer: state.dialer.clone(),
+        timeout: config.request_timeout,
+    });
+    for m in &desc.members {
+        peers.add(m)?;
+    }
     let root = range::whole_keyspace(ROOT_TABLET, desc.root_replicas.clone());
     let bootstrap = desc.root_replicas.contains(&node_id).then_some(root);
     let store = Store::open(
@@ -647,7 +741,7 @@ fn activate(
     let resolver = Arc::new(ClusterResolver {
         node_id,
         store: store.clone(),
-        clients,
+        peers: peers.clone(),
         net: config.network.clone(),
     });
     let client = Arc::new(RangeClient::new(
@@ -658,7 +752,7 @@ fn activate(
     ));
     client.set_members(desc.members.iter().map(|m| m.node_id).collect());
     client.set_txn_piece_bytes(config.txn_piece_bytes);
-    Ok((store, client))
+    Ok((store, client, peers))
 }
 
 /// Serves SQL with `pg_config` (see [`NodeConfig::pg_server_config`]); logins are checked

@@ -51,6 +51,8 @@ pub(crate) struct NodeState {
     pub client: OnceLock<Arc<RangeClient>>,
     /// Set by `meridian node drain`: the node leads nothing and reports itself not ready.
     pub draining: AtomicBool,
+    /// The node's range upkeep settings (liveness, placement).
+    pub settings: meridian_tablet::RangeSettings,
 }
 
 impl NodeState {

@@ -6,7 +6,7 @@
 //! Raft retransmits what matters.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use meridian_proto::v1 as pb;
@@ -26,7 +26,10 @@ const BATCH_LIMIT: usize = 512;
 
 /// Sends Raft messages to the nodes of a cluster. Replica ids are node ids.
 pub(crate) struct GrpcTransport {
-    peers: HashMap<u64, mpsc::Sender<pb::RaftMessage>>,
+    from_node: u64,
+    cluster_id: String,
+    net: Arc<NetworkSim>,
+    peers: RwLock<HashMap<u64, mpsc::Sender<pb::RaftMessage>>>,
 }
 
 impl GrpcTransport {
@@ -38,25 +41,40 @@ impl GrpcTransport {
         peers: Vec<(u64, NodeClient<Channel>)>,
         net: Arc<NetworkSim>,
     ) -> GrpcTransport {
-        let mut senders = HashMap::new();
+        let transport = GrpcTransport {
+            from_node,
+            cluster_id,
+            net,
+            peers: RwLock::new(HashMap::new()),
+        };
         for (node_id, client) in peers {
-            let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
-            let link = PeerLink {
-                from_node,
-                to_node: node_id,
-                cluster_id: cluster_id.clone(),
-            };
-            tokio::spawn(send_loop(link, client, rx, net.clone()));
-            senders.insert(node_id, tx);
+            transport.add_peer(node_id, client);
         }
-        GrpcTransport { peers: senders }
+        transport
+    }
+
+    /// Starts sending to `node_id` (a node that joined the cluster), unless it already does.
+    pub(crate) fn add_peer(&self, node_id: u64, client: NodeClient<Channel>) {
+        let mut peers = self.peers.write().unwrap_or_else(|e| e.into_inner());
+        if peers.contains_key(&node_id) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
+        let link = PeerLink {
+            from_node: self.from_node,
+            to_node: node_id,
+            cluster_id: self.cluster_id.clone(),
+        };
+        tokio::spawn(send_loop(link, client, rx, self.net.clone()));
+        peers.insert(node_id, tx);
     }
 }
 
 impl Transport for GrpcTransport {
     fn send(&self, tablet: u64, msgs: Vec<Message>) {
+        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
         for msg in msgs {
-            let Some(peer) = self.peers.get(&msg.to) else {
+            let Some(peer) = peers.get(&msg.to) else {
                 tracing::debug!(to = msg.to, "raft message for an unknown node dropped");
                 continue;
             };

@@ -4,6 +4,8 @@
 //!   other nodes, every tablet is back to three live replicas, no acknowledged row is lost, and
 //!   the cluster then survives losing a second node. The dead node, restarted, deletes the
 //!   replicas it no longer owns.
+//! - A node started after `init` joins by itself, takes its share of the replicas, serves SQL
+//!   and keeps its id across a restart; join requests are idempotent per token.
 //! - Four nodes: one is decommissioned (every replica moves off it, and it can then stop
 //!   without any tablet noticing), another is drained (it hands over every leadership).
 
@@ -273,5 +275,139 @@ async fn a_decommissioned_node_sheds_its_replicas_and_a_drained_one_its_leadersh
         acked.difference(&present).collect::<Vec<_>>()
     );
     assert!(drained.replicas().iter().all(|r| !r.is_leader()));
+    cluster.shutdown().await;
+}
+
+/// Asks the node at `addr` to let a node with `listen_addr` and `token` join; the id it got.
+async fn ask_to_join(
+    addr: std::net::SocketAddr,
+    listen_addr: &str,
+    token: &str,
+) -> Result<u64, tonic::Status> {
+    let mut client = meridian_proto::v1::node_client::NodeClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let r = client
+        .join(meridian_proto::v1::JoinRequest {
+            listen_addr: listen_addr.into(),
+            sql_addr: String::new(),
+            region: String::new(),
+            zone: String::new(),
+            token: token.into(),
+        })
+        .await?;
+    Ok(r.into_inner().node_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_after_init_joins_takes_replicas_and_serves() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_dir, mut cluster, position, c) = start(3, Duration::from_secs(300)).await;
+    let mut acked = load_table(&c).await;
+
+    // A fourth node, started with the same --join list and never initialised, joins by itself
+    // and gets the next id.
+    let added = cluster.add_node(|_| {}).await.unwrap();
+    assert_eq!(cluster.node_id(added), 4);
+    let gateway = cluster.node(position[&1]).listen_addr();
+    let listed = async {
+        loop {
+            let status = meridian_server::node_status(
+                &gateway.to_string(),
+                &meridian_server::NodeDialer::plaintext(),
+            )
+            .await
+            .unwrap();
+            if status.members.iter().any(|m| m.node_id == 4) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), listed)
+        .await
+        .expect("the other nodes list the new member");
+
+    // The placement driver moves replicas onto it until no node holds two more than another
+    // (nine replicas of three tablets: two on the new node), every tablet keeping three.
+    let balanced = async {
+        loop {
+            let now = ranges(&c).await;
+            let on_new = now.iter().filter(|r| r.contains(&4)).count();
+            if now.len() == 3 && on_new == 2 && now.iter().all(|r| r.len() == 3) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(150), balanced)
+        .await
+        .expect("the new node takes its share of the replicas");
+
+    // It serves SQL with every acknowledged row, and takes writes.
+    let c4 = connect(cluster.node(added).sql_addr()).await;
+    insert(&c4, &mut acked, 100..110).await;
+    assert_eq!(ids(&c4).await, acked);
+
+    // Restarted on its data directory, it is node 4 again.
+    cluster.stop(added).await;
+    cluster.restart(added).await.unwrap();
+    assert_eq!(cluster.node_id(added), 4);
+    let c4 = connect(cluster.node(added).sql_addr()).await;
+    assert_eq!(ids(&c4).await, acked);
+
+    // Asking again with the same token (an answer lost) gives the same id; another token a new
+    // one; the address of a member that has run, or a request without a token, is refused.
+    let via = cluster.node(position[&2]).listen_addr();
+    let first = ask_to_join(via, "127.0.0.1:1", "token-a").await.unwrap();
+    assert_eq!(first, 5);
+    assert_eq!(ask_to_join(via, "127.0.0.1:1", "token-a").await.unwrap(), 5);
+    assert_eq!(ask_to_join(via, "127.0.0.1:2", "token-b").await.unwrap(), 6);
+    let member_addr = cluster.node(position[&3]).listen_addr().to_string();
+    let refused = ask_to_join(via, &member_addr, "token-c").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::AlreadyExists, "{refused:?}");
+    let refused = ask_to_join(via, "127.0.0.1:3", "").await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaderships_spread_over_the_nodes() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_dir, cluster, _position, c) = start(3, Duration::from_secs(300)).await;
+    let mut acked = load_table(&c).await;
+    // Seven tablets, split from the root tablet, whose leader leads each half of a split.
+    c.batch_execute("ALTER TABLE t SPLIT AT VALUES (10), (30), (50), (55)")
+        .await
+        .unwrap();
+    let counts = || -> Vec<usize> {
+        (0..cluster.len())
+            .map(|i| {
+                cluster
+                    .node(i)
+                    .replicas()
+                    .iter()
+                    .filter(|r| r.is_leader())
+                    .count()
+            })
+            .collect()
+    };
+    // Each node ends up leading two or three (none more than one above the mean).
+    let spread = async {
+        loop {
+            let now = counts();
+            if now.iter().sum::<usize>() == 7 && now.iter().all(|n| (2..=3).contains(n)) {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let now = tokio::time::timeout(Duration::from_secs(60), spread)
+        .await
+        .unwrap_or_else(|_| panic!("leaderships never spread: {:?}", counts()));
+    tracing::info!(?now, "leaders per node");
+    // Writes and reads go on.
+    insert(&c, &mut acked, 100..110).await;
+    assert_eq!(ids(&c).await, acked);
     cluster.shutdown().await;
 }

@@ -573,6 +573,57 @@ impl RangeClient {
             .collect())
     }
 
+    /// Registers a node joining after `init` as `member` (its `join_token` set, its id
+    /// ignored) and returns its id: the id already recorded for the same token, else the next
+    /// one of the node-id counter, which starts at `first` (one past the ids `init` gave).
+    pub async fn register_node(&self, member: &pb::ClusterMember, first: u64) -> Result<u64> {
+        let key = &range::next_node_id_key();
+        let (lo, hi) = &range::prefix_span(range::NODE_PREFIX);
+        self.retry_conflicts(|| {
+            self.on_root(|root| async move {
+                let ts = root.read_ts().await?;
+                let known = root.scan(lo, hi, ts, None).await?;
+                for (_, v) in &known {
+                    let m = decode_member(v)?;
+                    if m.join_token == member.join_token {
+                        return Ok(m.node_id);
+                    }
+                }
+                let id = counter(root.get(key, ts).await?, first, "node-id")?;
+                let record = pb::ClusterMember {
+                    node_id: id,
+                    ..member.clone()
+                };
+                let mut req = WriteRequest::put_if_unchanged(
+                    ts,
+                    key.clone(),
+                    (id + 1).to_be_bytes().to_vec(),
+                );
+                req.read_spans.push(Span {
+                    start: lo.clone(),
+                    end: Some(hi.clone()),
+                });
+                req.mutations.push(Mutation::Put {
+                    key: range::node_key(range::NODE_PREFIX, id),
+                    value: record.encode_to_vec(),
+                });
+                root.write(req).await?;
+                Ok(id)
+            })
+        })
+        .await
+    }
+
+    /// The records of the nodes that joined after `init`.
+    pub async fn joined_nodes(&self) -> Result<Vec<pb::ClusterMember>> {
+        let (lo, hi) = range::prefix_span(range::NODE_PREFIX);
+        self.scan_root(&lo, &hi)
+            .await?
+            .iter()
+            .map(|(_, v)| decode_member(v))
+            .collect()
+    }
+
     /// Every node's liveness record.
     pub async fn liveness(&self) -> Result<Vec<pb::NodeLiveness>> {
         let (lo, hi) = range::prefix_span(range::LIVENESS_PREFIX);
@@ -677,12 +728,7 @@ impl RangeClient {
         self.retry_conflicts(|| {
             self.on_root(|root| async move {
                 let ts = root.read_ts().await?;
-                let next = match root.get(key, ts).await? {
-                    Some(v) => <[u8; 8]>::try_from(v.as_slice())
-                        .map(u64::from_be_bytes)
-                        .map_err(|_| Error::Internal("corrupt tablet-id counter".into()))?,
-                    None => ROOT_TABLET + 1,
-                };
+                let next = counter(root.get(key, ts).await?, ROOT_TABLET + 1, "tablet-id")?;
                 root.write(WriteRequest::put_if_unchanged(
                     ts,
                     key.clone(),
@@ -1260,6 +1306,22 @@ fn stale_meta_records(desc: &RangeDescriptor, recorded: &[KvPair]) -> Result<Opt
 }
 
 /// Whether `desc` reaches `end` (empty: the end of the keyspace).
+/// A counter's value (`first` when it was never written).
+fn counter(value: Option<Vec<u8>>, first: u64, what: &str) -> Result<u64> {
+    match value {
+        Some(v) => <[u8; 8]>::try_from(v.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::Internal(format!("corrupt {what} counter"))),
+        None => Ok(first),
+    }
+}
+
+/// A record of a node that joined after `init`.
+fn decode_member(value: &[u8]) -> Result<pb::ClusterMember> {
+    pb::ClusterMember::decode(value)
+        .map_err(|e| Error::Internal(format!("undecodable node record: {e}")))
+}
+
 fn past_end(desc: &RangeDescriptor, end: &[u8]) -> bool {
     desc.end_key.is_empty() || (!end.is_empty() && desc.end_key.as_slice() >= end)
 }
@@ -1775,6 +1837,9 @@ pub fn spawn_upkeep(
             async move {
                 crate::placement::heartbeat(&stores, &client, &settings).await;
                 crate::placement::place(&stores, &client, &settings, &memory).await;
+                if settings.rebalance {
+                    crate::placement::balance_leaders(&stores, &client, &settings).await;
+                }
             }
         })
     } else {

@@ -109,6 +109,14 @@ pub static REPLICAS_REPLACED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Leaderships handed over by leader balancing.
+pub static LEADERSHIPS_BALANCED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_leaderships_balanced_total",
+        "Leaderships this node handed to another node to balance leader counts.",
+    )
+});
+
 /// How long acknowledged writes waited for `TT.after(commit_ts)` after being applied.
 pub static COMMIT_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
     let opts = prometheus::histogram_opts!(
@@ -158,6 +166,7 @@ pub fn register() {
     LazyLock::force(&LOG_FSYNCS);
     LazyLock::force(&LOG_SYNCED_WRITES);
     LazyLock::force(&REPLICAS_REPLACED);
+    LazyLock::force(&LEADERSHIPS_BALANCED);
     LazyLock::force(&LOCK_WAITS);
     LazyLock::force(&LOCK_WOUNDS_INFLICTED);
     LazyLock::force(&LOCK_WOUNDS);

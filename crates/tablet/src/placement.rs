@@ -16,6 +16,12 @@
 //!   node with the fewest, if they differ by more than one ([`plan_rebalance`]). A leader asked
 //!   to remove its own replica hands its leadership to another voter first.
 //!
+//! Leader counts are balanced by every node for itself ([`balance_leaders`]): liveness records
+//! carry each node's leader count, and a node that leads more than one above the mean hands
+//! one leadership to a voter on a node that leads at least two fewer (one per round, so the
+//! counts settle without swinging back and forth; CockroachDB's lease rebalancing works from
+//! such per-store counts too). Draining nodes are never given one.
+//!
 //! A replica moves by `RangeClient::replace_replica` (learner, snapshot, joint change; see
 //! `membership.rs`).
 
@@ -269,9 +275,114 @@ pub async fn heartbeat(stores: &[Arc<Store>], client: &RangeClient, settings: &R
             expiration: 0,
             region: settings.region.clone(),
             zone: settings.zone.clone(),
+            leaders: leaders(store).len() as u32,
+            draining: store.is_draining(),
         };
         if let Err(e) = client.heartbeat(record, settings.liveness_ttl).await {
             tracing::debug!(node = store.id(), error = %e, "liveness heartbeat failed");
+        }
+    }
+}
+
+/// The initialized replicas of `store` that lead their tablet.
+fn leaders(store: &Store) -> Vec<crate::Replica> {
+    store
+        .replicas()
+        .into_iter()
+        .filter(|r| r.is_initialized() && r.is_leader())
+        .collect()
+}
+
+/// A leadership to hand over: the tablet, and the node whose voter takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderMove {
+    pub tablet: u64,
+    pub to: u64,
+}
+
+/// Leader balancing, as node `me` decides it for itself: when it leads more than one tablet
+/// above the mean of the live nodes that may lead (not draining; `leading` is its own
+/// current count, the records give the others'), one of its tablets (`led`: each with its
+/// voters) goes to the voter on the node that leads fewest, if that node leads at least two
+/// fewer than `me` (so that a move never just swaps the imbalance).
+pub fn plan_leader_move(
+    me: u64,
+    led: &[(u64, Vec<u64>)],
+    records: &[pb::NodeLiveness],
+    now: Timestamp,
+    dead_after: Duration,
+) -> Option<LeaderMove> {
+    let leading = led.len() as u64;
+    let counts: BTreeMap<u64, u64> = records
+        .iter()
+        .filter(|n| {
+            n.node_id != me && !n.draining && node_state(n, now, dead_after) == NodeState::Live
+        })
+        .map(|n| (n.node_id, u64::from(n.leaders)))
+        .chain([(me, leading)])
+        .collect();
+    let total: u64 = counts.values().sum();
+    // leading > mean + 1, in integers.
+    if leading * counts.len() as u64 <= total + counts.len() as u64 {
+        return None;
+    }
+    led.iter()
+        .flat_map(|(tablet, voters)| {
+            voters
+                .iter()
+                .filter(|v| **v != me)
+                .filter_map(|v| counts.get(v).map(|c| (*c, *v, *tablet)))
+        })
+        .filter(|(count, _, _)| count + 2 <= leading)
+        .min()
+        .map(|(_, to, tablet)| LeaderMove { tablet, to })
+}
+
+/// One round of leader balancing for each store in `stores` (see [`plan_leader_move`]).
+pub async fn balance_leaders(
+    stores: &[Arc<Store>],
+    client: &RangeClient,
+    settings: &RangeSettings,
+) {
+    let running: Vec<&Arc<Store>> = stores
+        .iter()
+        .filter(|s| !s.is_stopped() && !s.is_draining())
+        .collect();
+    if running.is_empty() {
+        return;
+    }
+    let (Ok(records), Ok(now)) = (client.liveness().await, client.now()) else {
+        return;
+    };
+    for store in running {
+        let replicas = leaders(store);
+        let led: Vec<(u64, Vec<u64>)> = replicas
+            .iter()
+            .filter(|r| !r.is_frozen())
+            .map(|r| {
+                let d = r.descriptor();
+                let voters = d
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|id| !d.learners.contains(id))
+                    .collect();
+                (r.tablet_id(), voters)
+            })
+            .collect();
+        let Some(m) = plan_leader_move(store.id(), &led, &records, now.latest, settings.dead_after)
+        else {
+            continue;
+        };
+        if let Some(r) = replicas.iter().find(|r| r.tablet_id() == m.tablet) {
+            tracing::info!(
+                tablet = m.tablet,
+                from = store.id(),
+                to = m.to,
+                "placement: handing a leadership over to balance leader counts"
+            );
+            crate::metrics::LEADERSHIPS_BALANCED.inc();
+            r.transfer_leadership_to(m.to);
         }
     }
 }
@@ -437,7 +548,7 @@ mod tests {
             node_id: id,
             expiration,
             region: region.into(),
-            zone: String::new(),
+            ..Default::default()
         }
     }
 
@@ -644,6 +755,81 @@ mod tests {
                 "{m:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_node_leading_more_than_one_above_the_mean_hands_one_to_the_least_leading_voter() {
+        let counted = |id: u64, leaders: u32, draining: bool| pb::NodeLiveness {
+            leaders,
+            draining,
+            ..node(id, 10_000, "r")
+        };
+        let now = Timestamp::from_nanos(5_000);
+        let dead_after = Duration::from_secs(1);
+        let led = |tablets: std::ops::Range<u64>| -> Vec<(u64, Vec<u64>)> {
+            tablets.map(|t| (t, vec![1, 2, 3])).collect()
+        };
+        // Node 1 leads 6, nodes 2 and 3 lead 0 and 1: one goes to node 2.
+        let records = [
+            counted(1, 6, false),
+            counted(2, 0, false),
+            counted(3, 1, false),
+        ];
+        assert_eq!(
+            plan_leader_move(1, &led(10..16), &records, now, dead_after),
+            Some(LeaderMove { tablet: 10, to: 2 })
+        );
+        // Even counts, or one above the mean: nothing moves.
+        let records = [
+            counted(1, 2, false),
+            counted(2, 2, false),
+            counted(3, 1, false),
+        ];
+        assert_eq!(
+            plan_leader_move(1, &led(10..12), &records, now, dead_after),
+            None
+        );
+        let records = [
+            counted(1, 3, false),
+            counted(2, 2, false),
+            counted(3, 2, false),
+        ];
+        assert_eq!(
+            plan_leader_move(1, &led(10..13), &records, now, dead_after),
+            None
+        );
+        // A draining or dead node gets nothing, and does not count in the mean.
+        let records = [
+            counted(1, 4, false),
+            counted(2, 0, true),
+            node(3, 1_000, "r"),
+            counted(4, 4, false),
+        ];
+        let tablets: Vec<(u64, Vec<u64>)> = (10..14).map(|t| (t, vec![1, 2, 3, 4])).collect();
+        assert_eq!(
+            plan_leader_move(1, &tablets, &records, now, dead_after),
+            None
+        );
+        // Only a voter of the tablet can take it: node 4 leads least but holds no replica of
+        // tablet 10, so node 3 takes tablet 10 or node 4 tablet 11.
+        let records = [
+            counted(1, 6, false),
+            counted(2, 3, false),
+            counted(3, 1, false),
+            counted(4, 0, false),
+        ];
+        let tablets = vec![(10, vec![1, 2, 3]), (11, vec![1, 2, 4])];
+        assert_eq!(
+            plan_leader_move(1, &tablets, &records, now, dead_after),
+            None,
+            "node 1 leads 2 here, below the mean"
+        );
+        let mut many: Vec<(u64, Vec<u64>)> = (12..16).map(|t| (t, vec![1, 2, 3])).collect();
+        many.extend(tablets);
+        assert_eq!(
+            plan_leader_move(1, &many, &records, now, dead_after),
+            Some(LeaderMove { tablet: 11, to: 4 })
+        );
     }
 
     #[test]

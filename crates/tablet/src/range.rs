@@ -11,6 +11,7 @@
 //! range holding `k` is the first record whose key sorts after `k`'s:
 //!
 //! ```text
+//! /sys/meta/ 00 next_node_id          the node-id counter (be64)
 //! /sys/meta/ 00 next_tablet_id        the tablet-id counter (be64)
 //! /sys/meta/ 01 <end key>             RangeDescriptor of the range ending at <end key>
 //! /sys/meta/ 02                       RangeDescriptor of the last range (no end key)
@@ -79,6 +80,15 @@ pub const LIVENESS_PREFIX: &[u8] = b"/sys/live/";
 
 /// The prefix of decommissioning marks (one empty record per node leaving the cluster).
 pub const DECOMMISSION_PREFIX: &[u8] = b"/sys/decom/";
+
+/// The prefix of the records of nodes that joined after `init` (`pb::ClusterMember`, one per
+/// node; the members `init` formed the cluster with are in every node's stored descriptor).
+pub const NODE_PREFIX: &[u8] = b"/sys/node/";
+
+/// The key of the node-id counter (the next id a joining node gets, be64).
+pub fn next_node_id_key() -> Vec<u8> {
+    [META_PREFIX, &[META_COUNTER], b"next_node_id"].concat()
+}
 
 /// The key of `node`'s record under `prefix` (`LIVENESS_PREFIX`, `DECOMMISSION_PREFIX`).
 pub fn node_key(prefix: &[u8], node: u64) -> Vec<u8> {
@@ -200,6 +210,7 @@ mod tests {
         assert_eq!(find(b"/t/5"), Some(meta_key(b"")));
         assert_eq!(find(b"\xff\xff\xff"), Some(meta_key(b"")));
         assert!(next_tablet_id_key() < meta_span().0);
+        assert!(next_node_id_key() < meta_span().0);
     }
 
     #[test]

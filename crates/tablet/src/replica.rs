@@ -206,7 +206,8 @@ enum Msg {
     },
     Raft(Box<Message>),
     Campaign,
-    TransferLeadership,
+    /// To the given voter, or (`None`) to the most up-to-date one.
+    TransferLeadership(Option<u64>),
     /// Leave: delete this replica's state and stop (it is no longer a member).
     Destroy,
     /// Leave after a merge: delete this replica's records and log, keep its data (the merged
@@ -870,7 +871,13 @@ impl Replica {
     /// draining before shutdown). It gives up its lease first, so it serves nothing on the
     /// strength of it while the follower takes over.
     pub fn transfer_leadership(&self) {
-        let _ = self.tx.send(Msg::TransferLeadership);
+        let _ = self.tx.send(Msg::TransferLeadership(None));
+    }
+
+    /// If this replica leads, hands leadership to the voter `to` (the leader balancing of the
+    /// placement driver), giving up its lease first. Nothing happens if `to` is not a voter.
+    pub fn transfer_leadership_to(&self, to: u64) {
+        let _ = self.tx.send(Msg::TransferLeadership(Some(to)));
     }
 
     /// Deletes this replica's state and stops it (it is no longer a member of its group).
@@ -1245,7 +1252,7 @@ impl Driver {
             Msg::ReadTs { at, reply } => self.start_read(at, reply),
             Msg::Op { op, reply } => self.propose_op(op, reply),
             Msg::Gc { horizon, reply } => self.propose_gc(horizon, reply),
-            Msg::TransferLeadership => self.transfer_leadership(),
+            Msg::TransferLeadership(to) => self.transfer_leadership(to),
             Msg::Campaign => {
                 if let Err(e) = self.raw.campaign() {
                     tracing::warn!(tablet = self.shared.tablet_id, error = %e, "campaign failed");
@@ -1340,7 +1347,7 @@ impl Driver {
             && self.ticks.is_multiple_of(self.heartbeat_ticks)
             && self.draining.load(Ordering::Relaxed)
         {
-            self.transfer_leadership();
+            self.transfer_leadership(None);
         }
         // A leader whose clock became unusable (fenced, or epsilon past the bound) can assign
         // no timestamp: it hands the group to a follower that can.
@@ -1351,7 +1358,7 @@ impl Driver {
         {
             tracing::warn!(tablet = self.shared.tablet_id, error = %e,
                 "clock unusable: handing leadership to a follower");
-            self.transfer_leadership();
+            self.transfer_leadership(None);
         }
         // An idle leader lets its lease lapse (it is about to quiesce).
         if self.ticks.is_multiple_of(self.heartbeat_ticks) && self.idle_ticks < self.election_ticks
@@ -1430,7 +1437,7 @@ impl Driver {
         }
     }
 
-    fn transfer_leadership(&mut self) {
+    fn transfer_leadership(&mut self, to: Option<u64>) {
         if !self.is_leader() {
             return;
         }
@@ -1441,7 +1448,7 @@ impl Driver {
             .raft
             .prs()
             .iter()
-            .filter(|(id, _)| **id != me && voters.contains(id))
+            .filter(|(id, _)| **id != me && voters.contains(id) && to.is_none_or(|t| t == **id))
             .max_by_key(|(_, pr)| pr.matched)
             .map(|(id, _)| *id);
         if let Some(target) = target {
@@ -1648,7 +1655,7 @@ impl Driver {
             {
                 // A leader does not remove itself: another voter takes over, and the caller
                 // retries there.
-                self.transfer_leadership();
+                self.transfer_leadership(None);
             }
             let result = self.check_conf_change(changes, *generation);
             match result {

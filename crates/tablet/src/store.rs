@@ -337,6 +337,13 @@ impl Store {
             .store(draining, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether the store is draining (see [`Store::set_draining`]).
+    pub fn is_draining(&self) -> bool {
+        self.base
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether [`Store::shutdown`] was called.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(std::sync::atomic::Ordering::Acquire)
