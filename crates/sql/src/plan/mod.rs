@@ -14,7 +14,8 @@
 //! * `ddl.rs`: CREATE TABLE, DROP TABLE;
 //! * `keyrange.rs`: primary-key range extraction from WHERE;
 //! * `from.rs`, `join.rs`, `access.rs`: FROM clauses, join order and method, index choice;
-//!   `estimate.rs`: their row estimates from table statistics;
+//!   `equiv.rs`: conditions implied through equalities between columns; `estimate.rs`: row
+//!   estimates from table statistics;
 //! * `explain.rs`: the text form of plans shown by EXPLAIN.
 
 pub(crate) mod access;
@@ -27,6 +28,7 @@ mod bind_func;
 mod coerce;
 mod ddl;
 mod dml;
+mod equiv;
 mod estimate;
 mod explain;
 mod from;
