@@ -111,7 +111,7 @@ pub(crate) fn build(
         let (mut rel, est) = match &u.source {
             Source::Table(t) => plan_scan(t, conds, unit_used.as_deref()),
             Source::Rel(r) => {
-                let rel = super::from::push_filters(r.clone(), conds);
+                let rel = super::pushdown::push_filters(r.clone(), conds);
                 let est = rel.estimate().unwrap_or(TABLE_ROWS);
                 (rel, est)
             }
