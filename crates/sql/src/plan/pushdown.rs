@@ -102,19 +102,13 @@ fn into_join(mut j: JoinPlan, conds: Vec<ScalarExpr>) -> Rel {
     }
     let (mut left, mut right, mut above) = (Vec::new(), Vec::new(), Vec::new());
     for c in conds {
-        match side(&c, lw) {
-            Side::Left => {
-                facts.push(c.clone());
-                left.push(c);
-            }
-            Side::Right if inner && right_open => {
-                facts.push(c.clone());
-                right.push(c);
-            }
-            _ if inner => {
-                facts.push(c.clone());
-                above.push(c);
-            }
+        let s = side(&c, lw);
+        if inner || s == Side::Left {
+            facts.push(c.clone());
+        }
+        match s {
+            Side::Left => left.push(c),
+            Side::Right if inner && right_open => right.push(c),
             _ => above.push(c),
         }
     }
