@@ -17,6 +17,7 @@ use super::bind::ExprBinder;
 use super::coerce::comparable_pair;
 use super::join;
 use super::names::ident;
+use super::pushdown::{Side, outer_join_rows, restrictions, shifted_up, split_for};
 use super::query::plan_query;
 use super::rel::{JoinKind, JoinPlan, QueryPlan, Rel};
 use super::scope::{Frame, Scope, ScopeColumn};
@@ -273,51 +274,6 @@ fn bind_constraint(
     Ok(out)
 }
 
-/// `rel`, an already planned unit, filtered by `conds` (over its columns). A condition that
-/// reads only the preserved side of a LEFT JOIN goes below the join into that side, which is
-/// correct because every row the join yields carries an unchanged row of that side; a table
-/// scan that receives conditions is planned again with them, so they narrow its key range or
-/// choose an index as they would have in the scan's own WHERE. Everything else stays above.
-pub(crate) fn push_filters(rel: Rel, conds: Vec<ScalarExpr>) -> Rel {
-    if conds.is_empty() {
-        return rel;
-    }
-    match rel {
-        Rel::Join(mut j) if j.kind == JoinKind::Left && j.lookup.is_none() => {
-            let left_width = j.left.width();
-            let (below, above): (Vec<_>, Vec<_>) = conds.into_iter().partition(|c| {
-                let mut cols = Vec::new();
-                c.columns(&mut cols);
-                !c.has_subquery() && !cols.is_empty() && cols.iter().all(|&x| x < left_width)
-            });
-            if !below.is_empty() {
-                j.left = push_filters(j.left, below);
-                j.estimate = outer_join_rows(j.kind, &j.left, &j.right);
-            }
-            Rel::Join(j).filtered_all(above)
-        }
-        Rel::Scan(s) if !conds.iter().any(ScalarExpr::has_subquery) => {
-            let mut all = Vec::new();
-            if let Some(f) = s.filter.clone() {
-                conjuncts(f, &mut all);
-            }
-            all.extend(conds);
-            plan_scan(&s.table, all, None).0
-        }
-        other => other.filtered_all(conds),
-    }
-}
-
-/// The rows an outer join yields, when statistics estimate both inputs: every preserved row
-/// once (more when keys repeat, which this ignores).
-fn outer_join_rows(kind: JoinKind, left: &Rel, right: &Rel) -> Option<f64> {
-    let (l, r) = (left.estimate()?, right.estimate()?);
-    Some(match kind {
-        JoinKind::Full => l + r,
-        JoinKind::Left | JoinKind::Inner => l,
-    })
-}
-
 fn object_ident(n: &ObjectName) -> Result<String, SqlError> {
     n.0.last()
         .and_then(|p| p.as_ident())
@@ -372,7 +328,6 @@ fn outer_join(
     mine.append(&mut fc.item_consts);
     let left_units: Vec<_> = fc.units.drain(group_start..).collect();
     let left_types: Vec<SqlType> = left_units.iter().flat_map(|u| u.types.clone()).collect();
-    let left = join::build(left_units, mine, None)?;
     let mut full_pairs = Vec::new();
     let conds = bind_constraint(
         fc,
@@ -383,28 +338,33 @@ fn outer_join(
         ctx,
         outer,
     )?;
-    // The right side keeps an ON condition that reads only it (for LEFT JOIN; the preserved
-    // side's conditions must stay in the join).
-    let mut right_only = Vec::new();
-    let mut join_conds = Vec::new();
-    for c in conds {
-        if !in_range(&c, g_off, end) {
-            return Err(SqlError::unsupported(
-                "a JOIN condition may only refer to the tables of its join",
-            ));
-        }
-        let mut cols = Vec::new();
-        c.columns(&mut cols);
-        if kind == JoinKind::Left
-            && !right_join
-            && !cols.is_empty()
-            && cols.iter().all(|&x| x >= right_start)
-        {
-            right_only.push(shifted(c, right_start));
-        } else {
-            join_conds.push(c);
-        }
+    if conds.iter().any(|c| !in_range(c, g_off, end)) {
+        return Err(SqlError::unsupported(
+            "a JOIN condition may only refer to the tables of its join",
+        ));
     }
+    // An ON conjunct for the null-supplying input alone, and what the ON condition and the
+    // preserved input's conditions imply for it, filter that input before the join: a row
+    // failing one pairs with no row. The preserved input keeps every row.
+    let (left, right_only, join_conds) = match (kind, right_join) {
+        (JoinKind::Left, false) => {
+            let left = join::build(left_units, mine, None)?;
+            let facts = shifted_up(restrictions(&left), g_off);
+            let (right_only, join_conds) = split_for(conds, facts, Side::Right, right_start);
+            (left, right_only, join_conds)
+        }
+        (JoinKind::Left, true) => {
+            // RIGHT JOIN: the left input supplies the NULLs; every row of it satisfies `mine`.
+            let (below, join_conds) = split_for(conds, mine.clone(), Side::Left, right_start);
+            mine.extend(below);
+            (join::build(left_units, mine, None)?, Vec::new(), join_conds)
+        }
+        _ => (join::build(left_units, mine, None)?, Vec::new(), conds),
+    };
+    let right_only = right_only
+        .into_iter()
+        .map(|c| shifted(c, right_start))
+        .collect();
     let right = match right_source {
         Source::Table(t) => plan_scan(&t, right_only, None).0,
         Source::Rel(r) => r.filtered_all(right_only),

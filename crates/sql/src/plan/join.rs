@@ -3,8 +3,10 @@
 //! The units (tables, derived tables, outer-join trees) and the conditions over them (WHERE
 //! conjuncts and inner-join ON conditions) are planned together:
 //!
-//! 1. A condition that reads one unit is pushed into it (into a table's scan, where it narrows
-//!    the key range and picks the index); one that reads none goes to the first unit.
+//! 1. The conditions that equalities between columns imply are added (`equiv.rs`: with
+//!    `a.x = b.y AND a.x = 1`, also `b.y = 1`). A condition that reads one unit is pushed into
+//!    it (into a table's scan, where it narrows the key range and picks the index); one that
+//!    reads none goes to the first unit.
 //! 2. Greedy ordering: start with the unit estimated to yield the fewest rows; then repeatedly
 //!    join the smallest unit connected to the joined ones by some condition (or, when none is,
 //!    the smallest unit at all: a cross join). When some unit's table has statistics, the
@@ -20,9 +22,9 @@
 use std::sync::Arc;
 
 use super::access::{TABLE_ROWS, and_all, plan_scan, shifted};
-use super::estimate;
 use super::from::{Source, Unit};
 use super::rel::{Access, JoinKind, JoinPlan, Lookup, Rel};
+use super::{equiv, estimate};
 use crate::api::SqlError;
 use crate::catalog::TableDesc;
 use crate::expr::{CmpOp, ScalarExpr};
@@ -36,9 +38,11 @@ const LOOKUP_MAX_LEFT: f64 = 200.0;
 /// the units' rows concatenated in FROM order.
 pub(crate) fn build(
     units: Vec<Unit>,
-    conds: Vec<ScalarExpr>,
+    mut conds: Vec<ScalarExpr>,
     used: Option<&[bool]>,
 ) -> Result<Rel, SqlError> {
+    let implied = equiv::implied(&conds);
+    conds.extend(implied);
     let Some(base) = units.first().map(|u| u.offset) else {
         return Err(SqlError::internal("join of no units"));
     };
@@ -107,7 +111,7 @@ pub(crate) fn build(
         let (mut rel, est) = match &u.source {
             Source::Table(t) => plan_scan(t, conds, unit_used.as_deref()),
             Source::Rel(r) => {
-                let rel = super::from::push_filters(r.clone(), conds);
+                let rel = super::pushdown::push_filters(r.clone(), conds);
                 let est = rel.estimate().unwrap_or(TABLE_ROWS);
                 (rel, est)
             }
@@ -132,12 +136,26 @@ pub(crate) fn build(
     }
     let est = |p: &[Option<(Rel, f64)>], u: usize| p[u].as_ref().map_or(f64::INFINITY, |x| x.1);
     let unit_rows: Vec<f64> = (0..n).map(|u| est(&planned, u)).collect();
+    // The columns of each table unit its scan's filter fixes to one value.
+    let fixed: Vec<Vec<usize>> = planned
+        .iter()
+        .map(|p| {
+            let scan = p.as_ref().and_then(|(rel, _)| rel.as_scan());
+            let filter = scan.and_then(|(s, _)| s.filter.as_ref());
+            filter_constants(filter)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect()
+        })
+        .collect();
     // Distinct values of a key expression reading one column of a table unit with
-    // statistics (no more than the unit's rows).
+    // statistics (no more than the unit's rows; one when its scan fixes the column, as an
+    // implied condition often does to both sides of an equality).
     let distinct_of = |e: &ScalarExpr| -> Option<f64> {
         let c = estimate::column_of(e)?;
         let u = unit_of(c)?;
         match &units[u].source {
+            Source::Table(_) if fixed[u].contains(&(c - units[u].offset)) => Some(1.0),
             Source::Table(t) => {
                 estimate::distinct(t, c - units[u].offset).map(|d| d.min(unit_rows[u].max(1.0)))
             }

@@ -14,7 +14,9 @@
 //! * `ddl.rs`: CREATE TABLE, DROP TABLE;
 //! * `keyrange.rs`: primary-key range extraction from WHERE;
 //! * `from.rs`, `join.rs`, `access.rs`: FROM clauses, join order and method, index choice;
-//!   `estimate.rs`: their row estimates from table statistics;
+//!   `equiv.rs`: conditions implied through equalities between columns; `pushdown.rs`:
+//!   conditions pushed into planned joins and derived tables; `estimate.rs`: row estimates
+//!   from table statistics;
 //! * `explain.rs`: the text form of plans shown by EXPLAIN.
 
 pub(crate) mod access;
@@ -27,12 +29,14 @@ mod bind_func;
 mod coerce;
 mod ddl;
 mod dml;
+mod equiv;
 mod estimate;
 mod explain;
 mod from;
 mod join;
 pub(crate) mod keyrange;
 mod names;
+mod pushdown;
 mod query;
 mod rel;
 mod scope;

@@ -643,3 +643,22 @@ fn statistics_choose_between_indexes_and_the_table() {
     assert!(scan(both, false).starts_with("Scan: big@big_even"));
     assert!(scan(both, true).starts_with("Scan: big@big_v"));
 }
+
+#[test]
+fn a_parameter_carries_over_join_equalities() {
+    let q = select("SELECT t.v, c.b FROM t JOIN c ON c.a = t.id WHERE t.id = $1");
+    let mut dynamic = Vec::new();
+    let mut stack = vec![&q.rel];
+    while let Some(r) = stack.pop() {
+        if let Rel::Scan(s) = r {
+            dynamic.push((s.table.name.clone(), s.dynamic));
+        }
+        stack.extend(r.inputs());
+    }
+    dynamic.sort();
+    assert_eq!(
+        dynamic,
+        [("c".to_string(), true), ("t".to_string(), true)],
+        "both scans take their key range from the parameter"
+    );
+}
