@@ -206,8 +206,11 @@
 //!
 //! * `upper`, `lower` and `initcap` map case by Unicode, as PostgreSQL does under a
 //!   UTF-8 locale, while text sorts and compares by bytes, as under PostgreSQL's C locale
-//!   (the locale the tester runs PostgreSQL with, where only ASCII letters change case; its
-//!   text values have no non-ASCII letters with case).
+//!   (the locale the tester runs PostgreSQL with, where only ASCII letters change case and
+//!   `initcap` starts a word after any non-ASCII character; the tester recognises such
+//!   results).
+//! * Rows that tie under ORDER BY (equal NUMERIC values printed at different scales, `7` and
+//!   `7.00`) may come in either order, in either system; the tester accepts both.
 //! * NUMERIC values that are equal but print differently (`0.00`, `0.000`) are one value to
 //!   DISTINCT, GROUP BY and the set operations; which form a group prints is unspecified
 //!   (PostgreSQL's hashed EXCEPT ALL repeats the first one it saw).

@@ -4,7 +4,7 @@
 //! the whole of what differs.
 
 use crate::ast::Query;
-use crate::compare::{Outcome, Verdict, exact};
+use crate::compare::{NUMERIC, Outcome, Verdict, exact};
 
 /// Values that compare equal but print differently (NUMERIC `0.00` and `0.000`) are one value
 /// to DISTINCT, GROUP BY and the set operations; which of them a group prints as is the
@@ -28,16 +28,40 @@ pub fn explain(query: &Query, m: &Outcome, p: &Outcome) -> Option<&'static str> 
     if merges && exact(query, &strip_scale(m), &strip_scale(p)) == Verdict::Same {
         return Some(NUMERIC_SCALE_OF_EQUALS);
     }
+    let maps_case = ["upper(", "lower(", "initcap("]
+        .iter()
+        .any(|f| sql.contains(f));
+    if maps_case && has_non_ascii(m) && exact(query, &fold_case(m), &fold_case(p)) == Verdict::Same
+    {
+        return Some(UNICODE_CASE_MAPPING);
+    }
     None
 }
 
-const NUMERIC: u32 = 1700;
+/// `upper`, `lower` and `initcap` map the case of non-ASCII letters by Unicode (PostgreSQL
+/// under a UTF-8 locale); the tester's PostgreSQL runs under the C locale, where only ASCII
+/// letters change case and `initcap` starts a word after a non-ASCII letter.
+const UNICODE_CASE_MAPPING: &str =
+    "case mapping of non-ASCII letters by Unicode (PostgreSQL's C locale maps only ASCII)";
+
+/// Whether any text value of `o` has a non-ASCII character.
+fn has_non_ascii(o: &Outcome) -> bool {
+    match o {
+        Outcome::Rows { rows, .. } => rows.iter().flatten().flatten().any(|v| !v.is_ascii()),
+        Outcome::Error { .. } => false,
+    }
+}
+
+/// `o` with every value in lower case (Unicode).
+fn fold_case(o: &Outcome) -> Outcome {
+    map_values(o, |v, _| v.to_lowercase())
+}
 
 /// `o` with the trailing fraction zeros of its NUMERIC values removed.
 fn strip_scale(o: &Outcome) -> Outcome {
     map_values(o, |v, oid| {
-        if oid == NUMERIC && v.contains('.') {
-            v.trim_end_matches('0').trim_end_matches('.').to_string()
+        if oid == NUMERIC {
+            crate::compare::strip_scale(v)
         } else {
             v.to_string()
         }
