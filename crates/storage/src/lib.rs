@@ -41,7 +41,8 @@ pub mod mvcc;
 pub mod raftlog;
 
 pub use engine::{
-    Durability, FjallEngine, KeyRange, KvEngine, MemEngine, ScanOrder, Space, WriteBatch,
+    Durability, FjallEngine, KeyRange, KvEngine, MemEngine, ScanOrder, Space, WriteBacklog,
+    WriteBatch,
 };
 pub use error::{Error, Result};
 pub use mvcc::{GcStats, Mvcc, MvccBatch};

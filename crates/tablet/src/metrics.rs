@@ -138,6 +138,24 @@ pub static LOCK_WAITS: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Writes that waited for the storage engine's flushes and compactions (write admission).
+pub static ADMISSION_WAITS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_admission_waits_total",
+        "Writes at tablet leaders on this node that waited for the storage engine to catch up.",
+    )
+});
+
+/// Time writes spent waiting in write admission.
+pub static ADMISSION_WAIT_SECONDS: LazyLock<prometheus::Counter> = LazyLock::new(|| {
+    let (name, help) = (
+        "meridian_admission_wait_seconds_total",
+        "Time writes at tablet leaders on this node waited for the storage engine to catch up.",
+    );
+    prometheus::register_counter!(name, help)
+        .unwrap_or_else(|_| prometheus::Counter::new(name, help).expect("valid metric name"))
+});
+
 /// Younger transactions wounded by older ones that needed their locks (wound-wait).
 pub static LOCK_WOUNDS_INFLICTED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
@@ -168,6 +186,8 @@ pub fn register() {
     LazyLock::force(&REPLICAS_REPLACED);
     LazyLock::force(&LEADERSHIPS_BALANCED);
     LazyLock::force(&LOCK_WAITS);
+    LazyLock::force(&ADMISSION_WAITS);
+    LazyLock::force(&ADMISSION_WAIT_SECONDS);
     LazyLock::force(&LOCK_WOUNDS_INFLICTED);
     LazyLock::force(&LOCK_WOUNDS);
 }

@@ -613,13 +613,15 @@ impl Replica {
         result
     }
 
-    /// Waits, at the leader, until no other transaction holds a lock on a key `req` changes
-    /// (see `locks.rs`).
+    /// Waits, at the leader, until the engine keeps up with writes (see
+    /// [`Replica::wait_for_engine`]) and no other transaction holds a lock on a key `req`
+    /// changes (see `locks.rs`).
     async fn admit(&self, req: &WriteRequest) -> Result<()> {
         if !self.is_leader() {
             // The driver answers NotLeader; locks matter only where the write is proposed.
             return Ok(());
         }
+        self.wait_for_engine().await;
         let keys = req.mutations.iter().map(|m| match m {
             crate::Mutation::Put { key, .. } | crate::Mutation::Delete { key } => key.as_slice(),
         });
@@ -627,6 +629,26 @@ impl Replica {
             .locks
             .admit_write(keys, req.lock_owner.as_ref())
             .await
+    }
+
+    /// Write admission: while the engine's flushes or compactions are behind
+    /// ([`meridian_storage::WriteBacklog`]), a new write waits here, before it is proposed, in
+    /// steps of [`ADMISSION_STEP`] for at most [`ADMISSION_MAX`]. Writers slow down before the
+    /// engine halts writes inside the replica loops (which would stall every group of the
+    /// store, heartbeats and reads included, until requests time out). The wait is bounded so
+    /// that a backlog that does not clear costs each write latency, not availability.
+    async fn wait_for_engine(&self) {
+        let engine = self.shared.mvcc.engine();
+        if !engine.write_backlog().is_behind() {
+            return;
+        }
+        let mut waited = Duration::ZERO;
+        while waited < ADMISSION_MAX && engine.write_backlog().is_behind() {
+            tokio::time::sleep(ADMISSION_STEP).await;
+            waited += ADMISSION_STEP;
+        }
+        crate::metrics::ADMISSION_WAITS.inc();
+        crate::metrics::ADMISSION_WAIT_SECONDS.inc_by(waited.as_secs_f64());
     }
 
     async fn propose_write(
@@ -1103,6 +1125,11 @@ struct Driver {
     /// Where the current turn of the loop spends its time (reported when it is slow).
     turn: TurnStats,
 }
+
+/// How often a write waiting in write admission looks at the engine again.
+const ADMISSION_STEP: Duration = Duration::from_millis(5);
+/// The longest a write waits in write admission.
+const ADMISSION_MAX: Duration = Duration::from_secs(1);
 
 /// A turn of a replica's loop longer than this is logged with where its time went: the loop
 /// ticks, heartbeats and answers only between turns.

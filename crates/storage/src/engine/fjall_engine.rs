@@ -7,6 +7,11 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 use super::{BatchOp, Durability, KeyRange, KvEngine, KvIter, ScanOrder, Space, WriteBatch};
 use crate::error::Result;
 
+/// fjall's background workers, which do both flushes and compactions. fjall takes as many as
+/// there are cores, up to four; on a two-core machine two long compactions then hold back
+/// every flush, sealed memtables pile up and writes halt. Four leave room for a flush.
+const WORKERS: usize = 4;
+
 /// The on-disk engine: one fjall `Database` (one shared journal) with one fjall keyspace per
 /// [`Space`], so a batch across spaces is one atomic journal record.
 ///
@@ -22,7 +27,9 @@ pub struct FjallEngine {
 impl FjallEngine {
     /// Opens (creating if needed) the engine stored in directory `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::builder(dir.as_ref()).open()?;
+        let db = Database::builder(dir.as_ref())
+            .worker_threads(WORKERS)
+            .open()?;
         let open = |space: Space| db.keyspace(space.name(), KeyspaceCreateOptions::default);
         let spaces = [
             open(Space::Data)?,
@@ -91,5 +98,18 @@ impl KvEngine for FjallEngine {
         }
         b.commit()?;
         Ok(())
+    }
+
+    fn write_backlog(&self) -> super::WriteBacklog {
+        self.spaces
+            .iter()
+            .map(|k| super::WriteBacklog {
+                sealed_memtables: k.sealed_memtable_count(),
+                l0_tables: k.l0_table_count(),
+            })
+            .fold(super::WriteBacklog::default(), |a, b| super::WriteBacklog {
+                sealed_memtables: a.sealed_memtables.max(b.sealed_memtables),
+                l0_tables: a.l0_tables.max(b.l0_tables),
+            })
     }
 }

@@ -246,6 +246,36 @@ pub trait KvEngine: Send + Sync + 'static {
     fn first_with_prefix(&self, space: Space, prefix: &[u8]) -> Result<Option<KvPair>> {
         self.first(space, KeyRange::prefix(prefix), ScanOrder::Forward)
     }
+
+    /// How far the engine's background work (flushes, compactions) is behind its writes now;
+    /// an engine without such work is never behind.
+    fn write_backlog(&self) -> WriteBacklog {
+        WriteBacklog::default()
+    }
+}
+
+/// Background work an LSM engine has not caught up with, in its busiest keyspace. fjall stops
+/// writes outright (in steps of 100 ms) at four sealed memtables waiting for their flush and
+/// at 30 sorted runs in level 0, and slows them from 20 runs; writers that wait before that
+/// point keep those halts from freezing a replica's loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteBacklog {
+    /// Memtables full and waiting to be flushed.
+    pub sealed_memtables: usize,
+    /// Tables in level 0 (each flush adds one until a compaction merges them).
+    pub l0_tables: usize,
+}
+
+impl WriteBacklog {
+    /// Sealed memtables from which new writes wait (the engine halts at four).
+    pub const SEALED_LIMIT: usize = 2;
+    /// Level-0 tables from which new writes wait (the engine slows at 20 runs).
+    pub const L0_LIMIT: usize = 16;
+
+    /// Whether new writes should wait for the engine to catch up.
+    pub fn is_behind(&self) -> bool {
+        self.sealed_memtables >= Self::SEALED_LIMIT || self.l0_tables >= Self::L0_LIMIT
+    }
 }
 
 #[cfg(test)]

@@ -170,6 +170,10 @@ impl KvEngine for VersionCache {
         self.fill(prefix, before, &found);
         Ok(found)
     }
+
+    fn write_backlog(&self) -> crate::engine::WriteBacklog {
+        self.inner.write_backlog()
+    }
 }
 
 impl VersionCache {
