@@ -16,7 +16,7 @@ use crate::keys;
 /// `ALTER TABLE <name> SPLIT AT <query>` recognised in the statement text (the parser does not
 /// know it): the table name and the query giving the split points.
 pub(crate) fn parse_split(sql: &str) -> Option<(String, String)> {
-    let words: Vec<&str> = sql
+    let words: Vec<&str> = without_leading_comments(sql)
         .trim()
         .trim_end_matches(';')
         .split_whitespace()
@@ -32,6 +32,118 @@ pub(crate) fn parse_split(sql: &str) -> Option<(String, String)> {
         name.to_ascii_lowercase()
     };
     Some((name, words[5..].join(" ")))
+}
+
+/// `sql` from its first character that is not blank or in a comment.
+fn without_leading_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.find('\n').map_or("", |n| &rest[n + 1..]);
+        } else if sql.starts_with("/*") {
+            // `statements` finds where a (nested) block comment ends.
+            let end = statements_skip(sql, 0);
+            sql = &sql[end..];
+        } else {
+            return sql;
+        }
+    }
+}
+
+/// The statements of `sql`, a query string holding more than one, when one of them is an
+/// `ALTER TABLE ... SPLIT AT` (which the parser does not know, so the string cannot be parsed
+/// whole); `None` otherwise.
+pub(crate) fn pieces_with_split(sql: &str) -> Option<Vec<&str>> {
+    if !sql
+        .as_bytes()
+        .windows(5)
+        .any(|w| w.eq_ignore_ascii_case(b"split"))
+    {
+        return None;
+    }
+    let pieces = statements(sql);
+    (pieces.len() > 1 && pieces.iter().any(|p| parse_split(p).is_some())).then_some(pieces)
+}
+
+/// `sql` cut at every `;` outside quotes (`'...'`, `"..."`, `$tag$...$tag$`) and comments
+/// (`--`, nested `/* */`), without empty statements.
+pub(crate) fn statements(sql: &str) -> Vec<&str> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        if b[i] == b';' {
+            out.push(&sql[start..i]);
+            start = i + 1;
+            i += 1;
+        } else {
+            i = statements_skip(sql, i);
+        }
+    }
+    out.push(&sql[start..]);
+    out.retain(|p| !p.trim().is_empty());
+    out
+}
+
+/// Where the construct of `sql` that opens at byte `i` ends (the index after it): a quoted
+/// string or identifier, a dollar-quoted string, a comment, or else the one character.
+fn statements_skip(sql: &str, i: usize) -> usize {
+    let b = sql.as_bytes();
+    let rest = &b[i..];
+    // The index after the first `pat` at or after `from` (relative to `i`), or the end.
+    let after = |pat: &[u8], from: usize| {
+        rest[from..]
+            .windows(pat.len())
+            .position(|w| w == pat)
+            .map_or(b.len(), |p| i + from + p + pat.len())
+    };
+    match b[i] {
+        q @ (b'\'' | b'"') => {
+            let mut j = i + 1;
+            while j < b.len() {
+                if b[j] == q {
+                    // A doubled quote stays inside.
+                    if b.get(j + 1) == Some(&q) {
+                        j += 2;
+                        continue;
+                    }
+                    return j + 1;
+                }
+                j += 1;
+            }
+            b.len()
+        }
+        b'-' if rest.starts_with(b"--") => after(b"\n", 2),
+        b'/' if rest.starts_with(b"/*") => {
+            let (mut depth, mut j) = (1, i + 2);
+            while j < b.len() && depth > 0 {
+                if b[j..].starts_with(b"/*") {
+                    depth += 1;
+                    j += 2;
+                } else if b[j..].starts_with(b"*/") {
+                    depth -= 1;
+                    j += 2;
+                } else {
+                    j += 1;
+                }
+            }
+            j
+        }
+        b'$' => {
+            // `$tag$` (the tag may be empty) opens a string that the same `$tag$` closes;
+            // `$1` is a parameter.
+            let tag = rest[1..]
+                .iter()
+                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c >= 0x80));
+            match tag {
+                Some(n) if rest[1 + n] == b'$' && !rest[1].is_ascii_digit() => {
+                    after(&rest[..n + 2], n + 2)
+                }
+                _ => i + 1,
+            }
+        }
+        _ => i + 1,
+    }
 }
 
 /// The primary-key prefix keys of `table` for split points `rows` (each a prefix of the

@@ -134,6 +134,9 @@ impl Session {
         if let Some((table, points)) = crate::ranges::parse_split(sql) {
             return vec![self.split_table(&table, &points).await];
         }
+        if let Some(pieces) = crate::ranges::pieces_with_split(sql) {
+            return Box::pin(self.execute_pieces(pieces)).await;
+        }
         let (stmts, as_of) = match parse::parse_with_as_of(sql) {
             Ok(s) => s,
             Err(e) => return vec![Err(e)],
@@ -158,6 +161,32 @@ impl Session {
             );
             let failed = r.is_err();
             out.push(r);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Executes a query string statement by statement (one holding `ALTER TABLE ... SPLIT
+    /// AT`, see [`crate::ranges::pieces_with_split`]), as [`Session::execute`] does: nothing
+    /// runs if any statement has a syntax error, and the first error stops the rest.
+    async fn execute_pieces(
+        &mut self,
+        pieces: Vec<&str>,
+    ) -> Vec<Result<StatementResult, SqlError>> {
+        for piece in &pieces {
+            if crate::ranges::parse_split(piece).is_none()
+                && let Err(e) = parse::parse_with_as_of(piece)
+            {
+                return vec![Err(e)];
+            }
+        }
+        let mut out = Vec::with_capacity(pieces.len());
+        for piece in pieces {
+            let results = self.execute(piece).await;
+            let failed = results.last().is_some_and(|r| r.is_err());
+            out.extend(results);
             if failed {
                 break;
             }

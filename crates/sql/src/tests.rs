@@ -100,6 +100,54 @@ async fn command_tags_and_result_columns() {
 }
 
 #[tokio::test]
+async fn split_at_in_a_string_of_statements_keeps_its_rules() {
+    // (sql/ranges/splits.slt runs such strings on a keyspace that splits.)
+    let (_, engine) = setup();
+    let mut s = engine.session("root", "db");
+    ok(
+        &mut s,
+        "CREATE TABLE k (id INT PRIMARY KEY, v TEXT); INSERT INTO k VALUES (1, 'a'), (5, 'b')",
+    )
+    .await;
+    // A syntax error anywhere still runs nothing; an error stops what follows.
+    let out = s
+        .execute("INSERT INTO k VALUES (7, 'c'); ALTER TABLE k SPLIT AT VALUES (6); SELEC")
+        .await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].as_ref().unwrap_err().code, "42601");
+    let out = s
+        .execute("ALTER TABLE nosuch SPLIT AT VALUES (1); INSERT INTO k VALUES (8, 'd')")
+        .await;
+    assert_eq!(out.len(), 1);
+    assert!(out[0].is_err());
+    assert_eq!(
+        rows(&mut s, "SELECT count(*) FROM k").await,
+        [[Datum::Int(2)]]
+    );
+}
+
+#[test]
+fn statements_are_cut_outside_quotes_and_comments() {
+    use crate::ranges::statements;
+    assert_eq!(statements("a; b;; c;"), ["a", " b", " c"]);
+    assert_eq!(statements("x 'it''s;'; y"), ["x 'it''s;'", " y"]);
+    assert_eq!(statements("x \"a;b\"; y"), ["x \"a;b\"", " y"]);
+    assert_eq!(statements("x $t$ ; $ $t$; y"), ["x $t$ ; $ $t$", " y"]);
+    assert_eq!(statements("x $1; y"), ["x $1", " y"]);
+    assert_eq!(statements("x -- ;\n; y"), ["x -- ;\n", " y"]);
+    assert_eq!(
+        statements("x /* /* ; */ ; */; y"),
+        ["x /* /* ; */ ; */", " y"]
+    );
+    assert_eq!(statements("x 'open ;"), ["x 'open ;"]);
+    assert_eq!(
+        statements("é /* ü */; ü $é$;$é$; ß"),
+        ["é /* ü */", " ü $é$;$é$", " ß"]
+    );
+    assert_eq!(statements("x $$ a;"), ["x $$ a;"]);
+}
+
+#[tokio::test]
 async fn statement_strings_stop_at_the_first_error() {
     let (_, engine) = setup();
     let mut s = engine.session("root", "db");
