@@ -122,6 +122,8 @@ pub(crate) async fn serve_connection<B: SqlBackend>(
             break;
         }
     }
+    // Sends what the frame guard still holds (a FATAL error, say) and closes.
+    let _ = socket.close().await;
     Ok(())
 }
 

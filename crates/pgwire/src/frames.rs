@@ -30,6 +30,8 @@ const CANCEL_REQUEST_CODE: u32 = 80_877_102;
 const CANCEL_REQUEST_LEN: usize = 16;
 const SSL_REQUEST_CODE: u32 = 80_877_103;
 const GSSENC_REQUEST_CODE: u32 = 80_877_104;
+/// Bytes of outgoing messages held back at most before they are sent.
+const WRITE_BUFFER: usize = 64 << 10;
 /// Largest read from the socket at once while a long message is arriving.
 const READ_CHUNK: usize = 64 << 10;
 
@@ -203,6 +205,8 @@ pub(crate) struct FrameGuard<S> {
     checked: BytesMut,
     /// The violation found, reported on every read from then on.
     failed: Option<FrameError>,
+    /// Messages written and not yet sent (see [`FrameGuard`]'s `AsyncWrite`).
+    out: BytesMut,
 }
 
 impl<S> FrameGuard<S> {
@@ -214,6 +218,7 @@ impl<S> FrameGuard<S> {
             unchecked: pending,
             checked: BytesMut::new(),
             failed: None,
+            out: BytesMut::new(),
         }
     }
 
@@ -227,6 +232,20 @@ impl<S> FrameGuard<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> FrameGuard<S> {
+    /// Sends everything in `out` and flushes `io`.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out.advance(n);
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+}
+
 fn frame_io_error(err: FrameError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err)
 }
@@ -236,7 +255,7 @@ pub(crate) fn frame_error(err: &io::Error) -> Option<&FrameError> {
     err.get_ref()?.downcast_ref::<FrameError>()
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for FrameGuard<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -260,6 +279,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
             if !this.checked.is_empty() {
                 continue;
             }
+            // About to wait for the client: whatever was written for it goes out first.
+            ready!(this.poll_send(cx))?;
             this.unchecked.reserve(READ_CHUNK);
             let n = ready!(poll_read_buf(
                 Pin::new(&mut this.io),
@@ -274,27 +295,117 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGuard<S> {
     }
 }
 
+/// Writes are held back until the connection is about to wait for the client (a read that
+/// finds no complete message, see `poll_read`), until [`WRITE_BUFFER`] bytes are waiting, or
+/// until shutdown: the messages answering one round of requests (BindComplete, DataRows,
+/// CommandComplete, ReadyForQuery, ...) leave in one send, as PostgreSQL's do, where pgwire
+/// flushes after each. A flush therefore only sends when the buffer is full; the connection
+/// loop closes the socket (which sends the rest) when it ends.
 impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGuard<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.out.len() >= WRITE_BUFFER {
+            ready!(this.poll_send(cx))?;
+        }
+        this.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        if this.out.len() >= WRITE_BUFFER {
+            ready!(this.poll_send(cx))?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream that counts the writes reaching it.
+    struct Counted {
+        inner: tokio::io::DuplexStream,
+        writes: usize,
+    }
+
+    impl AsyncRead for Counted {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_leave_in_one_send_when_the_connection_waits_for_the_client() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (server, mut client) = tokio::io::duplex(1 << 20);
+        let mut checker = FrameChecker::new(100);
+        checker.phase = Phase::Typed;
+        let io = Counted {
+            inner: server,
+            writes: 0,
+        };
+        let mut guard = FrameGuard::new(io, BytesMut::new(), checker);
+        // Three answers, each flushed as pgwire does: nothing reaches the socket yet.
+        for m in [&b"2\0\0\0\x04"[..], b"C\0\0\0\x0bSELECT\0", b"Z\0\0\0\x05I"] {
+            guard.write_all(m).await.unwrap();
+            guard.flush().await.unwrap();
+        }
+        assert_eq!(guard.io.writes, 0);
+        // The connection reads the client's next message: the answers go first, in one send.
+        client.write_all(b"S\0\0\0\x04").await.unwrap();
+        let mut sync = [0u8; 5];
+        guard.read_exact(&mut sync).await.unwrap();
+        assert_eq!(&sync, b"S\0\0\0\x04");
+        assert_eq!(guard.io.writes, 1);
+        let mut answers = vec![0u8; 5 + 12 + 6];
+        client.read_exact(&mut answers).await.unwrap();
+        assert!(answers.starts_with(b"2\0\0\0\x04C") && answers.ends_with(b"Z\0\0\0\x05I"));
+        // A large answer is sent once the buffer is full; shutting down sends the rest.
+        let big = vec![b'x'; WRITE_BUFFER + 10];
+        guard.write_all(&big).await.unwrap();
+        guard.write_all(b"tail").await.unwrap();
+        assert_eq!(guard.io.writes, 2);
+        guard.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), big.len() + 4);
+        assert!(rest.ends_with(b"tail"));
+    }
 
     fn startup(version: u32, params: &[u8]) -> Vec<u8> {
         let mut packet = ((8 + params.len()) as u32).to_be_bytes().to_vec();

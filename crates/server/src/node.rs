@@ -502,6 +502,7 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
         zone: config.zone.clone(),
         // A single node's stores live and die together: nothing to place.
         placement: !config.join.is_empty(),
+        balance_leaders: true,
         learner_patience: config.request_timeout * 3 + Duration::from_secs(5),
         txn_piece_bytes: config.txn_piece_bytes,
         ..RangeSettings::default()

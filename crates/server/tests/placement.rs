@@ -392,7 +392,7 @@ async fn leaderships_spread_over_the_nodes() {
             })
             .collect()
     };
-    // Each node ends up leading two or three (none more than one above the mean).
+    // Each node ends up leading two or three (within one of each other).
     let spread = async {
         loop {
             let now = counts();

@@ -84,6 +84,10 @@ pub struct RangeSettings {
     pub replication: usize,
     /// Whether the placement driver also evens out replica counts between live nodes.
     pub rebalance: bool,
+    /// Whether every node evens out leader counts (`placement::balance_leaders`). Off by
+    /// default, so that tests driving a tablet's leader replica directly keep their leader;
+    /// a cluster node turns it on.
+    pub balance_leaders: bool,
     /// A learner in the meta records this long is left over from an interrupted addition and
     /// removed. An addition gives up after three request deadlines (`replace_replica`), so
     /// this must be longer than that.
@@ -111,6 +115,7 @@ impl Default for RangeSettings {
             placement: true,
             replication: 3,
             rebalance: true,
+            balance_leaders: false,
             learner_patience: Duration::from_secs(60),
             txn_piece_bytes: DEFAULT_TXN_PIECE_BYTES,
             region: String::new(),
@@ -1837,7 +1842,7 @@ pub fn spawn_upkeep(
             async move {
                 crate::placement::heartbeat(&stores, &client, &settings).await;
                 crate::placement::place(&stores, &client, &settings, &memory).await;
-                if settings.rebalance {
+                if settings.balance_leaders {
                     crate::placement::balance_leaders(&stores, &client, &settings).await;
                 }
             }

@@ -17,8 +17,8 @@
 //!   to remove its own replica hands its leadership to another voter first.
 //!
 //! Leader counts are balanced by every node for itself ([`balance_leaders`]): liveness records
-//! carry each node's leader count, and a node that leads more than one above the mean hands
-//! one leadership to a voter on a node that leads at least two fewer (one per round, so the
+//! carry each node's leader count, and a node that leads more than the mean hands one
+//! leadership to a voter on a node that leads at least two fewer (one per round, so the
 //! counts settle without swinging back and forth; CockroachDB's lease rebalancing works from
 //! such per-store counts too). Draining nodes are never given one.
 //!
