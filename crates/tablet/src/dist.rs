@@ -12,8 +12,8 @@
 //!
 //! The client also keeps the ranges in order: [`maintain`] writes meta records for ranges
 //! whose descriptor changed, splits tablets that grew past the size threshold or stayed busy
-//! (`load.rs`) and merges small, cold neighbours (`merge.rs`); [`recover_prepared`] recovers transactions left prepared and
-//! settles merges whose right tablet stayed frozen.
+//! (`load.rs`) and merges small, cold neighbours (`merge.rs`); [`recover_prepared`] recovers
+//! transactions left prepared and settles merges whose right tablet stayed frozen.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -1760,10 +1760,15 @@ pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &Ra
             if crate::load::maybe_split(&replica, client, settings).await {
                 continue;
             }
-            if let Err(e) = crate::merge::maybe_merge(&replica, &neighbours, client, settings).await
-            {
-                tracing::info!(tablet = replica.tablet_id(), error = %e,
-                    "merge with the right neighbour failed; will retry");
+            match crate::merge::maybe_merge(&replica, &neighbours, client, settings).await {
+                Ok(()) => {}
+                // Nothing happened: the right tablet is busy (its leader is elsewhere) or the
+                // plan is stale. The next round plans again.
+                Err(e @ Error::Refused { .. }) => {
+                    tracing::debug!(tablet = replica.tablet_id(), error = %e, "merge refused")
+                }
+                Err(e) => tracing::info!(tablet = replica.tablet_id(), error = %e,
+                    "merge with the right neighbour failed; will retry"),
             }
         }
     }

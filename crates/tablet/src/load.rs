@@ -12,10 +12,12 @@
 //! load well enough (all of it on one row, say), the tablet does not split, and waits another
 //! full period before it looks again.
 //!
-//! Merges must not undo such a split: a tablet measured above half the threshold is not
-//! merged with a neighbour, and the left half of a load split keeps its right boundary for
-//! `RangeSettings::load_merge_delay` (`merge.rs` asks [`LoadTracker::keeps_apart`] and
-//! [`LoadTracker::cooling`]).
+//! Merges must not undo such a split: a tablet measured above a quarter of the threshold is
+//! not merged with a neighbour, so two tablets merge only when together they serve less than
+//! half of it (what CockroachDB's merge queue asks of a merged range's load: a tablet merged
+//! nearer the threshold splits again at the next rise, and the two would take turns). The left
+//! half of a load split also keeps its right boundary for `RangeSettings::load_merge_delay`.
+//! `merge.rs` asks [`LoadTracker::keeps_apart`] and [`LoadTracker::cooling`].
 //!
 //! The tracker is reset when the replica gains or loses leadership, and when its range
 //! changes (a split or a merge): what it measured was another tablet's load.
@@ -56,7 +58,7 @@ pub(crate) struct LoadTracker {
     /// Mixed into the reservoir's choices, so that trackers do not choose alike.
     seed: u64,
     slots: [Mutex<Vec<u8>>; SAMPLE_SLOTS],
-    /// Whether the last measurement was above half the threshold (see `keeps_apart`).
+    /// Whether the last measurement was above a quarter of the threshold (see `keeps_apart`).
     busy: AtomicBool,
     /// Touched by the upkeep loop and on resets only.
     measure: Mutex<Measure>,
@@ -190,7 +192,7 @@ impl LoadTracker {
         self.forgotten
             .store(requests - remembered, Ordering::Relaxed);
         self.busy
-            .store(rate * 2.0 > split_qps as f64, Ordering::Relaxed);
+            .store(rate * 4.0 > split_qps as f64, Ordering::Relaxed);
         if rate <= split_qps as f64 {
             m.above_since = None;
             return false;
@@ -218,8 +220,8 @@ impl LoadTracker {
             .split_at = Some(now);
     }
 
-    /// Whether the tablet's last measured load is above half the split threshold: merging it
-    /// with a neighbour would make a tablet that splits again.
+    /// Whether the tablet's last measured load is above a quarter of the split threshold: merged
+    /// with a neighbour, it could make a tablet busy enough to split again.
     pub(crate) fn keeps_apart(&self) -> bool {
         self.busy.load(Ordering::Relaxed)
     }
@@ -372,7 +374,6 @@ mod tests {
     fn at(tenths: u64) -> Timestamp {
         Timestamp::from_nanos(100 * SEC + tenths * SEC / 10)
     }
-
 
     /// `n` requests, each touching `key(i)` for its number `i`.
     fn record(t: &LoadTracker, n: usize, key: impl Fn(usize) -> String) {

@@ -11,8 +11,10 @@
 //! tablet, which has a replica of the right one too. It merges when [`plan`] agrees (the two
 //! are neighbours, the right one does not start at a boundary a user asked for, together they
 //! are under `RangeSettings::merge_bytes`, both are cold, their replicas are the same,
-//! nothing is prepared on the right one, neither serves more than half the load-split
-//! threshold and the left one did not split by load lately: `load.rs`). The merge itself (`RangeClient::merge`):
+//! nothing is prepared on the right one, neither serves more than a quarter of the load-split
+//! threshold and the left one did not split by load lately: `load.rs`). The right tablet's
+//! load is known here only if it leads here; otherwise its leader refuses the freeze when its
+//! load is that high. The merge itself (`RangeClient::merge`):
 //!
 //! 1. **Freeze** the right tablet: a `FreezeCommand` in its log, at a timestamp `f` its leader
 //!    assigns above everything it assigned. From that entry on, every replica of it refuses
@@ -183,8 +185,8 @@ pub(crate) enum Keep {
     ReplicasDiffer,
     /// A transaction is prepared on the right one, or one of them is frozen for a merge.
     Busy,
-    /// One of them serves more than half the load-split threshold, or the left one split by
-    /// load lately (see `load.rs`).
+    /// One of them serves more than a quarter of the load-split threshold, or the left one
+    /// split by load lately (see `load.rs`).
     Loaded,
 }
 
@@ -286,13 +288,15 @@ pub(crate) async fn maybe_merge(
     if plan(&pair, settings).is_err() {
         return Ok(());
     }
+    let bytes = pair.bytes.0 + pair.bytes.1;
+    client.merge(&desc, &right_desc).await?;
     tracing::info!(
         left = desc.tablet_id,
         right = right_desc.tablet_id,
-        bytes = pair.bytes.0 + pair.bytes.1,
-        "merging two small, cold tablets"
+        bytes,
+        "merged two small, cold tablets"
     );
-    client.merge(&desc, &right_desc).await.map(drop)
+    Ok(())
 }
 
 /// One round of freeze recovery on `stores`: a tablet frozen for three request timeouts at its
