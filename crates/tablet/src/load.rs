@@ -401,13 +401,21 @@ mod tests {
         }
         record(&t, 1500, |i| format!("/t/{i}"));
         assert!(t.observe(at(25), 1, 1000, after));
+        // No key divided the load: the next look waits another full period, busy as it stays.
+        t.no_split(at(25));
+        for tenth in [30, 35, 40] {
+            record(&t, 1500, |i| format!("/t/{i}"));
+            assert!(!t.observe(at(tenth), 1, 1000, after), "at {tenth}");
+        }
+        record(&t, 1500, |i| format!("/t/{i}"));
+        assert!(t.observe(at(45), 1, 1000, after));
         // A quiet spell brings the rate down and starts the wait over.
-        assert!(!t.observe(at(45), 1, 1000, after));
-        assert!(t.rate().unwrap() < 1000.0, "{:?}", t.rate());
         assert!(!t.observe(at(65), 1, 1000, after));
+        assert!(t.rate().unwrap() < 1000.0, "{:?}", t.rate());
+        assert!(!t.observe(at(85), 1, 1000, after));
         assert!(!t.keeps_apart(), "{:?}", t.rate());
         record(&t, 1500, |i| format!("/t/{i}"));
-        assert!(!t.observe(at(70), 1, 1000, after));
+        assert!(!t.observe(at(90), 1, 1000, after));
         assert!(t.rate().unwrap() > 1000.0, "{:?}", t.rate());
     }
 
