@@ -675,8 +675,13 @@ impl Replica {
     /// refresh, a lock request or a wait for an applied index.
     pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
         self.note_op(&op);
-        if matches!(op, TabletOp::Freeze { .. }) && self.shared.load.keeps_apart() {
-            // Merged, the two tablets would be busy enough to split again (see `load.rs`).
+        if matches!(op, TabletOp::Freeze { .. })
+            && self.shared.load.keeps_apart()
+            && self.shared.frozen().is_none()
+        {
+            // Merged, the two tablets could be busy enough to split again (see `load.rs`). A
+            // freeze asked again (its answer was lost) is answered as before, whatever the
+            // load: its merge is under way.
             return Err(Error::Refused {
                 tablet: self.shared.tablet_id,
                 reason: "the tablet is busy; it is not merged while its load is high".into(),
