@@ -105,6 +105,7 @@ single-node = false
 data-dir = "/tmp/n1"
 join = ["127.0.0.1:26258", "127.0.0.2:26258"]
 range-max-bytes = 1048576
+range-split-qps = 500
 raft-quiesce = false
 request-timeout = 30
 "#,
@@ -127,6 +128,7 @@ request-timeout = 30
         assert!(out.contains(&"--join=127.0.0.1:26258,127.0.0.2:26258".to_string()));
         assert!(out.contains(&"--raft-quiesce=false".to_string()));
         assert!(out.contains(&"--range-max-bytes=1048576".to_string()));
+        assert!(out.contains(&"--range-split-qps=500".to_string()));
         // The command line's own flag comes last, so it wins.
         let file = out.iter().position(|a| a == "--data-dir=/tmp/n1").unwrap();
         let cli = out.iter().position(|a| a == "/tmp/override").unwrap();
@@ -140,22 +142,76 @@ request-timeout = 30
         assert_eq!(a.data_dir, std::path::PathBuf::from("/tmp/override"));
         assert!(a.insecure && !a.raft_quiesce && a.range_max_bytes == 1 << 20);
         assert_eq!(a.request_timeout, 30);
+        assert_eq!(a.range_split_qps, 500);
+    }
+
+    /// `meridian start --insecure --data-dir /tmp/n1` and `flag=value`, parsed.
+    fn parse_start(flag: &str, value: &str) -> Result<crate::Cli, clap::Error> {
+        use clap::Parser;
+        let flag = format!("{flag}={value}");
+        crate::Cli::try_parse_from([
+            "meridian",
+            "start",
+            "--insecure",
+            "--data-dir",
+            "/tmp/n1",
+            &flag,
+        ])
+    }
+
+    /// The arguments of a parsed `meridian start`.
+    fn start_args(cli: crate::Cli) -> crate::StartArgs {
+        let crate::Command::Start(a) = cli.command else {
+            panic!("not start")
+        };
+        a
+    }
+
+    #[test]
+    fn load_split_thresholds_out_of_range_are_refused_with_the_reason() {
+        let parse = |v: &str| parse_start("--range-split-qps", v);
+        for (bad, reason) in [
+            ("-1", "not a whole number"),
+            ("fast", "not a whole number"),
+            ("5", "too low"),
+            ("2000000", "more than a tablet ever serves"),
+        ] {
+            let err = parse(bad)
+                .err()
+                .expect("a bad threshold is refused")
+                .to_string();
+            assert!(
+                err.contains("--range-split-qps") && err.contains(reason),
+                "{bad}: {err}"
+            );
+        }
+        for (good, qps) in [("0", 0), ("10", 10), ("2500", 2500)] {
+            assert_eq!(start_args(parse(good).unwrap()).range_split_qps, qps);
+        }
+        // The default is CockroachDB's.
+        use clap::Parser;
+        let cli =
+            crate::Cli::try_parse_from(["meridian", "start", "--insecure", "--data-dir", "x"]);
+        assert_eq!(start_args(cli.unwrap()).range_split_qps, 2500);
+        // From a file, the same check names the setting.
+        let flags = flags_from_toml("range-split-qps = 3", &start()).unwrap();
+        let mut args = vec![
+            "meridian".to_owned(),
+            "start".to_owned(),
+            "--insecure".to_owned(),
+        ];
+        args.extend(flags);
+        args.extend(["--data-dir".to_owned(), "x".to_owned()]);
+        let err = crate::Cli::try_parse_from(&args).err().unwrap().to_string();
+        assert!(
+            err.contains("--range-split-qps") && err.contains("too low"),
+            "{err}"
+        );
     }
 
     #[test]
     fn request_timeouts_out_of_range_are_refused() {
-        use clap::Parser;
-        let parse = |v: &str| {
-            crate::Cli::try_parse_from([
-                "meridian",
-                "start",
-                "--insecure",
-                "--data-dir",
-                "/tmp/n1",
-                "--request-timeout",
-                v,
-            ])
-        };
+        let parse = |v: &str| parse_start("--request-timeout", v);
         for bad in ["0", "3601", "ten"] {
             let err = parse(bad)
                 .err()
@@ -165,10 +221,7 @@ request-timeout = 30
                 "{bad}: {err}"
             );
         }
-        let crate::Command::Start(a) = parse("60").unwrap().command else {
-            panic!("not start")
-        };
-        assert_eq!(a.request_timeout, 60);
+        assert_eq!(start_args(parse("60").unwrap()).request_timeout, 60);
     }
 
     #[test]

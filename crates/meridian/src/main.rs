@@ -107,6 +107,11 @@ struct StartArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20,
         value_parser = clap::value_parser!(u64).range(4096..))]
     range_max_bytes: u64,
+    /// Split a tablet whose leader served more than this many requests per second (reads,
+    /// writes, scans, transaction steps) for five seconds, where its load divides in half; 0
+    /// turns splits by load off. Tablets serving more than a quarter of it are not merged.
+    #[arg(long, value_name = "QPS", default_value_t = 2500, value_parser = split_qps)]
+    range_split_qps: u64,
     /// Bytes of memory for the cache of each key's newest version, which serves point reads
     /// of hot rows without searching the storage engine (0 turns it off).
     #[arg(long, value_name = "BYTES", default_value_t = 128 << 20)]
@@ -289,6 +294,29 @@ fn parse_format(s: &str) -> Result<OutputFormat, String> {
     s.parse::<OutputFormat>()
 }
 
+/// Below this many requests per second, a cluster's own upkeep (liveness records, meta
+/// lookups) could split tablets that no client uses.
+const MIN_SPLIT_QPS: u64 = 10;
+
+/// `--range-split-qps`: 0 (off), or a rate from `MIN_SPLIT_QPS` to a million.
+fn split_qps(s: &str) -> Result<u64, String> {
+    let qps: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of requests per second"))?;
+    match qps {
+        0 => Ok(0),
+        q if q < MIN_SPLIT_QPS => Err(format!(
+            "{q} requests per second is too low (the cluster's own upkeep would split \
+             tablets): use at least {MIN_SPLIT_QPS}, or 0 to turn splits by load off"
+        )),
+        q if q > 1_000_000 => Err(format!(
+            "{q} requests per second is more than a tablet ever serves: use at most \
+             1000000, or 0 to turn splits by load off"
+        )),
+        q => Ok(q),
+    }
+}
+
 fn main() -> ExitCode {
     let args = {
         use clap::CommandFactory;
@@ -416,6 +444,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.region = args.region;
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
+    config.range_split_qps = args.range_split_qps;
     config.cache_size = args.cache_size;
     config.txn_piece_bytes = args.txn_piece_bytes;
     config.raft_quiesce = args.raft_quiesce;

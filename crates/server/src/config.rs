@@ -65,6 +65,11 @@ pub struct NodeConfig {
     /// A tablet splits once about this many bytes were written to it; neighbours that are
     /// cold and together under a quarter of this merge.
     pub range_max_bytes: u64,
+    /// A tablet whose leader serves more than this many requests per second for
+    /// `range_split_after` splits where its load divides in half (0: no splits by load).
+    pub range_split_qps: u64,
+    /// See `range_split_qps`.
+    pub range_split_after: Duration,
     /// Bytes for the cache of newest versions in front of the storage engine (0: none).
     pub cache_size: u64,
     /// A transaction whose writes in a tablet exceed this many bytes is shipped there in
@@ -114,6 +119,8 @@ impl NodeConfig {
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
+            range_split_qps: 2500,
+            range_split_after: Duration::from_secs(5),
             cache_size: 128 << 20,
             txn_piece_bytes: meridian_tablet::DEFAULT_TXN_PIECE_BYTES,
             raft_quiesce: true,

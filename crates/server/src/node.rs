@@ -496,6 +496,8 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
     RangeSettings {
         split_bytes: config.range_max_bytes,
         merge_bytes: config.range_max_bytes / 4,
+        split_qps: config.range_split_qps,
+        split_qps_after: config.range_split_after,
         liveness_ttl: config.liveness_ttl,
         dead_after: config.dead_node_timeout,
         region: config.region.clone(),

@@ -179,6 +179,8 @@ async fn metrics_count_statements_raft_work_and_report_the_clock() {
     assert!(sample(&text, "meridian_commit_wait_seconds_count").unwrap() >= 3.0);
     assert_eq!(sample(&text, "meridian_clock_usable"), Some(1.0));
     assert!(sample(&text, "meridian_clock_epsilon_seconds").unwrap() > 0.0);
+    // Registered from the start, though nothing split by load.
+    assert!(sample(&text, "meridian_load_splits_total").is_some());
     assert_eq!(sample(&text, "meridian_replicas"), Some(1.0));
     assert_eq!(sample(&text, "meridian_leaders"), Some(1.0));
     assert!(sample(&text, "meridian_raft_applied_index{tablet=\"1\"}").unwrap() >= 3.0);

@@ -11,9 +11,9 @@
 //! the coordinator (the tablet of the first written key), resolve everywhere.
 //!
 //! The client also keeps the ranges in order: [`maintain`] writes meta records for ranges
-//! whose descriptor changed, splits tablets that grew past the size threshold and merges small,
-//! cold neighbours (`merge.rs`); [`recover_prepared`] recovers transactions left prepared and
-//! settles merges whose right tablet stayed frozen.
+//! whose descriptor changed, splits tablets that grew past the size threshold or stayed busy
+//! (`load.rs`) and merges small, cold neighbours (`merge.rs`); [`recover_prepared`] recovers
+//! transactions left prepared and settles merges whose right tablet stayed frozen.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -60,6 +60,13 @@ pub const DEFAULT_TXN_PIECE_BYTES: u64 = 1 << 20;
 pub struct RangeSettings {
     /// Split a tablet once about this many bytes were written to it.
     pub split_bytes: u64,
+    /// Split a tablet whose leader served more than this many requests per second for
+    /// `split_qps_after`, where its load divides in half (see `load.rs`); 0: never.
+    pub split_qps: u64,
+    /// See `split_qps`.
+    pub split_qps_after: Duration,
+    /// The left half of a split by load is not merged with its right neighbour for this long.
+    pub load_merge_delay: Duration,
     /// Merge a tablet with its right neighbour when at most about this many bytes were written
     /// to the two together (and at most half of `split_bytes`) and both are cold; 0: never.
     pub merge_bytes: u64,
@@ -105,6 +112,9 @@ impl Default for RangeSettings {
     fn default() -> Self {
         RangeSettings {
             split_bytes: 64 << 20,
+            split_qps: 2500,
+            split_qps_after: Duration::from_secs(5),
+            load_merge_delay: Duration::from_secs(300),
             merge_bytes: 16 << 20,
             merge_cold_window: Duration::from_secs(300),
             merge_cold_rate: 1 << 10,
@@ -1722,8 +1732,8 @@ impl<'a> Pieces<'a> {
 }
 
 /// One round of range upkeep on `stores` (the stores of this node or process): meta records
-/// for changed ranges, size-based splits and merges of small, cold neighbours. Runs on leaders
-/// only; everything it does is idempotent.
+/// for changed ranges, splits by size and by load, and merges of small, cold neighbours. Runs
+/// on leaders only; everything it does is idempotent.
 pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &RangeSettings) {
     for store in stores {
         let neighbours = if settings.merge_bytes > 0 {
@@ -1752,10 +1762,18 @@ pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &Ra
                 }
                 continue;
             }
-            if let Err(e) = crate::merge::maybe_merge(&replica, &neighbours, client, settings).await
-            {
-                tracing::info!(tablet = replica.tablet_id(), error = %e,
-                    "merge with the right neighbour failed; will retry");
+            if crate::load::maybe_split(&replica, client, settings).await {
+                continue;
+            }
+            match crate::merge::maybe_merge(&replica, &neighbours, client, settings).await {
+                Ok(()) => {}
+                // Nothing happened: the right tablet is busy (its leader is elsewhere) or the
+                // plan is stale. The next round plans again.
+                Err(e @ Error::Refused { .. }) => {
+                    tracing::debug!(tablet = replica.tablet_id(), error = %e, "merge refused")
+                }
+                Err(e) => tracing::info!(tablet = replica.tablet_id(), error = %e,
+                    "merge with the right neighbour failed; will retry"),
             }
         }
     }

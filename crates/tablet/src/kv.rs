@@ -32,6 +32,15 @@ pub enum Mutation {
     },
 }
 
+impl Mutation {
+    /// The key written or deleted.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => key,
+        }
+    }
+}
+
 /// A span of keys read by a writer: `[start, end)`, or the single key `start` when `end` is
 /// `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,8 @@
 //! Membership changes (`membership.rs`: learners, snapshots, joint consensus) move replicas;
 //! node liveness and the placement driver (`placement.rs`) decide where. Splits and merges
 //! reshape ranges without moving data (`replica/ranges.rs` applies them; `merge.rs` has the
-//! merge protocol: freeze the right tablet, take it over in the left one's log).
+//! merge protocol: freeze the right tablet, take it over in the left one's log). Tablets split
+//! by size and, measured by their leaders, by load (`load.rs`).
 //!
 //! Raft logs are compacted below the applied index once they pass a size (`ReplicaConfig::
 //! raft_log_max_entries`, `raft_log_max_bytes`); a follower left behind catches up by snapshot,
@@ -49,6 +50,7 @@ mod error;
 mod group;
 mod kv;
 mod lease;
+mod load;
 mod local;
 mod locks;
 mod logger;

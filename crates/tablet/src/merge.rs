@@ -10,8 +10,11 @@
 //! The upkeep loop ([`maybe_merge`], from `dist::maintain`) runs on the node leading the left
 //! tablet, which has a replica of the right one too. It merges when [`plan`] agrees (the two
 //! are neighbours, the right one does not start at a boundary a user asked for, together they
-//! are under `RangeSettings::merge_bytes`, both are cold, their replicas are the same and
-//! nothing is prepared on the right one). The merge itself (`RangeClient::merge`):
+//! are under `RangeSettings::merge_bytes`, both are cold, their replicas are the same,
+//! nothing is prepared on the right one, neither serves more than a quarter of the load-split
+//! threshold and the left one did not split by load lately: `load.rs`). The right tablet's
+//! load is known here only if it leads here; otherwise its leader refuses the freeze when its
+//! load is that high. The merge itself (`RangeClient::merge`):
 //!
 //! 1. **Freeze** the right tablet: a `FreezeCommand` in its log, at a timestamp `f` its leader
 //!    assigns above everything it assigned. From that entry on, every replica of it refuses
@@ -182,6 +185,9 @@ pub(crate) enum Keep {
     ReplicasDiffer,
     /// A transaction is prepared on the right one, or one of them is frozen for a merge.
     Busy,
+    /// One of them serves more than a quarter of the load-split threshold, or the left one
+    /// split by load lately (see `load.rs`).
+    Loaded,
 }
 
 /// What the merge planner knows of two neighbouring tablets.
@@ -197,6 +203,8 @@ pub(crate) struct Pair<'a> {
     pub cold: (bool, bool),
     /// A transaction is prepared on the right one, or one of them is frozen.
     pub busy: bool,
+    /// See [`Keep::Loaded`].
+    pub loaded: bool,
 }
 
 /// Whether to merge `pair` now, or why not. The merged tablet must stay under half the split
@@ -223,6 +231,9 @@ pub(crate) fn plan(pair: &Pair<'_>, settings: &RangeSettings) -> std::result::Re
     }
     if pair.busy {
         return Err(Keep::Busy);
+    }
+    if pair.loaded {
+        return Err(Keep::Loaded);
     }
     Ok(())
 }
@@ -268,17 +279,24 @@ pub(crate) async fn maybe_merge(
         bytes: (left.approx_bytes(), right.approx_bytes()),
         cold,
         busy: right.prepared_count() > 0 || left.is_frozen() || right.is_frozen(),
+        // The right tablet's load is known here if it leads here; otherwise its leader
+        // refuses the freeze when its load is high.
+        loaded: left.load().keeps_apart()
+            || left.load().cooling(now, settings.load_merge_delay)
+            || (right.is_leader() && right.load().keeps_apart()),
     };
     if plan(&pair, settings).is_err() {
         return Ok(());
     }
+    let bytes = pair.bytes.0 + pair.bytes.1;
+    client.merge(&desc, &right_desc).await?;
     tracing::info!(
         left = desc.tablet_id,
         right = right_desc.tablet_id,
-        bytes = pair.bytes.0 + pair.bytes.1,
-        "merging two small, cold tablets"
+        bytes,
+        "merged two small, cold tablets"
     );
-    client.merge(&desc, &right_desc).await.map(drop)
+    Ok(())
 }
 
 /// One round of freeze recovery on `stores`: a tablet frozen for three request timeouts at its
@@ -470,6 +488,7 @@ mod tests {
         bytes: (u64, u64),
         cold: (bool, bool),
         busy: bool,
+        loaded: bool,
         merge_bytes: u64,
         expected: std::result::Result<(), Keep>,
     }
@@ -483,6 +502,7 @@ mod tests {
             bytes: (100, 200),
             cold: (true, true),
             busy: false,
+            loaded: false,
             merge_bytes: 300,
             expected,
         };
@@ -541,6 +561,10 @@ mod tests {
                 busy: true,
                 ..case(Err(Keep::Busy))
             },
+            Case {
+                loaded: true,
+                ..case(Err(Keep::Loaded))
+            },
         ];
         for (i, c) in cases.iter().enumerate() {
             let left = desc(2, "/t/a", if c.last { "" } else { "/t/m" }, &[1, 2, 3]);
@@ -550,6 +574,7 @@ mod tests {
                 bytes: c.bytes,
                 cold: c.cold,
                 busy: c.busy,
+                loaded: c.loaded,
             };
             let s = RangeSettings {
                 merge_bytes: c.merge_bytes,

@@ -117,6 +117,15 @@ pub static LEADERSHIPS_BALANCED: LazyLock<IntCounter> = LazyLock::new(|| {
     )
 });
 
+/// Tablets split because their load stayed high (see `load.rs`).
+pub static LOAD_SPLITS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_load_splits_total",
+        "Tablets whose leaders on this node split them because their request rate stayed \
+         above the load-split threshold.",
+    )
+});
+
 /// How long acknowledged writes waited for `TT.after(commit_ts)` after being applied.
 pub static COMMIT_WAIT: LazyLock<Histogram> = LazyLock::new(|| {
     let opts = prometheus::histogram_opts!(
@@ -185,6 +194,7 @@ pub fn register() {
     LazyLock::force(&LOG_SYNCED_WRITES);
     LazyLock::force(&REPLICAS_REPLACED);
     LazyLock::force(&LEADERSHIPS_BALANCED);
+    LazyLock::force(&LOAD_SPLITS);
     LazyLock::force(&LOCK_WAITS);
     LazyLock::force(&ADMISSION_WAITS);
     LazyLock::force(&ADMISSION_WAIT_SECONDS);

@@ -167,10 +167,11 @@ pub fn pretty_key(key: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn desc(start: &str, end: &str) -> RangeDescriptor {
+    /// Tablet 2's range `[start, end)` on node 1 (other modules' tests use it too).
+    pub(crate) fn desc(start: &str, end: &str) -> RangeDescriptor {
         RangeDescriptor {
             tablet_id: 2,
             start_key: start.as_bytes().to_vec(),

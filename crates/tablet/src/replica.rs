@@ -32,6 +32,7 @@ use crate::apply::ApplyBatch;
 use crate::command;
 use crate::kv::WriteRequest;
 use crate::lease::LeaseState;
+use crate::load::LoadTracker;
 use crate::local;
 use crate::locks::{LockOwner, LockTable};
 use crate::logger::raft_logger;
@@ -246,6 +247,8 @@ struct Shared {
     freeze: Mutex<Option<Freeze>>,
     /// Recent writes, as the merge planner samples them.
     activity: Mutex<Activity>,
+    /// The requests this replica served while leading (see `load.rs`).
+    load: LoadTracker,
     /// The driver's `applied_max_ts` as of its last apply (snapshots carry it).
     max_ts: AtomicU64,
 }
@@ -479,6 +482,7 @@ impl Replica {
             locks: LockTable::new(clock.clone(), config.request_timeout / 4),
             freeze: Mutex::new(freeze),
             activity: Mutex::new(Activity::default()),
+            load: LoadTracker::new(config.tablet_id ^ config.replica_id.rotate_left(32)),
             max_ts: AtomicU64::new(config.min_ts.as_nanos()),
         });
         store.set_snapshot_builder(snapshot_builder(Arc::downgrade(&shared)));
@@ -604,6 +608,7 @@ impl Replica {
         at: Option<(Timestamp, Timestamp)>,
     ) -> Result<Timestamp> {
         let owner = req.lock_owner.as_ref().map(|o| o.id.clone());
+        self.note_write(&req);
         self.admit(&req).await?;
         let result = self.propose_write(req, at).await;
         if let Some(owner) = owner {
@@ -622,9 +627,7 @@ impl Replica {
             return Ok(());
         }
         self.wait_for_engine().await;
-        let keys = req.mutations.iter().map(|m| match m {
-            crate::Mutation::Put { key, .. } | crate::Mutation::Delete { key } => key.as_slice(),
-        });
+        let keys = req.mutations.iter().map(crate::Mutation::key);
         self.shared
             .locks
             .admit_write(keys, req.lock_owner.as_ref())
@@ -693,6 +696,19 @@ impl Replica {
     /// Proposes a 2PC step, a split or a merge step (only the leader accepts), or serves a
     /// refresh, a lock request or a wait for an applied index.
     pub async fn op(&self, op: TabletOp) -> Result<OpOutcome> {
+        self.note_op(&op);
+        if matches!(op, TabletOp::Freeze { .. })
+            && self.shared.load.keeps_apart()
+            && self.shared.frozen().is_none()
+        {
+            // Merged, the two tablets could be busy enough to split again (see `load.rs`). A
+            // freeze asked again (its answer was lost) is answered as before, whatever the
+            // load: its merge is under way.
+            return Err(Error::Refused {
+                tablet: self.shared.tablet_id,
+                reason: "the tablet is busy; it is not merged while its load is high".into(),
+            });
+        }
         match &op {
             TabletOp::Refresh {
                 spans,
@@ -754,6 +770,39 @@ impl Replica {
         // A fresh timestamp from the leader: every write at or below it is applied here when
         // it returns, so the newest versions are visible at it.
         Ok(OpOutcome::at(self.read_ts().await?))
+    }
+
+    /// What this replica measures of its load (see `load.rs`).
+    pub(crate) fn load(&self) -> &LoadTracker {
+        &self.shared.load
+    }
+
+    /// Counts a request served here for the load measure, while leading; `pick` chooses one
+    /// key it touched for the sample (see [`LoadTracker::record`]).
+    pub(crate) fn note_load<'k>(&self, pick: impl FnOnce(u64) -> Option<&'k [u8]>) {
+        if self.is_leader() {
+            self.shared.load.record(pick);
+        }
+    }
+
+    fn note_write(&self, req: &WriteRequest) {
+        self.note_load(|r| one_of(&req.mutations, r).map(crate::Mutation::key));
+    }
+
+    /// Counts a 2PC step, lock or refresh request for the load measure; merge and membership
+    /// steps are upkeep, not load.
+    fn note_op(&self, op: &TabletOp) {
+        match op {
+            TabletOp::Prepare { write, .. } | TabletOp::Stage { write, .. } => {
+                self.note_write(write)
+            }
+            TabletOp::Lock { keys, .. } => self.note_load(|r| one_of(keys, r).map(Vec::as_slice)),
+            TabletOp::Refresh { spans, .. } => {
+                self.note_load(|r| one_of(spans, r).map(|s| s.start.as_slice()))
+            }
+            TabletOp::Decide { .. } | TabletOp::Resolve { .. } => self.note_load(|_| None),
+            _ => {}
+        }
     }
 
     /// `NotLeader` naming the leader this replica last heard of.
@@ -942,6 +991,12 @@ impl Replica {
             reason: reason.to_string(),
         }
     }
+}
+
+/// Item `r` (modulo their number) of `items`, if any.
+pub(crate) fn one_of<T>(items: &[T], r: u64) -> Option<&T> {
+    let n = items.len() as u64;
+    (n > 0).then(|| &items[(r % n) as usize])
 }
 
 /// The command's name, for logs.
@@ -2796,10 +2851,12 @@ impl Driver {
             );
             self.term_start = self.raw.raft.raft_log.last_index();
             self.idle_ticks = 0;
+            self.shared.load.reset();
             self.leader_since = self.clock.now().ok().map(|now| now.earliest);
         } else if !leader && self.was_leader {
             self.oracle.step_down();
             self.lease.clear();
+            self.shared.load.reset();
             self.freezing = false;
             self.leader_since = None;
             let (tablet, replica) = (self.shared.tablet_id, self.shared.replica_id);

@@ -129,6 +129,7 @@ impl ReplicaEndpoint for Replica {
 
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
+        self.note_load(|_| Some(key));
         self.ensure_safe(ts).await?;
         // A split applied while waiting moved the key to another tablet.
         self.check_key(key)?;
@@ -139,6 +140,7 @@ impl ReplicaEndpoint for Replica {
         for k in keys {
             self.check_key(k)?;
         }
+        self.note_load(|r| crate::replica::one_of(keys, r).map(Vec::as_slice));
         self.ensure_safe(ts).await?;
         for k in keys {
             self.check_key(k)?;
@@ -154,6 +156,7 @@ impl ReplicaEndpoint for Replica {
         limit: Option<usize>,
     ) -> Result<Vec<KvPair>> {
         self.check_span(start, end)?;
+        self.note_load(|_| Some(start));
         self.ensure_safe(ts).await?;
         self.check_span(start, end)?;
         Ok(self.mvcc().scan(start, end, ts, limit)?)

@@ -194,6 +194,21 @@ impl Mvcc {
         Ok(None)
     }
 
+    /// The first user key in `[start, end)` (empty `end`: unbounded) that has a version,
+    /// tombstones included: the row boundary at or after `start`, where a range could be split
+    /// without separating a key's versions. Reads one storage key.
+    pub fn first_key(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut iter = self
+            .engine
+            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?;
+        let Some(pair) = iter.next() else {
+            return Ok(None);
+        };
+        let (storage_key, _) = pair?;
+        let (prefix, _) = split_storage_key(&storage_key)?;
+        Ok(Some(unescape_prefix(prefix)?))
+    }
+
     /// Writes one version of `key` (not synced; use [`Mvcc::batch`] to choose).
     pub fn put(&self, key: &[u8], ts: Timestamp, value: &[u8]) -> Result<()> {
         let mut b = self.batch();

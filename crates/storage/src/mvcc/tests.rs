@@ -129,6 +129,28 @@ fn scans_respect_bounds_limits_and_tombstones() {
 }
 
 #[test]
+fn first_key_finds_the_next_key_with_versions_within_bounds() {
+    let (m, _) = mem();
+    m.put(b"b", ts(10), b"1").unwrap();
+    m.put(b"b", ts(20), b"2").unwrap();
+    m.put(b"ba", ts(10), b"3").unwrap();
+    m.delete(b"d", ts(30)).unwrap();
+    let first = |start: &str, end: &str| {
+        m.first_key(start.as_bytes(), end.as_bytes())
+            .unwrap()
+            .map(|k| String::from_utf8(k).unwrap())
+    };
+    assert_eq!(first("a", "").as_deref(), Some("b"));
+    assert_eq!(first("b", "").as_deref(), Some("b"));
+    // A key that extends another is a key of its own, after all the shorter key's versions.
+    assert_eq!(first("b\0", "").as_deref(), Some("ba"));
+    // Tombstones count: the deleted key still has versions.
+    assert_eq!(first("c", "").as_deref(), Some("d"));
+    assert_eq!(first("a", "b"), None);
+    assert_eq!(first("e", ""), None);
+}
+
+#[test]
 fn corrupt_versions_are_errors() {
     let (m, engine) = mem();
     let mut b = crate::engine::WriteBatch::new();
