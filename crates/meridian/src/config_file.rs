@@ -188,11 +188,11 @@ request-timeout = 30
         for (good, qps) in [("0", 0), ("10", 10), ("2500", 2500)] {
             assert_eq!(start_args(parse(good).unwrap()).range_split_qps, qps);
         }
-        // The default is CockroachDB's.
+        // Off by default (see ARCHITECTURE.md, splits by load).
         use clap::Parser;
         let cli =
             crate::Cli::try_parse_from(["meridian", "start", "--insecure", "--data-dir", "x"]);
-        assert_eq!(start_args(cli.unwrap()).range_split_qps, 2500);
+        assert_eq!(start_args(cli.unwrap()).range_split_qps, 0);
         // From a file, the same check names the setting.
         let flags = flags_from_toml("range-split-qps = 3", &start()).unwrap();
         let mut args = vec![

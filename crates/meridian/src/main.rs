@@ -110,7 +110,7 @@ struct StartArgs {
     /// Split a tablet whose leader served more than this many requests per second (reads,
     /// writes, scans, transaction steps) for five seconds, where its load divides in half; 0
     /// turns splits by load off. Tablets serving more than a quarter of it are not merged.
-    #[arg(long, value_name = "QPS", default_value_t = 2500, value_parser = split_qps)]
+    #[arg(long, value_name = "QPS", default_value_t = 0, value_parser = split_qps)]
     range_split_qps: u64,
     /// Bytes of memory for the cache of each key's newest version, which serves point reads
     /// of hot rows without searching the storage engine (0 turns it off).

@@ -119,7 +119,7 @@ impl NodeConfig {
             clock_sync_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
-            range_split_qps: 2500,
+            range_split_qps: 0,
             range_split_after: Duration::from_secs(5),
             cache_size: 128 << 20,
             txn_piece_bytes: meridian_tablet::DEFAULT_TXN_PIECE_BYTES,

@@ -112,7 +112,7 @@ impl Default for RangeSettings {
     fn default() -> Self {
         RangeSettings {
             split_bytes: 64 << 20,
-            split_qps: 2500,
+            split_qps: 0,
             split_qps_after: Duration::from_secs(5),
             load_merge_delay: Duration::from_secs(300),
             merge_bytes: 16 << 20,
