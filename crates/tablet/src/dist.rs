@@ -1755,10 +1755,15 @@ pub async fn maintain(stores: &[Arc<Store>], client: &RangeClient, settings: &Ra
                 }
             }
             if replica.approx_bytes() > settings.split_bytes {
-                if replica.prepared_count() == 0
-                    && let Err(e) = client.split_by_size(&replica).await
-                {
-                    tracing::warn!(tablet = replica.tablet_id(), error = %e, "size split failed");
+                if replica.prepared_count() == 0 {
+                    match client.split_by_size(&replica).await {
+                        Ok(_) => {}
+                        // Transactions were prepared meanwhile; a later round tries again.
+                        Err(e @ Error::Refused { .. }) => tracing::debug!(
+                            tablet = replica.tablet_id(), error = %e, "size split refused"),
+                        Err(e) => tracing::warn!(
+                            tablet = replica.tablet_id(), error = %e, "size split failed"),
+                    }
                 }
                 continue;
             }

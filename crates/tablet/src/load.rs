@@ -327,6 +327,11 @@ pub(crate) async fn maybe_split(
             load.no_split(now);
             false
         }
+        // Transactions were prepared meanwhile; a later round tries again.
+        Err(e @ crate::Error::Refused { .. }) => {
+            tracing::debug!(tablet = desc.tablet_id, error = %e, "load split refused");
+            false
+        }
         Err(e) => {
             tracing::warn!(tablet = desc.tablet_id, error = %e, "load split failed");
             false

@@ -557,3 +557,37 @@ async fn a_large_commit_keeps_its_leaders() {
     assert_eq!(leaderless, 0);
     stores.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_is_refused_at_once_while_transactions_are_prepared() {
+    let stores = start().await;
+    let kv = stores.client();
+    let (_, right) = kv.split_at(&key(50)).await.unwrap().unwrap();
+    let r = leader_of(&stores, right.tablet_id).await;
+    // A transaction prepared on the right tablet, its gateway gone.
+    r.op(TabletOp::Prepare {
+        txn_id: b"t".to_vec(),
+        anchor: key(1),
+        write: WriteRequest {
+            mutations: vec![put(key(70), "x")],
+            ..Default::default()
+        },
+        staged: 0,
+    })
+    .await
+    .unwrap();
+    // The split is refused at once (not retried until the request deadline, proposing one
+    // split entry after another).
+    let err = kv.split_at(&key(80)).await.unwrap_err();
+    assert!(
+        matches!(err, meridian_tablet::Error::Refused { .. }),
+        "{err}"
+    );
+    // Once recovery has settled the transaction, the split goes through.
+    eventually("recovery settles the transaction", Duration::from_secs(30), async || {
+        r.prepared_count() == 0
+    })
+    .await;
+    let (_, upper) = kv.split_at(&key(80)).await.unwrap().unwrap();
+    assert_eq!(upper.start_key, key(80));
+}

@@ -50,9 +50,11 @@ impl Driver {
             })));
         }
         if self.has_prepared() {
-            return Ok(Applied::Done(Err(Error::Unavailable {
+            // Refused, not unavailable: a router would retry an unavailable split, proposing
+            // one entry after another to a tablet whose traffic keeps some prepared.
+            return Ok(Applied::Done(Err(Error::Refused {
                 tablet: desc.tablet_id,
-                reason: "transactions are prepared on the tablet; split later".into(),
+                reason: SPLIT_WHILE_PREPARED.into(),
             })));
         }
         let generation = desc.generation + 1;
@@ -417,10 +419,24 @@ impl Driver {
                 self.oracle.observe(*freeze_ts);
                 Ok(None)
             }
+            TabletOp::Split { .. } => {
+                self.not_freezing()?;
+                if self.has_prepared() {
+                    return Err(Error::Refused {
+                        tablet,
+                        reason: SPLIT_WHILE_PREPARED.into(),
+                    });
+                }
+                Ok(None)
+            }
             _ => self.not_freezing().map(|()| None),
         }
     }
 }
+
+/// Why a split is refused while transactions are prepared on the tablet (they would span the
+/// two halves); the upkeep loop tries again in a later round.
+const SPLIT_WHILE_PREPARED: &str = "transactions are prepared on the tablet; split later";
 
 impl Replica {
     /// Answers once this replica has applied the entry at `index`, durably (a merge's driver
