@@ -584,9 +584,11 @@ async fn a_split_is_refused_at_once_while_transactions_are_prepared() {
         "{err}"
     );
     // Once recovery has settled the transaction, the split goes through.
-    eventually("recovery settles the transaction", Duration::from_secs(30), async || {
-        r.prepared_count() == 0
-    })
+    eventually(
+        "recovery settles the transaction",
+        Duration::from_secs(30),
+        async || r.prepared_count() == 0,
+    )
     .await;
     let (_, upper) = kv.split_at(&key(80)).await.unwrap().unwrap();
     assert_eq!(upper.start_key, key(80));
