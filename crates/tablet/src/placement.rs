@@ -300,11 +300,12 @@ pub struct LeaderMove {
     pub to: u64,
 }
 
-/// Leader balancing, as node `me` decides it for itself: when it leads more than one tablet
-/// above the mean of the live nodes that may lead (not draining; `leading` is its own
-/// current count, the records give the others'), one of its tablets (`led`: each with its
-/// voters) goes to the voter on the node that leads fewest, if that node leads at least two
-/// fewer than `me` (so that a move never just swaps the imbalance).
+/// Leader balancing, as node `me` decides it for itself: when it leads more tablets than the
+/// mean of the live nodes that may lead (not draining; its own count is `led`'s length, the
+/// records give the others'), one of its tablets (`led`: each with its voters) goes to the
+/// voter on the node that leads fewest, if that node leads at least two fewer than `me` (so
+/// that a move never just swaps the imbalance, and the counts settle within one of each
+/// other wherever the voters allow).
 pub fn plan_leader_move(
     me: u64,
     led: &[(u64, Vec<u64>)],
@@ -322,8 +323,8 @@ pub fn plan_leader_move(
         .chain([(me, leading)])
         .collect();
     let total: u64 = counts.values().sum();
-    // leading > mean + 1, in integers.
-    if leading * counts.len() as u64 <= total + counts.len() as u64 {
+    // leading > mean, in integers.
+    if leading * counts.len() as u64 <= total {
         return None;
     }
     led.iter()
@@ -758,7 +759,7 @@ mod tests {
     }
 
     #[test]
-    fn a_node_leading_more_than_one_above_the_mean_hands_one_to_the_least_leading_voter() {
+    fn a_node_leading_above_the_mean_hands_one_to_a_voter_leading_two_fewer() {
         let counted = |id: u64, leaders: u32, draining: bool| pb::NodeLiveness {
             leaders,
             draining,
@@ -779,7 +780,7 @@ mod tests {
             plan_leader_move(1, &led(10..16), &records, now, dead_after),
             Some(LeaderMove { tablet: 10, to: 2 })
         );
-        // Even counts, or one above the mean: nothing moves.
+        // Counts within one of each other: nothing moves.
         let records = [
             counted(1, 2, false),
             counted(2, 2, false),
@@ -796,6 +797,26 @@ mod tests {
         ];
         assert_eq!(
             plan_leader_move(1, &led(10..13), &records, now, dead_after),
+            None
+        );
+        // Less than one above the mean, but two above a node: one moves there.
+        let records = [
+            counted(1, 3, false),
+            counted(2, 3, false),
+            counted(3, 1, false),
+        ];
+        assert_eq!(
+            plan_leader_move(1, &led(10..13), &records, now, dead_after),
+            Some(LeaderMove { tablet: 10, to: 3 })
+        );
+        // At or below the mean: nothing moves.
+        let records = [
+            counted(1, 1, false),
+            counted(2, 5, false),
+            counted(3, 0, false),
+        ];
+        assert_eq!(
+            plan_leader_move(1, &led(10..11), &records, now, dead_after),
             None
         );
         // A draining or dead node gets nothing, and does not count in the mean.
@@ -819,11 +840,6 @@ mod tests {
             counted(4, 0, false),
         ];
         let tablets = vec![(10, vec![1, 2, 3]), (11, vec![1, 2, 4])];
-        assert_eq!(
-            plan_leader_move(1, &tablets, &records, now, dead_after),
-            None,
-            "node 1 leads 2 here, below the mean"
-        );
         let mut many: Vec<(u64, Vec<u64>)> = (12..16).map(|t| (t, vec![1, 2, 3])).collect();
         many.extend(tablets);
         assert_eq!(
