@@ -194,7 +194,7 @@ impl Node {
 
         match store {
             None => {
-                let local = start_single(&config, &clock).await?;
+                let local = start_single(&config, &clock, state.settings.clone()).await?;
                 let _ = state.node_id.set(1);
                 for s in local.stores() {
                     state.add_store(s.clone());
@@ -463,15 +463,11 @@ async fn drain_leases(replicas: &[Replica]) {
 async fn start_single(
     config: &NodeConfig,
     clock: &Arc<TrueTime>,
+    settings: RangeSettings,
 ) -> anyhow::Result<Arc<LocalStores>> {
     let engines = open_replica_engines(config)?;
-    let local = LocalStores::start(
-        replica_config(config),
-        engines,
-        clock.clone(),
-        range_settings(config),
-    )
-    .context("cannot start the tablets")?;
+    let local = LocalStores::start(replica_config(config), engines, clock.clone(), settings)
+        .context("cannot start the tablets")?;
     let local = Arc::new(local);
     local
         .ready()
@@ -679,7 +675,7 @@ async fn run_member(
     let upkeep = tokio::spawn(keep_ranges(
         vec![store],
         client.clone(),
-        range_settings(&config),
+        state.settings.clone(),
         shutdown.clone(),
     ));
     let members = {

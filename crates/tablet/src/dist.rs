@@ -1320,7 +1320,6 @@ fn stale_meta_records(desc: &RangeDescriptor, recorded: &[KvPair]) -> Result<Opt
     Ok(Some(stale))
 }
 
-/// Whether `desc` reaches `end` (empty: the end of the keyspace).
 /// A counter's value (`first` when it was never written).
 fn counter(value: Option<Vec<u8>>, first: u64, what: &str) -> Result<u64> {
     match value {
@@ -1337,6 +1336,7 @@ fn decode_member(value: &[u8]) -> Result<pb::ClusterMember> {
         .map_err(|e| Error::Internal(format!("undecodable node record: {e}")))
 }
 
+/// Whether `desc` reaches `end` (empty: the end of the keyspace).
 fn past_end(desc: &RangeDescriptor, end: &[u8]) -> bool {
     desc.end_key.is_empty() || (!end.is_empty() && desc.end_key.as_slice() >= end)
 }
