@@ -765,56 +765,43 @@ mod tests {
             draining,
             ..node(id, 10_000, "r")
         };
+        // Live, not draining nodes with these leader counts.
+        let leading = |counts: &[(u64, u32)]| -> Vec<pb::NodeLiveness> {
+            counts
+                .iter()
+                .map(|&(id, n)| counted(id, n, false))
+                .collect()
+        };
         let now = Timestamp::from_nanos(5_000);
         let dead_after = Duration::from_secs(1);
         let led = |tablets: std::ops::Range<u64>| -> Vec<(u64, Vec<u64>)> {
             tablets.map(|t| (t, vec![1, 2, 3])).collect()
         };
         // Node 1 leads 6, nodes 2 and 3 lead 0 and 1: one goes to node 2.
-        let records = [
-            counted(1, 6, false),
-            counted(2, 0, false),
-            counted(3, 1, false),
-        ];
+        let records = leading(&[(1, 6), (2, 0), (3, 1)]);
         assert_eq!(
             plan_leader_move(1, &led(10..16), &records, now, dead_after),
             Some(LeaderMove { tablet: 10, to: 2 })
         );
         // Counts within one of each other: nothing moves.
-        let records = [
-            counted(1, 2, false),
-            counted(2, 2, false),
-            counted(3, 1, false),
-        ];
+        let records = leading(&[(1, 2), (2, 2), (3, 1)]);
         assert_eq!(
             plan_leader_move(1, &led(10..12), &records, now, dead_after),
             None
         );
-        let records = [
-            counted(1, 3, false),
-            counted(2, 2, false),
-            counted(3, 2, false),
-        ];
+        let records = leading(&[(1, 3), (2, 2), (3, 2)]);
         assert_eq!(
             plan_leader_move(1, &led(10..13), &records, now, dead_after),
             None
         );
         // Less than one above the mean, but two above a node: one moves there.
-        let records = [
-            counted(1, 3, false),
-            counted(2, 3, false),
-            counted(3, 1, false),
-        ];
+        let records = leading(&[(1, 3), (2, 3), (3, 1)]);
         assert_eq!(
             plan_leader_move(1, &led(10..13), &records, now, dead_after),
             Some(LeaderMove { tablet: 10, to: 3 })
         );
         // At or below the mean: nothing moves.
-        let records = [
-            counted(1, 1, false),
-            counted(2, 5, false),
-            counted(3, 0, false),
-        ];
+        let records = leading(&[(1, 1), (2, 5), (3, 0)]);
         assert_eq!(
             plan_leader_move(1, &led(10..11), &records, now, dead_after),
             None
@@ -833,12 +820,7 @@ mod tests {
         );
         // Only a voter of the tablet can take it: node 4 leads least but holds no replica of
         // tablet 10, so node 3 takes tablet 10 or node 4 tablet 11.
-        let records = [
-            counted(1, 6, false),
-            counted(2, 3, false),
-            counted(3, 1, false),
-            counted(4, 0, false),
-        ];
+        let records = leading(&[(1, 6), (2, 3), (3, 1), (4, 0)]);
         let tablets = vec![(10, vec![1, 2, 3]), (11, vec![1, 2, 4])];
         let mut many: Vec<(u64, Vec<u64>)> = (12..16).map(|t| (t, vec![1, 2, 3])).collect();
         many.extend(tablets);
