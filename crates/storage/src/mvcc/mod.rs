@@ -17,7 +17,7 @@ mod batch;
 mod cache;
 mod gc;
 
-use std::ops::Bound;
+use std::ops::{Bound, ControlFlow};
 use std::sync::Arc;
 
 use meridian_clock::Timestamp;
@@ -32,6 +32,10 @@ use crate::keycode::{Decoder, escape_into};
 
 const LIVE: u8 = 0x01;
 const TOMBSTONE: u8 = 0x00;
+
+/// Versions of one key skipped in a row before a scan seeks instead (see
+/// [`Mvcc::each_visible`]); small under test so that the seeks run in every test.
+const RESEEK_AFTER: usize = if cfg!(test) { 2 } else { 16 };
 
 /// The MVCC view of an engine's [`Space::Data`] space. Cheap to clone.
 #[derive(Clone)]
@@ -89,25 +93,15 @@ impl Mvcc {
         if limit == 0 {
             return Ok(out);
         }
-        // The prefix (escaped user key) of the key whose visible version was already decided.
-        let mut decided: Option<Vec<u8>> = None;
-        for pair in self
-            .engine
-            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
-        {
-            let (storage_key, value) = pair?;
-            let (prefix, ts) = split_storage_key(&storage_key)?;
-            if ts > read_ts || decided.as_deref() == Some(prefix) {
-                continue;
-            }
-            decided = Some(prefix.to_vec());
-            if let Some(v) = decode_value(&value)? {
+        self.each_visible(start, end, read_ts, |prefix, _, value| {
+            if let Some(v) = decode_value(value)? {
                 out.push((unescape_prefix(prefix)?, v.to_vec()));
                 if out.len() >= limit {
-                    break;
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(out)
     }
 
@@ -128,15 +122,12 @@ impl Mvcc {
     /// `[start, end)` (empty `end`: unbounded). Optimistic transactions use it to detect a
     /// write that happened after they read the range.
     pub fn max_version_ts(&self, start: &[u8], end: &[u8]) -> Result<Option<Timestamp>> {
+        // Every key's newest version is the first of its versions.
         let mut max = None;
-        for pair in self
-            .engine
-            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
-        {
-            let (storage_key, _) = pair?;
-            let (_, ts) = split_storage_key(&storage_key)?;
+        self.each_visible(start, end, Timestamp::MAX, |_, ts, _| {
             max = max.max(Some(ts));
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(max)
     }
 
@@ -149,17 +140,80 @@ impl Mvcc {
         after: Timestamp,
         up_to: Timestamp,
     ) -> Result<bool> {
-        for pair in self
-            .engine
-            .iter(Space::Data, data_range(start, end), ScanOrder::Forward)?
-        {
-            let (storage_key, _) = pair?;
-            let (_, ts) = split_storage_key(&storage_key)?;
-            if ts > after && ts <= up_to {
-                return Ok(true);
+        // A key changed in `(after, up_to]` exactly when its newest version at or below
+        // `up_to` is newer than `after`.
+        let mut changed = false;
+        self.each_visible(start, end, up_to, |_, ts, _| {
+            changed = ts > after;
+            Ok(if changed {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        Ok(changed)
+    }
+
+    /// Calls `f` with `(escaped user key, timestamp, encoded value)` of the newest version at
+    /// or below `at` of every user key in `[start, end)` (empty `end`: unbounded) that has
+    /// one, in key order, until `f` breaks.
+    ///
+    /// A hot row collects thousands of versions between garbage collections, so the versions
+    /// skipped (newer than `at`, or older than the one found) are not walked one by one past
+    /// [`RESEEK_AFTER`] in a row: the scan seeks to the version it wants, or past the key.
+    fn each_visible(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        at: Timestamp,
+        mut f: impl FnMut(&[u8], Timestamp, &[u8]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let range = data_range(start, end);
+        let mut from = range.start;
+        'seek: loop {
+            let iter = self.engine.iter(
+                Space::Data,
+                KeyRange {
+                    start: from,
+                    end: range.end.clone(),
+                },
+                ScanOrder::Forward,
+            )?;
+            // The key of the versions being walked, whether one was passed to `f`, and how
+            // many of its versions were skipped in a row.
+            let mut current: Vec<u8> = Vec::new();
+            let mut decided = false;
+            let mut skipped = 0;
+            for pair in iter {
+                let (storage_key, value) = pair?;
+                let (prefix, ts) = split_storage_key(&storage_key)?;
+                if prefix != current.as_slice() {
+                    current.clear();
+                    current.extend_from_slice(prefix);
+                    decided = false;
+                    skipped = 0;
+                }
+                if decided || ts > at {
+                    skipped += 1;
+                    if skipped >= RESEEK_AFTER {
+                        from = if decided {
+                            // Past the oldest possible version of this key.
+                            Bound::Excluded(with_ts(prefix, Timestamp::ZERO))
+                        } else {
+                            Bound::Included(with_ts(prefix, at))
+                        };
+                        continue 'seek;
+                    }
+                    continue;
+                }
+                decided = true;
+                skipped = 0;
+                if f(prefix, ts, &value)?.is_break() {
+                    return Ok(());
+                }
             }
+            return Ok(());
         }
-        Ok(false)
     }
 
     /// A user key near the middle (by bytes, all versions counted) of `[start, end)` (empty

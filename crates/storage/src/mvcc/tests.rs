@@ -4,7 +4,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{Durability, FjallEngine, MemEngine};
+use crate::engine::{Durability, FjallEngine, KvIter, MemEngine};
 
 fn ts(n: u64) -> Timestamp {
     Timestamp::from_nanos(n)
@@ -241,6 +241,66 @@ fn gc_keeps_what_reads_at_the_horizon_see() {
     assert_eq!(m.gc(ts(30)).unwrap().deleted, 0);
 }
 
+/// An engine that counts the pairs its iterators yield.
+struct Counting {
+    inner: MemEngine,
+    yielded: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Counting {
+    fn yielded(&self) -> usize {
+        self.yielded.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl KvEngine for Counting {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.inner.get(space, key)
+    }
+
+    fn iter(&self, space: Space, range: KeyRange, order: ScanOrder) -> Result<KvIter> {
+        let yielded = self.yielded.clone();
+        Ok(Box::new(self.inner.iter(space, range, order)?.inspect(
+            move |_| {
+                yielded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        )))
+    }
+
+    fn write(&self, batch: crate::engine::WriteBatch, durability: Durability) -> Result<()> {
+        self.inner.write(batch, durability)
+    }
+}
+
+#[test]
+fn reads_of_a_key_with_many_versions_seek_past_them() {
+    let engine = Arc::new(Counting {
+        inner: MemEngine::new(),
+        yielded: Default::default(),
+    });
+    let m = Mvcc::new(engine.clone());
+    m.put(b"a", ts(1), b"a").unwrap();
+    for t in 1..=1000 {
+        m.put(b"hot", ts(t), format!("{t}").as_bytes()).unwrap();
+    }
+    m.put(b"z", ts(1), b"z").unwrap();
+    engine.yielded();
+
+    // The hot key last changed at 1000: a lock check after that, a refresh across it.
+    assert!(!m.changed_between(b"hot", b"hot\0", ts(1000), Timestamp::MAX).unwrap());
+    assert!(m.changed_between(b"hot", b"hot\0", ts(999), ts(1000)).unwrap());
+    assert!(m.changed_between(b"hot", b"hot\0", ts(499), ts(500)).unwrap());
+    assert!(!m.changed_between(b"a", b"", ts(1000), ts(2000)).unwrap());
+    assert_eq!(m.max_version_ts(b"", b"").unwrap(), Some(ts(1000)));
+    assert_eq!(
+        m.scan(b"", b"", ts(500), None).unwrap(),
+        pairs(&[("a", "a"), ("hot", "500"), ("z", "z")])
+    );
+    // Walking the versions would read over 5,000 pairs.
+    let read = engine.yielded();
+    assert!(read < 100, "{read} pairs read");
+}
+
 /// A write in a random history: key index, timestamp, value (None = tombstone).
 type Write = (u8, u64, Option<u8>);
 
@@ -295,7 +355,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn reads_match_model(writes in arb_history(), read in 0u64..45, start in 0u8..6, limit in 0usize..5) {
+    fn reads_match_model(
+        writes in arb_history(),
+        read in 0u64..45,
+        after in 0u64..45,
+        start in 0u8..6,
+        limit in 0usize..5,
+    ) {
         let (m, _) = mem();
         apply_history(&m, &writes);
         let model = model_of(&writes);
@@ -315,6 +381,9 @@ proptest! {
         let max = model.range(start_key.clone()..b"b".to_vec())
             .flat_map(|(_, v)| v.keys()).max().map(|t| ts(*t));
         prop_assert_eq!(m.max_version_ts(&start_key, b"b").unwrap(), max);
+        let changed = model.range(start_key.clone()..b"b".to_vec())
+            .flat_map(|(_, v)| v.keys()).any(|&t| t > after && t <= read);
+        prop_assert_eq!(m.changed_between(&start_key, b"b", ts(after), ts(read)).unwrap(), changed);
     }
 
     #[test]
