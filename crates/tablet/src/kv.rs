@@ -65,8 +65,9 @@ pub struct WriteRequest {
     /// Changes.
     pub mutations: Vec<Mutation>,
     /// The transaction committing, when it took row locks (the leader lets it pass its own
-    /// locks and releases them once the write is decided); `None` for a plain write, which
-    /// waits for every lock on the keys it changes.
+    /// locks and releases them once the write commits or fails for a reason other than a
+    /// conflict, after which the transaction may write again); `None` for a plain write,
+    /// which waits for every lock on the keys it changes.
     pub lock_owner: Option<LockOwner>,
 }
 

@@ -611,8 +611,12 @@ impl Replica {
         self.note_write(&req);
         self.admit(&req).await?;
         let result = self.propose_write(req, at).await;
-        if let Some(owner) = owner {
-            // Decided either way: the transaction's locks here have done their job.
+        if let Some(owner) = owner
+            && !matches!(result, Err(Error::WriteConflict { .. }))
+        {
+            // Decided: the transaction's locks here have done their job. After a conflict the
+            // gateway may move the transaction's snapshot and write again, still holding them;
+            // it releases them when the transaction ends (or they lapse, see `locks.rs`).
             self.shared.locks.release(&owner);
         }
         result
@@ -620,7 +624,9 @@ impl Replica {
 
     /// Waits, at the leader, until the engine keeps up with writes (see
     /// [`Replica::wait_for_engine`]) and no other transaction holds a lock on a key `req`
-    /// changes (see `locks.rs`).
+    /// changes (see `locks.rs`); then refuses it with `WriteConflict` if something it read
+    /// has changed already. Validation at apply decides; a write refused here is one that
+    /// validation would refuse, found out without a Raft write.
     async fn admit(&self, req: &WriteRequest) -> Result<()> {
         if !self.is_leader() {
             // The driver answers NotLeader; locks matter only where the write is proposed.
@@ -631,7 +637,22 @@ impl Replica {
         self.shared
             .locks
             .admit_write(keys, req.lock_owner.as_ref())
-            .await
+            .await?;
+        let Some(read_ts) = req.read_ts else {
+            return Ok(());
+        };
+        let mvcc = self.mvcc();
+        for s in &req.read_spans {
+            let changed = match &s.end {
+                None => mvcc.key_changed_between(&s.start, read_ts, Timestamp::MAX)?,
+                Some(end) => mvcc.changed_between(&s.start, end, read_ts, Timestamp::MAX)?,
+            };
+            if changed {
+                crate::metrics::WRITE_CONFLICTS.inc();
+                return Err(Error::WriteConflict { read_ts });
+            }
+        }
+        Ok(())
     }
 
     /// Write admission: while the engine's flushes or compactions are behind
@@ -762,7 +783,7 @@ impl Replica {
             self.check_key(k)?;
             changed |= self
                 .mvcc()
-                .changed_between(k, &successor(k), read_ts, Timestamp::MAX)?;
+                .key_changed_between(k, read_ts, Timestamp::MAX)?;
         }
         if !changed {
             return Ok(OpOutcome::default());
@@ -838,11 +859,11 @@ impl Replica {
                 None => self.check_key(&s.start)?,
                 Some(end) => self.check_span(&s.start, end)?,
             }
-            let end = s.end.clone().unwrap_or_else(|| successor(&s.start));
-            if self
-                .mvcc()
-                .changed_between(&s.start, &end, read_ts, up_to)?
-            {
+            let changed = match &s.end {
+                None => self.mvcc().key_changed_between(&s.start, read_ts, up_to)?,
+                Some(end) => self.mvcc().changed_between(&s.start, end, read_ts, up_to)?,
+            };
+            if changed {
                 crate::metrics::WRITE_CONFLICTS.inc();
                 return Err(Error::WriteConflict { read_ts });
             }
@@ -1039,13 +1060,6 @@ fn apply_piece(
     batch.apply_mutations(&piece.mutations, ts)?;
     local::delete_staged(batch.write_batch(), tablet, txn_id, seq);
     Ok(())
-}
-
-/// The smallest key after `key`.
-fn successor(key: &[u8]) -> Vec<u8> {
-    let mut k = key.to_vec();
-    k.push(0);
-    k
 }
 
 /// The context of the heartbeat by which a leader tells its followers it stops ticking.
@@ -2276,7 +2290,10 @@ impl Driver {
             if p.ts != Timestamp::ZERO {
                 self.oracle.resolve(p.ts);
             }
-            if let Some(owner) = &p.lock_owner {
+            // Kept after a conflict: the transaction may write again (see `write_maybe_at`).
+            if let Some(owner) = &p.lock_owner
+                && !matches!(result, Err(Error::WriteConflict { .. }))
+            {
                 self.shared.locks.release(owner);
             }
             match p.reply {

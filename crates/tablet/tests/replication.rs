@@ -512,3 +512,71 @@ async fn locks_vanish_with_a_leader_change_and_validation_still_decides() {
     assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
     group.shutdown().await;
 }
+
+/// A commit whose reads changed is refused at the leader before it is proposed (no Raft
+/// entry), for a read key and a read range alike, and its transaction keeps its row locks:
+/// it may move its snapshot and write again on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_commit_writes_no_log_entry_and_keeps_its_locks() {
+    let group = LocalGroup::start(config(), dyn_engines(&engines(1)), clock()).unwrap();
+    let leader = group.wait_for_leader().await.unwrap();
+    group.write(put("a", "0")).await.unwrap();
+    let read_ts = group.read_ts().await.unwrap();
+    group.write(put("a", "1")).await.unwrap();
+    let owner = meridian_tablet::LockOwner {
+        id: b"txn".to_vec(),
+        priority: read_ts,
+    };
+    let key = vec![b"k".to_vec()];
+    assert_eq!(group.lock(&key, &owner, read_ts).await.unwrap(), None);
+
+    let read_key = meridian_tablet::Span {
+        start: b"a".to_vec(),
+        end: None,
+    };
+    let read_range = meridian_tablet::Span {
+        start: b"0".to_vec(),
+        end: Some(b"b".to_vec()),
+    };
+    let commit = WriteRequest {
+        read_ts: Some(read_ts),
+        lock_owner: Some(owner),
+        ..put("k", "mine")
+    };
+    for span in [read_key, read_range] {
+        let index = group.replicas()[leader].status().commit_index;
+        let err = group
+            .write(WriteRequest {
+                read_spans: vec![span],
+                ..commit.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::WriteConflict { .. }), "{err}");
+        assert_eq!(
+            group.replicas()[leader].status().commit_index,
+            index,
+            "refused before it was proposed"
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), group.write(put("k", "other")))
+            .await
+            .is_err(),
+        "the lock outlives the refused commit"
+    );
+    // The transaction moves its snapshot and commits on its lock, which then goes.
+    let now = group.read_ts().await.unwrap();
+    group
+        .write(WriteRequest {
+            read_ts: Some(now),
+            ..commit
+        })
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), group.write(put("k", "other")))
+        .await
+        .expect("the committed transaction's lock is released")
+        .unwrap();
+    group.shutdown().await;
+}

@@ -154,6 +154,37 @@ impl Mvcc {
         Ok(changed)
     }
 
+    /// Whether `key` has a version (a tombstone included) with a timestamp in
+    /// `(after, up_to]`: [`Mvcc::changed_between`] for one key, answered from the engine's
+    /// newest-version cache when nothing is newer than `up_to`.
+    pub fn key_changed_between(
+        &self,
+        key: &[u8],
+        after: Timestamp,
+        up_to: Timestamp,
+    ) -> Result<bool> {
+        let prefix = user_key_prefix(key);
+        let Some((storage_key, _)) = self.engine.first_with_prefix(Space::Data, &prefix)? else {
+            return Ok(false);
+        };
+        let (_, newest) = split_storage_key(&storage_key)?;
+        if newest <= up_to {
+            return Ok(newest > after);
+        }
+        if up_to <= after {
+            return Ok(false);
+        }
+        // Versions sort newest first: those in (after, up_to] lie between these two keys.
+        let range = KeyRange {
+            start: Bound::Included(with_ts(&prefix, up_to)),
+            end: Bound::Excluded(with_ts(&prefix, after)),
+        };
+        Ok(self
+            .engine
+            .first(Space::Data, range, ScanOrder::Forward)?
+            .is_some())
+    }
+
     /// Calls `f` with `(escaped user key, timestamp, encoded value)` of the newest version at
     /// or below `at` of every user key in `[start, end)` (empty `end`: unbounded) that has
     /// one, in key order, until `f` breaks.

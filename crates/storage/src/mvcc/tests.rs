@@ -287,9 +287,18 @@ fn reads_of_a_key_with_many_versions_seek_past_them() {
     engine.yielded();
 
     // The hot key last changed at 1000: a lock check after that, a refresh across it.
-    assert!(!m.changed_between(b"hot", b"hot\0", ts(1000), Timestamp::MAX).unwrap());
-    assert!(m.changed_between(b"hot", b"hot\0", ts(999), ts(1000)).unwrap());
-    assert!(m.changed_between(b"hot", b"hot\0", ts(499), ts(500)).unwrap());
+    assert!(
+        !m.changed_between(b"hot", b"hot\0", ts(1000), Timestamp::MAX)
+            .unwrap()
+    );
+    assert!(
+        m.changed_between(b"hot", b"hot\0", ts(999), ts(1000))
+            .unwrap()
+    );
+    assert!(
+        m.changed_between(b"hot", b"hot\0", ts(499), ts(500))
+            .unwrap()
+    );
     assert!(!m.changed_between(b"a", b"", ts(1000), ts(2000)).unwrap());
     assert_eq!(m.max_version_ts(b"", b"").unwrap(), Some(ts(1000)));
     assert_eq!(
@@ -384,6 +393,11 @@ proptest! {
         let changed = model.range(start_key.clone()..b"b".to_vec())
             .flat_map(|(_, v)| v.keys()).any(|&t| t > after && t <= read);
         prop_assert_eq!(m.changed_between(&start_key, b"b", ts(after), ts(read)).unwrap(), changed);
+        for k in 0..6 {
+            let changed = model.get(&key_of(k))
+                .is_some_and(|v| v.keys().any(|&t| t > after && t <= read));
+            prop_assert_eq!(m.key_changed_between(&key_of(k), ts(after), ts(read)).unwrap(), changed);
+        }
     }
 
     #[test]
