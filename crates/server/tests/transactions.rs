@@ -236,7 +236,7 @@ async fn blocks_taking_ids_with_select_for_update_queue_instead_of_failing() {
         (CLIENTS * EACH) as i64
     );
     // Blocks wait for the row instead of racing for it: a 40001 is rare (a younger holder
-    // slower than the wound grace). Without the lock most attempts would fail.
+    // wounded after the deadlock timeout). Without the lock most attempts would fail.
     assert!(
         failures <= (CLIENTS * EACH / 4) as u32,
         "{failures} serialization failures for {} ids",

@@ -14,10 +14,17 @@
 //! holder; an older one *wounds* a younger holder: it takes the lock, and the wounded
 //! transaction's next lock request or commit at this tablet fails with a retryable error
 //! (SQLSTATE 40001). Waits that last therefore only ever point from younger to older
-//! transactions, so they cannot form a cycle. An older transaction gives a younger holder
-//! [`WOUND_GRACE`] to finish before wounding it: most holders of a hot row are a commit away
-//! from releasing it, and wounding them would throw their work away for a wait of a few
-//! milliseconds. A deadlock costs at most that grace.
+//! transactions, so they cannot form a cycle.
+//!
+//! An older transaction does not wound at once: a holder of a hot row is usually a commit
+//! away from releasing it (or waits in a queue that moves), and wounding it would throw its
+//! work away to save a short wait. The table knows what each transaction waits for here, so
+//! every [`WOUND_GRACE`] an older waiter follows the chain of waits from the holder (holder
+//! waits for a key, whose holder waits for another...); if the chain leads back to itself, the
+//! wait is a deadlock within this tablet and the holder is wounded. A cycle through other
+//! tablets is invisible here: the older waiter wounds the holder when it has waited
+//! [`DEADLOCK_TIMEOUT`] (PostgreSQL's `deadlock_timeout` default). A deadlock within a tablet
+//! costs at most a grace, one across tablets at most that timeout.
 //!
 //! **Locks are advisory; validation stays the safety net.** The table lives in the leader's
 //! memory only. A lock is released when its transaction commits or ends, and it lapses when
@@ -38,8 +45,16 @@ use crate::{Error, Result};
 /// How long a lock outlives the last request of its holder at this tablet.
 pub const LOCK_TTL: Duration = Duration::from_secs(5);
 
-/// How long an older transaction waits for a younger holder before wounding it.
+/// How long an older transaction waits for a younger holder before wounding it when their
+/// waits form a cycle in this table (and how often it looks for one).
 pub const WOUND_GRACE: Duration = Duration::from_millis(100);
+
+/// How long an older transaction waits for a younger holder before wounding it in any case
+/// (a cycle through other tablets cannot be seen here).
+pub const DEADLOCK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest chain of waits followed when looking for a cycle.
+const MAX_CHAIN: usize = 64;
 
 /// The table sweeps lapsed entries once it holds this many.
 const SWEEP_AT: usize = 4096;
@@ -73,6 +88,8 @@ struct State {
     leases: HashMap<Vec<u8>, u64>,
     /// Transactions wounded here, until when the mark is kept.
     wounded: HashMap<Vec<u8>, u64>,
+    /// The key each transaction waits for here, while it waits.
+    waiting: HashMap<Vec<u8>, Vec<u8>>,
 }
 
 impl State {
@@ -82,6 +99,28 @@ impl State {
 
     fn is_wounded(&self, owner: &[u8], now: u64) -> bool {
         self.wounded.get(owner).is_some_and(|&until| until > now)
+    }
+
+    /// Whether the waits starting at `holder` (it waits for a key, whose holder waits for
+    /// another...) lead to `waiter`: a cycle, when `waiter` waits for `holder`.
+    fn waits_for(&self, holder: &[u8], waiter: &[u8], now: u64) -> bool {
+        let mut at = holder;
+        for _ in 0..MAX_CHAIN {
+            let Some(next) = self
+                .waiting
+                .get(at)
+                .and_then(|key| self.locks.get(key))
+                .map(|h| h.owner.id.as_slice())
+                .filter(|id| self.live(id, now))
+            else {
+                return false;
+            };
+            if next == waiter {
+                return true;
+            }
+            at = next;
+        }
+        false
     }
 
     fn sweep(&mut self, now: u64) {
@@ -98,6 +137,18 @@ impl State {
             }
             keep
         });
+    }
+}
+
+/// Removes a transaction's entry in [`State::waiting`] when its wait ends.
+struct WaitMark<'a> {
+    table: &'a LockTable,
+    owner: &'a [u8],
+}
+
+impl Drop for WaitMark<'_> {
+    fn drop(&mut self) {
+        self.table.state().waiting.remove(self.owner);
     }
 }
 
@@ -204,6 +255,8 @@ impl LockTable {
     async fn wait_for(&self, key: &[u8], owner: Option<&LockOwner>, take: bool) -> Result<()> {
         let mut since = None;
         let mut counted = false;
+        // Set at the first wait: forgets the wait however this ends (granted, failed, dropped).
+        let mut _mark = None;
         loop {
             let changed: Arc<Notify>;
             let (notified, recheck) = {
@@ -215,6 +268,15 @@ impl LockTable {
                     Found::Granted => return Ok(()),
                     Found::Wait(changed, recheck) => (changed, recheck),
                 };
+                if let Some(o) = owner
+                    && _mark.is_none()
+                {
+                    // Made once: dropping a mark takes the state's lock, held here.
+                    _mark = Some(WaitMark {
+                        table: self,
+                        owner: &o.id,
+                    });
+                }
                 // Registered while the state is locked, so a release cannot slip in between.
                 let mut notified = Box::pin(changed.notified());
                 notified.as_mut().enable();
@@ -251,7 +313,11 @@ impl LockTable {
             (None, _) => true,
             (Some(h), Some(o)) if h.id == o.id => true,
             (Some(h), _) if !st.live(&h.id, now) => true,
-            (Some(h), Some(o)) if o.older_than(h) && waited >= WOUND_GRACE => {
+            (Some(h), Some(o))
+                if o.older_than(h)
+                    && (waited >= DEADLOCK_TIMEOUT
+                        || (waited >= WOUND_GRACE && st.waits_for(&h.id, &o.id, now))) =>
+            {
                 st.wounded
                     .insert(h.id.clone(), now + LOCK_TTL.as_nanos() as u64);
                 crate::metrics::LOCK_WOUNDS_INFLICTED.inc();
@@ -261,13 +327,21 @@ impl LockTable {
         };
         if !grant {
             let changed = st.locks.get(key).map(|h| h.changed.clone());
-            // An older requester looks again when its grace runs out; anyone else at least
-            // now and then, as the holder's lease may lapse without anyone releasing it.
+            // An older requester looks for a cycle every grace; anyone else at least now and
+            // then, as the holder's lease may lapse without anyone releasing it.
             let recheck = match (&holder, owner) {
-                (Some(h), Some(o)) if o.older_than(h) => WOUND_GRACE.saturating_sub(waited),
+                (Some(h), Some(o)) if o.older_than(h) => {
+                    WOUND_GRACE.min(DEADLOCK_TIMEOUT.saturating_sub(waited))
+                }
                 _ => LOCK_TTL / 10,
             };
+            if let Some(o) = owner {
+                st.waiting.insert(o.id.clone(), key.to_vec());
+            }
             return Ok(Found::Wait(changed.unwrap_or_default(), recheck));
+        }
+        if let Some(o) = owner {
+            st.waiting.remove(&o.id);
         }
         let displaced = holder.is_some_and(|h| owner.is_none_or(|o| o.id != h.id));
         match (take, owner) {
@@ -300,6 +374,7 @@ impl LockTable {
             return;
         }
         st.wounded.remove(owner);
+        st.waiting.remove(owner);
         st.locks.retain(|_, h| {
             let mine = h.owner.id == owner;
             if mine {
@@ -401,10 +476,19 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!taking.is_finished(), "a younger holder gets its grace");
+        // The holder waits for nothing here, so no deadlock is in sight: it keeps its lock
+        // past the grace...
         clock.advance(WOUND_GRACE);
+        tokio::time::sleep(WOUND_GRACE + Duration::from_millis(50)).await;
+        assert!(
+            !taking.is_finished(),
+            "no cycle: the holder is not wounded yet"
+        );
+        // ...until the older one has waited the deadlock timeout.
+        clock.advance(DEADLOCK_TIMEOUT);
         tokio::time::timeout(Duration::from_millis(500), taking)
             .await
-            .expect("the older transaction does not wait past the grace")
+            .expect("the older transaction does not wait past the deadlock timeout")
             .unwrap()
             .unwrap();
         let err = t.acquire(&key("b"), &young).await.unwrap_err();
@@ -450,6 +534,45 @@ mod tests {
         t.release(&old.id);
         let err = young_wait.await.unwrap().unwrap_err();
         assert!(matches!(err, Error::TxnAborted { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_cycle_through_three_transactions_is_broken_after_a_grace() {
+        let (t, clock) = table();
+        let (old, middle, young) = (owner(1, 10), owner(2, 20), owner(3, 30));
+        t.acquire(&key("a"), &old).await.unwrap();
+        t.acquire(&key("b"), &middle).await.unwrap();
+        t.acquire(&key("c"), &young).await.unwrap();
+        let wait = |k: &'static str, o: &LockOwner| {
+            let (t, o) = (t.clone(), o.clone());
+            tokio::spawn(async move { t.acquire(&key(k), &o).await })
+        };
+        // old -> b (middle) -> c (young) -> a (old): each waits for the next one's lock.
+        let young_waits = wait("a", &young);
+        let middle_waits = wait("c", &middle);
+        let old_waits = wait("b", &old);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        clock.advance(WOUND_GRACE);
+        // An older waiter finds the cycle after a grace and wounds the younger holder in it.
+        let lost = tokio::time::timeout(Duration::from_millis(500), young_waits)
+            .await
+            .expect("the cycle is found and broken after a grace")
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(&lost, Error::TxnAborted { reason } if reason.contains("wound")));
+        tokio::time::timeout(Duration::from_millis(500), middle_waits)
+            .await
+            .expect("the wounded transaction's lock is taken")
+            .unwrap()
+            .unwrap();
+        // What is left is a plain wait: old gets b when middle ends.
+        assert!(!old_waits.is_finished());
+        t.release(&middle.id);
+        tokio::time::timeout(Duration::from_millis(500), old_waits)
+            .await
+            .expect("woken by the release")
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

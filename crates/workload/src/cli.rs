@@ -84,9 +84,10 @@ pub struct InitArgs {
 /// Flags of `tpcc run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Connection URL of any PostgreSQL-wire database.
-    #[arg(long, default_value = DEFAULT_URL)]
-    url: String,
+    /// Connection URL of any PostgreSQL-wire database; give it again for each further node of
+    /// a cluster, and the connections are spread round-robin over them.
+    #[arg(long = "url", default_value = DEFAULT_URL, action = clap::ArgAction::Append)]
+    urls: Vec<String>,
     /// Warehouses to use (at most the number loaded).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     warehouses: u32,
@@ -173,8 +174,10 @@ async fn init(a: InitArgs) -> anyhow::Result<i32> {
 
 async fn run_tpcc(a: RunArgs) -> anyhow::Result<i32> {
     let workers = a.workers.map_or(10 * a.warehouses as usize, |w| w as usize);
+    let mut urls = a.urls.into_iter();
     let cfg = RunConfig {
-        url: a.url,
+        url: urls.next().unwrap_or_else(|| DEFAULT_URL.to_string()),
+        more_urls: urls.collect(),
         warehouses: a.warehouses,
         duration: a.duration,
         ramp: a.ramp,

@@ -52,6 +52,15 @@ async fn tpcc_init_run_check_on_an_in_process_meridian_node() {
     println!("{}", r.run.to_text());
     println!("{}", r.after.to_text());
     assert_sound(&r);
+
+    // Connections go round-robin over every URL given: an unreachable second one fails the
+    // run before it starts.
+    let mut spread = tpcc::RunConfig::new(&url, 1, Duration::from_secs(1));
+    spread.more_urls = vec!["postgresql://root@127.0.0.1:1/defaultdb".into()];
+    let err = tpcc::run(&spread)
+        .await
+        .expect_err("the second URL is connected to");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     node.shutdown().await;
 }
 

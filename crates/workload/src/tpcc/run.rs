@@ -6,6 +6,7 @@
 //! pick a kind from the mix, generate the input, wait the keying time, run the transaction on
 //! a pooled connection (retrying serialization failures), record it, wait the think time.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RunConfig {
     /// Connection URL.
     pub url: String,
+    /// Further URLs (other nodes of a cluster): connections are opened round-robin over `url`
+    /// and these, as a load balancer in front of the nodes would spread them.
+    pub more_urls: Vec<String>,
     /// Warehouses the terminals use (at most the number loaded).
     pub warehouses: u32,
     /// Measured time.
@@ -57,6 +61,7 @@ impl RunConfig {
         let workers = 10 * warehouses as usize;
         RunConfig {
             url: url.into(),
+            more_urls: Vec::new(),
             warehouses,
             duration,
             ramp: Duration::ZERO,
@@ -82,20 +87,26 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
             "--wait must be true, false or a fraction".into(),
         ));
     }
-    let target = Target::parse(&cfg.url)?;
-    let first = target.connect().await?;
+    let targets = std::iter::once(&cfg.url)
+        .chain(&cfg.more_urls)
+        .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>>>()?;
+    let first = targets[0].connect().await?;
     ensure_loaded(&first, cfg.warehouses).await?;
     drop(first);
 
+    let mut pool = Pool {
+        sessions: Mutex::new(Vec::with_capacity(cfg.conns)),
+        permits: Semaphore::new(cfg.conns),
+        targets,
+        next: AtomicUsize::new(0),
+    };
     let mut sessions = Vec::with_capacity(cfg.conns);
     for _ in 0..cfg.conns {
-        sessions.push(Session::open(&target).await?);
+        sessions.push(Session::open(pool.target()).await?);
     }
-    let pool = Arc::new(Pool {
-        sessions: Mutex::new(sessions),
-        permits: Semaphore::new(cfg.conns),
-        target: target.clone(),
-    });
+    pool.sessions = Mutex::new(sessions);
+    let pool = Arc::new(pool);
 
     let start = Instant::now();
     let end = start + cfg.ramp + cfg.duration;
@@ -217,10 +228,18 @@ async fn sample(recorder: Arc<Recorder>, end: Instant, every: Option<Duration>) 
 struct Pool {
     sessions: Mutex<Vec<Session>>,
     permits: Semaphore,
-    target: Target,
+    targets: Vec<Target>,
+    /// Where the next connection goes (round-robin over `targets`).
+    next: AtomicUsize,
 }
 
 impl Pool {
+    /// The database the next new connection goes to.
+    fn target(&self) -> &Target {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.targets[i % self.targets.len()]
+    }
+
     /// Takes a free session, replacing it first if its connection was lost.
     async fn take(&self) -> Result<Session> {
         let permit = self
@@ -232,7 +251,7 @@ impl Pool {
         let session = self.sessions.lock().ok().and_then(|mut s| s.pop());
         match session {
             Some(s) if !s.is_closed() => Ok(s),
-            _ => match Session::open(&self.target).await {
+            _ => match Session::open(self.target()).await {
                 Ok(s) => Ok(s),
                 Err(e) => {
                     // The slot stays usable: the next taker tries to connect again.
@@ -348,7 +367,7 @@ impl Worker {
                     _ => {
                         if session.is_closed() {
                             // Replace the connection now so the pool keeps its size.
-                            if let Ok(s) = Session::open(&self.pool.target).await {
+                            if let Ok(s) = Session::open(self.pool.target()).await {
                                 session = s;
                             }
                         }
