@@ -140,7 +140,9 @@ impl State {
     }
 }
 
-/// Removes a transaction's entry in [`State::waiting`] when its wait ends.
+/// Removes a transaction's entry in [`State::waiting`] when its wait ends, also when it fails
+/// or is dropped. (A transaction that ends holds no lock, so no chain of waits reaches its
+/// entry, and `release` leaves it to the mark.)
 struct WaitMark<'a> {
     table: &'a LockTable,
     owner: &'a [u8],
@@ -340,6 +342,7 @@ impl LockTable {
             }
             return Ok(Found::Wait(changed.unwrap_or_default(), recheck));
         }
+        // Granted: no longer waiting (the wait's mark would say so only once it returns).
         if let Some(o) = owner {
             st.waiting.remove(&o.id);
         }
@@ -374,7 +377,6 @@ impl LockTable {
             return;
         }
         st.wounded.remove(owner);
-        st.waiting.remove(owner);
         st.locks.retain(|_, h| {
             let mine = h.owner.id == owner;
             if mine {

@@ -612,11 +612,8 @@ impl Replica {
         self.admit(&req).await?;
         let result = self.propose_write(req, at).await;
         if let Some(owner) = owner
-            && !matches!(result, Err(Error::WriteConflict { .. }))
+            && ends_locks(&result)
         {
-            // Decided: the transaction's locks here have done their job. After a conflict the
-            // gateway may move the transaction's snapshot and write again, still holding them;
-            // it releases them when the transaction ends (or they lapse, see `locks.rs`).
             self.shared.locks.release(&owner);
         }
         result
@@ -641,13 +638,8 @@ impl Replica {
         let Some(read_ts) = req.read_ts else {
             return Ok(());
         };
-        let mvcc = self.mvcc();
         for s in &req.read_spans {
-            let changed = match &s.end {
-                None => mvcc.key_changed_between(&s.start, read_ts, Timestamp::MAX)?,
-                Some(end) => mvcc.changed_between(&s.start, end, read_ts, Timestamp::MAX)?,
-            };
-            if changed {
+            if span_changed(self.mvcc(), s, read_ts, Timestamp::MAX)? {
                 crate::metrics::WRITE_CONFLICTS.inc();
                 return Err(Error::WriteConflict { read_ts });
             }
@@ -859,11 +851,7 @@ impl Replica {
                 None => self.check_key(&s.start)?,
                 Some(end) => self.check_span(&s.start, end)?,
             }
-            let changed = match &s.end {
-                None => self.mvcc().key_changed_between(&s.start, read_ts, up_to)?,
-                Some(end) => self.mvcc().changed_between(&s.start, end, read_ts, up_to)?,
-            };
-            if changed {
+            if span_changed(self.mvcc(), s, read_ts, up_to)? {
                 crate::metrics::WRITE_CONFLICTS.inc();
                 return Err(Error::WriteConflict { read_ts });
             }
@@ -1060,6 +1048,27 @@ fn apply_piece(
     batch.apply_mutations(&piece.mutations, ts)?;
     local::delete_staged(batch.write_batch(), tablet, txn_id, seq);
     Ok(())
+}
+
+/// Whether a write with this result ends the use of its transaction's locks at the tablet:
+/// it committed, or failed for good. After a conflict the gateway may move the transaction's
+/// snapshot and write again on them; it releases them when the transaction ends (or they
+/// lapse, see `locks.rs`).
+fn ends_locks<T>(result: &Result<T>) -> bool {
+    !matches!(result, Err(Error::WriteConflict { .. }))
+}
+
+/// Whether a key or range read in `span` has a version in `(after, up_to]`.
+fn span_changed(
+    mvcc: &meridian_storage::Mvcc,
+    span: &crate::Span,
+    after: Timestamp,
+    up_to: Timestamp,
+) -> Result<bool> {
+    Ok(match &span.end {
+        None => mvcc.key_changed_between(&span.start, after, up_to)?,
+        Some(end) => mvcc.changed_between(&span.start, end, after, up_to)?,
+    })
 }
 
 /// The context of the heartbeat by which a leader tells its followers it stops ticking.
@@ -2290,9 +2299,8 @@ impl Driver {
             if p.ts != Timestamp::ZERO {
                 self.oracle.resolve(p.ts);
             }
-            // Kept after a conflict: the transaction may write again (see `write_maybe_at`).
             if let Some(owner) = &p.lock_owner
-                && !matches!(result, Err(Error::WriteConflict { .. }))
+                && ends_locks(&result)
             {
                 self.shared.locks.release(owner);
             }

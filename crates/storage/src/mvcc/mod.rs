@@ -57,23 +57,31 @@ impl Mvcc {
     /// The value of `key` as of `read_ts`: the newest version at or below `read_ts`, or `None`
     /// if there is none or it is a tombstone.
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        match self.version_at(key, read_ts)? {
+            Some((_, value)) => Ok(decode_value(&value)?.map(<[u8]>::to_vec)),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest version of `key` at or below `at`: its timestamp and encoded value. Most
+    /// reads want the newest version, which the engine may have cached; an older one is one
+    /// seek.
+    fn version_at(&self, key: &[u8], at: Timestamp) -> Result<Option<(Timestamp, Vec<u8>)>> {
         let prefix = user_key_prefix(key);
-        // Most reads want the newest version, which the engine may have cached.
-        match self.engine.first_with_prefix(Space::Data, &prefix)? {
-            None => return Ok(None),
-            Some((storage_key, value)) => {
-                let (_, ts) = split_storage_key(&storage_key)?;
-                if ts <= read_ts {
-                    return Ok(decode_value(&value)?.map(<[u8]>::to_vec));
-                }
-            }
+        let Some((storage_key, value)) = self.engine.first_with_prefix(Space::Data, &prefix)?
+        else {
+            return Ok(None);
+        };
+        let (_, ts) = split_storage_key(&storage_key)?;
+        if ts <= at {
+            return Ok(Some((ts, value)));
         }
         let range = KeyRange {
-            start: Bound::Included(with_ts(&prefix, read_ts)),
+            start: Bound::Included(with_ts(&prefix, at)),
             end: Bound::Included(with_ts(&prefix, Timestamp::ZERO)),
         };
         match self.engine.first(Space::Data, range, ScanOrder::Forward)? {
-            Some((_, value)) => Ok(decode_value(&value)?.map(<[u8]>::to_vec)),
+            Some((storage_key, value)) => Ok(Some((split_storage_key(&storage_key)?.1, value))),
             None => Ok(None),
         }
     }
@@ -163,26 +171,10 @@ impl Mvcc {
         after: Timestamp,
         up_to: Timestamp,
     ) -> Result<bool> {
-        let prefix = user_key_prefix(key);
-        let Some((storage_key, _)) = self.engine.first_with_prefix(Space::Data, &prefix)? else {
-            return Ok(false);
-        };
-        let (_, newest) = split_storage_key(&storage_key)?;
-        if newest <= up_to {
-            return Ok(newest > after);
-        }
-        if up_to <= after {
-            return Ok(false);
-        }
-        // Versions sort newest first: those in (after, up_to] lie between these two keys.
-        let range = KeyRange {
-            start: Bound::Included(with_ts(&prefix, up_to)),
-            end: Bound::Excluded(with_ts(&prefix, after)),
-        };
+        // As in `changed_between`: the version a read at `up_to` sees is newer than `after`.
         Ok(self
-            .engine
-            .first(Space::Data, range, ScanOrder::Forward)?
-            .is_some())
+            .version_at(key, up_to)?
+            .is_some_and(|(ts, _)| ts > after))
     }
 
     /// Calls `f` with `(escaped user key, timestamp, encoded value)` of the newest version at

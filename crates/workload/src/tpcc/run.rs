@@ -95,18 +95,17 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     ensure_loaded(&first, cfg.warehouses).await?;
     drop(first);
 
-    let mut pool = Pool {
-        sessions: Mutex::new(Vec::with_capacity(cfg.conns)),
+    let mut sessions = Vec::with_capacity(cfg.conns);
+    for target in targets.iter().cycle().take(cfg.conns) {
+        sessions.push(Session::open(target).await?);
+    }
+    let pool = Arc::new(Pool {
+        sessions: Mutex::new(sessions),
         permits: Semaphore::new(cfg.conns),
         targets,
-        next: AtomicUsize::new(0),
-    };
-    let mut sessions = Vec::with_capacity(cfg.conns);
-    for _ in 0..cfg.conns {
-        sessions.push(Session::open(pool.target()).await?);
-    }
-    pool.sessions = Mutex::new(sessions);
-    let pool = Arc::new(pool);
+        // Replacements go on round the targets where the first connections stopped.
+        next: AtomicUsize::new(cfg.conns),
+    });
 
     let start = Instant::now();
     let end = start + cfg.ramp + cfg.duration;
