@@ -210,6 +210,24 @@ request-timeout = 30
     }
 
     #[test]
+    fn leader_follow_thresholds_are_checked_and_on_by_default() {
+        let parse = |v: &str| parse_start("--leader-follow-qps", v);
+        for (bad, reason) in [("3", "too low"), ("x", "not a whole number")] {
+            let err = parse(bad).err().expect("refused").to_string();
+            assert!(
+                err.contains("--leader-follow-qps") && err.contains(reason),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(start_args(parse("0").unwrap()).leader_follow_qps, 0);
+        assert_eq!(start_args(parse("50").unwrap()).leader_follow_qps, 50);
+        use clap::Parser;
+        let cli =
+            crate::Cli::try_parse_from(["meridian", "start", "--insecure", "--data-dir", "x"]);
+        assert_eq!(start_args(cli.unwrap()).leader_follow_qps, 10);
+    }
+
+    #[test]
     fn request_timeouts_out_of_range_are_refused() {
         let parse = |v: &str| parse_start("--request-timeout", v);
         for bad in ["0", "3601", "ten"] {

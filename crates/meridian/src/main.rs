@@ -112,6 +112,12 @@ struct StartArgs {
     /// turns splits by load off. Tablets serving more than a quarter of it are not merged.
     #[arg(long, value_name = "QPS", default_value_t = 0, value_parser = split_qps)]
     range_split_qps: u64,
+    /// A tablet whose requests come from another node's SQL gateway at this many per second,
+    /// and more than twice as often as from its leader's node, hands its leadership to that
+    /// node's replica (leaders follow the workload); 0 leaves leaders where leader-count
+    /// balancing puts them.
+    #[arg(long, value_name = "QPS", default_value_t = 10, value_parser = follow_qps)]
+    leader_follow_qps: u64,
     /// Bytes of memory for the cache of each key's newest version, which serves point reads
     /// of hot rows without searching the storage engine (0 turns it off).
     #[arg(long, value_name = "BYTES", default_value_t = 128 << 20)]
@@ -295,26 +301,37 @@ fn parse_format(s: &str) -> Result<OutputFormat, String> {
 }
 
 /// Below this many requests per second, a cluster's own upkeep (liveness records, meta
-/// lookups) could split tablets that no client uses.
-const MIN_SPLIT_QPS: u64 = 10;
+/// lookups) could split tablets, or move leaderships, for load no client puts on them.
+const MIN_LOAD_QPS: u64 = 10;
 
-/// `--range-split-qps`: 0 (off), or a rate from `MIN_SPLIT_QPS` to a million.
-fn split_qps(s: &str) -> Result<u64, String> {
+/// A load threshold: 0 (the feature is off), or a rate from `MIN_LOAD_QPS` to a million;
+/// `off` names what 0 turns off, `upkeep` what too low a rate would do.
+fn load_qps(s: &str, off: &str, upkeep: &str) -> Result<u64, String> {
     let qps: u64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a whole number of requests per second"))?;
     match qps {
         0 => Ok(0),
-        q if q < MIN_SPLIT_QPS => Err(format!(
-            "{q} requests per second is too low (the cluster's own upkeep would split \
-             tablets): use at least {MIN_SPLIT_QPS}, or 0 to turn splits by load off"
+        q if q < MIN_LOAD_QPS => Err(format!(
+            "{q} requests per second is too low (the cluster's own upkeep would {upkeep}): \
+             use at least {MIN_LOAD_QPS}, or 0 to turn {off} off"
         )),
         q if q > 1_000_000 => Err(format!(
             "{q} requests per second is more than a tablet ever serves: use at most \
-             1000000, or 0 to turn splits by load off"
+             1000000, or 0 to turn {off} off"
         )),
         q => Ok(q),
     }
+}
+
+/// `--range-split-qps`.
+fn split_qps(s: &str) -> Result<u64, String> {
+    load_qps(s, "splits by load", "split tablets")
+}
+
+/// `--leader-follow-qps`.
+fn follow_qps(s: &str) -> Result<u64, String> {
+    load_qps(s, "leaders following the load", "move leaderships")
 }
 
 fn main() -> ExitCode {
@@ -445,6 +462,7 @@ async fn start(args: StartArgs) -> anyhow::Result<()> {
     config.zone = args.zone;
     config.range_max_bytes = args.range_max_bytes;
     config.range_split_qps = args.range_split_qps;
+    config.leader_follow_qps = args.leader_follow_qps;
     config.cache_size = args.cache_size;
     config.txn_piece_bytes = args.txn_piece_bytes;
     config.raft_quiesce = args.raft_quiesce;

@@ -70,6 +70,10 @@ pub struct NodeConfig {
     pub range_split_qps: u64,
     /// See `range_split_qps`.
     pub range_split_after: Duration,
+    /// A tablet whose requests come from another node's gateway at this many per second and
+    /// more than twice as often as from its leader's node hands its leadership there (0: off;
+    /// see `meridian_tablet`'s `follow.rs`).
+    pub leader_follow_qps: u64,
     /// Bytes for the cache of newest versions in front of the storage engine (0: none).
     pub cache_size: u64,
     /// A transaction whose writes in a tablet exceed this many bytes is shipped there in
@@ -120,6 +124,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             range_max_bytes: 64 << 20,
             range_split_qps: 0,
+            leader_follow_qps: 10,
             range_split_after: Duration::from_secs(5),
             cache_size: 128 << 20,
             txn_piece_bytes: meridian_tablet::DEFAULT_TXN_PIECE_BYTES,

@@ -9,7 +9,7 @@ use meridian_proto::v1::node_server::Node;
 use meridian_tablet::{Error as TabletError, OpOutcome, Replica, ReplicaEndpoint, TabletOp};
 use tonic::{Request, Response, Status};
 
-use crate::remote::error_to_proto;
+use crate::remote::{GATEWAY_HEADER, error_to_proto};
 use crate::state::{Mode, NodeState};
 use crate::{cluster, transport};
 
@@ -146,12 +146,16 @@ impl Node for NodeService {
         &self,
         req: Request<pb::KvReadTsRequest>,
     ) -> GrpcResult<pb::KvReadTsResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) if req.at != 0 => r.read_at(Timestamp::from_nanos(req.at)).await,
-            Ok(r) => r.read_ts().await,
-            Err(e) => Err(e),
-        };
+        let result = served(gateway, async {
+            match self.replica(req.tablet_id) {
+                Ok(r) if req.at != 0 => r.read_at(Timestamp::from_nanos(req.at)).await,
+                Ok(r) => r.read_ts().await,
+                Err(e) => Err(e),
+            }
+        })
+        .await;
         Ok(Response::new(match result {
             Ok(ts) => pb::KvReadTsResponse {
                 ts: ts.as_nanos(),
@@ -165,12 +169,16 @@ impl Node for NodeService {
     }
 
     async fn kv_get(&self, req: Request<pb::KvGetRequest>) -> GrpcResult<pb::KvGetResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
         let ts = Timestamp::from_nanos(req.ts);
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) => ReplicaEndpoint::get(&r, &req.key, ts).await,
-            Err(e) => Err(e),
-        };
+        let result = served(gateway, async {
+            match self.replica(req.tablet_id) {
+                Ok(r) => ReplicaEndpoint::get(&r, &req.key, ts).await,
+                Err(e) => Err(e),
+            }
+        })
+        .await;
         Ok(Response::new(match result {
             Ok(v) => pb::KvGetResponse {
                 found: v.is_some(),
@@ -188,12 +196,16 @@ impl Node for NodeService {
         &self,
         req: Request<pb::KvMultiGetRequest>,
     ) -> GrpcResult<pb::KvMultiGetResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
         let ts = Timestamp::from_nanos(req.ts);
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) => ReplicaEndpoint::get_many(&r, &req.keys, ts).await,
-            Err(e) => Err(e),
-        };
+        let result = served(gateway, async {
+            match self.replica(req.tablet_id) {
+                Ok(r) => ReplicaEndpoint::get_many(&r, &req.keys, ts).await,
+                Err(e) => Err(e),
+            }
+        })
+        .await;
         Ok(Response::new(match result {
             Ok(values) => pb::KvMultiGetResponse {
                 values: values
@@ -213,13 +225,17 @@ impl Node for NodeService {
     }
 
     async fn kv_scan(&self, req: Request<pb::KvScanRequest>) -> GrpcResult<pb::KvScanResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
         let ts = Timestamp::from_nanos(req.ts);
         let limit = (req.limit != 0).then(|| usize::try_from(req.limit).unwrap_or(usize::MAX));
-        let result = match self.replica(req.tablet_id) {
-            Ok(r) => ReplicaEndpoint::scan(&r, &req.start, &req.end, ts, limit).await,
-            Err(e) => Err(e),
-        };
+        let result = served(gateway, async {
+            match self.replica(req.tablet_id) {
+                Ok(r) => ReplicaEndpoint::scan(&r, &req.start, &req.end, ts, limit).await,
+                Err(e) => Err(e),
+            }
+        })
+        .await;
         Ok(Response::new(match result {
             Ok(pairs) => pb::KvScanResponse {
                 pairs: pairs
@@ -236,26 +252,30 @@ impl Node for NodeService {
     }
 
     async fn kv_write(&self, req: Request<pb::KvWriteRequest>) -> GrpcResult<pb::KvWriteResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
         let write = req
             .write
             .ok_or_else(|| Status::invalid_argument("write request without a write"))?;
         let (lo, hi) = (write.commit_ts, req.max_commit_ts);
-        let result = match (
-            self.replica(req.tablet_id),
-            meridian_tablet::write_from_proto(write),
-        ) {
-            (Ok(r), Ok(w)) if lo != 0 => {
-                r.write_at(
-                    w,
-                    Timestamp::from_nanos(lo),
-                    Timestamp::from_nanos(hi.max(lo)),
-                )
-                .await
+        let result = served(gateway, async {
+            match (
+                self.replica(req.tablet_id),
+                meridian_tablet::write_from_proto(write),
+            ) {
+                (Ok(r), Ok(w)) if lo != 0 => {
+                    r.write_at(
+                        w,
+                        Timestamp::from_nanos(lo),
+                        Timestamp::from_nanos(hi.max(lo)),
+                    )
+                    .await
+                }
+                (Ok(r), Ok(w)) => r.write(w).await,
+                (Err(e), _) | (_, Err(e)) => Err(e),
             }
-            (Ok(r), Ok(w)) => r.write(w).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        })
+        .await;
         Ok(Response::new(match result {
             Ok(ts) => pb::KvWriteResponse {
                 commit_ts: ts.as_nanos(),
@@ -269,6 +289,7 @@ impl Node for NodeService {
     }
 
     async fn kv_op(&self, req: Request<pb::KvOpRequest>) -> GrpcResult<pb::KvOpResponse> {
+        let gateway = gateway(&req);
         let req = req.into_inner();
         let op = req
             .op
@@ -280,7 +301,7 @@ impl Node for NodeService {
                 .create_replica(&desc)
                 .map(|()| OpOutcome::default()),
             Ok(op) => match self.replica(req.tablet_id) {
-                Ok(r) => r.op(op).await,
+                Ok(r) => served(gateway, r.op(op)).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -414,5 +435,24 @@ impl Node for NodeService {
         Ok(Response::new(
             cluster::join(&self.state, cluster, req.into_inner()).await?,
         ))
+    }
+}
+
+/// The node that forwarded `req`, as its gateway header says (absent or malformed: unknown,
+/// and the request counts as the serving node's own).
+fn gateway<T>(req: &Request<T>) -> Option<u64> {
+    req.metadata()
+        .get(GATEWAY_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Runs `f`, a request's work at a replica, as coming from `gateway` when known.
+async fn served<F: std::future::Future>(gateway: Option<u64>, f: F) -> F::Output {
+    match gateway {
+        Some(node) => meridian_tablet::from_gateway(node, f).await,
+        None => f.await,
     }
 }

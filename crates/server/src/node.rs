@@ -501,6 +501,7 @@ fn range_settings(config: &NodeConfig) -> RangeSettings {
         // A single node's stores live and die together: nothing to place.
         placement: !config.join.is_empty(),
         balance_leaders: true,
+        follow_qps: config.leader_follow_qps as f64,
         learner_patience: config.request_timeout * 3 + Duration::from_secs(5),
         txn_piece_bytes: config.txn_piece_bytes,
         ..RangeSettings::default()

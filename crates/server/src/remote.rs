@@ -14,6 +14,9 @@ use tonic::transport::Channel;
 
 use crate::netsim::NetworkSim;
 
+/// The gRPC metadata key under which a forwarded KV request names the node it comes from.
+pub(crate) const GATEWAY_HEADER: &str = "meridian-gateway";
+
 /// The largest gRPC message a node sends or accepts. A transaction's share in a tablet larger
 /// than `--txn-piece-bytes` travels in pieces of about that size (`meridian_tablet::txn`);
 /// smaller ones, Raft messages batching many entries and snapshots (one message per tablet)
@@ -51,6 +54,17 @@ impl RemoteReplica {
         }
     }
 
+    /// `msg` as a request from this node, which the serving leader counts as the origin of
+    /// the load it puts on the tablet (see `meridian_tablet::from_gateway`).
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.metadata_mut().insert(
+            GATEWAY_HEADER,
+            tonic::metadata::MetadataValue::from(self.from_node),
+        );
+        req
+    }
+
     /// Forwards a write; a non-zero `lo` asks to commit within `[lo, hi]`.
     async fn forward_write(
         &self,
@@ -69,7 +83,7 @@ impl RemoteReplica {
         let resp = self
             .call()
             .await?
-            .kv_write(req)
+            .kv_write(self.request(req))
             .await
             .map_err(|s| self.unknown_outcome(s))?;
         let resp = resp.into_inner();
@@ -82,7 +96,7 @@ impl RemoteReplica {
             tablet_id: self.tablet_id,
             at,
         };
-        let resp = self.call().await?.kv_read_ts(req).await;
+        let resp = self.call().await?.kv_read_ts(self.request(req)).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.ts))
@@ -150,7 +164,7 @@ impl ReplicaEndpoint for RemoteReplica {
         let resp = self
             .call()
             .await?
-            .kv_op(req)
+            .kv_op(self.request(req))
             .await
             .map_err(|s| self.unknown_outcome(s))?
             .into_inner();
@@ -169,7 +183,7 @@ impl ReplicaEndpoint for RemoteReplica {
             key: key.to_vec(),
             ts: ts.as_nanos(),
         };
-        let resp = self.call().await?.kv_get(req).await;
+        let resp = self.call().await?.kv_get(self.request(req)).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.found.then_some(resp.value))
@@ -181,7 +195,7 @@ impl ReplicaEndpoint for RemoteReplica {
             keys: keys.to_vec(),
             ts: ts.as_nanos(),
         };
-        let resp = self.call().await?.kv_multi_get(req).await;
+        let resp = self.call().await?.kv_multi_get(self.request(req)).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         if resp.values.len() != keys.len() {
@@ -213,7 +227,7 @@ impl ReplicaEndpoint for RemoteReplica {
             ts: ts.as_nanos(),
             limit: limit.map_or(0, |l| l as u64),
         };
-        let resp = self.call().await?.kv_scan(req).await;
+        let resp = self.call().await?.kv_scan(self.request(req)).await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())

@@ -8,6 +8,8 @@
 //!   and keeps its id across a restart; join requests are idempotent per token.
 //! - Four nodes: one is decommissioned (every replica moves off it, and it can then stop
 //!   without any tablet noticing), another is drained (it hands over every leadership).
+//! - Leaderships spread over the nodes by count, and a tablet whose requests all come through
+//!   one node's SQL gateway moves its leadership there and keeps it.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -409,5 +411,115 @@ async fn leaderships_spread_over_the_nodes() {
     // Writes and reads go on.
     insert(&c, &mut acked, 100..110).await;
     assert_eq!(ids(&c).await, acked);
+    cluster.shutdown().await;
+}
+
+/// The tablet holding row `id` of `t`, from SHOW RANGES FROM TABLE (bounds shown as `/<id>`
+/// inside the table).
+async fn tablet_of_row(c: &tokio_postgres::Client, id: i64) -> u64 {
+    let ranges = c.query("SHOW RANGES FROM TABLE t", &[]).await.unwrap();
+    let bound = |text: Option<&str>, outside: i64| match text.and_then(|t| t.strip_prefix('/')) {
+        Some(id) => id.parse::<i64>().expect("a row id"),
+        None => outside,
+    };
+    let row = ranges
+        .iter()
+        .find(|r| {
+            bound(r.get("start_key"), i64::MIN) <= id && id < bound(r.get("end_key"), i64::MAX)
+        })
+        .expect("a range holds the row");
+    row.get::<_, i64>("range_id") as u64
+}
+
+/// The position of the node whose replica of `tablet` leads it, if any does.
+fn leader_of(cluster: &LocalCluster, tablet: u64) -> Option<usize> {
+    (0..cluster.len()).find(|i| {
+        cluster
+            .node(*i)
+            .replicas()
+            .iter()
+            .any(|r| r.tablet_id() == tablet && r.is_leader())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leadership_follows_the_gateway_its_requests_come_from() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_dir, cluster, _position, c) = start(3, Duration::from_secs(300)).await;
+    let _acked = load_table(&c).await;
+    let tablet = tablet_of_row(&c, 45).await;
+    let leader = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(i) = leader_of(&cluster, tablet) {
+                return i;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the tablet has a leader");
+    // Every request for the tablet comes through another node's gateway.
+    let gateway = (leader + 1) % cluster.len();
+    let g = connect(cluster.node(gateway).sql_addr()).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match g
+                    .execute("UPDATE t SET v = $1 WHERE id = 45", &[&format!("v{n}")])
+                    .await
+                {
+                    Ok(_) => n += 1,
+                    // Leaderships move under the load; a client retries.
+                    Err(e) => {
+                        let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+                        assert!(
+                            matches!(code.as_str(), "40001" | "40003" | "58000"),
+                            "update: {e}"
+                        );
+                    }
+                }
+            }
+            (g, n)
+        })
+    };
+    let moved = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            if leader_of(&cluster, tablet) == Some(gateway) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        moved.is_ok(),
+        "the leadership stayed at position {:?}, not at the gateway {gateway}",
+        leader_of(&cluster, tablet)
+    );
+    // It stays there while the load goes on: leader-count balancing does not take it away.
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            leader_of(&cluster, tablet),
+            Some(gateway),
+            "the leadership moved away"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (g, n) = load.await.unwrap();
+    assert!(n > 0);
+    let v: String = g
+        .query_one("SELECT v FROM t WHERE id = 45", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        v,
+        format!("v{}", n - 1),
+        "the last acknowledged update is read back"
+    );
     cluster.shutdown().await;
 }

@@ -95,6 +95,10 @@ pub struct RangeSettings {
     /// default, so that tests driving a tablet's leader replica directly keep their leader;
     /// a cluster node turns it on.
     pub balance_leaders: bool,
+    /// With `balance_leaders`: a tablet whose requests come from another node's gateway at
+    /// this many per second and more than twice as often as from its leader's own node hands
+    /// its leadership to that node (see `follow.rs`); 0: leaders stay where counts put them.
+    pub follow_qps: f64,
     /// A learner in the meta records this long is left over from an interrupted addition and
     /// removed. An addition gives up after three request deadlines (`replace_replica`), so
     /// this must be longer than that.
@@ -126,6 +130,7 @@ impl Default for RangeSettings {
             replication: 3,
             rebalance: true,
             balance_leaders: false,
+            follow_qps: 0.0,
             learner_patience: Duration::from_secs(60),
             txn_piece_bytes: DEFAULT_TXN_PIECE_BYTES,
             region: String::new(),

@@ -47,6 +47,7 @@ mod apply;
 mod command;
 mod dist;
 mod error;
+mod follow;
 mod group;
 mod kv;
 mod lease;
@@ -74,6 +75,7 @@ pub use dist::{
     spawn_upkeep,
 };
 pub use error::{ConditionFailure, Error, Result};
+pub use follow::from_gateway;
 pub use group::LocalGroup;
 pub use kv::{Condition, KvClient, KvPair, Mutation, SameResult, Span, WriteRequest};
 pub use locks::{LOCK_TTL, LockOwner, LockTable};

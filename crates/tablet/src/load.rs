@@ -62,6 +62,8 @@ pub(crate) struct LoadTracker {
     busy: AtomicBool,
     /// Touched by the upkeep loop and on resets only.
     measure: Mutex<Measure>,
+    /// Where the requests come from (see `follow.rs`).
+    origins: crate::follow::Origins,
 }
 
 #[derive(Debug, Default)]
@@ -87,12 +89,19 @@ impl LoadTracker {
             slots: std::array::from_fn(|_| Mutex::new(Vec::new())),
             busy: AtomicBool::new(false),
             measure: Mutex::new(Measure::default()),
+            origins: crate::follow::Origins::new(),
         }
     }
 
-    /// Counts one request. If the reservoir picks it, `pick` is called with a random number
+    /// Where the counted requests came from.
+    pub(crate) fn origins(&self) -> &crate::follow::Origins {
+        &self.origins
+    }
+
+    /// Counts one request, from node `origin`. If the reservoir picks it, `pick` is called with a random number
     /// to choose one key the request touched (`None`: it touched none worth sampling).
-    pub(crate) fn record<'k>(&self, pick: impl FnOnce(u64) -> Option<&'k [u8]>) {
+    pub(crate) fn record<'k>(&self, origin: u64, pick: impl FnOnce(u64) -> Option<&'k [u8]>) {
+        self.origins.record(origin);
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let seen = n
             .saturating_sub(self.forgotten.load(Ordering::Relaxed))
@@ -135,6 +144,7 @@ impl LoadTracker {
             ..Measure::default()
         };
         self.forget_samples();
+        self.origins.reset();
     }
 
     fn forget_samples(&self) {
@@ -384,7 +394,7 @@ mod tests {
     fn record(t: &LoadTracker, n: usize, key: impl Fn(usize) -> String) {
         for i in 0..n {
             let k = key(i);
-            t.record(|_| Some(k.as_bytes()));
+            t.record(1, |_| Some(k.as_bytes()));
         }
     }
 

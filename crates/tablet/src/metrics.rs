@@ -110,6 +110,14 @@ pub static REPLICAS_REPLACED: LazyLock<IntCounter> = LazyLock::new(|| {
 });
 
 /// Leaderships handed over by leader balancing.
+/// Leaderships handed to the node a tablet's requests come from (see `follow.rs`).
+pub static LEADERSHIPS_FOLLOWED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "meridian_leaderships_followed_total",
+        "Leaderships this node handed to the node whose gateway sends most of the tablet's requests.",
+    )
+});
+
 pub static LEADERSHIPS_BALANCED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(
         "meridian_leaderships_balanced_total",
@@ -194,6 +202,7 @@ pub fn register() {
     LazyLock::force(&LOG_SYNCED_WRITES);
     LazyLock::force(&REPLICAS_REPLACED);
     LazyLock::force(&LEADERSHIPS_BALANCED);
+    LazyLock::force(&LEADERSHIPS_FOLLOWED);
     LazyLock::force(&LOAD_SPLITS);
     LazyLock::force(&LOCK_WAITS);
     LazyLock::force(&ADMISSION_WAITS);

@@ -20,7 +20,10 @@
 //! carry each node's leader count, and a node that leads more than the mean hands one
 //! leadership to a voter on a node that leads at least two fewer (one per round, so the
 //! counts settle without swinging back and forth; CockroachDB's lease rebalancing works from
-//! such per-store counts too). Draining nodes are never given one.
+//! such per-store counts too). Draining nodes are never given one. Before counts, the load
+//! decides: a tablet whose requests come mostly from another node's gateway hands its
+//! leadership there, and count balancing never moves a leadership away from the node whose
+//! requests hold it (`follow.rs`).
 //!
 //! A replica moves by `RangeClient::replace_replica` (learner, snapshot, joint change; see
 //! `membership.rs`).
@@ -339,7 +342,12 @@ pub fn plan_leader_move(
         .map(|(_, to, tablet)| LeaderMove { tablet, to })
 }
 
-/// One round of leader balancing for each store in `stores` (see [`plan_leader_move`]).
+/// Leaderships one node hands over to follow the load in one round.
+const MAX_FOLLOWS_PER_ROUND: usize = 4;
+
+/// One round of leader placement for each store in `stores`: leaderships follow the nodes
+/// their requests come from (`follow.rs`), then counts are balanced ([`plan_leader_move`])
+/// among the tablets the load does not hold where they are.
 pub async fn balance_leaders(
     stores: &[Arc<Store>],
     client: &RangeClient,
@@ -355,24 +363,68 @@ pub async fn balance_leaders(
     let (Ok(records), Ok(now)) = (client.liveness().await, client.now()) else {
         return;
     };
+    let eligible = |node: u64| {
+        records.iter().any(|n| {
+            n.node_id == node
+                && !n.draining
+                && node_state(n, now.latest, settings.dead_after) == NodeState::Live
+        })
+    };
     for store in running {
+        let me = store.id();
         let replicas = leaders(store);
-        let led: Vec<(u64, Vec<u64>)> = replicas
-            .iter()
-            .filter(|r| !r.is_frozen())
-            .map(|r| {
-                let d = r.descriptor();
-                let voters = d
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|id| !d.learners.contains(id))
-                    .collect();
-                (r.tablet_id(), voters)
-            })
-            .collect();
-        let Some(m) = plan_leader_move(store.id(), &led, &records, now.latest, settings.dead_after)
-        else {
+        let mut led: Vec<(u64, Vec<u64>)> = Vec::new();
+        let mut followed = 0;
+        for r in replicas.iter().filter(|r| !r.is_frozen()) {
+            let d = r.descriptor();
+            let mut voters: Vec<u64> = d
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| !d.learners.contains(id))
+                .collect();
+            let origins = r.load().origins();
+            origins.observe(now.latest);
+            let rates = origins.rates();
+            // A new leader is not handed on for counts before its load is known.
+            if rates.is_none() && settings.follow_qps > 0.0 {
+                continue;
+            }
+            if let Some(rates) = rates {
+                let to = (followed < MAX_FOLLOWS_PER_ROUND)
+                    .then(|| {
+                        crate::follow::plan_follow(
+                            me,
+                            &voters,
+                            &rates,
+                            settings.follow_qps,
+                            eligible,
+                        )
+                    })
+                    .flatten();
+                if let Some(to) = to {
+                    tracing::info!(
+                        tablet = r.tablet_id(),
+                        from = me,
+                        to,
+                        ?rates,
+                        "placement: handing a leadership to the node its requests come from"
+                    );
+                    crate::metrics::LEADERSHIPS_FOLLOWED.inc();
+                    r.transfer_leadership_to(to);
+                    followed += 1;
+                    continue;
+                }
+                voters
+                    .retain(|v| !crate::follow::held_against(me, *v, &rates, settings.follow_qps));
+            }
+            led.push((r.tablet_id(), voters));
+        }
+        // Counts are recounted after the moves the load asked for.
+        if followed > 0 {
+            continue;
+        }
+        let Some(m) = plan_leader_move(me, &led, &records, now.latest, settings.dead_after) else {
             continue;
         };
         if let Some(r) = replicas.iter().find(|r| r.tablet_id() == m.tablet) {

@@ -794,7 +794,8 @@ impl Replica {
     /// key it touched for the sample (see [`LoadTracker::record`]).
     pub(crate) fn note_load<'k>(&self, pick: impl FnOnce(u64) -> Option<&'k [u8]>) {
         if self.is_leader() {
-            self.shared.load.record(pick);
+            let origin = crate::follow::gateway().unwrap_or(self.shared.replica_id);
+            self.shared.load.record(origin, pick);
         }
     }
 
