@@ -1,5 +1,6 @@
 # Shared by the side-by-side benchmark scripts (source it): start Debian's PostgreSQL 15, a
-# single Meridian node or a three-process Meridian cluster on loopback, and stop them on exit.
+# single Meridian node, a three-process Meridian cluster on loopback or three nodes in
+# simulated regions, and stop them on exit.
 #
 # Expects WORK (a scratch directory) and BIN (the meridian binary) to be set; sets PG_BIN.
 
@@ -79,6 +80,20 @@ start_cluster() {
     log "starting a three-node Meridian cluster (data in $CLUSTER_DIR)"
     MERIDIAN_CLUSTER_DIR="$CLUSTER_DIR" MERIDIAN_BIN="$BIN" bash ops/cluster.sh start >&2
     wait_for_sql 127.0.0.1 26257
+}
+
+# start_regions PORT: three nodes in one process in three simulated regions (`meridian demo
+# --nodes 3 --global`), node 1 (us-east1) taking SQL on 127.0.0.1:PORT.
+start_regions() {
+    local port=$1
+    log "starting three Meridian nodes in three simulated regions (data in $WORK/regions)"
+    "$BIN" demo --nodes 3 --global --no-shell --data-dir "$WORK/regions" \
+        --sql-addr "127.0.0.1:$port" >"$WORK/regions.log" 2>&1 &
+    MERIDIAN_PID=$!
+    wait_for_sql 127.0.0.1 "$port" || {
+        log "the regions demo did not become ready; see $WORK/regions.log"
+        return 1
+    }
 }
 
 # wait_for_sql HOST PORT: until a SQL query answers (30 s at most).

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# TPC-C side by side: Debian's PostgreSQL 15, a single Meridian node and a three-node Meridian
-# cluster (three processes on 127.0.0.1-3, three replicas of every tablet), each on fresh data
-# directories, driven by the same `meridian workload tpcc` init / run / check. Prints one
-# table with a column per side and the ratios to PostgreSQL.
+# TPC-C side by side: Debian's PostgreSQL 15, a single Meridian node, a three-node Meridian
+# cluster (three processes on 127.0.0.1-3, three replicas of every tablet) and three nodes in
+# three simulated regions (`meridian demo --nodes 3 --global`: one process, 33-70 ms one way
+# between the regions, clients in us-east1), each on fresh data directories, driven by the
+# same `meridian workload tpcc` init / run / check. Prints one table with a column per side
+# and the ratios to PostgreSQL.
 #
 #   benches/tpcc.sh                       # 1 warehouse, 60 s, no keying/think time
 #   WAREHOUSES=10 DURATION=5m WAIT=true benches/tpcc.sh
-#   SIDES="postgres meridian" benches/tpcc.sh   # a subset of postgres meridian cluster
+#   SIDES="postgres meridian" benches/tpcc.sh   # a subset of postgres meridian cluster regions
 #
 # PostgreSQL is installed with apt-get if missing; the Meridian binary is built in release
 # mode if missing. Everything listens on 127.0.0.1 only and is stopped on exit; the data
@@ -19,7 +21,7 @@ WAREHOUSES=${WAREHOUSES:-1}
 DURATION=${DURATION:-60s}
 RAMP=${RAMP:-0s}
 WAIT=${WAIT:-false}
-SIDES=${SIDES:-postgres meridian cluster}
+SIDES=${SIDES:-postgres meridian cluster regions}
 PG_PORT=${PG_PORT:-55432}
 MERIDIAN_PORT=${MERIDIAN_PORT:-26357} # SQL; +1 gRPC, +2 HTTP
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/meridian-target}"
@@ -76,6 +78,13 @@ for side in $SIDES; do
             echo "did not start" >"$WORK/cluster.failed"
         fi
         ;;
+    regions)
+        if start_regions "$MERIDIAN_PORT"; then
+            bench regions "postgresql://root@127.0.0.1:$MERIDIAN_PORT/defaultdb?sslmode=disable"
+        else
+            echo "did not start" >"$WORK/regions.failed"
+        fi
+        ;;
     esac
     stop_all
 done
@@ -100,7 +109,7 @@ def load(name):
         r["consistency"] = open(p + ".consistency").read().strip()
     return r
 
-sides = [load(n) for n in ("postgres", "meridian", "cluster")
+sides = [load(n) for n in ("postgres", "meridian", "cluster", "regions")
          if any(os.path.exists(os.path.join(work, n + ext)) for ext in (".init", ".failed"))]
 
 def metric(r, key):

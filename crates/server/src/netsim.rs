@@ -58,6 +58,17 @@ impl NetworkSim {
             .clear();
     }
 
+    /// When something sent now from `from` reaches `to`: `None` if the link is down,
+    /// `Some(None)` at once, `Some(Some(t))` at `t` (a delayed link).
+    pub(crate) fn arrival(&self, from: u64, to: u64) -> Option<Option<tokio::time::Instant>> {
+        match self.link(from, to) {
+            Link::Up => Some(None),
+            Link::Down => None,
+            // The deadline of a sleep started now: the clock tokio's timers run on.
+            Link::Delay(d) => Some(Some(tokio::time::sleep(d).deadline())),
+        }
+    }
+
     /// Waits out the link's delay; false if the link is down.
     pub(crate) async fn traverse(&self, from: u64, to: u64) -> bool {
         match self.link(from, to) {
@@ -87,5 +98,26 @@ mod tests {
         assert_eq!(net.link(3, 2), Link::Delay(Duration::from_millis(5)));
         net.heal();
         assert_eq!(net.link(1, 2), Link::Up);
+    }
+
+    #[tokio::test]
+    async fn a_delayed_link_says_when_what_is_sent_now_arrives() {
+        let net = NetworkSim::new();
+        net.set(1, 2, Link::Delay(Duration::from_millis(40)));
+        net.set(1, 3, Link::Down);
+        assert_eq!(
+            net.arrival(1, 4),
+            Some(None),
+            "an undelayed link delivers at once"
+        );
+        assert_eq!(net.arrival(1, 3), None, "a cut link delivers nothing");
+        let due = net.arrival(2, 1).flatten().expect("delayed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let next = net.arrival(1, 2).flatten().expect("delayed");
+        // Each send counts from its own start: delays overlap rather than add up.
+        assert!(next - due >= Duration::from_millis(10));
+        tokio::time::sleep_until(due).await;
+        let after = net.arrival(1, 2).flatten().expect("delayed");
+        assert!(after - due >= Duration::from_millis(40));
     }
 }

@@ -54,6 +54,12 @@ impl RemoteReplica {
         }
     }
 
+    /// Waits out the simulated link's delay on the way back (the answer crosses the same
+    /// distance as the request).
+    async fn back(&self) {
+        self.net.traverse(self.node_id, self.from_node).await;
+    }
+
     /// `msg` as a request from this node, which the serving leader counts as the origin of
     /// the load it puts on the tablet (see `meridian_tablet::from_gateway`).
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
@@ -80,12 +86,9 @@ impl RemoteReplica {
             }),
             max_commit_ts: hi.as_nanos(),
         };
-        let resp = self
-            .call()
-            .await?
-            .kv_write(self.request(req))
-            .await
-            .map_err(|s| self.unknown_outcome(s))?;
+        let resp = self.call().await?.kv_write(self.request(req)).await;
+        self.back().await;
+        let resp = resp.map_err(|s| self.unknown_outcome(s))?;
         let resp = resp.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.commit_ts))
@@ -97,6 +100,7 @@ impl RemoteReplica {
             at,
         };
         let resp = self.call().await?.kv_read_ts(self.request(req)).await;
+        self.back().await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.ts))
@@ -161,13 +165,9 @@ impl ReplicaEndpoint for RemoteReplica {
             tablet_id: self.tablet_id,
             op: Some(meridian_tablet::op_to_proto(&op)),
         };
-        let resp = self
-            .call()
-            .await?
-            .kv_op(self.request(req))
-            .await
-            .map_err(|s| self.unknown_outcome(s))?
-            .into_inner();
+        let resp = self.call().await?.kv_op(self.request(req)).await;
+        self.back().await;
+        let resp = resp.map_err(|s| self.unknown_outcome(s))?.into_inner();
         check(resp.error)?;
         Ok(OpOutcome {
             ts: Timestamp::from_nanos(resp.ts),
@@ -184,6 +184,7 @@ impl ReplicaEndpoint for RemoteReplica {
             ts: ts.as_nanos(),
         };
         let resp = self.call().await?.kv_get(self.request(req)).await;
+        self.back().await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.found.then_some(resp.value))
@@ -196,6 +197,7 @@ impl ReplicaEndpoint for RemoteReplica {
             ts: ts.as_nanos(),
         };
         let resp = self.call().await?.kv_multi_get(self.request(req)).await;
+        self.back().await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         if resp.values.len() != keys.len() {
@@ -228,6 +230,7 @@ impl ReplicaEndpoint for RemoteReplica {
             limit: limit.map_or(0, |l| l as u64),
         };
         let resp = self.call().await?.kv_scan(self.request(req)).await;
+        self.back().await;
         let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
         check(resp.error)?;
         Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())

@@ -95,6 +95,7 @@ impl Transport for GrpcTransport {
 }
 
 /// The two ends of a sender task.
+#[derive(Clone)]
 struct PeerLink {
     from_node: u64,
     to_node: u64,
@@ -103,16 +104,20 @@ struct PeerLink {
 
 async fn send_loop(
     link: PeerLink,
-    mut client: NodeClient<Channel>,
+    client: NodeClient<Channel>,
     mut rx: mpsc::Receiver<pb::RaftMessage>,
     net: Arc<NetworkSim>,
 ) {
-    let PeerLink {
-        from_node,
-        to_node,
-        cluster_id,
-    } = link;
-    let mut failures: u32 = 0;
+    let mut sender = Sender {
+        link,
+        client,
+        failures: 0,
+    };
+    // Batches for a delayed link go through a second task that holds each until it is due,
+    // so that delays overlap as on a real long link instead of adding up batch after batch.
+    // Once it exists, every batch takes it, so none overtakes another.
+    let mut delayed: Option<mpsc::Sender<(Option<tokio::time::Instant>, Vec<pb::RaftMessage>)>> =
+        None;
     while let Some(first) = rx.recv().await {
         let mut messages = vec![first];
         while messages.len() < BATCH_LIMIT {
@@ -121,18 +126,61 @@ async fn send_loop(
                 Err(_) => break,
             }
         }
-        if !net.traverse(from_node, to_node).await {
+        let Some(due) = net.arrival(sender.link.from_node, sender.link.to_node) else {
             continue;
+        };
+        if due.is_some() && delayed.is_none() {
+            let (tx, mut later) = mpsc::channel(QUEUE_LIMIT);
+            let mut sender = Sender {
+                link: sender.link.clone(),
+                client: sender.client.clone(),
+                failures: 0,
+            };
+            tokio::spawn(async move {
+                while let Some((due, messages)) = later.recv().await {
+                    if let Some(due) = due {
+                        tokio::time::sleep_until(due).await;
+                    }
+                    sender.send(messages).await;
+                }
+            });
+            delayed = Some(tx);
         }
+        match &delayed {
+            Some(tx) => {
+                if tx.send((due, messages)).await.is_err() {
+                    return;
+                }
+            }
+            None => sender.send(messages).await,
+        }
+    }
+}
+
+/// Sends batches over one peer link, counting consecutive failures.
+struct Sender {
+    link: PeerLink,
+    client: NodeClient<Channel>,
+    failures: u32,
+}
+
+impl Sender {
+    async fn send(&mut self, messages: Vec<pb::RaftMessage>) {
+        let PeerLink {
+            from_node,
+            to_node,
+            ref cluster_id,
+        } = self.link;
         let batch = pb::RaftMessageBatch {
             from_node,
             cluster_id: cluster_id.clone(),
             messages,
         };
-        match client.raft(batch).await {
-            Ok(_) => failures = 0,
+        match self.client.raft(batch).await {
+            Ok(_) => self.failures = 0,
             Err(status) => {
-                failures = failures.saturating_add(1);
+                self.failures = self.failures.saturating_add(1);
+                let failures = self.failures;
                 // A peer restarting or shutting down misses a few rounds; say so when it lasts.
                 if failures >= 4 && failures.is_power_of_two() {
                     tracing::warn!(to_node, error = %status.message(), failures,
