@@ -18,8 +18,8 @@
 //! - balancing leader counts never hands a tablet to a node the rule above would take it back
 //!   from ([`held_against`]): count balancing gives way to where the load is.
 //!
-//! Two rounds of measurement (a few seconds) come before any decision, so a new leader is
-//! judged on what it served, not on a burst. CockroachDB's load-based lease rebalancing works
+//! Three rounds of measurement (a few seconds) come before any decision, so a new leader is
+//! judged on what it served, not on a burst or on the pause while requests found it. CockroachDB's load-based lease rebalancing works
 //! the same way, by locality; here the unit is the node, because within a region the hop
 //! between gateway and leader is still the largest cost of a short transaction.
 
@@ -39,8 +39,9 @@ const SLOTS: usize = 8;
 /// The time constant of the decayed rates.
 const DECAY: Duration = Duration::from_secs(4);
 
-/// Measurements (placement rounds) before a leader's rates are trusted.
-const MIN_ROUNDS: u32 = 2;
+/// Measurements (placement rounds) before a leader's rates are trusted: the first interval
+/// after a leadership moves includes the requests' pause while they found the new leader.
+const MIN_ROUNDS: u32 = 3;
 
 tokio::task_local! {
     static GATEWAY: u64;
@@ -178,12 +179,13 @@ pub fn plan_follow(
         .map(|(_, v)| v)
 }
 
-/// Whether handing the leadership from `me` to `to` would be undone by [`plan_follow`] at
-/// `to`: `me`'s node sends at least `min_qps` and more than [`FOLLOW_RATIO`] times what `to`'s
-/// sends.
+/// Whether count balancing must not hand the leadership from `me` to `to`, because
+/// [`plan_follow`] at `to` could hand it back: `me`'s node sends more than [`FOLLOW_RATIO`]
+/// times what `to`'s sends, and at least half of `min_qps` (half, so that a rate hovering
+/// about the threshold does not send the leadership back and forth).
 pub fn held_against(me: u64, to: u64, rates: &[(u64, f64)], min_qps: f64) -> bool {
     let local = rate_of(rates, me);
-    min_qps > 0.0 && local >= min_qps && local > rate_of(rates, to) * FOLLOW_RATIO
+    min_qps > 0.0 && local >= min_qps / 2.0 && local > rate_of(rates, to) * FOLLOW_RATIO
 }
 
 #[cfg(test)]
@@ -195,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn rates_are_counted_per_origin_and_trusted_after_two_rounds() {
+    fn rates_are_counted_per_origin_and_trusted_after_three_rounds() {
         let o = Origins::new();
         o.observe(at(0));
         for _ in 0..300 {
@@ -206,18 +208,20 @@ mod tests {
         }
         o.observe(at(10));
         assert_eq!(o.rates(), None, "one round is not enough");
-        for _ in 0..300 {
-            o.record(2);
+        for round in [20, 30] {
+            for _ in 0..300 {
+                o.record(2);
+            }
+            for _ in 0..100 {
+                o.record(1);
+            }
+            o.observe(at(round));
         }
-        for _ in 0..100 {
-            o.record(1);
-        }
-        o.observe(at(20));
         let rates = o.rates().unwrap();
         assert!((rate_of(&rates, 2) - 300.0).abs() < 1e-6, "{rates:?}");
         assert!((rate_of(&rates, 1) - 100.0).abs() < 1e-6, "{rates:?}");
         // The rate decays once the requests stop.
-        o.observe(at(30));
+        o.observe(at(40));
         let quieter = rate_of(&o.rates().unwrap(), 2);
         assert!(quieter < 300.0 * 0.9 && quieter > 0.0, "{quieter}");
         // A reset forgets everything measured.
@@ -285,7 +289,11 @@ mod tests {
         assert!(held_against(1, 2, &rates, 10.0));
         assert!(!held_against(1, 3, &rates, 10.0), "3 would keep it");
         assert!(!held_against(2, 1, &rates, 10.0));
-        assert!(!held_against(1, 2, &[(1, 5.0)], 10.0), "too little load");
+        assert!(
+            held_against(1, 2, &[(1, 6.0)], 10.0),
+            "held below the threshold to follow"
+        );
+        assert!(!held_against(1, 2, &[(1, 4.0)], 10.0), "too little load");
         assert!(!held_against(1, 2, &rates, 0.0), "turned off");
     }
 }

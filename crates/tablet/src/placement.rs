@@ -432,6 +432,7 @@ pub async fn balance_leaders(
                 tablet = m.tablet,
                 from = store.id(),
                 to = m.to,
+                rates = ?r.load().origins().rates(),
                 "placement: handing a leadership over to balance leader counts"
             );
             crate::metrics::LEADERSHIPS_BALANCED.inc();
