@@ -386,8 +386,10 @@ pub async fn balance_leaders(
             let origins = r.load().origins();
             origins.observe(now.latest);
             let rates = origins.rates();
-            // A new leader is not handed on for counts before its load is known.
+            // A new leader counts towards this node's leaderships but is not handed on for
+            // counts before its load is known.
             if rates.is_none() && settings.follow_qps > 0.0 {
+                led.push((r.tablet_id(), Vec::new()));
                 continue;
             }
             if let Some(rates) = rates {
