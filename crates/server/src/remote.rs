@@ -42,33 +42,34 @@ pub(crate) struct RemoteReplica {
 }
 
 impl RemoteReplica {
-    /// A client for one call, or `Unavailable` when the simulated link is down.
-    async fn call(&self) -> Result<NodeClient<Channel>> {
-        if self.net.traverse(self.from_node, self.node_id).await {
-            Ok(self.client.clone())
-        } else {
-            Err(Error::Unavailable {
+    /// One call to the replica's node: crosses the simulated link there (`Unavailable` when
+    /// it is down), sends `msg` naming this node as its gateway (the serving leader counts the
+    /// load as coming from it, see `meridian_tablet::from_gateway`), and waits out the link's
+    /// delay on the way back, as the answer crosses the same distance. The inner result is the
+    /// call's own.
+    async fn round_trip<T, R, F, Fut>(
+        &self,
+        msg: T,
+        rpc: F,
+    ) -> Result<std::result::Result<R, tonic::Status>>
+    where
+        F: FnOnce(NodeClient<Channel>, tonic::Request<T>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<tonic::Response<R>, tonic::Status>>,
+    {
+        if !self.net.traverse(self.from_node, self.node_id).await {
+            return Err(Error::Unavailable {
                 tablet: self.tablet_id,
                 reason: format!("node {} unreachable: link down", self.node_id),
-            })
+            });
         }
-    }
-
-    /// Waits out the simulated link's delay on the way back (the answer crosses the same
-    /// distance as the request).
-    async fn back(&self) {
-        self.net.traverse(self.node_id, self.from_node).await;
-    }
-
-    /// `msg` as a request from this node, which the serving leader counts as the origin of
-    /// the load it puts on the tablet (see `meridian_tablet::from_gateway`).
-    fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         req.metadata_mut().insert(
             GATEWAY_HEADER,
             tonic::metadata::MetadataValue::from(self.from_node),
         );
-        req
+        let resp = rpc(self.client.clone(), req).await;
+        self.net.traverse(self.node_id, self.from_node).await;
+        Ok(resp.map(tonic::Response::into_inner))
     }
 
     /// Forwards a write; a non-zero `lo` asks to commit within `[lo, hi]`.
@@ -86,10 +87,10 @@ impl RemoteReplica {
             }),
             max_commit_ts: hi.as_nanos(),
         };
-        let resp = self.call().await?.kv_write(self.request(req)).await;
-        self.back().await;
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_write(r).await })
+            .await?;
         let resp = resp.map_err(|s| self.unknown_outcome(s))?;
-        let resp = resp.into_inner();
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.commit_ts))
     }
@@ -99,9 +100,10 @@ impl RemoteReplica {
             tablet_id: self.tablet_id,
             at,
         };
-        let resp = self.call().await?.kv_read_ts(self.request(req)).await;
-        self.back().await;
-        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_read_ts(r).await })
+            .await?;
+        let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
         Ok(Timestamp::from_nanos(resp.ts))
     }
@@ -165,9 +167,10 @@ impl ReplicaEndpoint for RemoteReplica {
             tablet_id: self.tablet_id,
             op: Some(meridian_tablet::op_to_proto(&op)),
         };
-        let resp = self.call().await?.kv_op(self.request(req)).await;
-        self.back().await;
-        let resp = resp.map_err(|s| self.unknown_outcome(s))?.into_inner();
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_op(r).await })
+            .await?;
+        let resp = resp.map_err(|s| self.unknown_outcome(s))?;
         check(resp.error)?;
         Ok(OpOutcome {
             ts: Timestamp::from_nanos(resp.ts),
@@ -183,9 +186,10 @@ impl ReplicaEndpoint for RemoteReplica {
             key: key.to_vec(),
             ts: ts.as_nanos(),
         };
-        let resp = self.call().await?.kv_get(self.request(req)).await;
-        self.back().await;
-        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_get(r).await })
+            .await?;
+        let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
         Ok(resp.found.then_some(resp.value))
     }
@@ -196,9 +200,10 @@ impl ReplicaEndpoint for RemoteReplica {
             keys: keys.to_vec(),
             ts: ts.as_nanos(),
         };
-        let resp = self.call().await?.kv_multi_get(self.request(req)).await;
-        self.back().await;
-        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_multi_get(r).await })
+            .await?;
+        let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
         if resp.values.len() != keys.len() {
             return Err(Error::Internal(format!(
@@ -229,9 +234,10 @@ impl ReplicaEndpoint for RemoteReplica {
             ts: ts.as_nanos(),
             limit: limit.map_or(0, |l| l as u64),
         };
-        let resp = self.call().await?.kv_scan(self.request(req)).await;
-        self.back().await;
-        let resp = resp.map_err(|s| self.transport_error(s))?.into_inner();
+        let resp = self
+            .round_trip(req, |mut c, r| async move { c.kv_scan(r).await })
+            .await?;
+        let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
         Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())
     }

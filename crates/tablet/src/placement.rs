@@ -303,6 +303,11 @@ pub struct LeaderMove {
     pub to: u64,
 }
 
+/// Whether the node of record `n` may be given a leadership at `now`: live and not draining.
+fn may_lead(n: &pb::NodeLiveness, now: Timestamp, dead_after: Duration) -> bool {
+    !n.draining && node_state(n, now, dead_after) == NodeState::Live
+}
+
 /// Leader balancing, as node `me` decides it for itself: when it leads more tablets than the
 /// mean of the live nodes that may lead (not draining; its own count is `led`'s length, the
 /// records give the others'), one of its tablets (`led`: each with its voters) goes to the
@@ -319,9 +324,7 @@ pub fn plan_leader_move(
     let leading = led.len() as u64;
     let counts: BTreeMap<u64, u64> = records
         .iter()
-        .filter(|n| {
-            n.node_id != me && !n.draining && node_state(n, now, dead_after) == NodeState::Live
-        })
+        .filter(|n| n.node_id != me && may_lead(n, now, dead_after))
         .map(|n| (n.node_id, u64::from(n.leaders)))
         .chain([(me, leading)])
         .collect();
@@ -364,11 +367,9 @@ pub async fn balance_leaders(
         return;
     };
     let eligible = |node: u64| {
-        records.iter().any(|n| {
-            n.node_id == node
-                && !n.draining
-                && node_state(n, now.latest, settings.dead_after) == NodeState::Live
-        })
+        records
+            .iter()
+            .any(|n| n.node_id == node && may_lead(n, now.latest, settings.dead_after))
     };
     for store in running {
         let me = store.id();
