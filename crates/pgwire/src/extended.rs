@@ -38,7 +38,7 @@ use crate::encode::{column_formats, encode_rows, field_infos, pg_type, query_res
 use crate::error::{Error, Severity, pg_error, sql_error};
 use crate::server::Handler;
 use crate::session::{PortalRun, PortalRuns, session_slot};
-use crate::shape;
+use meridian_sql::lexical as shape;
 
 /// A parsed statement: its text and what the backend said about it at Parse.
 #[derive(Debug, Clone)]

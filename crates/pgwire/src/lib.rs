@@ -87,7 +87,6 @@ pub mod fuzzing;
 mod layout;
 mod server;
 mod session;
-mod shape;
 mod simple;
 mod startup;
 mod state;

@@ -24,7 +24,7 @@ use crate::encode::{encode_rows, field_infos, query_response};
 use crate::error::{Severity, error_info, pg_error};
 use crate::server::Handler;
 use crate::session::session_slot;
-use crate::shape;
+use meridian_sql::lexical as shape;
 
 #[async_trait::async_trait]
 impl<B: SqlBackend> SimpleQueryHandler for Handler<B> {

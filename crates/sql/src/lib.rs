@@ -2,6 +2,8 @@
 //!
 //! ```text
 //!  Session::execute(sql) / Session::prepare + execute_prepared
+//!     │ autoparam.rs  a statement whose shape (text with its constants as parameters,
+//!     │               lexical.rs) was planned before runs that plan with its constants
 //!     │ parse.rs      sqlparser (PostgreSQL dialect) -> statements; syntax errors are 42601
 //!     │ session.rs    SET/SHOW; txn/ transaction blocks; everything else, per attempt:
 //!     │                 read_ts -> catalog.rs: descriptors of the tables the statement names
@@ -255,6 +257,7 @@
 //!   work item.
 
 mod api;
+mod autoparam;
 mod catalog;
 mod copy;
 mod datum_text;
@@ -262,6 +265,7 @@ mod error;
 mod exec;
 mod expr;
 mod keys;
+pub mod lexical;
 mod metrics;
 mod parse;
 mod plan;

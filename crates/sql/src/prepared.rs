@@ -15,6 +15,8 @@
 
 use std::sync::Arc;
 
+use meridian_clock::Timestamp;
+use meridian_tablet::KvClient;
 use sqlparser::ast::Statement;
 
 use crate::api::{ColumnInfo, Datum, SqlError, SqlType, StatementResult};
@@ -23,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::expr::{CastContext, cast_datum};
 use crate::parse;
 use crate::plan::{self, Plan, Tables};
-use crate::session::{Session, Work, plan_with_catalog};
+use crate::session::{Session, Work};
 use crate::types::TypeSpec;
 
 /// Most cached plans a session keeps (it forgets them all when full).
@@ -76,7 +78,14 @@ pub(crate) struct CachedPlan {
     /// Every table or view the plan read a descriptor of: name, and its [`Version`] or `None`
     /// for names that did not exist.
     catalog: Vec<(String, Option<Version>)>,
-    plan: Arc<Plan>,
+    planned: Arc<Planned>,
+}
+
+/// A plan with its parameter types and result columns.
+pub(crate) struct Planned {
+    pub plan: Plan,
+    pub param_types: Vec<SqlType>,
+    pub columns: Vec<ColumnInfo>,
 }
 
 /// What a plan depends on of one table: its id, its descriptor's version and the generation
@@ -150,7 +159,7 @@ fn is_session_command(stmt: &Statement) -> bool {
 
 /// Converts a parameter value to its declared type (text values are parsed, numbers checked
 /// against the type's range).
-fn coerce_param(d: Datum, ty: SqlType, n: usize) -> Result<Datum, SqlError> {
+pub(crate) fn coerce_param(d: Datum, ty: SqlType, n: usize) -> Result<Datum, SqlError> {
     let from = match &d {
         Datum::Null => return Ok(Datum::Null),
         Datum::Bool(_) => SqlType::Bool,
@@ -225,43 +234,78 @@ impl Session {
         }
         let kv = self.kv();
         let ts = kv.read_ts().await.map_err(|e| Error::Read(e).into_sql())?;
-        let (planned, tables) = plan_with_catalog(
-            kv.as_ref(),
-            &self.engine.inner.stats,
-            ts,
-            &stmt,
-            sql,
-            &self.user,
-            &self.database,
-            param_types,
-        )
-        .await
-        .map_err(Error::into_sql)?;
-        let types = plan::param_types(&planned, param_types)?;
+        let (planned, tables) = self
+            .plan(kv.as_ref(), ts, &stmt, sql, param_types)
+            .await
+            .map_err(Error::into_sql)?;
+        let planned = Planned {
+            param_types: plan::param_types(&planned, param_types)?,
+            columns: plan_columns(&planned),
+            plan: planned,
+        };
         let prepared = Prepared {
             sql: sql.into(),
             stmt: Arc::new(stmt),
-            param_types: types,
-            columns: plan_columns(&planned),
+            param_types: planned.param_types.clone(),
+            columns: planned.columns.clone(),
             session_command: false,
         };
-        self.cache(&prepared, &tables, planned);
+        self.cache(prepared.cache_key(), &tables, planned);
         Ok(prepared)
     }
 
-    fn cache(&mut self, p: &Prepared, tables: &Tables, plan: Plan) -> Arc<Plan> {
+    /// Caches `planned` under `key`, valid while the tables it was planned against stay as
+    /// they are in `tables`.
+    pub(crate) fn cache(&mut self, key: String, tables: &Tables, planned: Planned) -> Arc<Planned> {
         if self.plans.len() >= MAX_CACHED_PLANS {
             self.plans.clear();
         }
-        let plan = Arc::new(plan);
+        let planned = Arc::new(planned);
         self.plans.insert(
-            p.cache_key(),
+            key,
             CachedPlan {
                 catalog: catalog_of(tables),
-                plan: plan.clone(),
+                planned: planned.clone(),
             },
         );
-        plan
+        planned
+    }
+
+    /// The plan cached under `key` if every table it was planned against is unchanged at
+    /// `ts`; else `stmt` planned anew (and cached) with parameters of types `given` (`None`:
+    /// inferred from their use).
+    pub(crate) async fn current_plan(
+        &mut self,
+        kv: &dyn KvClient,
+        ts: Timestamp,
+        key: &str,
+        stmt: &Statement,
+        sql: &str,
+        given: &[Option<SqlType>],
+    ) -> Result<Arc<Planned>> {
+        if let Some(cached) = self.plans.get(key) {
+            let mut valid = true;
+            for (name, planned) in &cached.catalog {
+                let now = match catalog::read_table(kv, name, ts).await? {
+                    Some(t) => Some(version(&self.engine.inner.stats.attach(t, ts).await)),
+                    None => None,
+                };
+                if now != *planned {
+                    valid = false;
+                    break;
+                }
+            }
+            if valid {
+                return Ok(cached.planned.clone());
+            }
+        }
+        let (plan, tables) = self.plan(kv, ts, stmt, sql, given).await?;
+        let planned = Planned {
+            param_types: plan::param_types(&plan, given)?,
+            columns: plan_columns(&plan),
+            plan,
+        };
+        Ok(self.cache(key.to_string(), &tables, planned))
     }
 
     /// Prepares `sql` for a wire protocol Parse (`types`: the types the client declared) and
@@ -352,47 +396,14 @@ impl Session {
     ) -> Result<StatementResult> {
         let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
-        let mut plan = None;
-        if let Some(cached) = self.plans.get(&p.cache_key()) {
-            let mut valid = true;
-            for (name, planned) in &cached.catalog {
-                let now = match catalog::read_table(kv.as_ref(), name, ts).await? {
-                    Some(t) => Some(version(&self.engine.inner.stats.attach(t, ts).await)),
-                    None => None,
-                };
-                if now != *planned {
-                    valid = false;
-                    break;
-                }
-            }
-            if valid {
-                plan = Some(cached.plan.clone());
-            }
+        let given: Vec<Option<SqlType>> = p.param_types.iter().map(|t| Some(*t)).collect();
+        let planned = self
+            .current_plan(kv.as_ref(), ts, &p.cache_key(), &p.stmt, &p.sql, &given)
+            .await?;
+        if planned.param_types != p.param_types || planned.columns != p.columns {
+            return Err(SqlError::unsupported("cached plan must not change result type").into());
         }
-        let plan = match plan {
-            Some(plan) => plan,
-            None => {
-                let given: Vec<Option<SqlType>> = p.param_types.iter().map(|t| Some(*t)).collect();
-                let (planned, tables) = plan_with_catalog(
-                    kv.as_ref(),
-                    &self.engine.inner.stats,
-                    ts,
-                    &p.stmt,
-                    &p.sql,
-                    &self.user,
-                    &self.database,
-                    &given,
-                )
-                .await?;
-                let types = plan::param_types(&planned, &given)?;
-                if types != p.param_types || plan_columns(&planned) != p.columns {
-                    return Err(
-                        SqlError::unsupported("cached plan must not change result type").into(),
-                    );
-                }
-                self.cache(p, &tables, planned)
-            }
-        };
-        self.execute_plan(kv.as_ref(), ts, params, &plan).await
+        self.execute_plan(kv.as_ref(), ts, params, &planned.plan)
+            .await
     }
 }

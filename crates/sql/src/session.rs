@@ -100,6 +100,7 @@ impl Engine {
             backoff_seed: id,
             plans: HashMap::new(),
             named: HashMap::new(),
+            shapes: Default::default(),
             block: txn::Block::default(),
         }
     }
@@ -120,6 +121,8 @@ pub struct Session {
     pub(crate) plans: HashMap<String, CachedPlan>,
     /// Statements prepared for the wire protocol, by text and declared parameter types.
     pub(crate) named: HashMap<String, Prepared>,
+    /// Shapes of simple statements met so far (see `autoparam.rs`).
+    pub(crate) shapes: crate::autoparam::Shapes,
     /// The open transaction block, if any.
     pub(crate) block: txn::Block,
     /// The keyspace of autocommit statements, recording their commit timestamps.
@@ -131,6 +134,17 @@ impl Session {
     /// statements separated by `;`), stopping after the first error, which is the last element.
     /// A syntax error anywhere in the string yields a single 42601 error and runs nothing.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<StatementResult, SqlError>> {
+        if let Some(results) = self.execute_shaped(sql).await {
+            return results;
+        }
+        self.execute_ordinary(sql).await
+    }
+
+    /// [`Session::execute`] parsing and planning every statement of `sql`.
+    pub(crate) async fn execute_ordinary(
+        &mut self,
+        sql: &str,
+    ) -> Vec<Result<StatementResult, SqlError>> {
         if let Some((table, points)) = crate::ranges::parse_split(sql) {
             return vec![self.split_table(&table, &points).await];
         }
@@ -332,6 +346,7 @@ impl Session {
             match work {
                 Work::Statement(stmt, _) => self.check_block(stmt)?,
                 Work::Prepared(Prepared { stmt, .. }, _) => self.check_block(stmt)?,
+                Work::Shaped(shaped, _) => self.check_block(&shaped.stmt)?,
                 Work::ShowTables => {}
             }
             let r = self.attempt(work).await.map_err(Error::into_sql);
@@ -359,6 +374,7 @@ impl Session {
             Work::Statement(stmt, sql) => self.run_once(stmt, sql).await,
             Work::ShowTables => self.show_tables().await,
             Work::Prepared(p, params) => self.run_prepared(p, params).await,
+            Work::Shaped(shaped, values) => self.run_shaped(shaped, values).await,
         }
     }
 
@@ -425,18 +441,31 @@ impl Session {
     async fn run_once(&mut self, stmt: &Statement, sql: &str) -> Result<StatementResult> {
         let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;
-        let (planned, _) = plan_with_catalog(
-            kv.as_ref(),
+        let (planned, _) = self.plan(kv.as_ref(), ts, stmt, sql, &[]).await?;
+        self.execute_plan(kv.as_ref(), ts, &[], &planned).await
+    }
+
+    /// Plans `stmt` (parsed from `sql`) against the catalog as of `ts`, with parameters of
+    /// types `params` (`None`: inferred from their use).
+    pub(crate) async fn plan(
+        &self,
+        kv: &dyn KvClient,
+        ts: meridian_clock::Timestamp,
+        stmt: &Statement,
+        sql: &str,
+        params: &[Option<SqlType>],
+    ) -> Result<(plan::Plan, Tables)> {
+        plan_with_catalog(
+            kv,
             &self.engine.inner.stats,
             ts,
             stmt,
             sql,
             &self.user,
             &self.database,
-            &[],
+            params,
         )
-        .await?;
-        self.execute_plan(kv.as_ref(), ts, &[], &planned).await
+        .await
     }
 
     /// Executes a plan at `ts` and notes the rows it wrote (see [`Session::note_writes`]).
@@ -760,6 +789,8 @@ pub(crate) enum Work<'q> {
     ShowTables,
     /// A prepared statement with its parameter values.
     Prepared(&'q crate::prepared::Prepared, &'q [Datum]),
+    /// A statement of a parameterized shape with its constants.
+    Shaped(&'q crate::autoparam::Shaped, &'q [Datum]),
 }
 
 /// The name of a setting as written (`a.b` for custom settings).

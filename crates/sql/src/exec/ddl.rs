@@ -226,10 +226,12 @@ pub(crate) async fn create_view(
         read_ts: Some(cx.read_ts),
         ..Default::default()
     };
-    let id = match existing {
+    // A replaced view keeps its id and gets a new version, so plans made against its old
+    // definition are made again.
+    let (id, version) = match existing {
         Some(t) if plan.or_replace && t.is_view() => {
             req.read_spans.push(point(key.clone()));
-            t.id
+            (t.id, t.version + 1)
         }
         Some(t) if plan.or_replace => {
             return Err(SqlError::new("42809", format!("\"{}\" is not a view", t.name)).into());
@@ -241,10 +243,16 @@ pub(crate) async fn create_view(
                 return Err(SqlError::duplicate_table(&plan.name).into());
             }
             claim_name(&mut req, &plan.name);
-            take_id(cx, &mut req).await?
+            (take_id(cx, &mut req).await?, 1)
         }
     };
-    let mut desc = TableDesc::new(id, plan.name.clone(), plan.columns.clone(), vec![0], 1)?;
+    let mut desc = TableDesc::new(
+        id,
+        plan.name.clone(),
+        plan.columns.clone(),
+        vec![0],
+        version,
+    )?;
     desc.view = Some(plan.sql.clone());
     req.mutations.push(Mutation::Put {
         key,

@@ -26,7 +26,7 @@ mod bind;
 mod bind_array;
 mod bind_catalog;
 mod bind_func;
-mod coerce;
+pub(crate) mod coerce;
 mod ddl;
 mod dml;
 mod equiv;
