@@ -213,3 +213,24 @@ fn prepared_futures_are_send() {
     let fut = s.prepare("SELECT 1");
     assert_send(&fut);
 }
+
+#[tokio::test]
+async fn a_replaced_view_is_planned_again() {
+    let (_, mut s) = session();
+    run(
+        &mut s,
+        "CREATE TABLE t (id INT PRIMARY KEY); INSERT INTO t VALUES (1), (2);
+         CREATE VIEW v AS SELECT id FROM t WHERE id = 1",
+    )
+    .await;
+    let p = s.prepare("SELECT id FROM v").await.unwrap();
+    let before = rows(s.execute_prepared(&p, vec![]).await.unwrap());
+    assert_eq!(before, [[Datum::Int(1)]]);
+    run(
+        &mut s,
+        "CREATE OR REPLACE VIEW v AS SELECT id FROM t WHERE id = 2",
+    )
+    .await;
+    let after = rows(s.execute_prepared(&p, vec![]).await.unwrap());
+    assert_eq!(after, [[Datum::Int(2)]]);
+}
