@@ -580,3 +580,41 @@ async fn a_conflicting_commit_writes_no_log_entry_and_keeps_its_locks() {
         .unwrap();
     group.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_tablet_grants_reads_ahead_and_later_writes_land_above() {
+    let clock = clock();
+    let group = LocalGroup::start(config(), dyn_engines(&engines(1)), clock.clone()).unwrap();
+    let leader = &group.replicas()[group.wait_for_leader().await.unwrap()];
+    // The lease is held once the leader has committed in its term.
+    group.write(put("x", "1")).await.unwrap();
+    // Written a moment ago: a read is granted what it asked, never past the leader's clock.
+    let asked = clock.now().unwrap().latest;
+    let granted = leader.read_at(asked).await.unwrap();
+    assert!(granted >= asked && granted <= clock.now().unwrap().latest);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Quiet: granted ahead of the clock and final at once, so the reads of the next moment
+    // find their snapshot final without asking. (The idle group let its lease lapse; the
+    // first reads go through ReadIndex and wake it.)
+    let mut ahead = None;
+    for _ in 0..100 {
+        let asked = clock.now().unwrap().latest;
+        let granted = leader.read_at(asked).await.unwrap();
+        if granted >= asked.saturating_add(Duration::from_millis(1)) {
+            ahead = Some((asked, granted));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (asked, granted) = ahead.expect("a read on the quiet tablet was granted ahead");
+    assert!(granted <= asked.saturating_add(2 * MAX_EPSILON));
+    assert!(leader.safe_ts() >= granted);
+    // A write after the grant lands above it, so the snapshot stays final.
+    let w = group.write(put("x", "2")).await.unwrap();
+    assert!(w > granted);
+    assert_eq!(
+        group.get(b"x", granted).await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    group.shutdown().await;
+}
