@@ -1217,7 +1217,8 @@ const SLOW_TURN: Duration = Duration::from_millis(200);
 /// How far ahead of the clock a leader under lease grants a read at a given timestamp on a
 /// quiet tablet (see [`TsOracle::read_ahead`]): the reads of the next moment then find their
 /// snapshot final (`safe_ts`) and do not message the driver; a write that follows waits at
-/// most this much longer in commit wait.
+/// most this much longer in commit wait. A new leader starts its timestamps this much further
+/// above its clock, so they stay above what a predecessor granted.
 const READ_AHEAD: Duration = Duration::from_millis(2);
 
 /// A tablet is quiet for [`READ_AHEAD`] when no write or prepared transaction got a timestamp
@@ -2879,9 +2880,14 @@ impl Driver {
         let leader = self.is_leader();
         if leader && !self.was_leader {
             match self.clock.now() {
-                Ok(now) => self
-                    .oracle
-                    .become_leader(now.latest, self.margin, self.applied_max_ts),
+                // Above the margin any read may ask for, by the most a predecessor granted
+                // ahead of its clock: a leader that handed over at once (without waiting out
+                // its lease) may have granted reads that far ahead.
+                Ok(now) => self.oracle.become_leader(
+                    now.latest,
+                    self.margin + READ_AHEAD,
+                    self.applied_max_ts,
+                ),
                 Err(e) => {
                     // Without a trustworthy clock this replica must not lead: its timestamps
                     // could break external consistency.
