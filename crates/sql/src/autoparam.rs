@@ -122,19 +122,11 @@ impl Session {
         ) {
             return Err(Error::Internal("not a query or DML".to_string()));
         }
-        let declared = shape
-            .literals
-            .iter()
-            .map(|l| match l {
-                Literal::Number(n) => bind_number(n, None).ok().map(|b| b.ty()),
-                Literal::Text(_) => None,
-            })
-            .collect();
         let shaped = Shaped {
             key: format!("shape\u{0}{}", shape.key),
             sql: shape.text.clone(),
             stmt,
-            declared,
+            declared: shape.declared_types(),
         };
         let kv = self.kv();
         let ts = kv.read_ts().await.map_err(Error::Read)?;

@@ -119,6 +119,24 @@ pub(crate) struct Parameterized<'a> {
     pub literals: Vec<Literal<'a>>,
 }
 
+impl Parameterized<'_> {
+    /// The types the parameters' literals fix, `$1` first (read from the key, so every
+    /// statement of a shape declares the same): a number's type by its magnitude, `None` for
+    /// a string, whose type its use decides.
+    pub(crate) fn declared_types(&self) -> Vec<Option<crate::api::SqlType>> {
+        use crate::api::SqlType;
+        self.key[self.text.len() + 1..]
+            .chars()
+            .map(|kind| match kind {
+                'i' => Some(SqlType::Int4),
+                'l' => Some(SqlType::Int8),
+                'n' => Some(SqlType::Numeric),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The type class of a numeric literal, as PostgreSQL types it: int4 if it fits, else int8,
 /// else (with a fraction or exponent, or too large) numeric.
 fn number_kind(n: &str) -> char {
