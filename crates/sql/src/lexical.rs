@@ -257,7 +257,7 @@ pub(crate) fn parameterize(sql: &str) -> Option<Parameterized<'_>> {
                     prev = Prev::Literal;
                     continue;
                 }
-                i = string_end(bytes, i + 1)?;
+                i = quoted_end(bytes, i + 1, b'\'', false)?;
                 let in_list = parens.last().copied().unwrap_or(false);
                 let replace = ordinals.is_none()
                     && !is_cast_at(bytes, i)
@@ -412,23 +412,6 @@ fn number_end(bytes: &[u8], start: usize) -> Option<usize> {
     }
 }
 
-/// The index after the closing quote of a standard string whose body starts at `from` (a
-/// doubled quote stands for itself); `None` if it is not closed.
-fn string_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            if bytes.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Some(i + 1);
-        }
-        i += 1;
-    }
-    None
-}
-
 /// Whether a `::` cast follows at `i` (after whitespace). A constant cast to a type is a
 /// constant of that type, which some types resolve while planning (`'t'::regclass`), so it
 /// stays in the text.
@@ -509,8 +492,13 @@ fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
 
 /// Skips a quoted literal whose opening quote precedes `from`; a doubled quote stands for
 /// itself, and with `escapes` a backslash escapes the next byte. Returns the index after the
-/// closing quote.
+/// closing quote, or the end of the text if it is not closed.
 fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> usize {
+    quoted_end(bytes, from, quote, escapes).unwrap_or(bytes.len())
+}
+
+/// [`skip_quoted`], `None` when the literal is not closed.
+fn quoted_end(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> Option<usize> {
     let mut i = from;
     while i < bytes.len() {
         let b = bytes[i];
@@ -520,13 +508,13 @@ fn skip_quoted(bytes: &[u8], from: usize, quote: u8, escapes: bool) -> usize {
             if bytes.get(i + 1) == Some(&quote) {
                 i += 2;
             } else {
-                return i + 1;
+                return Some(i + 1);
             }
         } else {
             i += 1;
         }
     }
-    bytes.len()
+    None
 }
 
 /// The dollar-quote opening tag (`$$` or `$name$`) at `start`, if there is one.

@@ -19,9 +19,10 @@
 //!   from ([`held_against`]): count balancing gives way to where the load is.
 //!
 //! Three rounds of measurement (a few seconds) come before any decision, so a new leader is
-//! judged on what it served, not on a burst or on the pause while requests found it. CockroachDB's load-based lease rebalancing works
-//! the same way, by locality; here the unit is the node, because within a region the hop
-//! between gateway and leader is still the largest cost of a short transaction.
+//! judged on what it served, not on a burst or on the pause while requests found it.
+//! CockroachDB's load-based lease rebalancing works the same way, by locality; here the unit
+//! is the node, because within a region the hop between gateway and leader is still the
+//! largest cost of a short transaction.
 
 use std::future::Future;
 use std::sync::Mutex;
