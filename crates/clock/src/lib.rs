@@ -35,6 +35,7 @@ mod error;
 mod interval;
 pub mod marzullo;
 mod physical;
+mod precise;
 mod sync;
 mod timestamp;
 mod truetime;

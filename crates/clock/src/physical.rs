@@ -4,6 +4,8 @@
 //! simulations, with a configurable offset and drift from a "true" time it also exposes.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +19,13 @@ use crate::Timestamp;
 pub trait PhysicalClock: Send + Sync + fmt::Debug {
     /// The current reading.
     fn now(&self) -> Timestamp;
+
+    /// Waits about `duration` of this clock's time; [`crate::TrueTime::commit_wait`] sleeps
+    /// with it and checks the clock again after. By default on tokio's timer (so tests on
+    /// tokio's paused clock stay deterministic), which rounds up to whole milliseconds.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
 }
 
 /// The operating system's wall clock (disciplined by NTP or chrony on a real node).
@@ -35,6 +44,12 @@ impl PhysicalClock for SystemClock {
             Ok(since_epoch) => Timestamp::ZERO.saturating_add(since_epoch),
             Err(_) => Timestamp::ZERO,
         }
+    }
+
+    /// Within tens of microseconds of `duration` (see `precise.rs`): commit wait should last
+    /// no longer than the uncertainty requires.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        crate::precise::sleep(duration)
     }
 }
 

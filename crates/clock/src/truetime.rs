@@ -172,9 +172,9 @@ impl TrueTime {
     /// Waits until `t` has definitely passed (`after(t)`), returning how long that took on
     /// the physical clock.
     ///
-    /// Sleeps (on tokio's timer) for as long as `earliest` still has to move, then re-checks,
-    /// since drift, a slow clock or a re-sync can leave it short. Fails as soon as the clock
-    /// becomes unusable. There is no deadline: waiting for a `t` far in the future waits that
+    /// Sleeps (on the physical clock's timer) for as long as `earliest` still has to move,
+    /// then re-checks, since drift, a slow clock or a re-sync can leave it short. Fails as soon
+    /// as the clock becomes unusable. There is no deadline: waiting for a `t` far in the future waits that
     /// long, so callers that need one wrap this in `tokio::time::timeout`.
     pub async fn commit_wait(&self, t: Timestamp) -> Result<Duration> {
         let start = self.clock.now();
@@ -184,7 +184,7 @@ impl TrueTime {
                 return Ok(self.clock.now().duration_since(start));
             }
             let remaining = t.duration_since(earliest) + Duration::from_nanos(1);
-            tokio::time::sleep(remaining).await;
+            self.clock.sleep(remaining).await;
         }
     }
 

@@ -1013,13 +1013,29 @@ impl RangeClient {
         }
         match self.decide(txn_id, anchor, true, max_prepare).await {
             Ok(commit_ts) => {
-                if self
-                    .resolve_all(parts, txn_id, Some(commit_ts), staged)
-                    .await
-                {
+                // The participants apply their shares (and release the transaction's row
+                // locks) while commit wait runs here: the answer waits for both, the locks
+                // only for the resolve.
+                let (resolved, waited) = tokio::join!(
+                    self.resolve_all(parts, txn_id, Some(commit_ts), staged),
+                    self.clock.commit_wait(commit_ts)
+                );
+                if resolved {
                     self.forget(txn_id, anchor);
                 }
-                Ok(commit_ts)
+                match waited {
+                    Ok(waited) => {
+                        crate::metrics::COMMIT_WAIT.observe(waited.as_secs_f64());
+                        Ok(commit_ts)
+                    }
+                    Err(e) => {
+                        // Committed, but this clock cannot tell when that is in the past.
+                        tracing::warn!(error = %e, "commit wait failed after the decision");
+                        Err(Error::Ambiguous {
+                            tablet: parts.first().map_or(0, |(c, _)| c.desc.tablet_id),
+                        })
+                    }
+                }
             }
             Err(e @ Error::TxnAborted { .. }) => {
                 self.resolve_all(parts, txn_id, None, staged).await;

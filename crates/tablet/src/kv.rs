@@ -51,6 +51,16 @@ pub struct Span {
     pub end: Option<Vec<u8>>,
 }
 
+impl Span {
+    /// The single key `key`.
+    pub fn key(key: &[u8]) -> Span {
+        Span {
+            start: key.to_vec(),
+            end: None,
+        }
+    }
+}
+
 /// An atomic, optimistic write. It commits only if every condition holds and, when `read_ts`
 /// is set, no key in `read_spans` got a version newer than `read_ts`; then all mutations become
 /// visible at one commit timestamp. This gives serializable read-modify-write statements.

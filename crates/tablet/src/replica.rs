@@ -195,6 +195,9 @@ enum Msg {
     },
     ReadTs {
         at: Option<Timestamp>,
+        /// What the read touches, if known: it then waits only for transactions prepared on
+        /// those keys (see `Driver::serve_reads`).
+        reads: Option<Vec<crate::Span>>,
         reply: Reply<Timestamp>,
     },
     Op {
@@ -538,6 +541,7 @@ impl Replica {
             log_max_entries: config.raft_log_max_entries,
             log_max_bytes: config.raft_log_max_bytes,
             log_sync,
+            prepared_owners: HashMap::new(),
             turn: TurnStats::default(),
         };
         let handle = tokio::spawn(driver.run(rx));
@@ -688,8 +692,18 @@ impl Replica {
     /// A read timestamp from the leader; see [`crate::KvClient::read_ts`]. When it returns,
     /// this replica's engine holds the complete snapshot at that timestamp.
     pub async fn read_ts(&self) -> Result<Timestamp> {
+        self.read_ts_for(None).await
+    }
+
+    /// [`Replica::read_ts`] for a read of `reads` only: the engine holds the snapshot of
+    /// those keys when it returns, not necessarily of the others.
+    async fn read_ts_for(&self, reads: Option<Vec<crate::Span>>) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
-        self.send(Msg::ReadTs { at: None, reply })?;
+        self.send(Msg::ReadTs {
+            at: None,
+            reads,
+            reply,
+        })?;
         self.await_reply(rx).await
     }
 
@@ -698,9 +712,20 @@ impl Replica {
     /// returns. Refused when `ts` is further ahead of the leader's clock than the uncertainty
     /// bound allows.
     pub async fn read_at(&self, ts: Timestamp) -> Result<Timestamp> {
+        self.read_at_for(ts, None).await
+    }
+
+    /// [`Replica::read_at`] for a read of `reads` only (`None`: of everything). A transaction
+    /// prepared here at or below `ts` holds back only the reads of the keys it writes.
+    pub(crate) async fn read_at_for(
+        &self,
+        ts: Timestamp,
+        reads: Option<Vec<crate::Span>>,
+    ) -> Result<Timestamp> {
         let (reply, rx) = oneshot::channel();
         self.send(Msg::ReadTs {
             at: Some(ts),
+            reads,
             reply,
         })?;
         self.await_reply(rx).await
@@ -780,9 +805,10 @@ impl Replica {
         if !changed {
             return Ok(OpOutcome::default());
         }
-        // A fresh timestamp from the leader: every write at or below it is applied here when
-        // it returns, so the newest versions are visible at it.
-        Ok(OpOutcome::at(self.read_ts().await?))
+        // A fresh timestamp from the leader: every write of these keys at or below it is
+        // applied here when it returns, so their newest versions are visible at it.
+        let reads = keys.iter().map(|k| crate::Span::key(k)).collect();
+        Ok(OpOutcome::at(self.read_ts_for(Some(reads)).await?))
     }
 
     /// What this replica measures of its load (see `load.rs`).
@@ -845,7 +871,7 @@ impl Replica {
                 Some(end) => self.check_span(&s.start, end)?,
             }
         }
-        self.read_at(up_to).await?;
+        self.read_at_for(up_to, Some(spans.to_vec())).await?;
         for s in spans {
             // A split applied while waiting moved the span to another tablet.
             match &s.end {
@@ -1083,11 +1109,10 @@ struct Proposal {
     /// The timestamp the leader assigned it (pending in the oracle until applied), or zero.
     ts: Timestamp,
     reply: ProposalReply,
-    /// Acknowledge only after commit wait on the outcome's timestamp.
-    commit_wait: bool,
-    /// The transaction whose commit this is, if it holds row locks here: they are released as
-    /// soon as the write is applied, before commit wait (a waiter reads at a timestamp above
-    /// it anyway), which keeps commit wait out of a hot row's critical section.
+    /// The transaction whose commit this is (a write, or the final resolve of a committed
+    /// share), if it holds row locks here: they are released as soon as it is applied, before
+    /// commit wait (a waiter reads at a timestamp above it anyway), which keeps commit wait
+    /// out of a hot row's critical section.
     lock_owner: Option<Vec<u8>>,
 }
 
@@ -1134,6 +1159,18 @@ enum Applied {
 struct ReadAwaitingApply {
     read_ts: Timestamp,
     index: u64,
+    /// The keys read, if known (see `Msg::ReadTs`).
+    reads: Option<Vec<crate::Span>>,
+    reply: Reply<Timestamp>,
+}
+
+/// A read at a timestamp, with what it reads, waiting for its ReadIndex round.
+type ReadAwaitingIndex = (Timestamp, Option<Vec<crate::Span>>, Reply<Timestamp>);
+
+/// A read timestamp asked for before this leader committed an entry of its term.
+struct ReadAwaitingTerm {
+    at: Option<Timestamp>,
+    reads: Option<Vec<crate::Span>>,
     reply: Reply<Timestamp>,
 }
 
@@ -1151,10 +1188,10 @@ struct Driver {
     proposals: HashMap<u64, Proposal>,
     next_id: u64,
     /// ReadIndex requests sent to Raft, by request id (the ReadIndex context).
-    reads_awaiting_index: HashMap<u64, (Timestamp, Reply<Timestamp>)>,
+    reads_awaiting_index: HashMap<u64, ReadAwaitingIndex>,
     /// Reads received before this leader committed an entry of its term (raft-rs drops
     /// ReadIndex requests until then).
-    reads_awaiting_term: Vec<(Option<Timestamp>, Reply<Timestamp>)>,
+    reads_awaiting_term: Vec<ReadAwaitingTerm>,
     reads_awaiting_apply: Vec<ReadAwaitingApply>,
     /// Largest commit timestamp applied by this replica since it started.
     applied_max_ts: Timestamp,
@@ -1201,6 +1238,9 @@ struct Driver {
     log_max_bytes: u64,
     /// Group commit of the log writes (`logsync.rs`).
     log_sync: Arc<LogSync>,
+    /// On the leader: the lock owner of each transaction prepared here that holds row locks,
+    /// by transaction id; the resolve that commits the share releases them when applied.
+    prepared_owners: HashMap<Vec<u8>, Vec<u8>>,
     /// Where the current turn of the loop spends its time (reported when it is slow).
     turn: TurnStats,
 }
@@ -1366,7 +1406,7 @@ impl Driver {
                 self.stay_quiesced = quiesce || (self.quiesced && is_quiesce_answer);
             }
             Msg::Write { req, at, reply } => self.propose_write(req, at, reply),
-            Msg::ReadTs { at, reply } => self.start_read(at, reply),
+            Msg::ReadTs { at, reads, reply } => self.start_read(at, reads, reply),
             Msg::Op { op, reply } => self.propose_op(op, reply),
             Msg::Gc { horizon, reply } => self.propose_gc(horizon, reply),
             Msg::TransferLeadership(to) => self.transfer_leadership(to),
@@ -1717,7 +1757,7 @@ impl Driver {
         let id = self.next_id();
         let data = command::encode_write(id, ts, &req);
         let owner = req.lock_owner.map(|o| o.id);
-        self.propose(id, data, ts, ProposalReply::Write(reply), true, owner);
+        self.propose(id, data, ts, ProposalReply::Write(reply), owner);
     }
 
     fn propose(
@@ -1726,7 +1766,6 @@ impl Driver {
         data: Vec<u8>,
         ts: Timestamp,
         reply: ProposalReply,
-        commit_wait: bool,
         lock_owner: Option<Vec<u8>>,
     ) {
         match self.raw.propose(Vec::new(), data) {
@@ -1737,7 +1776,6 @@ impl Driver {
                     Proposal {
                         ts,
                         reply,
-                        commit_wait,
                         lock_owner,
                     },
                 );
@@ -1757,6 +1795,37 @@ impl Driver {
                     ProposalReply::Op(r) => drop(r.send(Err(err()))),
                 }
             }
+        }
+    }
+
+    /// The row locks a 2PC step being proposed releases when applied: a prepare that carries
+    /// its transaction's lock owner is remembered, and the final resolve that commits its
+    /// share releases that owner's locks. An abort releases nothing (the gateway may write
+    /// again without losing its place in the queues; a block that ends releases its locks).
+    fn lock_owner_released_by(&mut self, op: &TabletOp) -> Option<Vec<u8>> {
+        /// Beyond this many, forgotten transactions (whose resolve went to another leader)
+        /// are dropped; their locks lapse on their own.
+        const MAX_REMEMBERED: usize = 65_536;
+        match op {
+            TabletOp::Prepare { txn_id, write, .. } => {
+                if let Some(owner) = &write.lock_owner {
+                    if self.prepared_owners.len() >= MAX_REMEMBERED {
+                        self.prepared_owners.clear();
+                    }
+                    self.prepared_owners
+                        .insert(txn_id.clone(), owner.id.clone());
+                }
+                None
+            }
+            TabletOp::Resolve {
+                txn_id,
+                commit_ts,
+                pieces: 0,
+            } => self
+                .prepared_owners
+                .remove(txn_id)
+                .filter(|_| commit_ts.is_some()),
+            _ => None,
         }
     }
 
@@ -1786,7 +1855,6 @@ impl Driver {
                                 Proposal {
                                     ts: Timestamp::ZERO,
                                     reply: ProposalReply::Op(reply),
-                                    commit_wait: false,
                                     lock_owner: None,
                                 },
                             );
@@ -1836,16 +1904,20 @@ impl Driver {
                 return;
             }
             ts = match &op {
-                TabletOp::Decide { min_commit_ts, .. } => self
-                    .oracle
-                    .assign_write_at_least(now.latest, *min_commit_ts),
+                // Each prepare timestamp was at least `TT.now().latest` at its participant
+                // after the transaction asked to commit, so the largest is already above the
+                // commit of anything acknowledged before (external consistency) without
+                // raising it to this clock's `latest`: commit wait ends that much sooner.
+                TabletOp::Decide { min_commit_ts, .. } if *min_commit_ts > Timestamp::ZERO => {
+                    self.oracle.assign_write(*min_commit_ts)
+                }
                 _ => self.oracle.assign_write(now.latest),
             };
         } else if !self.is_leader() {
             let _ = reply.send(Err(self.not_leader()));
             return;
         }
-        let commit_wait = matches!(op, TabletOp::Decide { commit: true, .. });
+        let lock_owner = self.lock_owner_released_by(&op);
         let Some(command) = command::op_command(&op, ts) else {
             let _ = reply.send(Err(Error::Internal(format!(
                 "{} is not a replicated command",
@@ -1855,7 +1927,7 @@ impl Driver {
         };
         let id = self.next_id();
         let data = command::encode(id, command);
-        self.propose(id, data, ts, ProposalReply::Op(reply), commit_wait, None);
+        self.propose(id, data, ts, ProposalReply::Op(reply), lock_owner);
         if matches!(op, TabletOp::Freeze { .. }) && self.proposals.contains_key(&id) {
             self.freezing = true;
         }
@@ -1969,9 +2041,15 @@ impl Driver {
         let _ = reply.send(result.map_err(Error::Raft));
     }
 
-    fn start_read(&mut self, at: Option<Timestamp>, reply: Reply<Timestamp>) {
+    fn start_read(
+        &mut self,
+        at: Option<Timestamp>,
+        reads: Option<Vec<crate::Span>>,
+        reply: Reply<Timestamp>,
+    ) {
         if self.is_leader() && !self.raw.raft.commit_to_current_term() {
-            self.reads_awaiting_term.push((at, reply));
+            self.reads_awaiting_term
+                .push(ReadAwaitingTerm { at, reads, reply });
             return;
         }
         let now = match self.leader_now() {
@@ -2021,13 +2099,15 @@ impl Driver {
             self.reads_awaiting_apply.push(ReadAwaitingApply {
                 read_ts,
                 index,
+                reads,
                 reply,
             });
             return;
         }
         let read_ts = self.oracle.assign_read(base);
         let id = self.next_id();
-        self.reads_awaiting_index.insert(id, (read_ts, reply));
+        self.reads_awaiting_index
+            .insert(id, (read_ts, reads, reply));
         self.raw.read_index(id.to_be_bytes().to_vec());
     }
 
@@ -2147,11 +2227,13 @@ impl Driver {
         let Ok(bytes) = <[u8; 8]>::try_from(ctx) else {
             return;
         };
-        if let Some((read_ts, reply)) = self.reads_awaiting_index.remove(&u64::from_be_bytes(bytes))
+        if let Some((read_ts, reads, reply)) =
+            self.reads_awaiting_index.remove(&u64::from_be_bytes(bytes))
         {
             self.reads_awaiting_apply.push(ReadAwaitingApply {
                 read_ts,
                 index,
+                reads,
                 reply,
             });
         }
@@ -2342,17 +2424,11 @@ impl Driver {
                         let _ = reply.send(Err(e));
                     }
                 },
-                ProposalReply::Op(reply) => match result {
-                    // A commit decision is acknowledged after commit wait, like a write.
-                    Ok(outcome) if p.commit_wait => {
-                        self.acknowledge_after_commit_wait(outcome.ts, move |r| {
-                            let _ = reply.send(r.map(OpOutcome::at));
-                        });
-                    }
-                    other => {
-                        let _ = reply.send(other);
-                    }
-                },
+                // A commit decision is answered once applied: the gateway waits out commit wait
+                // while the participants resolve (`dist.rs: two_phase`).
+                ProposalReply::Op(reply) => {
+                    let _ = reply.send(result);
+                }
             }
         }
         self.shared
@@ -2927,8 +3003,8 @@ impl Driver {
             if self.lease.end().is_none() {
                 self.renew_lease();
             }
-            for (at, reply) in std::mem::take(&mut self.reads_awaiting_term) {
-                self.start_read(at, reply);
+            for r in std::mem::take(&mut self.reads_awaiting_term) {
+                self.start_read(r.at, r.reads, r.reply);
             }
             let lease_valid = self.clock.now().is_ok_and(|now| self.lease.valid(now));
             if lease_valid {
@@ -2954,6 +3030,19 @@ impl Driver {
                     .safe_ts
                     .fetch_max(read.read_ts.as_nanos(), Ordering::AcqRel);
                 let _ = read.reply.send(Ok(read.read_ts));
+            } else if read.index <= applied
+                && self.oracle.applied_through(read.read_ts)
+                && read.reads.as_ref().is_some_and(|reads| {
+                    !self
+                        .shared
+                        .prepared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .holds_back(read.read_ts, reads)
+                })
+            {
+                // Final for the keys read, not for the tablet: `safe_ts` stays where it is.
+                let _ = read.reply.send(Ok(read.read_ts));
             } else {
                 still_waiting.push(read);
             }
@@ -2974,6 +3063,7 @@ impl Driver {
         if !leader && self.shared.leader.swap(leader, Ordering::Relaxed) {
             // Locks live only at the leader: waiters go look for the new one.
             self.shared.locks.clear();
+            self.prepared_owners.clear();
         }
         self.shared.leader.store(leader, Ordering::Relaxed);
     }
@@ -2988,11 +3078,11 @@ impl Driver {
                 ProposalReply::Op(r) => drop(r.send(Err(Error::Ambiguous { tablet }))),
             }
         }
-        for (_, (_, reply)) in self.reads_awaiting_index.drain() {
+        for (_, (_, _, reply)) in self.reads_awaiting_index.drain() {
             let _ = reply.send(Err(read_err()));
         }
-        for (_, reply) in self.reads_awaiting_term.drain(..) {
-            let _ = reply.send(Err(read_err()));
+        for r in self.reads_awaiting_term.drain(..) {
+            let _ = r.reply.send(Err(read_err()));
         }
         for read in self.reads_awaiting_apply.drain(..) {
             let _ = read.reply.send(Err(read_err()));

@@ -74,13 +74,18 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
 }
 
 impl Replica {
-    /// Ensures this replica's engine holds the complete snapshot at `ts`, asking the Raft group
-    /// for a read timestamp (which only a leader grants) if its safe time is behind.
-    async fn ensure_safe(&self, ts: Timestamp) -> Result<()> {
+    /// Ensures this replica's engine holds the snapshot at `ts` of what `reads` gives (the
+    /// spans read), asking the Raft group for a read timestamp (which only a leader grants) if
+    /// its safe time is behind.
+    async fn ensure_safe(
+        &self,
+        ts: Timestamp,
+        reads: impl FnOnce() -> Vec<crate::Span>,
+    ) -> Result<()> {
         if self.safe_ts() >= ts {
             return Ok(());
         }
-        let granted = self.read_at(ts).await?;
+        let granted = self.read_at_for(ts, Some(reads())).await?;
         if granted >= ts {
             Ok(())
         } else {
@@ -130,7 +135,7 @@ impl ReplicaEndpoint for Replica {
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
         self.check_key(key)?;
         self.note_load(|_| Some(key));
-        self.ensure_safe(ts).await?;
+        self.ensure_safe(ts, || vec![crate::Span::key(key)]).await?;
         // A split applied while waiting moved the key to another tablet.
         self.check_key(key)?;
         Ok(self.mvcc().get(key, ts)?)
@@ -141,7 +146,8 @@ impl ReplicaEndpoint for Replica {
             self.check_key(k)?;
         }
         self.note_load(|r| crate::replica::one_of(keys, r).map(Vec::as_slice));
-        self.ensure_safe(ts).await?;
+        self.ensure_safe(ts, || keys.iter().map(|k| crate::Span::key(k)).collect())
+            .await?;
         for k in keys {
             self.check_key(k)?;
         }
@@ -157,7 +163,13 @@ impl ReplicaEndpoint for Replica {
     ) -> Result<Vec<KvPair>> {
         self.check_span(start, end)?;
         self.note_load(|_| Some(start));
-        self.ensure_safe(ts).await?;
+        let span = || {
+            vec![crate::Span {
+                start: start.to_vec(),
+                end: Some(end.to_vec()),
+            }]
+        };
+        self.ensure_safe(ts, span).await?;
         self.check_span(start, end)?;
         Ok(self.mvcc().scan(start, end, ts, limit)?)
     }

@@ -56,17 +56,6 @@ impl TsOracle {
         ts
     }
 
-    /// A read timestamp: `TT.now().latest`, after which no write will be assigned a timestamp
-    /// at or below it.
-    /// A write timestamp at or above `floor` (a 2PC decision above every prepare timestamp).
-    pub(crate) fn assign_write_at_least(
-        &mut self,
-        now_latest: Timestamp,
-        floor: Timestamp,
-    ) -> Timestamp {
-        self.assign_write(now_latest.max(floor))
-    }
-
     /// A commit timestamp chosen elsewhere (a 2PC decision) was applied here: later writes get
     /// larger ones.
     pub(crate) fn observe(&mut self, ts: Timestamp) {
@@ -94,6 +83,8 @@ impl TsOracle {
         self.prepared.clear();
     }
 
+    /// A read timestamp: `TT.now().latest`, after which no write will be assigned a timestamp
+    /// at or below it.
     pub(crate) fn assign_read(&mut self, now_latest: Timestamp) -> Timestamp {
         self.last_assigned = self.last_assigned.max(now_latest);
         now_latest
@@ -131,8 +122,17 @@ impl TsOracle {
 
     /// True when no write at or below `read_ts` is in flight.
     pub(crate) fn can_serve(&self, read_ts: Timestamp) -> bool {
+        self.applied_through(read_ts) && self.none_prepared_through(read_ts)
+    }
+
+    /// True when every write proposed with a timestamp at or below `read_ts` is applied.
+    pub(crate) fn applied_through(&self, read_ts: Timestamp) -> bool {
         self.pending.keys().next().is_none_or(|min| *min > read_ts)
-            && self.prepared.keys().next().is_none_or(|min| *min > read_ts)
+    }
+
+    /// True when no transaction is prepared here at or below `read_ts`.
+    pub(crate) fn none_prepared_through(&self, read_ts: Timestamp) -> bool {
+        self.prepared.keys().next().is_none_or(|min| *min > read_ts)
     }
 
     /// Assigns a write a timestamp in `[lo, hi]`: the one [`TsOracle::assign_write`] would

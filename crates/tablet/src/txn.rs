@@ -11,11 +11,18 @@
 //!    read at or above its prepare timestamp, so a later commit at any timestamp at or above it
 //!    cannot change a snapshot already served.
 //! 2. **Decide** at the coordinator, the tablet holding the transaction's anchor key (its first
-//!    written key): the leader picks `s >= max(prepare timestamps, TT.now().latest, its last
-//!    timestamp + 1)`, logs the decision, waits until `TT.after(s)` and answers. The first
-//!    decision logged wins: a later Decide (a retry, or a participant's recovery asking to
-//!    abort) gets the recorded one.
-//! 3. **Resolve** at every participant: apply the prepared share at `s`, or drop it.
+//!    written key): the leader picks `s = max(prepare timestamps, its last timestamp + 1)`,
+//!    logs the decision and answers once it is applied. Every prepare timestamp was at least
+//!    `TT.now().latest` at its participant after the gateway asked to commit, so `s` is above
+//!    the timestamp of every transaction acknowledged before this one began (external
+//!    consistency) without being raised to the coordinator's clock. The first decision logged
+//!    wins: a later Decide (a retry, or a participant's recovery asking to abort) gets the
+//!    recorded one.
+//! 3. **Resolve** at every participant: apply the prepared share at `s`, or drop it. A
+//!    committing resolve releases the transaction's row locks at the participant when it is
+//!    applied. The gateway resolves while it waits until `TT.after(s)` (commit wait), and
+//!    answers its client after both, so commit wait is on the client's path but not in the
+//!    locks' critical section, as with a single-tablet write.
 //!
 //! A participant left prepared (its gateway died) asks the coordinator to decide "abort"; the
 //! answer is the decision of record, so both outcomes are safe.
@@ -423,6 +430,36 @@ impl PreparedSet {
             .min()
     }
 
+    /// Whether a transaction prepared at or below `ts` writes a key `reads` covers (spans as in
+    /// [`crate::Span`], an empty end reaching the end of the keyspace): a read of those keys
+    /// at `ts` waits until it is resolved, and a read of other keys need not, since resolving
+    /// it changes nothing else.
+    pub(crate) fn holds_back(&self, ts: Timestamp, reads: &[crate::Span]) -> bool {
+        let covered = |k: &[u8]| {
+            reads.iter().any(|s| match &s.end {
+                None => s.start == k,
+                Some(end) => k >= s.start.as_slice() && (end.is_empty() || k < end.as_slice()),
+            })
+        };
+        let meets = |first: &[u8], last: &[u8]| {
+            reads.iter().any(|s| match &s.end {
+                None => first <= s.start.as_slice() && s.start.as_slice() <= last,
+                Some(end) => {
+                    s.start.as_slice() <= last && (end.is_empty() || end.as_slice() > first)
+                }
+            })
+        };
+        self.by_id
+            .values()
+            .filter(|p| !p.staging && p.ts <= ts)
+            .any(|p| {
+                p.write.mutations.iter().any(|m| covered(&m.key))
+                    || p.staged
+                        .iter()
+                        .any(|b| b.writes && meets(&b.write_first, &b.write_last))
+            })
+    }
+
     /// Transactions prepared at or before tick `tick`, or still staging at or before tick
     /// `staging_tick`: (id, anchor).
     pub(crate) fn older_than(&self, tick: u64, staging_tick: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -553,6 +590,36 @@ mod tests {
         assert_eq!(set.min_ts(), None);
         assert!(set.older_than(10, 2).is_empty());
         assert_eq!(set.older_than(10, 3).len(), 1);
+    }
+
+    #[test]
+    fn a_prepared_transaction_holds_back_reads_of_what_it_writes_at_or_above_its_timestamp() {
+        let span = |start: &str, end: Option<&str>| crate::Span {
+            start: start.as_bytes().to_vec(),
+            end: end.map(|e| e.as_bytes().to_vec()),
+        };
+        let mut set = PreparedSet::default();
+        let mut prepared = Prepared::staging(b"a".to_vec(), 0);
+        prepared.staging = false;
+        prepared.ts = Timestamp::from_nanos(10);
+        prepared.write = cmd(&[("r", "")], &["w"]);
+        prepared.staged.push(bounds(&cmd(&[], &["c", "f"])));
+        set.insert(b"t".to_vec(), prepared);
+        let at = |n| Timestamp::from_nanos(n);
+        // Its written key, a range holding it, an unbounded range, a staged piece's bounds.
+        assert!(set.holds_back(at(10), &[span("w", None)]));
+        assert!(set.holds_back(at(11), &[span("x", None), span("v", Some("wa"))]));
+        assert!(set.holds_back(at(10), &[span("s", Some(""))]));
+        assert!(set.holds_back(at(10), &[span("d", None)]));
+        assert!(set.holds_back(at(10), &[span("a", Some("c\0"))]));
+        // Below its timestamp, what it only read, and keys beside what it writes are free.
+        assert!(!set.holds_back(at(9), &[span("w", None)]));
+        assert!(!set.holds_back(at(10), &[span("r", None)]));
+        assert!(!set.holds_back(at(10), &[span("x", None), span("g", Some("w"))]));
+        assert!(!set.holds_back(at(10), &[span("a", Some("c"))]));
+        // A transaction still staging holds back nothing.
+        set.get_mut(b"t").unwrap().staging = true;
+        assert!(!set.holds_back(at(10), &[span("w", None)]));
     }
 
     #[test]

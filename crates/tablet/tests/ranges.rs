@@ -9,8 +9,8 @@ use meridian_clock::{Timestamp, TrueTime};
 use meridian_storage::{KvEngine, MemEngine};
 use meridian_tablet::range::{ROOT_TABLET, USER_START};
 use meridian_tablet::{
-    Condition, Error, KvClient, LocalStores, RangeSettings, ReplicaConfig, Span, TabletOp,
-    WriteRequest,
+    Condition, Error, KvClient, LocalStores, LockOwner, RangeSettings, ReplicaConfig, Span,
+    TabletOp, WriteRequest,
 };
 
 mod common;
@@ -197,6 +197,62 @@ async fn writes_across_tablets_commit_atomically_or_not_at_all() {
     stores.shutdown().await;
 }
 
+/// A commit across tablets is answered only once its timestamp has certainly passed, while
+/// its participants release the transaction's row locks as soon as they apply their shares;
+/// a commit refused at prepare keeps them (the transaction may move its snapshot and retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_across_tablets_waits_out_its_timestamp_and_frees_its_rows_as_it_applies() {
+    let stores = start(1, u64::MAX).await;
+    let kv = stores.client();
+    let clock = clock();
+    kv.split_at(&key(50)).await.unwrap();
+    let keys = vec![key(1), key(90)];
+    let snap = kv.read_ts().await.unwrap();
+    let owner = |id: &str, priority: Timestamp| LockOwner {
+        id: id.as_bytes().to_vec(),
+        priority,
+    };
+    let older = owner("older", snap);
+    let younger = owner("younger", snap.next());
+    assert_eq!(kv.lock(&keys, &older, snap).await.unwrap(), None);
+    let commit = |v: &str, condition: Vec<Condition>| WriteRequest {
+        read_ts: Some(snap),
+        conditions: condition,
+        mutations: vec![put(key(1), v), put(key(90), v)],
+        lock_owner: Some(older.clone()),
+        ..Default::default()
+    };
+
+    // Refused at prepare (a condition fails in one tablet): the locks stay, so the younger
+    // transaction waits.
+    let err = kv
+        .write(commit("no", vec![Condition::Exists(key(91))]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), kv.lock(&keys, &younger, snap))
+            .await
+            .is_err(),
+        "an aborted commit keeps its transaction's locks"
+    );
+
+    let ts = kv.write(commit("yes", Vec::new())).await.unwrap();
+    // Acknowledged after commit wait.
+    assert!(clock.after(ts).unwrap(), "answered before TT.after({ts:?})");
+    // Both shares released the locks when they applied, without being told the block ended
+    // (the lapse of an unreleased lock is seconds away).
+    let moved = tokio::time::timeout(Duration::from_secs(2), kv.lock(&keys, &younger, snap))
+        .await
+        .expect("the committed transaction's locks are released")
+        .unwrap();
+    assert!(
+        moved.is_some_and(|t| t >= ts),
+        "the rows changed at {ts:?}: {moved:?}"
+    );
+    stores.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tablet_that_grows_past_the_threshold_splits_and_every_row_stays_readable() {
     let stores = start(1, 16 << 10).await;
@@ -309,6 +365,101 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
         .await
         .unwrap();
     assert_eq!(again.ts, decided);
+    stores.shutdown().await;
+}
+
+/// A transaction prepared on a key holds back the reads of that key at or above its prepare
+/// timestamp, and only those: reads of the other keys of its tablet are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_transaction_holds_back_reads_of_its_own_keys_only() {
+    let engines: Vec<Arc<dyn KvEngine>> = vec![Arc::new(MemEngine::new())];
+    let patient = RangeSettings {
+        // No recovery settles the transaction while the test looks.
+        recovery_ticks: 100_000,
+        ..settings(u64::MAX)
+    };
+    let stores = LocalStores::start(config(), engines, clock(), patient).unwrap();
+    stores.ready().await.unwrap();
+    let kv = stores.client();
+    let (left, right) = kv.split_at(&key(50)).await.unwrap().unwrap();
+    let store = &stores.stores()[0];
+    let (l, r) = (
+        store.replica(left.tablet_id).unwrap(),
+        store.replica(right.tablet_id).unwrap(),
+    );
+    kv.write(WriteRequest {
+        mutations: vec![put(key(61), "before")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let prepared = r
+        .op(TabletOp::Prepare {
+            txn_id: b"t".to_vec(),
+            anchor: key(1),
+            write: WriteRequest {
+                mutations: vec![put(key(60), "p")],
+                ..Default::default()
+            },
+            staged: 0,
+        })
+        .await
+        .unwrap()
+        .ts;
+    let snap = kv.read_ts().await.unwrap();
+    assert!(snap > prepared);
+    let soon = Duration::from_secs(5);
+    let other = tokio::time::timeout(soon, kv.get(&key(61), snap))
+        .await
+        .expect("a key the transaction does not write is read at once")
+        .unwrap();
+    assert_eq!(other.as_deref(), Some(&b"before"[..]));
+    let beside = tokio::time::timeout(soon, kv.scan(&key(62), &key(70), snap, None))
+        .await
+        .expect("a range without its keys is read at once")
+        .unwrap();
+    assert!(beside.is_empty());
+    let held = Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(held, kv.get(&key(60), snap))
+            .await
+            .is_err(),
+        "a read of the prepared key waits"
+    );
+    assert!(
+        tokio::time::timeout(held, kv.scan(&key(55), &key(65), snap, None))
+            .await
+            .is_err(),
+        "a range holding the prepared key waits"
+    );
+    // Committed, the waiting read sees it.
+    let read = tokio::spawn({
+        let kv = kv.clone();
+        async move { kv.get(&key(60), snap).await }
+    });
+    let decided = l
+        .op(TabletOp::Decide {
+            txn_id: b"t".to_vec(),
+            anchor: key(1),
+            commit: true,
+            min_commit_ts: prepared,
+        })
+        .await
+        .unwrap()
+        .ts;
+    r.op(TabletOp::Resolve {
+        txn_id: b"t".to_vec(),
+        commit_ts: Some(decided),
+        pieces: 0,
+    })
+    .await
+    .unwrap();
+    let seen = tokio::time::timeout(soon, read)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(seen.as_deref(), (decided <= snap).then_some(&b"p"[..]));
     stores.shutdown().await;
 }
 
