@@ -155,20 +155,29 @@ pub(crate) fn op_command(op: &TabletOp, ts: Timestamp) -> Option<pb::tablet_comm
             txn_id,
             anchor,
             commit,
+            write,
             ..
         } => Command::Decide(pb::DecideCommand {
             txn_id: txn_id.clone(),
             anchor_key: anchor.clone(),
             commit: *commit,
             commit_ts: ts.as_nanos(),
+            write: write.as_ref().map(|w| pb::WriteCommand {
+                commit_ts: ts.as_nanos(),
+                lock_owner: Vec::new(),
+                lock_priority: 0,
+                ..write_to_proto(w)
+            }),
+            expires: 0,
         }),
         TabletOp::Resolve {
             txn_id,
             commit_ts,
             pieces,
         } => Command::Resolve(resolve_command(txn_id, *commit_ts, *pieces)),
-        TabletOp::Forget { txn_id } => Command::Forget(pb::ForgetCommand {
-            txn_id: txn_id.clone(),
+        TabletOp::Forget { txn_ids } => Command::Forget(pb::ForgetCommand {
+            txn_id: Vec::new(),
+            txn_ids: txn_ids.clone(),
         }),
         TabletOp::Split {
             key,
@@ -326,19 +335,24 @@ pub fn op_to_proto(op: &TabletOp) -> pb::kv_op_request::Op {
             anchor,
             commit,
             min_commit_ts,
+            write,
+            expires,
         } => Op::Decide(pb::DecideCommand {
             txn_id: txn_id.clone(),
             anchor_key: anchor.clone(),
             commit: *commit,
             commit_ts: min_commit_ts.as_nanos(),
+            write: write.as_ref().map(write_to_proto),
+            expires: expires.as_nanos(),
         }),
         TabletOp::Resolve {
             txn_id,
             commit_ts,
             pieces,
         } => Op::Resolve(resolve_command(txn_id, *commit_ts, *pieces)),
-        TabletOp::Forget { txn_id } => Op::Forget(pb::ForgetCommand {
-            txn_id: txn_id.clone(),
+        TabletOp::Forget { txn_ids } => Op::Forget(pb::ForgetCommand {
+            txn_id: Vec::new(),
+            txn_ids: txn_ids.clone(),
         }),
         TabletOp::Split {
             key,
@@ -414,13 +428,17 @@ pub fn op_from_proto(op: pb::kv_op_request::Op) -> Result<TabletOp> {
             anchor: d.anchor_key,
             commit: d.commit,
             min_commit_ts: Timestamp::from_nanos(d.commit_ts),
+            write: d.write.map(write_from_proto).transpose()?,
+            expires: Timestamp::from_nanos(d.expires),
         },
         Op::Resolve(r) => TabletOp::Resolve {
             txn_id: r.txn_id,
             commit_ts: r.commit.then(|| Timestamp::from_nanos(r.commit_ts)),
             pieces: r.pieces,
         },
-        Op::Forget(f) => TabletOp::Forget { txn_id: f.txn_id },
+        Op::Forget(f) => TabletOp::Forget {
+            txn_ids: forgotten(f),
+        },
         Op::Split(s) => TabletOp::Split {
             key: s.split_key,
             new_tablet_id: s.new_tablet_id,
@@ -516,9 +534,32 @@ impl<'a> WriteView<'a> {
     }
 }
 
+/// The transactions a forget names (one the old way, any number the new).
+pub(crate) fn forgotten(f: pb::ForgetCommand) -> Vec<Vec<u8>> {
+    let mut ids = f.txn_ids;
+    if !f.txn_id.is_empty() {
+        ids.push(f.txn_id);
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forget_names_its_one_transaction_or_its_batch() {
+        let old = pb::ForgetCommand {
+            txn_id: b"a".to_vec(),
+            txn_ids: Vec::new(),
+        };
+        assert_eq!(forgotten(old), [b"a".to_vec()]);
+        let batch = pb::ForgetCommand {
+            txn_id: Vec::new(),
+            txn_ids: vec![b"b".to_vec(), b"c".to_vec()],
+        };
+        assert_eq!(forgotten(batch), [b"b".to_vec(), b"c".to_vec()]);
+    }
 
     #[test]
     fn merge_steps_cross_the_wire_intact() {

@@ -55,6 +55,24 @@ const STAGING_KEEPALIVE: Duration = Duration::from_secs(1);
 /// The default size of the pieces a large transaction is shipped in.
 pub const DEFAULT_TXN_PIECE_BYTES: u64 = 1 << 20;
 
+/// How long decisions that came due wait for others to be forgotten with them: one log entry
+/// at a coordinator drops many decisions instead of one entry each.
+const FORGET_BATCH_DELAY: Duration = Duration::from_millis(20);
+
+/// The most decisions one forget drops.
+const FORGET_BATCH_MAX: usize = 1024;
+
+/// Decisions waiting to be forgotten, in the order they were settled.
+#[derive(Default)]
+struct ForgetQueue {
+    /// (not before, coordinator, transaction).
+    due: std::collections::VecDeque<(Timestamp, Arc<Cached>, Vec<u8>)>,
+    /// A task is draining the queue.
+    draining: bool,
+}
+
+type Forgets = Arc<std::sync::Mutex<ForgetQueue>>;
+
 /// How ranges are kept.
 #[derive(Debug, Clone)]
 pub struct RangeSettings {
@@ -176,6 +194,8 @@ pub struct RangeClient {
     txn_seq: AtomicU64,
     /// See `RangeSettings::txn_piece_bytes`.
     piece_bytes: AtomicU64,
+    /// Decisions waiting to be forgotten (see [`RangeClient::forget`]).
+    forgets: Forgets,
 }
 
 impl RangeClient {
@@ -204,6 +224,7 @@ impl RangeClient {
             txn_prefix,
             txn_seq: AtomicU64::new(0),
             piece_bytes: AtomicU64::new(DEFAULT_TXN_PIECE_BYTES),
+            forgets: Forgets::default(),
         }
     }
 
@@ -831,16 +852,24 @@ impl RangeClient {
             })
     }
 
-    /// Asks the coordinator of a transaction to decide (`commit`: at or above `min_ts`); the
-    /// answer is the decision of record: `Ok(commit_ts)` or `Err(TxnAborted)`.
+    /// Asks the coordinator of a transaction to decide (`commit`: at or above `min_ts`, with
+    /// the coordinator's own share and the time its requests expire when `own` is given);
+    /// the answer is the decision of record: `Ok(commit_ts)` or `Err(TxnAborted)` (or the
+    /// refusal of the own share, which recorded "abort").
     async fn decide(
         &self,
         txn_id: &[u8],
         anchor: &[u8],
         commit: bool,
         min_ts: Timestamp,
+        own: Option<(WriteRequest, Timestamp)>,
     ) -> Result<Timestamp> {
         let mut last = None;
+        let (write, expires) = match own {
+            Some((w, expires)) => (Some(w), expires),
+            None => (None, Timestamp::ZERO),
+        };
+        let write = &write;
         // A decision is idempotent: an ambiguous answer is asked again.
         for _ in 0..3 {
             let result = self
@@ -851,6 +880,8 @@ impl RangeClient {
                             anchor: anchor.to_vec(),
                             commit,
                             min_commit_ts: min_ts,
+                            write: write.clone(),
+                            expires,
                         })
                         .await
                 })
@@ -973,6 +1004,12 @@ impl RangeClient {
 
     /// Two-phase commit of `parts`, of which `staged[i]` pieces were staged ahead at part
     /// `i` (its prepare then carries nothing but the snapshot).
+    ///
+    /// The coordinator's own share (the part holding `anchor`, when none of it was staged) is
+    /// not prepared: it travels with the commit decision, which validates it as a prepare
+    /// would and applies it with the decision, or records "abort" if it does not hold. That
+    /// is two log entries fewer than preparing and resolving it, and one round fewer before
+    /// the answer and before the row locks are released.
     async fn two_phase(
         &self,
         parts: &[(Arc<Cached>, WriteRequest)],
@@ -980,23 +1017,32 @@ impl RangeClient {
         txn_id: &[u8],
         staged: &[u32],
     ) -> Result<Timestamp> {
-        let prepares = parts.iter().zip(staged).map(|((c, w), &n)| {
-            let write = if n > 0 {
-                WriteRequest {
-                    read_ts: w.read_ts,
-                    lock_owner: w.lock_owner.clone(),
-                    ..Default::default()
-                }
-            } else {
-                w.clone()
-            };
-            c.router.op(TabletOp::Prepare {
-                txn_id: txn_id.to_vec(),
-                anchor: anchor.to_vec(),
-                write,
-                staged: n,
-            })
-        });
+        let coordinator = parts
+            .iter()
+            .zip(staged)
+            .position(|((c, _), &n)| n == 0 && range::contains(&c.desc, anchor));
+        let prepares = parts
+            .iter()
+            .zip(staged)
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != coordinator)
+            .map(|(_, ((c, w), &n))| {
+                let write = if n > 0 {
+                    WriteRequest {
+                        read_ts: w.read_ts,
+                        lock_owner: w.lock_owner.clone(),
+                        ..Default::default()
+                    }
+                } else {
+                    w.clone()
+                };
+                c.router.op(TabletOp::Prepare {
+                    txn_id: txn_id.to_vec(),
+                    anchor: anchor.to_vec(),
+                    write,
+                    staged: n,
+                })
+            });
         let mut max_prepare = Timestamp::ZERO;
         let mut failure = None;
         for result in futures::future::join_all(prepares).await {
@@ -1008,20 +1054,39 @@ impl RangeClient {
             }
         }
         if let Some(e) = failure {
-            self.abort(parts, txn_id, anchor).await;
+            self.abort(parts, txn_id, anchor, coordinator).await;
             return Err(e);
         }
-        match self.decide(txn_id, anchor, true, max_prepare).await {
+        // The requests carrying the coordinator's share expire after the deadline; the
+        // decision is forgotten only after that.
+        let expires = self.clock.now()?.latest.saturating_add(self.deadline);
+        let own = coordinator.map(|i| (parts[i].1.clone(), expires));
+        let decided = match self.decide(txn_id, anchor, true, max_prepare, own).await {
+            Ok(ts) => Ok(ts),
+            Err(e @ Error::TxnAborted { .. }) => Err((e, true)),
+            // A refusal of the coordinator's share, or no answer: the decision of record
+            // settles it (asking to abort records "abort" if nothing is recorded yet).
+            Err(e) => match self
+                .decide(txn_id, anchor, false, Timestamp::ZERO, None)
+                .await
+            {
+                Ok(ts) => Ok(ts),
+                Err(Error::TxnAborted { .. }) => Err((e, true)),
+                Err(again) => Err((again, false)),
+            },
+        };
+        let first_tablet = parts.first().map_or(0, |(c, _)| c.desc.tablet_id);
+        match decided {
             Ok(commit_ts) => {
                 // The participants apply their shares (and release the transaction's row
                 // locks) while commit wait runs here: the answer waits for both, the locks
                 // only for the resolve.
                 let (resolved, waited) = tokio::join!(
-                    self.resolve_all(parts, txn_id, Some(commit_ts), staged),
+                    self.resolve_all(parts, txn_id, Some(commit_ts), staged, coordinator),
                     self.clock.commit_wait(commit_ts)
                 );
                 if resolved {
-                    self.forget(txn_id, anchor);
+                    self.forget(txn_id, anchor, expires);
                 }
                 match waited {
                     Ok(waited) => {
@@ -1032,36 +1097,53 @@ impl RangeClient {
                         // Committed, but this clock cannot tell when that is in the past.
                         tracing::warn!(error = %e, "commit wait failed after the decision");
                         Err(Error::Ambiguous {
-                            tablet: parts.first().map_or(0, |(c, _)| c.desc.tablet_id),
+                            tablet: first_tablet,
                         })
                     }
                 }
             }
-            Err(e @ Error::TxnAborted { .. }) => {
-                self.resolve_all(parts, txn_id, None, staged).await;
+            Err((e, true)) => {
+                if self
+                    .resolve_all(parts, txn_id, None, staged, coordinator)
+                    .await
+                {
+                    self.forget(txn_id, anchor, expires);
+                }
                 Err(e)
             }
-            Err(e) => {
+            Err((e, false)) => {
                 tracing::warn!(error = %e, "commit decision outcome unknown");
                 Err(Error::Ambiguous {
-                    tablet: parts.first().map_or(0, |(c, _)| c.desc.tablet_id),
+                    tablet: first_tablet,
                 })
             }
         }
     }
 
     /// Aborts a transaction this gateway has not asked to commit: records the abort at the
-    /// coordinator and drops every share (recovery cleans up any share still prepared).
-    async fn abort(&self, parts: &[(Arc<Cached>, WriteRequest)], txn_id: &[u8], anchor: &[u8]) {
+    /// coordinator and drops every share but part `skip` (never prepared; recovery cleans up
+    /// any share still prepared).
+    async fn abort(
+        &self,
+        parts: &[(Arc<Cached>, WriteRequest)],
+        txn_id: &[u8],
+        anchor: &[u8],
+        skip: Option<usize>,
+    ) {
         // Nobody decides "commit" but this gateway, so the transaction is aborted whatever
         // happens below.
-        if let Err(abort_err) = self.decide(txn_id, anchor, false, Timestamp::ZERO).await
+        if let Err(abort_err) = self
+            .decide(txn_id, anchor, false, Timestamp::ZERO, None)
+            .await
             && !matches!(abort_err, Error::TxnAborted { .. })
         {
             tracing::debug!(error = %abort_err, "abort decision not recorded; recovery will");
         }
         let none = vec![0; parts.len()];
-        self.resolve_all(parts, txn_id, None, &none).await;
+        if self.resolve_all(parts, txn_id, None, &none, skip).await {
+            // No request carried the coordinator's share: nothing can commit it later.
+            self.forget(txn_id, anchor, Timestamp::ZERO);
+        }
     }
 
     /// Commits a write with a share larger than the piece size in some tablet: ships each
@@ -1094,7 +1176,7 @@ impl RangeClient {
             let staging_took = started.elapsed();
             let result = match failure {
                 Some(e) => {
-                    self.abort(&parts, &txn_id, &anchor).await;
+                    self.abort(&parts, &txn_id, &anchor, None).await;
                     Err(e)
                 }
                 None => self.two_phase(&parts, &anchor, &txn_id, &staged).await,
@@ -1209,11 +1291,14 @@ impl RangeClient {
         txn_id: &[u8],
         commit_ts: Option<Timestamp>,
         staged: &[u32],
+        skip: Option<usize>,
     ) -> bool {
         let resolves = parts
             .iter()
             .zip(staged)
-            .map(|((c, _), &n)| resolve_share(c.router.as_ref(), txn_id, commit_ts, n));
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, ((c, _), &n))| resolve_share(c.router.as_ref(), txn_id, commit_ts, n));
         let mut all = true;
         for r in futures::future::join_all(resolves).await {
             if let Err(e) = r {
@@ -1224,26 +1309,33 @@ impl RangeClient {
         all
     }
 
-    /// Drops the decision in the background once every participant resolved.
-    fn forget(&self, txn_id: &[u8], anchor: &[u8]) {
+    /// Drops the decision in the background, once every participant resolved and
+    /// `TT.after(not_before)` (the expiry of the requests that carried the coordinator's share:
+    /// none of them can apply after that, see `TabletOp::Decide`), together with the others
+    /// of its coordinator that came due within [`FORGET_BATCH_DELAY`]. A decision not
+    /// forgotten (the process stopped, the request failed) stays: it only takes room.
+    fn forget(&self, txn_id: &[u8], anchor: &[u8], not_before: Timestamp) {
         let Some(c) = self.cached(anchor) else {
             return;
         };
-        let op = TabletOp::Forget {
-            txn_id: txn_id.to_vec(),
-        };
-        tokio::spawn(async move {
-            if let Err(e) = c.router.op(op).await {
-                tracing::debug!(error = %e, "decision not forgotten");
-            }
-        });
+        let mut queue = self.forgets.lock().unwrap_or_else(|e| e.into_inner());
+        queue.due.push_back((not_before, c, txn_id.to_vec()));
+        if std::mem::replace(&mut queue.draining, true) {
+            return;
+        }
+        drop(queue);
+        let (forgets, clock) = (self.forgets.clone(), self.clock.clone());
+        tokio::spawn(drain_forgets(forgets, clock));
     }
 
     /// Settles a transaction prepared at `replica` (a leader) whose gateway went silent: asks
     /// its coordinator to abort, which answers with the decision of record, and resolves the
     /// share accordingly.
     pub async fn recover(&self, replica: &Replica, txn_id: &[u8], anchor: &[u8]) -> Result<()> {
-        let commit_ts = match self.decide(txn_id, anchor, false, Timestamp::ZERO).await {
+        let commit_ts = match self
+            .decide(txn_id, anchor, false, Timestamp::ZERO, None)
+            .await
+        {
             Ok(ts) => Some(ts),
             Err(Error::TxnAborted { .. }) => None,
             Err(e) => return Err(e),
@@ -1288,6 +1380,59 @@ impl RangeClient {
 
 /// The share of `req` for the tablet of `c` (empty at first, with `req`'s snapshot and lock
 /// owner).
+/// Forgets the queued decisions as they come due, a batch per coordinator tablet, until the
+/// queue is empty.
+async fn drain_forgets(forgets: Forgets, clock: Arc<TrueTime>) {
+    loop {
+        let next = {
+            let mut queue = forgets.lock().unwrap_or_else(|e| e.into_inner());
+            match queue.due.front() {
+                Some((not_before, _, _)) => *not_before,
+                None => {
+                    queue.draining = false;
+                    return;
+                }
+            }
+        };
+        if clock.commit_wait(next).await.is_err() {
+            // No usable clock: try again later.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        tokio::time::sleep(FORGET_BATCH_DELAY).await;
+        let Ok(now) = clock.now() else {
+            continue;
+        };
+        let mut batches: BTreeMap<u64, (Arc<Cached>, Vec<Vec<u8>>)> = BTreeMap::new();
+        {
+            let mut queue = forgets.lock().unwrap_or_else(|e| e.into_inner());
+            while queue
+                .due
+                .front()
+                .is_some_and(|(not_before, _, _)| *not_before < now.earliest)
+            {
+                if let Some((_, c, txn_id)) = queue.due.pop_front() {
+                    batches
+                        .entry(c.desc.tablet_id)
+                        .or_insert_with(|| (c, Vec::new()))
+                        .1
+                        .push(txn_id);
+                }
+            }
+        }
+        for (c, txn_ids) in batches.into_values() {
+            for chunk in txn_ids.chunks(FORGET_BATCH_MAX) {
+                let op = TabletOp::Forget {
+                    txn_ids: chunk.to_vec(),
+                };
+                if let Err(e) = c.router.op(op).await {
+                    tracing::debug!(error = %e, "decisions not forgotten");
+                }
+            }
+        }
+    }
+}
+
 fn entry<'a>(
     parts: &'a mut BTreeMap<u64, (Arc<Cached>, WriteRequest)>,
     c: &Arc<Cached>,

@@ -766,6 +766,12 @@ impl Replica {
             TabletOp::Prepare { write, .. } | TabletOp::Stage { write, .. } => {
                 self.admit(write).await?
             }
+            TabletOp::Decide {
+                write: Some(write), ..
+            } => {
+                self.note_write(write);
+                self.admit(write).await?
+            }
             _ => {}
         }
         let (reply, rx) = oneshot::channel();
@@ -908,6 +914,12 @@ impl Replica {
     }
 
     /// How many transactions are prepared here.
+    /// How many commit decisions this replica keeps as a coordinator (until every participant
+    /// of their transactions resolved and they are forgotten).
+    pub fn decision_count(&self) -> Result<usize> {
+        Ok(local::load_decisions(self.shared.mvcc.engine().as_ref(), self.shared.tablet_id)?.len())
+    }
+
     pub fn prepared_count(&self) -> usize {
         self.shared
             .prepared
@@ -1825,6 +1837,10 @@ impl Driver {
                 .prepared_owners
                 .remove(txn_id)
                 .filter(|_| commit_ts.is_some()),
+            // The coordinator's own share, committed with the decision.
+            TabletOp::Decide {
+                write: Some(write), ..
+            } => write.lock_owner.as_ref().map(|o| o.id.clone()),
             _ => None,
         }
     }
@@ -1901,6 +1917,19 @@ impl Driver {
             };
             if !self.lease.valid(now) {
                 self.writes_awaiting_lease.push(Deferred::Op(op, reply));
+                return;
+            }
+            if let TabletOp::Decide {
+                write: Some(_),
+                expires,
+                ..
+            } = &op
+                && now.latest > *expires
+            {
+                let _ = reply.send(Err(Error::Refused {
+                    tablet: self.shared.tablet_id,
+                    reason: "the commit request expired before it reached the leader".into(),
+                }));
                 return;
             }
             ts = match &op {
@@ -2310,8 +2339,10 @@ impl Driver {
                             // they are.
                             Some(e) => Applied::Done(Err(e)),
                             None => {
-                                local::delete_decision(batch.write_batch(), tablet, &f.txn_id);
-                                decisions.insert(f.txn_id, None);
+                                for txn_id in command::forgotten(f) {
+                                    local::delete_decision(batch.write_batch(), tablet, &txn_id);
+                                    decisions.insert(txn_id, None);
+                                }
                                 Applied::Done(Ok(OpOutcome::default()))
                             }
                         },
@@ -2859,14 +2890,24 @@ impl Driver {
             Some(d) => d.clone(),
             None => local::load_decision(self.shared.mvcc.engine().as_ref(), tablet, &d.txn_id)?,
         };
+        let mut refusal = None;
         let decision = match recorded {
             Some(existing) => existing,
             None => {
+                // The coordinator's own share: validated as a prepare is, applied with a
+                // commit decision; if it does not hold, the decision is "abort".
+                let mut commit = d.commit;
+                if let Some(w) = d.write.as_ref().filter(|_| commit)
+                    && let Err(e) = self.apply_own_share(batch, &d.txn_id, w)
+                {
+                    refusal = Some(e);
+                    commit = false;
+                }
                 let record = pb::TxnDecision {
                     txn_id: d.txn_id.clone(),
                     anchor_key: d.anchor_key.clone(),
-                    commit: d.commit,
-                    commit_ts: if d.commit { d.commit_ts } else { 0 },
+                    commit,
+                    commit_ts: if commit { d.commit_ts } else { 0 },
                 };
                 local::put_decision(batch.write_batch(), tablet, &record);
                 decisions.insert(d.txn_id.clone(), Some(record.clone()));
@@ -2879,11 +2920,37 @@ impl Driver {
         };
         Ok(if decision.commit {
             Ok(OpOutcome::at(Timestamp::from_nanos(decision.commit_ts)))
+        } else if let Some(e) = refusal {
+            Err(e)
         } else {
             Err(Error::TxnAborted {
                 reason: "the transaction was aborted by its coordinator".into(),
             })
         })
+    }
+
+    /// Validates the coordinator's own share of a transaction as a prepare would (in range,
+    /// clear of prepared transactions, its conditions and reads holding) and applies it at
+    /// its commit timestamp. Nothing is written when it fails.
+    fn apply_own_share(
+        &mut self,
+        batch: &mut ApplyBatch<'_>,
+        txn_id: &[u8],
+        w: &pb::WriteCommand,
+    ) -> Result<()> {
+        self.shared.check_range(|d| txn::write_in_range(d, w))?;
+        let conflicts = self
+            .shared
+            .prepared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .conflicts(w, Some(txn_id));
+        if conflicts {
+            return Err(Error::WriteConflict {
+                read_ts: Timestamp::from_nanos(w.read_ts),
+            });
+        }
+        batch.apply_write(w).map(|_| ())
     }
 
     fn apply_resolve(

@@ -4,12 +4,13 @@
 //! A transaction whose writes fall in several tablets commits in three replicated steps,
 //! driven by the gateway (`dist.rs`):
 //!
-//! 1. **Prepare** at every participant: the participant validates its share exactly as a
-//!    single-tablet write is validated (conditions, nothing read changed since the snapshot)
-//!    and, if it holds, keeps it *prepared* at a prepare timestamp from its leader. A prepared
-//!    transaction makes the tablet refuse conflicting writes (`conflicts`) and hold back every
-//!    read at or above its prepare timestamp, so a later commit at any timestamp at or above it
-//!    cannot change a snapshot already served.
+//! 1. **Prepare** at every participant but the coordinator (below): the participant validates
+//!    its share exactly as a single-tablet write is validated (conditions, nothing read
+//!    changed since the snapshot) and, if it holds, keeps it *prepared* at a prepare timestamp
+//!    from its leader. A prepared
+//!    transaction makes the tablet refuse conflicting writes (`conflicts`) and hold back the
+//!    reads of the keys it writes at or above its prepare timestamp (`holds_back`), so a later
+//!    commit at any timestamp at or above it cannot change a snapshot already served.
 //! 2. **Decide** at the coordinator, the tablet holding the transaction's anchor key (its first
 //!    written key): the leader picks `s = max(prepare timestamps, its last timestamp + 1)`,
 //!    logs the decision and answers once it is applied. Every prepare timestamp was at least
@@ -23,6 +24,13 @@
 //!    applied. The gateway resolves while it waits until `TT.after(s)` (commit wait), and
 //!    answers its client after both, so commit wait is on the client's path but not in the
 //!    locks' critical section, as with a single-tablet write.
+//!
+//! The coordinator's own share is not prepared: it travels with the commit decision, which
+//! validates it as a prepare would and applies it at `s` in the same log entry, or records
+//! "abort" when it does not hold (and answers with the refusal). That saves the coordinator a
+//! prepare and a resolve, two of the protocol's log entries, and a round before the answer.
+//! A gateway that gets no answer, or a refusal, asks the coordinator to decide "abort", which
+//! answers with the decision of record, and acts on that.
 //!
 //! A participant left prepared (its gateway died) asks the coordinator to decide "abort"; the
 //! answer is the decision of record, so both outcomes are safe.
@@ -91,6 +99,14 @@ pub enum TabletOp {
         commit: bool,
         /// A commit is decided at or above this (the largest prepare timestamp).
         min_commit_ts: Timestamp,
+        /// With a commit: the coordinator tablet's own share, never prepared, validated as a
+        /// prepare would be and applied at the commit timestamp with the decision (if it does
+        /// not hold, the decision recorded is "abort").
+        write: Option<WriteRequest>,
+        /// With `write`: the leader does not log the request once `TT.now().latest` is past
+        /// this. The gateway forgets the decision only after it, so a copy of the request
+        /// delayed anywhere can never apply the share a second time once the decision is gone.
+        expires: Timestamp,
     },
     /// Apply (`Some(commit_ts)`) or drop (`None`) a prepared share.
     Resolve {
@@ -102,10 +118,10 @@ pub enum TabletOp {
         /// apply the staged pieces below `n` not applied yet and keep it prepared.
         pieces: u32,
     },
-    /// Drop a decision every participant has resolved.
+    /// Drop the decisions of transactions every participant has resolved.
     Forget {
-        /// The transaction.
-        txn_id: Vec<u8>,
+        /// The transactions.
+        txn_ids: Vec<Vec<u8>>,
     },
     /// Check, at the leader and without a Raft write, that nothing read in `spans` at
     /// `read_ts` changed up to `up_to` (see `Replica::op`).

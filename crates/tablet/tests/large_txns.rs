@@ -462,6 +462,8 @@ async fn a_large_transaction_whose_gateway_vanished_is_settled_by_recovery() {
             anchor: key(1),
             commit: true,
             min_commit_ts: p2,
+            write: None,
+            expires: Timestamp::ZERO,
         })
         .await
         .unwrap()

@@ -134,6 +134,21 @@ async fn writes_across_tablets_commit_atomically_or_not_at_all() {
     let snap = kv.read_ts().await.unwrap();
     assert_eq!(kv.get(&key(2), snap).await.unwrap(), None);
     assert_eq!(kv.get(&key(91), snap).await.unwrap(), None);
+    // So does one in the coordinator's share (the tablet of the first key written), which is
+    // not prepared but validated with the decision: "abort" is recorded and the prepared share
+    // in the other tablet is dropped.
+    let err = kv
+        .write(WriteRequest {
+            conditions: vec![Condition::NotExists(key(1))],
+            mutations: vec![put(key(7), "c"), put(key(97), "c")],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
+    let snap = kv.read_ts().await.unwrap();
+    assert_eq!(kv.get(&key(7), snap).await.unwrap(), None);
+    assert_eq!(kv.get(&key(97), snap).await.unwrap(), None);
 
     // A stale read across tablets conflicts.
     let old = kv.read_ts().await.unwrap();
@@ -238,6 +253,9 @@ async fn a_commit_across_tablets_waits_out_its_timestamp_and_frees_its_rows_as_i
     );
 
     let ts = kv.write(commit("yes", Vec::new())).await.unwrap();
+    let coordinator = stores.stores()[0]
+        .replica(kv.ranges().await.unwrap()[0].tablet_id)
+        .unwrap();
     // Acknowledged after commit wait.
     assert!(clock.after(ts).unwrap(), "answered before TT.after({ts:?})");
     // Both shares released the locks when they applied, without being told the block ended
@@ -250,6 +268,14 @@ async fn a_commit_across_tablets_waits_out_its_timestamp_and_frees_its_rows_as_i
         moved.is_some_and(|t| t >= ts),
         "the rows changed at {ts:?}: {moved:?}"
     );
+    // Its decision (and the aborted attempt's) is forgotten once both shares are resolved
+    // and the requests that carried the coordinator's share expired (the request timeout).
+    eventually(
+        "the decisions are forgotten",
+        Duration::from_secs(30),
+        async || coordinator.decision_count().unwrap() == 0,
+    )
+    .await;
     stores.shutdown().await;
 }
 
@@ -333,6 +359,8 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
             anchor: key(1),
             commit: true,
             min_commit_ts: p2,
+            write: None,
+            expires: Timestamp::ZERO,
         })
         .await
         .unwrap()
@@ -361,6 +389,8 @@ async fn a_transaction_left_prepared_is_settled_by_its_coordinator() {
             anchor: key(1),
             commit: false,
             min_commit_ts: Timestamp::ZERO,
+            write: None,
+            expires: Timestamp::ZERO,
         })
         .await
         .unwrap();
@@ -443,6 +473,8 @@ async fn a_prepared_transaction_holds_back_reads_of_its_own_keys_only() {
             anchor: key(1),
             commit: true,
             min_commit_ts: prepared,
+            write: None,
+            expires: Timestamp::ZERO,
         })
         .await
         .unwrap()
@@ -460,6 +492,41 @@ async fn a_prepared_transaction_holds_back_reads_of_its_own_keys_only() {
         .unwrap()
         .unwrap();
     assert_eq!(seen.as_deref(), (decided <= snap).then_some(&b"p"[..]));
+    stores.shutdown().await;
+}
+
+/// A commit request carrying the coordinator's own share is refused once it expired, so a copy
+/// delayed past the time its decision may be forgotten can never apply the share again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_commit_request_with_the_coordinators_share_is_refused() {
+    let stores = start(1, u64::MAX).await;
+    let kv = stores.client();
+    let replica = stores.stores()[0].replica(ROOT_TABLET).unwrap();
+    let decide = |expires: Timestamp| TabletOp::Decide {
+        txn_id: b"t".to_vec(),
+        anchor: key(1),
+        commit: true,
+        min_commit_ts: Timestamp::ZERO,
+        write: Some(WriteRequest {
+            mutations: vec![put(key(1), "own")],
+            ..Default::default()
+        }),
+        expires,
+    };
+    let now = clock().now().unwrap();
+    let err = replica.op(decide(now.earliest)).await.unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err}");
+    assert_eq!(replica.decision_count().unwrap(), 0);
+    let snap = kv.read_ts().await.unwrap();
+    assert_eq!(kv.get(&key(1), snap).await.unwrap(), None);
+    // In time, the share is applied with the decision.
+    let later = now.latest.saturating_add(Duration::from_secs(60));
+    let ts = replica.op(decide(later)).await.unwrap().ts;
+    assert_eq!(replica.decision_count().unwrap(), 1);
+    assert_eq!(
+        kv.get(&key(1), ts).await.unwrap().as_deref(),
+        Some(&b"own"[..])
+    );
     stores.shutdown().await;
 }
 
