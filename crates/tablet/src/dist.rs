@@ -1324,7 +1324,7 @@ impl RangeClient {
             return;
         }
         drop(queue);
-        let (forgets, clock) = (self.forgets.clone(), self.clock.clone());
+        let (forgets, clock) = (Arc::downgrade(&self.forgets), self.clock.clone());
         tokio::spawn(drain_forgets(forgets, clock));
     }
 
@@ -1381,10 +1381,17 @@ impl RangeClient {
 /// The share of `req` for the tablet of `c` (empty at first, with `req`'s snapshot and lock
 /// owner).
 /// Forgets the queued decisions as they come due, a batch per coordinator tablet, until the
-/// queue is empty.
-async fn drain_forgets(forgets: Forgets, clock: Arc<TrueTime>) {
+/// queue is empty. Holds the queue (whose routers hold the node's stores) only while it
+/// works, not while it waits: a stopped node's client and stores go away at once.
+async fn drain_forgets(
+    forgets: std::sync::Weak<std::sync::Mutex<ForgetQueue>>,
+    clock: Arc<TrueTime>,
+) {
     loop {
         let next = {
+            let Some(forgets) = forgets.upgrade() else {
+                return;
+            };
             let mut queue = forgets.lock().unwrap_or_else(|e| e.into_inner());
             match queue.due.front() {
                 Some((not_before, _, _)) => *not_before,
@@ -1405,6 +1412,9 @@ async fn drain_forgets(forgets: Forgets, clock: Arc<TrueTime>) {
         };
         let mut batches: BTreeMap<u64, (Arc<Cached>, Vec<Vec<u8>>)> = BTreeMap::new();
         {
+            let Some(forgets) = forgets.upgrade() else {
+                return;
+            };
             let mut queue = forgets.lock().unwrap_or_else(|e| e.into_inner());
             while queue
                 .due
