@@ -2108,7 +2108,14 @@ impl Driver {
             let _ = reply.send(Err(self.too_far_ahead("read", requested, now)));
             return;
         }
-        let base = now.latest.max(requested);
+        // A timestamp chosen here (not given) is at least the newest write applied: a write may
+        // carry a timestamp above this clock's `latest` (a new leader's start, a commit
+        // decided elsewhere), and a transaction that locked a row and moves its snapshot here
+        // must see the row's newest version, or its commit would find it changed.
+        let base = match at {
+            Some(given) => now.latest.max(given),
+            None => now.latest.max(self.applied_max_ts),
+        };
         if self.lease.valid(now) {
             // A read at a given timestamp (not a transaction's choice of one) on a quiet tablet
             // is granted a little ahead, within the margin any read may ask for, so that the

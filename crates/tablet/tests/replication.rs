@@ -513,6 +513,57 @@ async fn locks_vanish_with_a_leader_change_and_validation_still_decides() {
     group.shutdown().await;
 }
 
+/// A write may carry a timestamp above the clock (a new leader starts its timestamps a margin
+/// above it), and it is applied, and its row locks released, before its commit wait ends. A
+/// transaction that locks such a row meanwhile learns it changed and gets a timestamp at which
+/// it sees the newest version, so its commit does not find the row changed again (it used to
+/// get the clock's `latest`, below the version, and fail until the clock passed it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_row_written_above_the_clock_is_seen_at_the_moved_snapshot() {
+    let group = Arc::new(LocalGroup::start(config(), dyn_engines(&engines(1)), clock()).unwrap());
+    group.wait_for_leader().await.unwrap();
+    let snapshot = clock().now().unwrap().latest;
+    // The new leader's first write lands a margin (twice the uncertainty bound) above the
+    // clock; its answer waits for the clock to pass it.
+    let write = tokio::spawn({
+        let group = group.clone();
+        async move { group.write(put("k", "v1")).await }
+    });
+    let owner = meridian_tablet::LockOwner {
+        id: b"txn".to_vec(),
+        priority: snapshot,
+    };
+    let key = vec![b"k".to_vec()];
+    // Once the write is applied (its commit wait still running), the row is locked: it
+    // changed after the snapshot.
+    let leader = &group.replicas()[group.wait_for_leader().await.unwrap()];
+    while leader.mvcc().get(b"k", Timestamp::MAX).unwrap().is_none() {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let moved = group
+        .lock(&key, &owner, snapshot)
+        .await
+        .unwrap()
+        .expect("the row changed after the snapshot");
+    let written = write.await.unwrap().unwrap();
+    assert!(
+        moved >= written,
+        "moved to {moved:?}, below the version at {written:?}"
+    );
+    // At the moved snapshot the row holds, and a commit that read it there goes through.
+    let commit = WriteRequest {
+        read_ts: Some(moved),
+        read_spans: vec![meridian_tablet::Span::key(b"k")],
+        lock_owner: Some(owner),
+        ..put("k", "v2")
+    };
+    assert!(group.write(commit).await.unwrap() > moved);
+    let Ok(group) = Arc::try_unwrap(group) else {
+        panic!("the write task is done with the group");
+    };
+    group.shutdown().await;
+}
+
 /// A commit whose reads changed is refused at the leader before it is proposed (no Raft
 /// entry), for a read key and a read range alike, and its transaction keeps its row locks:
 /// it may move its snapshot and write again on them.
