@@ -1017,6 +1017,10 @@ impl RangeClient {
         txn_id: &[u8],
         staged: &[u32],
     ) -> Result<Timestamp> {
+        // The requests carrying the coordinator's share expire after the deadline; the
+        // decision is forgotten only after that. Read before anything is prepared, so that an
+        // unusable clock leaves nothing to abort.
+        let expires = self.clock.now()?.latest.saturating_add(self.deadline);
         let coordinator = parts
             .iter()
             .zip(staged)
@@ -1057,9 +1061,6 @@ impl RangeClient {
             self.abort(parts, txn_id, anchor, coordinator).await;
             return Err(e);
         }
-        // The requests carrying the coordinator's share expire after the deadline; the
-        // decision is forgotten only after that.
-        let expires = self.clock.now()?.latest.saturating_add(self.deadline);
         let own = coordinator.map(|i| (parts[i].1.clone(), expires));
         let decided = match self.decide(txn_id, anchor, true, max_prepare, own).await {
             Ok(ts) => Ok(ts),
