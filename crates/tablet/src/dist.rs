@@ -1379,8 +1379,6 @@ impl RangeClient {
     }
 }
 
-/// The share of `req` for the tablet of `c` (empty at first, with `req`'s snapshot and lock
-/// owner).
 /// Forgets the queued decisions as they come due, a batch per coordinator tablet, until the
 /// queue is empty. Holds the queue (whose routers hold the node's stores) only while it
 /// works, not while it waits: a stopped node's client and stores go away at once.
@@ -1444,6 +1442,8 @@ async fn drain_forgets(
     }
 }
 
+/// The share of `req` for the tablet of `c` (empty at first, with `req`'s snapshot and lock
+/// owner).
 fn entry<'a>(
     parts: &'a mut BTreeMap<u64, (Arc<Cached>, WriteRequest)>,
     c: &Arc<Cached>,

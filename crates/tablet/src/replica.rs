@@ -196,7 +196,7 @@ enum Msg {
     ReadTs {
         at: Option<Timestamp>,
         /// What the read touches, if known: it then waits only for transactions prepared on
-        /// those keys (see `Driver::serve_reads`).
+        /// those keys (see `Driver::after_ready`, where waiting reads are answered).
         reads: Option<Vec<crate::Span>>,
         reply: Reply<Timestamp>,
     },
@@ -913,13 +913,13 @@ impl Replica {
         self.shared.approx_bytes.load(Ordering::Relaxed)
     }
 
-    /// How many transactions are prepared here.
     /// How many commit decisions this replica keeps as a coordinator (until every participant
     /// of their transactions resolved and they are forgotten).
     pub fn decision_count(&self) -> Result<usize> {
         Ok(local::load_decisions(self.shared.mvcc.engine().as_ref(), self.shared.tablet_id)?.len())
     }
 
+    /// How many transactions are prepared here.
     pub fn prepared_count(&self) -> usize {
         self.shared
             .prepared
@@ -1095,6 +1095,23 @@ fn apply_piece(
 /// lapse, see `locks.rs`).
 fn ends_locks<T>(result: &Result<T>) -> bool {
     !matches!(result, Err(Error::WriteConflict { .. }))
+}
+
+/// Validates transaction `txn_id`'s share `w` as a prepare does: clear of every other
+/// transaction prepared or staging here (`WriteConflict` otherwise), its conditions holding and
+/// nothing it read changed since its snapshot.
+fn validate_share(
+    batch: &ApplyBatch<'_>,
+    prepared: &PreparedSet,
+    txn_id: &[u8],
+    w: &pb::WriteCommand,
+) -> Result<()> {
+    if prepared.conflicts(w, Some(txn_id)) {
+        return Err(Error::WriteConflict {
+            read_ts: Timestamp::from_nanos(w.read_ts),
+        });
+    }
+    batch.validate(w)
 }
 
 /// Whether a key or range read in `span` has a version in `(after, up_to]`.
@@ -2767,12 +2784,7 @@ impl Driver {
                 ),
             });
         }
-        if prepared.conflicts(&w, Some(&p.txn_id)) {
-            return Err(Error::WriteConflict {
-                read_ts: Timestamp::from_nanos(w.read_ts),
-            });
-        }
-        batch.validate(&w)?;
+        validate_share(batch, &prepared, &p.txn_id, &w)?;
         let ts = Timestamp::from_nanos(w.commit_ts);
         let entry = Prepared {
             ts,
@@ -2835,12 +2847,7 @@ impl Driver {
                 ),
             });
         }
-        if prepared.conflicts(&w, Some(&st.txn_id)) {
-            return Err(Error::WriteConflict {
-                read_ts: Timestamp::from_nanos(w.read_ts),
-            });
-        }
-        batch.validate(&w)?;
+        validate_share(batch, &prepared, &st.txn_id, &w)?;
         let bounds = txn::bounds(&w);
         local::put_staged(
             batch.write_batch(),
@@ -2946,18 +2953,14 @@ impl Driver {
         w: &pb::WriteCommand,
     ) -> Result<()> {
         self.shared.check_range(|d| txn::write_in_range(d, w))?;
-        let conflicts = self
+        let prepared = self
             .shared
             .prepared
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .conflicts(w, Some(txn_id));
-        if conflicts {
-            return Err(Error::WriteConflict {
-                read_ts: Timestamp::from_nanos(w.read_ts),
-            });
-        }
-        batch.apply_write(w).map(|_| ())
+            .unwrap_or_else(|e| e.into_inner());
+        validate_share(batch, &prepared, txn_id, w)?;
+        batch.apply_mutations(&w.mutations, Timestamp::from_nanos(w.commit_ts))?;
+        Ok(())
     }
 
     fn apply_resolve(

@@ -7,10 +7,10 @@
 //! 1. **Prepare** at every participant but the coordinator (below): the participant validates
 //!    its share exactly as a single-tablet write is validated (conditions, nothing read
 //!    changed since the snapshot) and, if it holds, keeps it *prepared* at a prepare timestamp
-//!    from its leader. A prepared
-//!    transaction makes the tablet refuse conflicting writes (`conflicts`) and hold back the
-//!    reads of the keys it writes at or above its prepare timestamp (`holds_back`), so a later
-//!    commit at any timestamp at or above it cannot change a snapshot already served.
+//!    from its leader. A prepared transaction makes the tablet refuse conflicting writes
+//!    (`conflicts`) and hold back the reads of the keys it writes at or above its prepare
+//!    timestamp (`holds_back`), so a later commit at any timestamp at or above it cannot change
+//!    a snapshot already served.
 //! 2. **Decide** at the coordinator, the tablet holding the transaction's anchor key (its first
 //!    written key): the leader picks `s = max(prepare timestamps, its last timestamp + 1)`,
 //!    logs the decision and answers once it is applied. Every prepare timestamp was at least

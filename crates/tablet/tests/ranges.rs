@@ -121,34 +121,24 @@ async fn writes_across_tablets_commit_atomically_or_not_at_all() {
     assert_eq!(kv.get(&key(1), ts.prev()).await.unwrap(), None);
     assert_eq!(kv.get(&key(90), ts.prev()).await.unwrap(), None);
 
-    // A failed condition in one tablet aborts the share in the other.
-    let err = kv
-        .write(WriteRequest {
-            conditions: vec![Condition::NotExists(key(90))],
-            mutations: vec![put(key(2), "y"), put(key(91), "y")],
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
-    let snap = kv.read_ts().await.unwrap();
-    assert_eq!(kv.get(&key(2), snap).await.unwrap(), None);
-    assert_eq!(kv.get(&key(91), snap).await.unwrap(), None);
-    // So does one in the coordinator's share (the tablet of the first key written), which is
-    // not prepared but validated with the decision: "abort" is recorded and the prepared share
-    // in the other tablet is dropped.
-    let err = kv
-        .write(WriteRequest {
-            conditions: vec![Condition::NotExists(key(1))],
-            mutations: vec![put(key(7), "c"), put(key(97), "c")],
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
-    let snap = kv.read_ts().await.unwrap();
-    assert_eq!(kv.get(&key(7), snap).await.unwrap(), None);
-    assert_eq!(kv.get(&key(97), snap).await.unwrap(), None);
+    // A failed condition in one tablet aborts the share in the other: one in a participant's
+    // share (its prepare is refused), and one in the coordinator's share (the tablet of the
+    // first key written), which is not prepared but validated with the decision: "abort" is
+    // recorded and the prepared share in the other tablet is dropped.
+    for (present, a, b) in [(90, 2, 91), (1, 7, 97)] {
+        let err = kv
+            .write(WriteRequest {
+                conditions: vec![Condition::NotExists(key(present))],
+                mutations: vec![put(key(a), "y"), put(key(b), "y")],
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ConditionFailed { .. }), "{err}");
+        let snap = kv.read_ts().await.unwrap();
+        assert_eq!(kv.get(&key(a), snap).await.unwrap(), None);
+        assert_eq!(kv.get(&key(b), snap).await.unwrap(), None);
+    }
 
     // A stale read across tablets conflicts.
     let old = kv.read_ts().await.unwrap();
