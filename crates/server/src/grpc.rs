@@ -180,10 +180,11 @@ impl Node for NodeService {
         })
         .await;
         Ok(Response::new(match result {
-            Ok(v) => pb::KvGetResponse {
+            Ok((v, seen)) => pb::KvGetResponse {
                 found: v.is_some(),
                 value: v.unwrap_or_default(),
                 error: None,
+                seen: seen.as_nanos(),
             },
             Err(e) => pb::KvGetResponse {
                 error: Some(error_to_proto(&e)),
@@ -207,7 +208,7 @@ impl Node for NodeService {
         })
         .await;
         Ok(Response::new(match result {
-            Ok(values) => pb::KvMultiGetResponse {
+            Ok((values, seen)) => pb::KvMultiGetResponse {
                 values: values
                     .into_iter()
                     .map(|v| pb::KvValue {
@@ -216,10 +217,11 @@ impl Node for NodeService {
                     })
                     .collect(),
                 error: None,
+                seen: seen.as_nanos(),
             },
             Err(e) => pb::KvMultiGetResponse {
-                values: vec![],
                 error: Some(error_to_proto(&e)),
+                ..Default::default()
             },
         }))
     }
@@ -237,16 +239,17 @@ impl Node for NodeService {
         })
         .await;
         Ok(Response::new(match result {
-            Ok(pairs) => pb::KvScanResponse {
+            Ok((pairs, seen)) => pb::KvScanResponse {
                 pairs: pairs
                     .into_iter()
                     .map(|(key, value)| pb::KvPair { key, value })
                     .collect(),
                 error: None,
+                seen: seen.as_nanos(),
             },
             Err(e) => pb::KvScanResponse {
-                pairs: Vec::new(),
                 error: Some(error_to_proto(&e)),
+                ..Default::default()
             },
         }))
     }

@@ -180,7 +180,7 @@ impl ReplicaEndpoint for RemoteReplica {
         })
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         let req = pb::KvGetRequest {
             tablet_id: self.tablet_id,
             key: key.to_vec(),
@@ -191,10 +191,17 @@ impl ReplicaEndpoint for RemoteReplica {
             .await?;
         let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
-        Ok(resp.found.then_some(resp.value))
+        Ok((
+            resp.found.then_some(resp.value),
+            Timestamp::from_nanos(resp.seen),
+        ))
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         let req = pb::KvMultiGetRequest {
             tablet_id: self.tablet_id,
             keys: keys.to_vec(),
@@ -213,11 +220,12 @@ impl ReplicaEndpoint for RemoteReplica {
                 keys.len()
             )));
         }
-        Ok(resp
+        let values = resp
             .values
             .into_iter()
             .map(|v| v.found.then_some(v.value))
-            .collect())
+            .collect();
+        Ok((values, Timestamp::from_nanos(resp.seen)))
     }
 
     async fn scan(
@@ -226,7 +234,7 @@ impl ReplicaEndpoint for RemoteReplica {
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         let req = pb::KvScanRequest {
             tablet_id: self.tablet_id,
             start: start.to_vec(),
@@ -239,7 +247,8 @@ impl ReplicaEndpoint for RemoteReplica {
             .await?;
         let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
-        Ok(resp.pairs.into_iter().map(|p| (p.key, p.value)).collect())
+        let pairs = resp.pairs.into_iter().map(|p| (p.key, p.value)).collect();
+        Ok((pairs, Timestamp::from_nanos(resp.seen)))
     }
 }
 

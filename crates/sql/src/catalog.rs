@@ -485,12 +485,26 @@ pub(crate) async fn read_table(
     name: &str,
     ts: Timestamp,
 ) -> Result<Option<TableDesc>> {
-    let Some(bytes) = kv.get(&table_key(name), ts).await.map_err(Error::Read)? else {
-        return Ok(None);
-    };
-    let proto = TableDescriptor::decode(bytes.as_slice())
+    match read_table_bytes(kv, name, ts).await? {
+        Some(bytes) => decode_table(name, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The stored descriptor of table `name` as of `ts`, not decoded (see [`decode_table`]).
+pub(crate) async fn read_table_bytes(
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<Vec<u8>>> {
+    kv.get(&table_key(name), ts).await.map_err(Error::Read)
+}
+
+/// The descriptor of table `name` stored as `bytes`.
+pub(crate) fn decode_table(name: &str, bytes: &[u8]) -> Result<TableDesc> {
+    let proto = TableDescriptor::decode(bytes)
         .map_err(|e| Error::Corrupt(format!("descriptor of table {name:?}: {e}")))?;
-    Ok(Some(TableDesc::from_proto(proto)?))
+    TableDesc::from_proto(proto)
 }
 
 /// Every pair whose key starts with `prefix` (a system prefix), as of `ts`, in key order.

@@ -41,6 +41,24 @@ static LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
         .unwrap_or_else(|_| HistogramVec::new(opts, &["kind"]).expect("valid histogram"))
 });
 
+static READ_WAIT: LazyLock<prometheus::Histogram> = LazyLock::new(|| {
+    let opts = prometheus::histogram_opts!(
+        "meridian_sql_read_wait_seconds",
+        "Time a session waited, before answering, for versions its reads saw to be past on \
+         every clock (counted only when it waited).",
+        prometheus::exponential_buckets(0.00005, 2.5, 10).expect("valid buckets")
+    );
+    prometheus::register_histogram!(opts.clone())
+        .unwrap_or_else(|_| prometheus::Histogram::with_opts(opts).expect("valid histogram"))
+});
+
+/// Records a wait of [`crate::Session`]'s reads for what they saw (none when `waited` is zero).
+pub(crate) fn observe_read_wait(waited: Duration) {
+    if !waited.is_zero() {
+        READ_WAIT.observe(waited.as_secs_f64());
+    }
+}
+
 /// Statement attempts repeated after a retryable error (autocommit statements only).
 pub(crate) static RETRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     counter(

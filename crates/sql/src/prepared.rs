@@ -13,6 +13,7 @@
 //! one changed; a re-plan that changes the result columns or parameter types fails with
 //! 0A000, as PostgreSQL's "cached plan must not change result type".
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use meridian_clock::Timestamp;
@@ -98,6 +99,38 @@ fn version(t: &TableDesc) -> Version {
         t.version,
         t.stats.as_ref().map_or(0, |s| s.generation),
     )
+}
+
+/// The descriptors a session decoded to check its cached plans, by table name: the stored
+/// bytes and what they decode to.
+pub(crate) type Descriptors = HashMap<String, (Vec<u8>, Arc<TableDesc>)>;
+
+/// The most descriptors a session keeps decoded; past it, it starts over.
+const MAX_DESCRIPTORS: usize = 256;
+
+/// The descriptor of table `name` as of `ts`, for checking a cached plan: read on every check
+/// (a schema change must be seen), but decoded only when its bytes differ from what `known`
+/// decoded before, which is rare.
+async fn checked_table(
+    known: &mut Descriptors,
+    kv: &dyn KvClient,
+    name: &str,
+    ts: Timestamp,
+) -> Result<Option<Arc<TableDesc>>> {
+    let Some(bytes) = catalog::read_table_bytes(kv, name, ts).await? else {
+        return Ok(None);
+    };
+    if let Some((seen, desc)) = known.get(name)
+        && *seen == bytes
+    {
+        return Ok(Some(desc.clone()));
+    }
+    let desc = Arc::new(catalog::decode_table(name, &bytes)?);
+    if known.len() >= MAX_DESCRIPTORS {
+        known.clear();
+    }
+    known.insert(name.to_string(), (bytes, desc.clone()));
+    Ok(Some(desc))
 }
 
 fn catalog_of(tables: &Tables) -> Vec<(String, Option<Version>)> {
@@ -286,8 +319,11 @@ impl Session {
         if let Some(cached) = self.plans.get(key) {
             let mut valid = true;
             for (name, planned) in &cached.catalog {
-                let now = match catalog::read_table(kv, name, ts).await? {
-                    Some(t) => Some(version(&self.engine.inner.stats.attach(t, ts).await)),
+                let now = match checked_table(&mut self.descriptors, kv, name, ts).await? {
+                    Some(t) => {
+                        let stats = self.engine.inner.stats.lookup(&t, ts).await;
+                        Some((t.id, t.version, stats.map_or(0, |s| s.generation)))
+                    }
                     None => None,
                 };
                 if now != *planned {
@@ -354,7 +390,8 @@ impl Session {
             started.elapsed(),
             r.as_ref().map(|_| ()),
         );
-        r
+        let settled = self.settle_reads().await;
+        r.and_then(|res| settled.map(|()| res))
     }
 
     /// [`Session::execute_prepared`] without the metrics.

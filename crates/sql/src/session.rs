@@ -99,6 +99,7 @@ impl Engine {
             state: Arc::new(Mutex::new(SessionState::new(id))),
             backoff_seed: id,
             plans: HashMap::new(),
+            descriptors: HashMap::new(),
             named: HashMap::new(),
             shapes: Default::default(),
             block: txn::Block::default(),
@@ -119,6 +120,8 @@ pub struct Session {
     backoff_seed: u64,
     /// Plans of prepared statements, by statement text and parameter types.
     pub(crate) plans: HashMap<String, CachedPlan>,
+    /// Table descriptors decoded to check those plans (see `prepared.rs`).
+    pub(crate) descriptors: crate::prepared::Descriptors,
     /// Statements prepared for the wire protocol, by text and declared parameter types.
     pub(crate) named: HashMap<String, Prepared>,
     /// Shapes of simple statements met so far (see `autoparam.rs`).
@@ -134,10 +137,48 @@ impl Session {
     /// statements separated by `;`), stopping after the first error, which is the last element.
     /// A syntax error anywhere in the string yields a single 42601 error and runs nothing.
     pub async fn execute(&mut self, sql: &str) -> Vec<Result<StatementResult, SqlError>> {
-        if let Some(results) = self.execute_shaped(sql).await {
-            return results;
+        let mut results = match self.execute_shaped(sql).await {
+            Some(results) => results,
+            None => self.execute_ordinary(sql).await,
+        };
+        if let Err(e) = self.settle_reads().await
+            && let Some(last) = results.last_mut()
+            && last.is_ok()
+        {
+            *last = Err(e);
         }
-        self.execute_ordinary(sql).await
+        results
+    }
+
+    /// Waits until every version that the session's finished reads saw (autocommit statements,
+    /// and blocks that committed) has a timestamp in the past on every clock (`TT.after`),
+    /// before the session answers its client.
+    ///
+    /// A write is visible at its tablet as soon as it applies, before its commit wait ends. A
+    /// client that saw it and then reads through another node, whose clock may read lower
+    /// within the bound, could otherwise get a timestamp below the write and not see it. A
+    /// statement that wrote needs no wait (its commit timestamp is above what it read, and it
+    /// was waited out), nor does one that read only versions older than `TT.now().earliest`,
+    /// which is nearly every read. An engine without a clock (over a bare keyspace) does not
+    /// wait.
+    pub(crate) async fn settle_reads(&mut self) -> Result<(), SqlError> {
+        let seen = self
+            .autocommit
+            .take_seen()
+            .max(std::mem::take(&mut self.block.seen));
+        let Some(clock) = &self.engine.inner.clock else {
+            return Ok(());
+        };
+        if seen == meridian_clock::Timestamp::ZERO {
+            return Ok(());
+        }
+        match clock.commit_wait(seen).await {
+            Ok(waited) => {
+                crate::metrics::observe_read_wait(waited);
+                Ok(())
+            }
+            Err(e) => Err(Error::Read(meridian_tablet::Error::Clock(e)).into_sql()),
+        }
     }
 
     /// [`Session::execute`] parsing and planning every statement of `sql`.

@@ -41,13 +41,16 @@ impl State {
         self.versions.get(key).and_then(|v| v.last())
     }
 
-    fn at(&self, key: &[u8], ts: Timestamp) -> Option<Vec<u8>> {
-        let versions = self.versions.get(key)?;
-        versions
-            .iter()
-            .rev()
-            .find(|(t, _)| *t <= ts)
-            .and_then(|(_, v)| v.clone())
+    /// The value of `key` as of `ts` and the version's timestamp (a tombstone's included).
+    fn at(&self, key: &[u8], ts: Timestamp) -> (Option<Vec<u8>>, Timestamp) {
+        let version = self
+            .versions
+            .get(key)
+            .and_then(|versions| versions.iter().rev().find(|(t, _)| *t <= ts));
+        match version {
+            Some((t, v)) => (v.clone(), *t),
+            None => (None, Timestamp::ZERO),
+        }
     }
 }
 
@@ -105,24 +108,25 @@ impl KvClient for MemKv {
         Ok(Timestamp::from_nanos(self.state().now))
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         let mut s = self.state();
         s.gets += 1;
         Ok(s.at(key, ts))
     }
 
-    async fn scan(
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         let mut s = self.state();
         s.scans += 1;
         let mut out = Vec::new();
+        let mut seen = Timestamp::ZERO;
         if start >= end {
-            return Ok(out);
+            return Ok((out, seen));
         }
         for (k, _) in s
             .versions
@@ -131,11 +135,13 @@ impl KvClient for MemKv {
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
-            if let Some(v) = s.at(k, ts) {
+            let (v, at) = s.at(k, ts);
+            seen = seen.max(at);
+            if let Some(v) = v {
                 out.push((k.clone(), v));
             }
         }
-        Ok(out)
+        Ok((out, seen))
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {

@@ -1528,12 +1528,16 @@ impl KvClient for RangeClient {
         Ok(self.clock.now()?.latest)
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
-        self.with_range(key, |c| async move { c.router.get(key, ts).await })
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
+        self.with_range(key, |c| async move { c.router.get_seen(key, ts).await })
             .await
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         self.retrying(|| async {
             let mut groups: BTreeMap<u64, (Arc<Cached>, Vec<usize>)> = BTreeMap::new();
             for (i, k) in keys.iter().enumerate() {
@@ -1545,44 +1549,48 @@ impl KvClient for RangeClient {
                     .push(i);
             }
             let mut out = vec![None; keys.len()];
+            let mut seen = Timestamp::ZERO;
             for (c, idx) in groups.into_values() {
                 let ks: Vec<Vec<u8>> = idx.iter().map(|&i| keys[i].clone()).collect();
-                let values = c.router.get_many(&ks, ts).await?;
+                let (values, at) = c.router.get_many_seen(&ks, ts).await?;
+                seen = seen.max(at);
                 for (i, v) in idx.into_iter().zip(values) {
                     out[i] = v;
                 }
             }
-            Ok(out)
+            Ok((out, seen))
         })
         .await
     }
 
-    async fn scan(
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         let mut out: Vec<KvPair> = Vec::new();
+        let mut seen = Timestamp::ZERO;
         let mut cur = start.to_vec();
         loop {
             let remaining = limit.map(|l| l - out.len());
-            let (rows, desc) = self
+            let ((rows, at), desc) = self
                 .with_range(&cur, |c| {
                     let cur = cur.clone();
                     async move {
                         let Some((lo, hi)) = range::clip(&c.desc, &cur, end) else {
-                            return Ok((Vec::new(), c.desc.clone()));
+                            return Ok(((Vec::new(), Timestamp::ZERO), c.desc.clone()));
                         };
-                        let rows = c.router.scan(&lo, &hi, ts, remaining).await?;
-                        Ok((rows, c.desc.clone()))
+                        let read = c.router.scan_seen(&lo, &hi, ts, remaining).await?;
+                        Ok((read, c.desc.clone()))
                     }
                 })
                 .await?;
             out.extend(rows);
+            seen = seen.max(at);
             if limit.is_some_and(|l| out.len() >= l) || past_end(&desc, end) {
-                return Ok(out);
+                return Ok((out, seen));
             }
             cur = desc.end_key;
         }

@@ -132,18 +132,26 @@ impl KvClient for LocalGroup {
         self.router.read_ts().await
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
-        self.router.get(key, ts).await
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
+        self.router.get_seen(key, ts).await
     }
 
-    async fn scan(
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
+        self.router.get_many_seen(keys, ts).await
+    }
+
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
-        self.router.scan(start, end, ts, limit).await
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
+        self.router.scan_seen(start, end, ts, limit).await
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {

@@ -112,18 +112,55 @@ pub trait KvClient: Send + Sync + 'static {
     /// began (and that no later write will ever be assigned).
     async fn read_ts(&self) -> Result<Timestamp>;
 
-    /// The value of `key` as of `ts`.
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// The value of `key` as of `ts`, and the newest commit timestamp among the versions the
+    /// read saw: the one it returns, or the deletion that makes it answer `None`
+    /// ([`Timestamp::ZERO`] when it saw none).
+    ///
+    /// A write is visible where it applied before its commit wait ends, so a reader that saw
+    /// it must itself wait for `TT.after` that timestamp before it answers its client (see
+    /// ARCHITECTURE.md, "Reads wait out what they saw"). A keyspace that cannot tell answers
+    /// `ts`, which makes the reader wait as if it saw a write at its own timestamp: always
+    /// safe, only slower.
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)>;
 
-    /// The values of `keys` as of `ts`, in order. Implementations that reach the data over a
-    /// network answer in one round trip; the default asks for each key in turn.
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            out.push(self.get(k, ts).await?);
-        }
-        Ok(out)
+    /// The value of `key` as of `ts`.
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_seen(key, ts).await?.0)
     }
+
+    /// The values of `keys` as of `ts`, in order, with the newest version seen as in
+    /// [`KvClient::get_seen`]. Implementations that reach the data over a network answer in
+    /// one round trip; the default asks for each key in turn.
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut seen = Timestamp::ZERO;
+        for k in keys {
+            let (v, at) = self.get_seen(k, ts).await?;
+            out.push(v);
+            seen = seen.max(at);
+        }
+        Ok((out, seen))
+    }
+
+    /// The values of `keys` as of `ts`, in order.
+    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+        Ok(self.get_many_seen(keys, ts).await?.0)
+    }
+
+    /// Live pairs in `[start, end)` as of `ts`, in key order, at most `limit` of them, with
+    /// the newest version seen as in [`KvClient::get_seen`] (deletions of keys in the span it
+    /// skipped included).
+    async fn scan_seen(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<(Vec<KvPair>, Timestamp)>;
 
     /// Live pairs in `[start, end)` as of `ts`, in key order, at most `limit` of them.
     async fn scan(
@@ -132,7 +169,9 @@ pub trait KvClient: Send + Sync + 'static {
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>>;
+    ) -> Result<Vec<KvPair>> {
+        Ok(self.scan_seen(start, end, ts, limit).await?.0)
+    }
 
     /// Commits `req` and returns its commit timestamp once it is durable on a majority and
     /// `TT.after(commit_ts)` holds (commit wait).

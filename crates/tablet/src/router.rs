@@ -51,26 +51,36 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
     /// A 2PC step or a split, at the leader.
     async fn op(&self, op: TabletOp) -> Result<OpOutcome>;
 
-    /// Reads `key` at `ts` if this replica's snapshot at `ts` is complete (a leader makes it so).
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>>;
+    /// Reads `key` at `ts` if this replica's snapshot at `ts` is complete (a leader makes it
+    /// so), with the timestamp of the version read (see [`KvClient::get_seen`]).
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)>;
 
-    /// Several keys at `ts` under the same rule as [`ReplicaEndpoint::get`], in order.
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    /// Several keys at `ts` under the same rule as [`ReplicaEndpoint::get`], in order, with
+    /// the newest version seen.
+    async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         let mut out = Vec::with_capacity(keys.len());
+        let mut seen = Timestamp::ZERO;
         for k in keys {
-            out.push(self.get(k, ts).await?);
+            let (v, at) = self.get(k, ts).await?;
+            out.push(v);
+            seen = seen.max(at);
         }
-        Ok(out)
+        Ok((out, seen))
     }
 
-    /// Scans at `ts` under the same rule as [`ReplicaEndpoint::get`].
+    /// Scans at `ts` under the same rule as [`ReplicaEndpoint::get`], with the newest version
+    /// seen.
     async fn scan(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>>;
+    ) -> Result<(Vec<KvPair>, Timestamp)>;
 }
 
 impl Replica {
@@ -132,16 +142,20 @@ impl ReplicaEndpoint for Replica {
         Replica::op(self, op).await
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         self.check_key(key)?;
         self.note_load(|_| Some(key));
         self.ensure_safe(ts, || vec![crate::Span::key(key)]).await?;
         // A split applied while waiting moved the key to another tablet.
         self.check_key(key)?;
-        Ok(self.mvcc().get(key, ts)?)
+        Ok(self.mvcc().get_seen(key, ts)?)
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         for k in keys {
             self.check_key(k)?;
         }
@@ -151,7 +165,14 @@ impl ReplicaEndpoint for Replica {
         for k in keys {
             self.check_key(k)?;
         }
-        keys.iter().map(|k| Ok(self.mvcc().get(k, ts)?)).collect()
+        let mut out = Vec::with_capacity(keys.len());
+        let mut seen = Timestamp::ZERO;
+        for k in keys {
+            let (v, at) = self.mvcc().get_seen(k, ts)?;
+            out.push(v);
+            seen = seen.max(at);
+        }
+        Ok((out, seen))
     }
 
     async fn scan(
@@ -160,7 +181,7 @@ impl ReplicaEndpoint for Replica {
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         self.check_span(start, end)?;
         self.note_load(|_| Some(start));
         let span = || {
@@ -171,7 +192,7 @@ impl ReplicaEndpoint for Replica {
         };
         self.ensure_safe(ts, span).await?;
         self.check_span(start, end)?;
-        Ok(self.mvcc().scan(start, end, ts, limit)?)
+        Ok(self.mvcc().scan_seen(start, end, ts, limit)?)
     }
 }
 
@@ -351,7 +372,7 @@ impl KvClient for Router {
         self.with_leader(|e| async move { e.read_ts().await }).await
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         if let Some(e) = self.local_reader(ts) {
             return e.get(key, ts).await;
         }
@@ -359,7 +380,11 @@ impl KvClient for Router {
             .await
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         if let Some(e) = self.local_reader(ts) {
             return e.get_many(keys, ts).await;
         }
@@ -367,13 +392,13 @@ impl KvClient for Router {
             .await
     }
 
-    async fn scan(
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         if let Some(e) = self.local_reader(ts) {
             return e.scan(start, end, ts, limit).await;
         }

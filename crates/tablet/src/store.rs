@@ -544,11 +544,15 @@ impl ReplicaEndpoint for StoreEndpoint {
         self.replica()?.op(op).await
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
+    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         ReplicaEndpoint::get(&self.replica()?, key, ts).await
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
         ReplicaEndpoint::get_many(&self.replica()?, keys, ts).await
     }
 
@@ -558,7 +562,7 @@ impl ReplicaEndpoint for StoreEndpoint {
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         ReplicaEndpoint::scan(&self.replica()?, start, end, ts, limit).await
     }
 }

@@ -229,6 +229,7 @@ async fn a_follower_left_behind_catches_up_by_snapshot_and_then_leads() {
         ReplicaEndpoint::get(follower, &row(150), ts)
             .await
             .unwrap()
+            .0
             .as_deref(),
         Some(&b"v150"[..])
     );

@@ -519,7 +519,7 @@ async fn a_frozen_tablet_takes_no_change_and_serves_reads_only_up_to_its_freeze(
     };
     merging(r.op(split).await.unwrap_err());
     let endpoint: &dyn ReplicaEndpoint = &r;
-    let found = endpoint.get(&key(55), at).await.unwrap();
+    let found = endpoint.get(&key(55), at).await.unwrap().0;
     assert_eq!(found.as_deref(), Some(&b"v55"[..]));
     merging(endpoint.get(&key(55), at.next()).await.unwrap_err());
     // The freeze is in the log: a new leader is frozen too.

@@ -417,6 +417,7 @@ async fn followers_serve_reads_up_to_the_closed_timestamp_without_the_leader() {
         ReplicaEndpoint::get(&follower, b"k", ts)
             .await
             .unwrap()
+            .0
             .as_deref(),
         Some(&b"v1"[..])
     );

@@ -63,6 +63,31 @@ pub(crate) struct TxnKv {
     /// The age the transaction claims for row locks when older than its first snapshot (a
     /// retry of a transaction that lost a conflict keeps the loser's age).
     age: Option<Timestamp>,
+    /// The newest version its reads from the snapshot saw.
+    seen: Seen,
+}
+
+/// The newest version a reader's reads saw (see [`KvClient::get_seen`]): before it answers
+/// its client, a read-only reader waits until `TT.after` it, since a write is visible where it
+/// applied before its own commit wait ends. A reader that commits a write needs no more: its
+/// commit timestamp is above everything it read, and it waits that out.
+#[derive(Default)]
+pub(crate) struct Seen(AtomicU64);
+
+impl Seen {
+    fn note(&self, ts: Timestamp) {
+        self.0.fetch_max(ts.as_nanos(), Ordering::Relaxed);
+    }
+
+    /// The newest version seen so far.
+    pub(crate) fn get(&self) -> Timestamp {
+        Timestamp::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    /// The newest version seen since the last call.
+    pub(crate) fn take(&self) -> Timestamp {
+        Timestamp::from_nanos(self.0.swap(0, Ordering::Relaxed))
+    }
 }
 
 /// The mutable part of a transaction. Never locked across an await.
@@ -155,6 +180,7 @@ impl TxnKv {
             limit: AtomicUsize::new(DEFAULT_LIMIT),
             fixed: false,
             age,
+            seen: Seen::default(),
         }
     }
 
@@ -192,7 +218,13 @@ impl TxnKv {
             limit: AtomicUsize::new(DEFAULT_LIMIT),
             fixed: true,
             age: None,
+            seen: Seen::default(),
         }
+    }
+
+    /// The newest version the transaction's reads saw (see [`Seen`]).
+    pub(crate) fn seen(&self) -> Timestamp {
+        self.seen.get()
     }
 
     /// The state to restore on `ROLLBACK TO SAVEPOINT`.
@@ -363,7 +395,12 @@ impl TxnKv {
         let mut fetched = if missing.is_empty() {
             Vec::new()
         } else {
-            self.base.get_many(&missing, self.snapshot_or(ts)).await?
+            let (values, seen) = self
+                .base
+                .get_many_seen(&missing, self.snapshot_or(ts))
+                .await?;
+            self.seen.note(seen);
+            values
         }
         .into_iter();
         self.check_limit()?;
@@ -379,12 +416,17 @@ impl TxnKv {
             Some(v) => Ok(v),
             None => {
                 self.check_limit()?;
-                self.base.get(key, self.snapshot_or(ts)).await
+                let (value, seen) = self.base.get_seen(key, self.snapshot_or(ts)).await?;
+                self.seen.note(seen);
+                Ok(value)
             }
         }
     }
 }
 
+/// The transaction's reads keep the newest version they saw in the transaction itself
+/// ([`TxnKv::seen`]); to its callers each answers its snapshot as the newest version seen, which
+/// bounds what it read.
 #[async_trait]
 impl KvClient for TxnKv {
     async fn read_ts(&self) -> Result<Timestamp> {
@@ -395,12 +437,18 @@ impl KvClient for TxnKv {
         Ok(*self.buf().read_ts.get_or_insert(ts))
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
-        self.view_get(key, ts).await
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
+        let value = self.view_get(key, ts).await?;
+        Ok((value, self.snapshot_or(ts)))
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
-        self.view_get_many(keys, ts).await
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
+        let values = self.view_get_many(keys, ts).await?;
+        Ok((values, self.snapshot_or(ts)))
     }
 
     async fn get_compared(
@@ -415,7 +463,8 @@ impl KvClient for TxnKv {
         if let Some(v) = self.buf().writes.get(key) {
             return Ok(v.clone());
         }
-        let old = self.base.get(key, self.snapshot_or(ts)).await?;
+        let (old, seen) = self.base.get_seen(key, self.snapshot_or(ts)).await?;
+        self.seen.note(seen);
         self.buf().compared.push(Compared {
             key: key.to_vec(),
             old: old.clone(),
@@ -444,15 +493,15 @@ impl KvClient for TxnKv {
         self.view_get(key, ts).await
     }
 
-    async fn scan(
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
         if limit == Some(0) || start >= end {
-            return Ok(vec![]);
+            return Ok((vec![], self.snapshot_or(ts)));
         }
         let buffered: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
             .buf()
@@ -464,10 +513,11 @@ impl KvClient for TxnKv {
         // rows remain after merging.
         let deletes = buffered.iter().filter(|(_, v)| v.is_none()).count();
         let want = limit.map(|l| l.saturating_add(deletes));
-        let base = self
+        let (base, seen) = self
             .base
-            .scan(start, end, self.snapshot_or(ts), want)
+            .scan_seen(start, end, self.snapshot_or(ts), want)
             .await?;
+        self.seen.note(seen);
         // When the base scan stopped at its limit, keys after its last row are unknown, so
         // buffered rows beyond it must wait for the next page.
         let bound = match want {
@@ -500,7 +550,7 @@ impl KvClient for TxnKv {
             end: Some(read_end),
         });
         self.check_limit()?;
-        Ok(out)
+        Ok((out, self.snapshot_or(ts)))
     }
 
     async fn write(&self, req: WriteRequest) -> Result<Timestamp> {
@@ -591,9 +641,11 @@ fn release(base: &Arc<dyn KvClient>, owner: Option<LockOwner>, locked: Vec<Vec<u
 
 /// The keyspace of a session's autocommit statements: the tablets themselves, remembering the
 /// largest commit timestamp of the writes made through it (for `SHOW LAST COMMIT TIMESTAMP`).
+/// It also keeps the newest version its reads saw (see [`Seen`]).
 pub(crate) struct Recording {
     base: Arc<dyn KvClient>,
     last: Mutex<Option<Timestamp>>,
+    seen: Seen,
 }
 
 impl Recording {
@@ -601,7 +653,13 @@ impl Recording {
         Recording {
             base,
             last: Mutex::new(None),
+            seen: Seen::default(),
         }
+    }
+
+    /// The newest version read through this keyspace since the last call.
+    pub(crate) fn take_seen(&self) -> Timestamp {
+        self.seen.take()
     }
 
     /// The largest commit timestamp of a write made through this keyspace.
@@ -616,22 +674,32 @@ impl KvClient for Recording {
         self.base.read_ts().await
     }
 
-    async fn get(&self, key: &[u8], ts: Timestamp) -> Result<Option<Vec<u8>>> {
-        self.base.get(key, ts).await
+    async fn get_seen(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
+        let read = self.base.get_seen(key, ts).await?;
+        self.seen.note(read.1);
+        Ok(read)
     }
 
-    async fn get_many(&self, keys: &[Vec<u8>], ts: Timestamp) -> Result<Vec<Option<Vec<u8>>>> {
-        self.base.get_many(keys, ts).await
+    async fn get_many_seen(
+        &self,
+        keys: &[Vec<u8>],
+        ts: Timestamp,
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
+        let read = self.base.get_many_seen(keys, ts).await?;
+        self.seen.note(read.1);
+        Ok(read)
     }
 
-    async fn scan(
+    async fn scan_seen(
         &self,
         start: &[u8],
         end: &[u8],
         ts: Timestamp,
         limit: Option<usize>,
-    ) -> Result<Vec<KvPair>> {
-        self.base.scan(start, end, ts, limit).await
+    ) -> Result<(Vec<KvPair>, Timestamp)> {
+        let read = self.base.scan_seen(start, end, ts, limit).await?;
+        self.seen.note(read.1);
+        Ok(read)
     }
 
     async fn lock(

@@ -249,6 +249,9 @@ pub(crate) struct Block {
     /// The rows committed blocks wrote, per table, until the session counts them toward
     /// statistics.
     pub committed: Vec<(Arc<TableDesc>, u64)>,
+    /// The newest version read by the blocks committed since the session last answered its
+    /// client, which it waits out first (see `buffer.rs`, [`buffer::Seen`]).
+    pub seen: Timestamp,
 }
 
 impl Block {
@@ -271,9 +274,11 @@ impl Block {
         let Some(txn) = self.txn.take() else {
             return Ok(());
         };
+        let seen = txn.kv.seen();
         match txn.kv.commit().await {
             Ok(ts) => {
                 crate::metrics::COMMITS.inc();
+                self.seen = self.seen.max(seen);
                 if ts.is_some() {
                     self.last_commit = ts;
                 }

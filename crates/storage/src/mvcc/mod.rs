@@ -57,9 +57,16 @@ impl Mvcc {
     /// The value of `key` as of `read_ts`: the newest version at or below `read_ts`, or `None`
     /// if there is none or it is a tombstone.
     pub fn get(&self, key: &[u8], read_ts: Timestamp) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_seen(key, read_ts)?.0)
+    }
+
+    /// [`Mvcc::get`], with the timestamp of the version read (a tombstone's included;
+    /// [`Timestamp::ZERO`] when the key has no version at or below `read_ts`). A reader
+    /// learns from it how recent a write it observed (see `meridian_tablet::KvClient::get_seen`).
+    pub fn get_seen(&self, key: &[u8], read_ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)> {
         match self.version_at(key, read_ts)? {
-            Some((_, value)) => Ok(decode_value(&value)?.map(<[u8]>::to_vec)),
-            None => Ok(None),
+            Some((ts, value)) => Ok((decode_value(&value)?.map(<[u8]>::to_vec), ts)),
+            None => Ok((None, Timestamp::ZERO)),
         }
     }
 
@@ -96,12 +103,26 @@ impl Mvcc {
         read_ts: Timestamp,
         limit: Option<usize>,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.scan_seen(start, end, read_ts, limit)?.0)
+    }
+
+    /// [`Mvcc::scan`], with the newest timestamp of the versions it read (the tombstones of
+    /// deleted keys it skipped included; [`Timestamp::ZERO`] when it read none).
+    pub fn scan_seen(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        read_ts: Timestamp,
+        limit: Option<usize>,
+    ) -> Result<(Vec<crate::engine::KvPair>, Timestamp)> {
         let limit = limit.unwrap_or(usize::MAX);
         let mut out = Vec::new();
+        let mut seen = Timestamp::ZERO;
         if limit == 0 {
-            return Ok(out);
+            return Ok((out, seen));
         }
-        self.each_visible(start, end, read_ts, |prefix, _, value| {
+        self.each_visible(start, end, read_ts, |prefix, ts, value| {
+            seen = seen.max(ts);
             if let Some(v) = decode_value(value)? {
                 out.push((unescape_prefix(prefix)?, v.to_vec()));
                 if out.len() >= limit {
@@ -110,7 +131,7 @@ impl Mvcc {
             }
             Ok(ControlFlow::Continue(()))
         })?;
-        Ok(out)
+        Ok((out, seen))
     }
 
     /// The newest version of `key` at any timestamp: its timestamp and whether it is live

@@ -129,6 +129,36 @@ fn scans_respect_bounds_limits_and_tombstones() {
 }
 
 #[test]
+fn reads_tell_the_newest_version_they_saw_deletions_included() {
+    let (m, _) = mem();
+    m.put(b"a", ts(10), b"1").unwrap();
+    m.put(b"b", ts(10), b"2").unwrap();
+    m.delete(b"b", ts(20)).unwrap();
+    m.put(b"c", ts(30), b"3").unwrap();
+    assert_eq!(
+        m.get_seen(b"a", ts(50)).unwrap(),
+        (Some(b"1".to_vec()), ts(10))
+    );
+    // A deletion is a version the reader saw: it reads "no row" because of it.
+    assert_eq!(m.get_seen(b"b", ts(50)).unwrap(), (None, ts(20)));
+    assert_eq!(
+        m.get_seen(b"b", ts(15)).unwrap(),
+        (Some(b"2".to_vec()), ts(10))
+    );
+    assert_eq!(m.get_seen(b"c", ts(25)).unwrap(), (None, Timestamp::ZERO));
+    assert_eq!(m.get_seen(b"z", ts(50)).unwrap(), (None, Timestamp::ZERO));
+    let (rows, seen) = m.scan_seen(b"a", b"c", ts(50), None).unwrap();
+    assert_eq!((rows, seen), (pairs(&[("a", "1")]), ts(20)));
+    // Versions above the read timestamp, and keys past the limit, are not seen.
+    assert_eq!(m.scan_seen(b"a", b"", ts(25), None).unwrap().1, ts(20));
+    assert_eq!(m.scan_seen(b"a", b"", ts(50), Some(1)).unwrap().1, ts(10));
+    assert_eq!(
+        m.scan_seen(b"a", b"", ts(5), None).unwrap().1,
+        Timestamp::ZERO
+    );
+}
+
+#[test]
 fn first_key_finds_the_next_key_with_versions_within_bounds() {
     let (m, _) = mem();
     m.put(b"b", ts(10), b"1").unwrap();
