@@ -136,7 +136,8 @@
 //!   Parameters work anywhere a value does, including key ranges (computed per execution)
 //!   and `LIMIT $1 OFFSET $2`.
 //! * `EXPLAIN` (plan text with point lookups, key ranges, indexes, join methods, and
-//!   `(estimated rows=N)` on scans and joins whose tables have statistics), `SHOW
+//!   `(estimated rows=N)` on scans and joins whose tables have statistics; with `VERBOSE`, the
+//!   ids of the tablets each scan would read), `SHOW
 //!   TABLES`, `SET`/`SHOW`/`RESET` of session variables; `SHOW CLOCK` (the node's TrueTime
 //!   interval, epsilon and sync state; engines built with [`Engine::with_clock`]) and `SHOW
 //!   LAST COMMIT TIMESTAMP` (of the session's last write).

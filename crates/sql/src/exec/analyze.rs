@@ -16,8 +16,9 @@
 //! printing. The statement really runs: EXPLAIN ANALYZE of an INSERT, UPDATE or DELETE writes,
 //! as in PostgreSQL, and its first line counts the rows written (or returned). Reads outside any
 //! operator (ON CONFLICT probes) are shown on that line. The tablets a scan touched are counted
-//! after the run from the spans it read and the range directory; a keyspace without a
-//! directory is one tablet. Subquery plans are not printed (EXPLAIN shows them as
+//! after the run from the spans it read and the range directory (with `VERBOSE`, listed by id);
+//! a keyspace without a directory is one tablet. Plain `EXPLAIN (VERBOSE)` lists with each
+//! scan the tablets its planned key spans reach ([`scan_tablets`]). Subquery plans are not printed (EXPLAIN shows them as
 //! `(subquery)`); their work counts in the time of the operator that evaluates them.
 
 use std::collections::{HashMap, HashSet};
@@ -31,7 +32,8 @@ use super::ExecContext;
 use super::memory::pretty_kb;
 use crate::api::{ColumnInfo, Datum, SqlType, StatementResult};
 use crate::error::Result;
-use crate::plan::{AnalyzePlan, Plan, Rel, explain_noted};
+use crate::plan::keyrange::{ByteSpan, KeyRange};
+use crate::plan::{AnalyzePlan, Plan, Rel, ScanPlan, explain_noted};
 
 /// The profile key of the reads a statement makes outside its operators.
 pub(crate) const STATEMENT: usize = 0;
@@ -106,10 +108,14 @@ pub(crate) async fn explain_analyze(
     let directory = crate::ranges::directory(cx.base).await?;
     let nodes = std::mem::take(&mut *profile.nodes.lock().unwrap_or_else(|p| p.into_inner()));
     let marks = super::vectorized_marks(&a.plan, cx.vectorize);
+    let shown = Shown {
+        timing: a.timing,
+        verbose: a.verbose,
+    };
     let noted = |r: &Rel| {
         let stats = nodes.get(&node_id(r));
         let reads = matches!(r, Rel::Scan(_)) || stats.is_some_and(|s| !s.spans.is_empty());
-        marks(r) + &note(stats, reads, &directory, a.timing)
+        marks(r) + &note(stats, reads, &directory, shown)
     };
     let mut lines = explain_noted(&a.plan, &noted);
     if !matches!(a.plan, Plan::Query(_)) {
@@ -126,7 +132,7 @@ pub(crate) async fn explain_analyze(
         };
         let reads = !stats.spans.is_empty();
         if let Some(first) = lines.first_mut() {
-            first.push_str(&note(Some(&stats), reads, &directory, a.timing));
+            first.push_str(&note(Some(&stats), reads, &directory, shown));
         }
     }
     if a.summary {
@@ -159,26 +165,41 @@ fn written(result: &StatementResult) -> u64 {
     }
 }
 
+/// What EXPLAIN ANALYZE's options ask each operator's line to show.
+#[derive(Clone, Copy)]
+struct Shown {
+    /// Operator times.
+    timing: bool,
+    /// The ids of the tablets read, after their count.
+    verbose: bool,
+}
+
 /// The text after an operator's line: ` (actual time=... rows=... loops=...; read: ...;
 /// memory: ...)`, or ` (never executed)`.
 fn note(
     stats: Option<&NodeStats>,
     reads: bool,
     directory: &[RangeDescriptor],
-    timing: bool,
+    shown: Shown,
 ) -> String {
     let Some(s) = stats else {
         return " (never executed)".to_string();
     };
     let mut out = " (actual ".to_string();
-    if timing {
+    if shown.timing {
         out.push_str(&format!("time={:.3} ", millis(s.elapsed)));
     }
     out.push_str(&format!("rows={} loops={}", s.rows, s.loops));
     if reads {
+        let touched = tablets(directory, &s.spans);
+        let ids = if shown.verbose {
+            format!(" ({})", tablet_ids(&touched))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "; read: tablets={} spans={} keys={} bytes={}",
-            tablets(directory, &s.spans),
+            "; read: tablets={}{ids} spans={} keys={} bytes={}",
+            touched.len(),
             s.spans.len(),
             s.keys,
             s.bytes
@@ -195,13 +216,67 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// How many tablets of `directory` hold a key of `spans` (a keyspace without a directory is
-/// one tablet).
-fn tablets(directory: &[RangeDescriptor], spans: &[Span]) -> usize {
-    if directory.is_empty() {
-        return usize::from(!spans.is_empty());
+/// The most tablet ids an EXPLAIN line lists.
+const MAX_LISTED: usize = 16;
+
+/// EXPLAIN (VERBOSE)'s note for a scan: the tablets whose ranges hold a key it reads, from the
+/// range directory as it is now. A scan whose keys are computed per execution (the inner side
+/// of a lookup join) lists those holding any key of its table or index.
+pub(crate) fn scan_tablets(directory: &[RangeDescriptor], scan: &ScanPlan) -> String {
+    let range = if scan.dynamic {
+        &KeyRange::Full
+    } else {
+        &scan.range
+    };
+    let spans: Vec<Span> = range
+        .byte_spans_for(&scan.table, scan.access)
+        .into_iter()
+        .map(|s| match s {
+            ByteSpan::Point(k) => Span::key(&k),
+            ByteSpan::Range(start, end) => Span {
+                start,
+                end: Some(end),
+            },
+        })
+        .collect();
+    format!(" ({})", tablet_list(directory, &tablets(directory, &spans)))
+}
+
+/// `tablets: 12, 13`, `tablets: none`, or for a keyspace without a directory `tablets: one
+/// keyspace`.
+fn tablet_list(directory: &[RangeDescriptor], touched: &[u64]) -> String {
+    if touched.is_empty() {
+        "tablets: none".into()
+    } else if directory.is_empty() {
+        "tablets: one keyspace".into()
+    } else {
+        format!("tablets: {}", tablet_ids(touched))
     }
-    let mut touched = HashSet::new();
+}
+
+/// `12, 13`: at most [`MAX_LISTED`] ids, then how many in all.
+fn tablet_ids(touched: &[u64]) -> String {
+    let ids: Vec<String> = touched
+        .iter()
+        .take(MAX_LISTED)
+        .map(u64::to_string)
+        .collect();
+    let more = if touched.len() > MAX_LISTED {
+        format!(", ... ({} in all)", touched.len())
+    } else {
+        String::new()
+    };
+    format!("{}{more}", ids.join(", "))
+}
+
+/// The tablets of `directory` that hold a key of `spans`, each once, in the order the spans
+/// first reach them (a keyspace without a directory is one tablet, numbered 0 here).
+fn tablets(directory: &[RangeDescriptor], spans: &[Span]) -> Vec<u64> {
+    if directory.is_empty() {
+        return if spans.is_empty() { vec![] } else { vec![0] };
+    }
+    let mut touched = Vec::new();
+    let mut known = HashSet::new();
     for span in spans {
         // The directory is in key order: skip the ranges that end before the span starts.
         let first = directory.partition_point(|d| {
@@ -215,10 +290,12 @@ fn tablets(directory: &[RangeDescriptor], spans: &[Span]) -> usize {
             if !overlaps {
                 break;
             }
-            touched.insert(d.tablet_id);
+            if known.insert(d.tablet_id) {
+                touched.push(d.tablet_id);
+            }
         }
     }
-    touched.len()
+    touched
 }
 
 #[cfg(test)]
@@ -242,21 +319,40 @@ mod tests {
     }
 
     #[test]
-    fn tablets_are_counted_once_per_span_overlap() {
+    fn tablets_are_listed_once_in_key_order() {
         let dir = [
             desc(1, b"", b"/t/1"),
             desc(2, b"/t/1", b"/t/5"),
             desc(3, b"/t/5", b""),
         ];
-        assert_eq!(tablets(&dir, &[]), 0);
-        assert_eq!(tablets(&dir, &[span(b"/t/2", Some(b"/t/3"))]), 1);
-        assert_eq!(tablets(&dir, &[span(b"/t/0", Some(b"/t/6"))]), 3);
+        assert_eq!(tablets(&dir, &[]), Vec::<u64>::new());
+        assert_eq!(tablets(&dir, &[span(b"/t/2", Some(b"/t/3"))]), [2]);
+        assert_eq!(tablets(&dir, &[span(b"/t/0", Some(b"/t/6"))]), [1, 2, 3]);
         // A span ending where a tablet starts does not touch it.
-        assert_eq!(tablets(&dir, &[span(b"/t/1", Some(b"/t/5"))]), 1);
+        assert_eq!(tablets(&dir, &[span(b"/t/1", Some(b"/t/5"))]), [2]);
         assert_eq!(
             tablets(&dir, &[span(b"/t/7", None), span(b"/t/8", None)]),
-            1
+            [3]
         );
-        assert_eq!(tablets(&[], &[span(b"/t/7", None)]), 1);
+        assert_eq!(
+            tablets(&dir, &[span(b"/t/0", None), span(b"/t/6", None)]),
+            [1, 3]
+        );
+        assert_eq!(tablets(&[], &[span(b"/t/7", None)]), [0]);
+    }
+
+    #[test]
+    fn tablet_lists_are_cut_short() {
+        let dir: Vec<RangeDescriptor> = (1..=20u8)
+            .map(|i| desc(u64::from(i), &[i], &[i + 1]))
+            .collect();
+        let all: Vec<u64> = (1..=20).collect();
+        assert_eq!(
+            tablet_list(&dir, &all),
+            "tablets: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, ... (20 in all)"
+        );
+        assert_eq!(tablet_list(&dir, &[7, 3]), "tablets: 7, 3");
+        assert_eq!(tablet_list(&dir, &[]), "tablets: none");
+        assert_eq!(tablet_list(&[], &[0]), "tablets: one keyspace");
     }
 }

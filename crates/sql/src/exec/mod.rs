@@ -361,8 +361,18 @@ async fn execute_statement(cx: &mut ExecContext<'_>, plan: &Plan) -> Result<Stat
         Plan::ExplainAnalyze(_) => {
             Err(SqlError::internal("EXPLAIN ANALYZE of EXPLAIN ANALYZE was planned").into())
         }
-        Plan::Explain(inner) => {
-            let lines = crate::plan::explain_noted(inner, &vectorized_marks(inner, cx.vectorize));
+        Plan::Explain(e) => {
+            let marks = vectorized_marks(&e.plan, cx.vectorize);
+            let directory = if e.verbose {
+                crate::ranges::directory(cx.base).await?
+            } else {
+                Vec::new()
+            };
+            let noted = |r: &Rel| match r {
+                Rel::Scan(s) if e.verbose => marks(r) + &analyze::scan_tablets(&directory, s),
+                _ => marks(r),
+            };
+            let lines = crate::plan::explain_noted(&e.plan, &noted);
             Ok(StatementResult::Query {
                 columns: vec![ColumnInfo {
                     name: "QUERY PLAN".to_string(),

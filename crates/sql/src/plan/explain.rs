@@ -24,6 +24,16 @@ pub(crate) struct AnalyzePlan {
     pub timing: bool,
     /// The closing lines, peak memory and execution time (`SUMMARY`, on unless turned off).
     pub summary: bool,
+    /// The ids of the tablets each scan read (`VERBOSE`).
+    pub verbose: bool,
+}
+
+/// EXPLAIN without ANALYZE: print the plan of a statement without running it.
+#[derive(Debug)]
+pub(crate) struct ExplainPlan {
+    pub plan: Plan,
+    /// With each scan, the tablets whose ranges it would read (`VERBOSE`).
+    pub verbose: bool,
 }
 
 /// What EXPLAIN's options ask for.
@@ -32,12 +42,13 @@ pub(crate) struct ExplainOptions {
     pub analyze: bool,
     pub timing: bool,
     pub summary: bool,
+    pub verbose: bool,
 }
 
 /// EXPLAIN's options, in either syntax (`EXPLAIN ANALYZE ...`, `EXPLAIN (ANALYZE, TIMING OFF)
-/// ...`), as PostgreSQL takes them: ANALYZE, TIMING and SUMMARY are obeyed; VERBOSE, COSTS,
-/// BUFFERS, SETTINGS, WAL, SERIALIZE, MEMORY and GENERIC_PLAN are accepted and change
-/// nothing; FORMAT must be TEXT.
+/// ...`), as PostgreSQL takes them: ANALYZE, TIMING and SUMMARY are obeyed; VERBOSE adds the
+/// tablets each scan reads; COSTS, BUFFERS, SETTINGS, WAL, SERIALIZE, MEMORY and GENERIC_PLAN
+/// are accepted and change nothing; FORMAT must be TEXT.
 pub(crate) fn explain_options(
     analyze: bool,
     format: Option<&AnalyzeFormatKind>,
@@ -57,6 +68,7 @@ pub(crate) fn explain_options(
         analyze,
         timing: true,
         summary: true,
+        verbose: false,
     };
     let mut timing_given = false;
     for o in options.unwrap_or_default() {
@@ -68,7 +80,8 @@ pub(crate) fn explain_options(
                 timing_given = true;
             }
             "summary" => out.summary = option_bool(&name, o.arg.as_ref())?,
-            "verbose" | "costs" | "buffers" | "settings" | "wal" | "memory" | "generic_plan" => {
+            "verbose" => out.verbose = option_bool(&name, o.arg.as_ref())?,
+            "costs" | "buffers" | "settings" | "wal" | "memory" | "generic_plan" => {
                 option_bool(&name, o.arg.as_ref())?;
             }
             "serialize" => {}
@@ -192,7 +205,7 @@ pub(crate) fn explain_noted(plan: &Plan, note: Note<'_>) -> Vec<String> {
             let names: Vec<&str> = t.tables.iter().map(|t| t.name.as_str()).collect();
             out.push(format!("Truncate: {}", names.join(", ")));
         }
-        Plan::Explain(inner) => out.extend(explain_noted(inner, note)),
+        Plan::Explain(inner) => out.extend(explain_noted(&inner.plan, note)),
         Plan::ExplainAnalyze(a) => out.extend(explain_noted(&a.plan, note)),
     }
     out

@@ -66,7 +66,7 @@ pub(crate) use dml::{
     ConflictAction, DeletePlan, InsertPlan, InsertSource, OnConflictPlan, UpdatePlan,
     parse_stored_expr,
 };
-pub(crate) use explain::{AnalyzePlan, explain_noted, explain_options};
+pub(crate) use explain::{AnalyzePlan, ExplainPlan, explain_noted, explain_options};
 pub(crate) use names::{ident, relation_name, table_name};
 pub(crate) use rel::{
     Access, JoinKind, JoinPlan, LimitCounts, Lookup, QueryPlan, Rel, ScanPlan, SetOpKind, SortKey,
@@ -196,7 +196,7 @@ pub(crate) enum Plan {
     User(UserPlan),
     /// EXPLAIN of a plan, printed when executed (the session's settings say which operators
     /// run vectorized).
-    Explain(Box<Plan>),
+    Explain(Box<ExplainPlan>),
     /// EXPLAIN ANALYZE: the statement, run when the plan is executed.
     ExplainAnalyze(Box<AnalyzePlan>),
 }
@@ -242,7 +242,10 @@ pub(crate) fn plan_statement(stmt: &Statement, ctx: &BindContext<'_>) -> Result<
             let o = explain::explain_options(*analyze, format.as_ref(), options.as_deref())?;
             let inner = plan_statement(statement, ctx)?;
             if !o.analyze {
-                return Ok(Plan::Explain(Box::new(inner)));
+                return Ok(Plan::Explain(Box::new(ExplainPlan {
+                    plan: inner,
+                    verbose: o.verbose,
+                })));
             }
             // As in PostgreSQL, only statements that produce or change rows can be analyzed.
             if !matches!(
@@ -258,6 +261,7 @@ pub(crate) fn plan_statement(stmt: &Statement, ctx: &BindContext<'_>) -> Result<
                 plan: inner,
                 timing: o.timing,
                 summary: o.summary,
+                verbose: o.verbose,
             })))
         }
         other => Err(SqlError::unsupported(format!(
