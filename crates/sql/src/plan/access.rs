@@ -100,7 +100,12 @@ pub(crate) fn plan_scan(
         .map(|(c, _)| c)
         .collect();
     let range = keyrange::extract_for(table, &key, filter.as_ref());
-    let dynamic = filter.as_ref().is_some_and(ScalarExpr::has_runtime_values);
+    // Only a condition on the leading key column narrows the range: a parameter elsewhere
+    // (`x < $1` on a table keyed by `id`) leaves it whole, so the range is fixed now (and the
+    // scan may run vectorized).
+    let (eq, bounded) = (best.1.0, best.1.1);
+    let dynamic =
+        (eq > 0 || bounded) && filter.as_ref().is_some_and(ScalarExpr::has_runtime_values);
     let covering = match access {
         Access::Primary => false,
         Access::Index(_) => best.1.3,
@@ -109,7 +114,6 @@ pub(crate) fn plan_scan(
         Access::Primary => true,
         Access::Index(i) => table.indexes[i].unique,
     };
-    let (eq, bounded) = (best.1.0, best.1.1);
     let mut est = match &range {
         KeyRange::Empty => 0.0,
         KeyRange::Points(p) if unique => p.len() as f64,

@@ -126,7 +126,8 @@ pub(crate) struct ScanPlan {
     /// The ranges of the index that can hold matching rows (recomputed at execution when
     /// `dynamic`).
     pub range: KeyRange,
-    /// The range depends on parameters or outer values, known only at execution.
+    /// The range depends on parameters or outer values, known only at execution (a condition
+    /// on the index's leading key column holds one).
     pub dynamic: bool,
     /// The condition (without subqueries) rows must satisfy; re-checked on every row read.
     pub filter: Option<ScalarExpr>,

@@ -662,3 +662,26 @@ fn a_parameter_carries_over_join_equalities() {
         "both scans take their key range from the parameter"
     );
 }
+
+#[test]
+fn a_parameter_off_the_key_leaves_the_range_fixed() {
+    let scan_of = |sql: &str| {
+        let q = select(sql);
+        let mut stack = vec![&q.rel];
+        while let Some(r) = stack.pop() {
+            if let Rel::Scan(s) = r {
+                return (s.dynamic, s.range.clone());
+            }
+            stack.extend(r.inputs());
+        }
+        panic!("no scan in {sql}");
+    };
+    let (dynamic, range) = scan_of("SELECT * FROM t WHERE v = $1");
+    assert!(
+        !dynamic,
+        "a condition off the key does not make the range dynamic"
+    );
+    assert!(matches!(range, KeyRange::Full));
+    assert!(scan_of("SELECT * FROM t WHERE id = $1").0);
+    assert!(scan_of("SELECT * FROM t WHERE id > $1 AND v = $2").0);
+}

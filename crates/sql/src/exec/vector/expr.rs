@@ -50,12 +50,17 @@ fn comparable(a: Kind, b: Kind) -> bool {
 
 /// Whether [`eval`] evaluates `e` with kernels: column references, constants, parameters,
 /// comparisons, AND/OR/NOT, IS [NOT] NULL, integer and float arithmetic, and IN lists of
-/// constants, over Boolean, integer, float and text values.
+/// constants, over Boolean, integer, float and text values; and any expression that reads no
+/// column (a parameter cast to a column's type, `$1 * 2`), evaluated once per batch as the row
+/// path would evaluate it.
 pub(super) fn supported(e: &ScalarExpr) -> bool {
     use ScalarExpr::*;
     let Some(k) = kind(e.ty()) else {
         return false;
     };
+    if e.is_row_independent() {
+        return true;
+    }
     match e {
         Literal(..) | Column(..) | Param(..) | Outer(..) => true,
         Not(x) => kind(x.ty()) == Some(Kind::Bool) && supported(x),
@@ -292,6 +297,7 @@ fn kernel(e: &ScalarExpr, batch: &RecordBatch, env: &Env<'_>) -> Result<ArrayRef
                 })?)
             }
         }
+        _ if e.is_row_independent() => constant(e, n, env)?,
         _ => return Err(Fallback),
     })
 }
@@ -400,4 +406,54 @@ fn float_op(op: ArithOp, a: f64, b: f64) -> Result<f64, ArrowError> {
         return Err(refused());
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::TypeSpec;
+    use meridian_storage::keycode::Decimal;
+
+    /// `y > $1` where `$1` is NUMERIC, as a statement of the simple query protocol sharing its
+    /// plan with others of its shape is planned: the parameter, cast to the column's type.
+    fn float_above_numeric_param() -> ScalarExpr {
+        ScalarExpr::Compare {
+            op: CmpOp::Gt,
+            left: Box::new(ScalarExpr::Column(0, SqlType::Float8)),
+            right: Box::new(ScalarExpr::Cast {
+                expr: Box::new(ScalarExpr::Param(0, SqlType::Numeric)),
+                to: TypeSpec::plain(SqlType::Float8),
+                explicit: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_expression_that_reads_no_column_is_a_constant_of_the_batch() {
+        let e = float_above_numeric_param();
+        assert!(supported(&e));
+        let ys: ArrayRef = Arc::new(Float64Array::from(vec![Some(0.2), Some(0.7), None]));
+        let batch = RecordBatch::try_from_iter([("y", ys)]).unwrap();
+        let params = [Datum::Numeric("0.5".parse::<Decimal>().unwrap(), 1)];
+        let env = Env {
+            params: &params,
+            ..Env::EMPTY
+        };
+        let by_kernels = kernel(&e, &batch, &env).map_err(|_| "no kernel").unwrap();
+        let by_rows = by_rows(&e, &batch, &env).unwrap();
+        let values = |a: &ArrayRef| (0..a.len()).map(|i| datum_at(a, i)).collect::<Vec<_>>();
+        assert_eq!(
+            values(&by_kernels),
+            [Datum::Bool(false), Datum::Bool(true), Datum::Null]
+        );
+        assert_eq!(values(&by_kernels), values(&by_rows));
+        // A volatile function reads no column but is not a constant.
+        let random = ScalarExpr::Volatile(Box::new(crate::expr::VolatileCall {
+            id: 0,
+            func: crate::expr::VolatileFunc::Random,
+            args: vec![],
+            ty: SqlType::Float8,
+        }));
+        assert!(!supported(&random));
+    }
 }
