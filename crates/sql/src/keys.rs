@@ -382,25 +382,44 @@ pub(crate) fn decode_pk(table: &TableDesc, key: &[u8]) -> Result<Vec<Datum>> {
 /// Decodes a stored row into a full row in column order.
 pub(crate) fn decode_row(table: &TableDesc, key: &[u8], value: &[u8]) -> Result<Vec<Datum>> {
     let mut row = vec![Datum::Null; table.columns.len()];
+    decode_row_with(table, key, value, |i, d| {
+        row[i] = d;
+        Ok(())
+    })?;
+    Ok(row)
+}
+
+/// Decodes a stored row, handing each column's value to `put(column, value)` once, in storage
+/// order (the key's columns, then the others; a column added after the row was written gets
+/// NULL): a reader that wants the values in its own containers (a batch's column builders)
+/// needs no row in between.
+pub(crate) fn decode_row_with(
+    table: &TableDesc,
+    key: &[u8],
+    value: &[u8],
+    mut put: impl FnMut(usize, Datum) -> Result<()>,
+) -> Result<()> {
     let mut dec = pk_decoder(table, key)?;
     for &i in &table.pk {
-        row[i] = decode_datum(&mut dec, table.columns[i].ty)?;
+        let col = &table.columns[i];
+        let d = match (decode_datum(&mut dec, col.ty)?, col.numeric) {
+            // Key columns of a NUMERIC(p, s) type print with the type's scale.
+            (Datum::Numeric(v, _), Some((_, s))) => Datum::Numeric(v, s),
+            (d, _) => d,
+        };
+        put(i, d)?;
     }
     key_end(&dec, table, key)?;
     let mut dec = Decoder::new(value);
     for &i in &table.non_key {
-        if dec.is_empty() {
-            break; // Columns added after this row was written read as NULL.
-        }
-        row[i] = decode_value_datum(&mut dec, &table.columns[i])?;
+        let d = if dec.is_empty() {
+            Datum::Null
+        } else {
+            decode_value_datum(&mut dec, &table.columns[i])?
+        };
+        put(i, d)?;
     }
-    // Key columns of a NUMERIC(p, s) type print with the type's scale.
-    for &i in &table.pk {
-        if let (Datum::Numeric(v, _), Some((_, s))) = (&row[i], table.columns[i].numeric) {
-            row[i] = Datum::Numeric(v.clone(), s);
-        }
-    }
-    Ok(row)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -493,13 +493,24 @@ fn decode_page(
     let mut batch = Batch::new(kinds);
     let mut out = Vec::with_capacity(pairs.len().div_ceil(BATCH_ROWS));
     for (key, value) in pairs {
-        let row = match access {
-            Access::Primary => crate::keys::decode_row(table, key, value)?,
-            Access::Index(i) => {
-                crate::keys::decode_index_entry(table, &table.indexes[i], key, value)?
+        match access {
+            // Straight into the column builders, the columns not read skipped.
+            Access::Primary => {
+                crate::keys::decode_row_with(table, key, value, |i, d| {
+                    match &mut batch.builders[i] {
+                        Some(b) => Ok(b.push(&d)?),
+                        None => Ok(()),
+                    }
+                })?;
+                batch.rows += 1;
             }
-        };
-        batch.push(&row)?;
+            Access::Index(i) => batch.push(&crate::keys::decode_index_entry(
+                table,
+                &table.indexes[i],
+                key,
+                value,
+            )?)?,
+        }
         if batch.rows == BATCH_ROWS {
             out.push(batch.take()?);
         }
