@@ -234,3 +234,50 @@ async fn a_replaced_view_is_planned_again() {
     let after = rows(s.execute_prepared(&p, vec![]).await.unwrap());
     assert_eq!(after, [[Datum::Int(2)]]);
 }
+
+/// A range set by parameters is computed at each execution, vectorized or row by row, with
+/// the same rows either way: ranges, empty ranges, NULL bounds, and a condition off the key.
+#[tokio::test]
+async fn ranges_set_by_parameters_read_the_same_rows_vectorized_or_not() {
+    let (_, mut s) = session();
+    run(
+        &mut s,
+        "CREATE TABLE r (id INT PRIMARY KEY, x INT, y DOUBLE PRECISION); \
+         INSERT INTO r SELECT g, g % 7, g / 10.0 FROM generate_series(1, 3000) AS s(g)",
+    )
+    .await;
+    let stmt = s
+        .prepare("SELECT id, x FROM r WHERE id >= $1 AND id < $2 AND y > $3 ORDER BY id")
+        .await
+        .unwrap();
+    let off_key = s
+        .prepare("SELECT count(*), sum(id) FROM r WHERE x = $1 AND y < $2")
+        .await
+        .unwrap();
+    let cases = [
+        vec![Datum::Int(10), Datum::Int(2500), Datum::Float(5.0)],
+        vec![Datum::Int(2500), Datum::Int(10), Datum::Float(0.0)],
+        vec![Datum::Null, Datum::Int(100), Datum::Float(0.0)],
+        vec![Datum::Int(-5), Datum::Int(40), Datum::Null],
+        vec![Datum::Int(1), Datum::Int(4000), Datum::Float(-1.0)],
+    ];
+    let mut seen = Vec::new();
+    for vectorize in ["on", "off"] {
+        run(&mut s, &format!("SET meridian.vectorize = {vectorize}")).await;
+        let mut out = Vec::new();
+        for params in &cases {
+            let r = s.execute_prepared(&stmt, params.clone()).await.unwrap();
+            out.push(rows(r));
+        }
+        let r = s
+            .execute_prepared(&off_key, vec![Datum::Int(3), Datum::Float(150.0)])
+            .await
+            .unwrap();
+        out.push(rows(r));
+        seen.push(out);
+    }
+    assert_eq!(seen[0], seen[1]);
+    let counts: Vec<usize> = seen[0].iter().map(Vec::len).collect();
+    assert_eq!(counts, [2449, 0, 0, 0, 3000, 1]);
+    assert_eq!(seen[0][5], [[Datum::Int(214), Datum::Int(160_179)]]);
+}

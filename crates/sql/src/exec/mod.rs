@@ -31,7 +31,7 @@ mod scan;
 mod sequence;
 mod setop;
 mod users;
-mod vector;
+pub(crate) mod vector;
 mod window;
 
 use std::collections::HashMap;

@@ -32,23 +32,7 @@ impl Executor<'_> {
         env: Env<'_>,
         stop_after: Option<usize>,
     ) -> Result<Vec<Row>> {
-        let (range, filter): (Cow<'_, KeyRange>, Option<Cow<'_, ScalarExpr>>) = if plan.dynamic {
-            let f = match &plan.filter {
-                Some(f) => Some(f.substitute_runtime(&env)?),
-                None => None,
-            };
-            let key: Vec<usize> = key_columns(&plan.table, plan.access)
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect();
-            let range = extract_for(&plan.table, &key, f.as_ref());
-            (Cow::Owned(range), f.map(Cow::Owned))
-        } else {
-            (
-                Cow::Borrowed(&plan.range),
-                plan.filter.as_ref().map(Cow::Borrowed),
-            )
-        };
+        let (range, filter) = run_range(plan, &env)?;
         let spans = range.byte_spans_for(&plan.table, plan.access);
         self.read_spans(plan, &spans, filter.as_deref(), env, stop_after)
             .await
@@ -305,6 +289,30 @@ impl Executor<'_> {
         self.read_spans(&probe, &spans, filter.as_ref(), env, None)
             .await
     }
+}
+
+/// The range `plan` reads in this execution and its condition: when the range depends on
+/// parameters or outer values, both with those values put in, the range extracted anew.
+pub(crate) fn run_range<'p>(
+    plan: &'p ScanPlan,
+    env: &Env<'_>,
+) -> Result<(Cow<'p, KeyRange>, Option<Cow<'p, ScalarExpr>>)> {
+    if !plan.dynamic {
+        return Ok((
+            Cow::Borrowed(&plan.range),
+            plan.filter.as_ref().map(Cow::Borrowed),
+        ));
+    }
+    let f = match &plan.filter {
+        Some(f) => Some(f.substitute_runtime(env)?),
+        None => None,
+    };
+    let key: Vec<usize> = key_columns(&plan.table, plan.access)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let range = extract_for(&plan.table, &key, f.as_ref());
+    Ok((Cow::Owned(range), f.map(Cow::Owned)))
 }
 
 fn keep(filter: Option<&ScalarExpr>, row: &[Datum], env: &Env<'_>) -> Result<bool> {

@@ -106,6 +106,7 @@ pub(crate) fn plan_scan(
     let (eq, bounded) = (best.1.0, best.1.1);
     let dynamic =
         (eq > 0 || bounded) && filter.as_ref().is_some_and(ScalarExpr::has_runtime_values);
+    let lookups = dynamic && eq == key.len();
     let covering = match access {
         Access::Primary => false,
         Access::Index(_) => best.1.3,
@@ -138,6 +139,7 @@ pub(crate) fn plan_scan(
         access,
         range,
         dynamic,
+        lookups,
         filter,
         covering,
         estimate,

@@ -129,6 +129,9 @@ pub(crate) struct ScanPlan {
     /// The range depends on parameters or outer values, known only at execution (a condition
     /// on the index's leading key column holds one).
     pub dynamic: bool,
+    /// With `dynamic`: the condition fixes every key column (by `=` or `IN`), so the range
+    /// computed per execution is a set of point lookups.
+    pub lookups: bool,
     /// The condition (without subqueries) rows must satisfy; re-checked on every row read.
     pub filter: Option<ScalarExpr>,
     /// A secondary index holds every column the statement reads, so rows need no lookup in

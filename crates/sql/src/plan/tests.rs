@@ -685,3 +685,17 @@ fn a_parameter_off_the_key_leaves_the_range_fixed() {
     assert!(scan_of("SELECT * FROM t WHERE id = $1").0);
     assert!(scan_of("SELECT * FROM t WHERE id > $1 AND v = $2").0);
 }
+
+#[test]
+fn ranges_set_by_parameters_run_vectorized_and_lookups_do_not() {
+    let vectorized = |sql: &str| crate::exec::vector::supported(&select(sql).rel);
+    assert!(vectorized("SELECT v FROM t WHERE id > $1 AND f < $2"));
+    assert!(vectorized("SELECT v FROM t WHERE id BETWEEN $1 AND $2"));
+    assert!(vectorized("SELECT v FROM t WHERE v = $1"));
+    assert!(!vectorized("SELECT v FROM t WHERE id = $1"));
+    assert!(!vectorized("SELECT v FROM t WHERE id IN ($1, $2)"));
+    assert!(!vectorized("SELECT v FROM t WHERE id = 3"));
+    // c's key is (a, b): fixing a alone leaves a range.
+    assert!(vectorized("SELECT x FROM c WHERE a = $1"));
+    assert!(!vectorized("SELECT x FROM c WHERE a = $1 AND b = $2"));
+}

@@ -62,9 +62,10 @@ pub(crate) fn supported(rel: &Rel) -> bool {
 fn chain(rel: &Rel) -> bool {
     let plain = |e: &ScalarExpr| expr::supported(e) && !e.has_subquery();
     match rel {
+        // Point lookups (fixed now, or by parameters) are faster row by row.
         Rel::Scan(s) => {
-            !s.dynamic
-                && !matches!(s.range, KeyRange::Points(_))
+            !s.lookups
+                && (s.dynamic || !matches!(s.range, KeyRange::Points(_)))
                 && s.filter.as_ref().is_none_or(&plain)
         }
         Rel::Filter { input, predicate } => plain(predicate) && chain(input),
@@ -331,8 +332,9 @@ impl Executor<'_> {
             .map(|(i, c)| if needs.contains(&i) { kind(c.ty) } else { None })
             .collect();
         let mut batch = Batch::new(&kinds);
-        let filter = plan.filter.as_ref();
-        for span in &plan.range.byte_spans_for(&plan.table, plan.access) {
+        let (range, filter) = crate::exec::scan::run_range(plan, &env)?;
+        let filter = filter.as_deref();
+        for span in &range.byte_spans_for(&plan.table, plan.access) {
             match span {
                 ByteSpan::Point(key) => {
                     let for_update = self.locks(&plan.table, plan.access);
