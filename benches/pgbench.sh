@@ -8,6 +8,7 @@
 #   SCALE=10 CLIENTS=8 DURATION=30 benches/pgbench.sh
 #   SIDES="postgres meridian" benches/pgbench.sh  # a subset of postgres meridian cluster
 #   MODE=prepared benches/pgbench.sh              # pgbench -M simple|extended|prepared
+#   RUNS=3 benches/pgbench.sh                     # each run three times: medians reported
 #
 # Serialization failures (40001) are counted by pgbench as failed transactions and retried
 # up to MAX_TRIES times (PostgreSQL 15's pgbench --max-tries).
@@ -20,6 +21,7 @@ THREADS=${THREADS:-2}
 DURATION=${DURATION:-30}
 MODE=${MODE:-simple}
 MAX_TRIES=${MAX_TRIES:-10}
+RUNS=${RUNS:-1}
 SIDES=${SIDES:-postgres meridian cluster}
 PG_PORT=${PG_PORT:-55433}
 MERIDIAN_PORT=${MERIDIAN_PORT:-26367}
@@ -44,33 +46,43 @@ bench() {
     for script in tpcb select; do
         local extra=()
         [ "$script" = select ] && extra=(-S)
-        log "$name: pgbench ${extra[*]} -c $CLIENTS -j $THREADS -T $DURATION -M $MODE"
-        pgbench "${conn[@]}" "${extra[@]}" -n -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
-            -M "$MODE" --max-tries "$MAX_TRIES" "$db" >"$WORK/$name.$script" 2>&1 || true
+        for run in $(seq 1 "$RUNS"); do
+            log "$name: pgbench ${extra[*]} -c $CLIENTS -j $THREADS -T $DURATION -M $MODE (run $run of $RUNS)"
+            pgbench "${conn[@]}" "${extra[@]}" -n -c "$CLIENTS" -j "$THREADS" -T "$DURATION" \
+                -M "$MODE" --max-tries "$MAX_TRIES" "$db" >"$WORK/$name.$script.$run" 2>&1 || true
+        done
     done
 }
 
 build_meridian
 run_sides "$PG_PORT" "$MERIDIAN_PORT"
 
-log "pgbench, scale $SCALE, $CLIENTS clients, $DURATION s per run, -M $MODE ($(nproc) cores)"
+log "pgbench, scale $SCALE, $CLIENTS clients, $DURATION s per run, median of $RUNS, -M $MODE ($(nproc) cores)"
 python3 - "$WORK" <<'PY'
-import os, re, sys
+import glob, os, re, statistics, sys
 work = sys.argv[1]
 
 def parse(name, script):
-    p = os.path.join(work, f"{name}.{script}")
-    if not os.path.exists(p):
-        return {}
-    t = open(p).read()
-    out = {}
-    for key, pat in [("tps", r"tps = ([\d.]+) \(without"), ("lat", r"latency average = ([\d.]+) ms"),
-                     ("failed", r"number of failed transactions: (\d+)"),
-                     ("done", r"number of transactions actually processed: (\d+)")]:
-        m = re.search(pat, t)
-        if m:
-            out[key] = float(m.group(1))
-    return out
+    """The median tps and latency of the runs of `script` on `name`, failures summed."""
+    runs = []
+    for p in sorted(glob.glob(os.path.join(work, f"{name}.{script}.*"))):
+        t = open(p).read()
+        out = {}
+        for key, pat in [("tps", r"tps = ([\d.]+) \(without"), ("lat", r"latency average = ([\d.]+) ms"),
+                         ("failed", r"number of failed transactions: (\d+)")]:
+            m = re.search(pat, t)
+            if m:
+                out[key] = float(m.group(1))
+        runs.append(out)
+    merged = {}
+    for key in ("tps", "lat"):
+        values = [r[key] for r in runs if key in r]
+        if values:
+            merged[key] = statistics.median(values)
+    failed = [r["failed"] for r in runs if "failed" in r]
+    if failed:
+        merged["failed"] = sum(failed)
+    return merged
 
 def init_time(name):
     p = os.path.join(work, f"{name}.init")
