@@ -191,10 +191,7 @@ impl ReplicaEndpoint for RemoteReplica {
             .await?;
         let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
-        Ok((
-            resp.found.then_some(resp.value),
-            Timestamp::from_nanos(resp.seen),
-        ))
+        Ok((resp.found.then_some(resp.value), seen(resp.seen, ts)))
     }
 
     async fn get_many(
@@ -225,7 +222,7 @@ impl ReplicaEndpoint for RemoteReplica {
             .into_iter()
             .map(|v| v.found.then_some(v.value))
             .collect();
-        Ok((values, Timestamp::from_nanos(resp.seen)))
+        Ok((values, seen(resp.seen, ts)))
     }
 
     async fn scan(
@@ -248,8 +245,15 @@ impl ReplicaEndpoint for RemoteReplica {
         let resp = resp.map_err(|s| self.transport_error(s))?;
         check(resp.error)?;
         let pairs = resp.pairs.into_iter().map(|p| (p.key, p.value)).collect();
-        Ok((pairs, Timestamp::from_nanos(resp.seen)))
+        Ok((pairs, seen(resp.seen, ts)))
     }
+}
+
+/// The newest version a peer says a read at `ts` saw. A read at `ts` sees no version above it,
+/// so a larger answer (a faulty peer) is taken as `ts`: the reader then waits at most until
+/// `TT.after(ts)`, never for a timestamp the peer made up.
+fn seen(answered: u64, ts: Timestamp) -> Timestamp {
+    Timestamp::from_nanos(answered).min(ts)
 }
 
 fn check(error: Option<pb::KvError>) -> Result<()> {
@@ -387,6 +391,14 @@ pub(crate) fn error_from_proto(e: pb::KvError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_cannot_make_a_reader_wait_past_its_own_timestamp() {
+        let ts = Timestamp::from_nanos(1_000);
+        assert_eq!(seen(400, ts), Timestamp::from_nanos(400));
+        assert_eq!(seen(0, ts), Timestamp::ZERO);
+        assert_eq!(seen(u64::MAX, ts), ts);
+    }
 
     #[test]
     fn errors_round_trip_through_the_wire_form() {
