@@ -191,7 +191,7 @@ async fn a_merge_among_concurrent_writers_loses_no_acknowledged_write() {
         let (kv, stop) = (kv.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
-            let mut failed = 0;
+            let mut failed = Vec::new();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 // One key in each half, and every third write both at once (two-phase
@@ -207,7 +207,7 @@ async fn a_merge_among_concurrent_writers_loses_no_acknowledged_write() {
                 let req = write(keys.iter().map(|k| put(k.clone(), &value)).collect());
                 match kv.write(req).await {
                     Ok(_) => acknowledged.extend(keys.into_iter().map(|k| (k, value.clone()))),
-                    Err(_) => failed += 1,
+                    Err(e) => failed.push(e.to_string()),
                 }
                 n += 1;
             }
@@ -240,18 +240,21 @@ async fn a_merge_among_concurrent_writers_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let mut acknowledged = Vec::new();
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for w in writers {
         let (a, f) = w.await.unwrap();
         acknowledged.extend(a);
-        failed += f;
+        failed.extend(f);
     }
     assert!(
         acknowledged.len() > 100,
         "{} writes acknowledged",
         acknowledged.len()
     );
-    assert_eq!(failed, 0, "writes failed during the merge");
+    assert!(
+        failed.is_empty(),
+        "writes failed during the merge: {failed:?}"
+    );
     let ts = kv.read_ts().await.unwrap();
     for (k, v) in &acknowledged {
         let found = kv.get(k, ts).await.unwrap();
