@@ -93,12 +93,9 @@ pub(crate) struct Planned {
 /// of the statistics it was planned with (0: none).
 type Version = (u64, u64, u64);
 
-fn version(t: &TableDesc) -> Version {
-    (
-        t.id,
-        t.version,
-        t.stats.as_ref().map_or(0, |s| s.generation),
-    )
+/// The [`Version`] of table `t` with the statistics `stats`.
+fn version(t: &TableDesc, stats: Option<&crate::stats::TableStats>) -> Version {
+    (t.id, t.version, stats.map_or(0, |s| s.generation))
 }
 
 /// The descriptors a session decoded to check its cached plans, by table name: the stored
@@ -136,7 +133,12 @@ async fn checked_table(
 fn catalog_of(tables: &Tables) -> Vec<(String, Option<Version>)> {
     tables
         .iter()
-        .map(|(name, t)| (name.clone(), t.as_ref().map(|t| version(t))))
+        .map(|(name, t)| {
+            (
+                name.clone(),
+                t.as_ref().map(|t| version(t, t.stats.as_deref())),
+            )
+        })
         .collect()
 }
 
@@ -322,7 +324,7 @@ impl Session {
                 let now = match checked_table(&mut self.descriptors, kv, name, ts).await? {
                     Some(t) => {
                         let stats = self.engine.inner.stats.lookup(&t, ts).await;
-                        Some((t.id, t.version, stats.map_or(0, |s| s.generation)))
+                        Some(version(&t, stats.as_deref()))
                     }
                     None => None,
                 };

@@ -56,21 +56,12 @@ pub trait ReplicaEndpoint: Send + Sync + 'static {
     async fn get(&self, key: &[u8], ts: Timestamp) -> Result<(Option<Vec<u8>>, Timestamp)>;
 
     /// Several keys at `ts` under the same rule as [`ReplicaEndpoint::get`], in order, with
-    /// the newest version seen.
+    /// the newest version seen, in one request.
     async fn get_many(
         &self,
         keys: &[Vec<u8>],
         ts: Timestamp,
-    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)> {
-        let mut out = Vec::with_capacity(keys.len());
-        let mut seen = Timestamp::ZERO;
-        for k in keys {
-            let (v, at) = self.get(k, ts).await?;
-            out.push(v);
-            seen = seen.max(at);
-        }
-        Ok((out, seen))
-    }
+    ) -> Result<(Vec<Option<Vec<u8>>>, Timestamp)>;
 
     /// Scans at `ts` under the same rule as [`ReplicaEndpoint::get`], with the newest version
     /// seen.

@@ -18,8 +18,9 @@
 //! operator (ON CONFLICT probes) are shown on that line. The tablets a scan touched are counted
 //! after the run from the spans it read and the range directory (with `VERBOSE`, listed by id);
 //! a keyspace without a directory is one tablet. Plain `EXPLAIN (VERBOSE)` lists with each
-//! scan the tablets its planned key spans reach ([`scan_tablets`]). Subquery plans are not printed (EXPLAIN shows them as
-//! `(subquery)`); their work counts in the time of the operator that evaluates them.
+//! scan the tablets its planned key spans reach ([`scan_tablets`]). Subquery plans are not
+//! printed (EXPLAIN shows them as `(subquery)`); their work counts in the time of the operator
+//! that evaluates them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -332,8 +332,10 @@ impl Executor<'_> {
             .map(|(i, c)| if needs.contains(&i) { kind(c.ty) } else { None })
             .collect();
         let mut batch = Batch::new(&kinds);
-        let (range, filter) = crate::exec::scan::run_range(plan, &env)?;
-        let filter = filter.as_deref();
+        // The range of this execution; the condition stays the plan's (batches evaluate its
+        // parameters), as the pages below apply it.
+        let (range, _) = crate::exec::scan::run_range(plan, &env)?;
+        let filter = plan.filter.as_ref();
         for span in &range.byte_spans_for(&plan.table, plan.access) {
             match span {
                 ByteSpan::Point(key) => {
